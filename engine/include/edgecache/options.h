@@ -1,0 +1,68 @@
+// StoreOptions: everything Store::Open needs, with defaults and validation.
+//
+// Thread safety: a plain value, read once by Store::Open.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "edgecache/io_backend.h"
+#include "edgecache/status.h"
+
+namespace edgecache {
+
+// What a successful commit promises.
+enum class SyncPolicy {
+  // Bodies and index entries reach the OS page cache before a commit is acknowledged.
+  // Survives a killed process (kill -9), not a power loss. The default, as for every CDN
+  // cache: a lost object is only a miss.
+  kNone,
+  // The body is fdatasync'ed before its index entry is written, and the index write is
+  // synced: an acknowledged object survives a power loss. Costs one sync per commit.
+  kCommit,
+};
+
+struct StoreOptions {
+  // Bytes of disk the body segments may use, in total. When a new segment would exceed
+  // it, the oldest segment is reclaimed whole (FIFO). Must hold at least 4 segments.
+  uint64_t capacity_bytes = 1ull << 30;
+
+  // Size of one segment file. At most 4 GiB (record offsets are 32-bit), at least 1 MiB.
+  uint64_t segment_bytes = 64ull << 20;
+
+  // Bodies are written and checksummed in chunks of at most this many bytes; a read of
+  // any byte range verifies the whole chunks that cover it. At most segment_bytes / 4.
+  uint32_t chunk_bytes = 256u << 10;
+
+  // RAM cache for hot body chunks (sharded LRU). 0 disables it.
+  uint64_t ram_cache_bytes = 64ull << 20;
+
+  // RocksDB block cache for the index, which also holds its index and bloom filter
+  // blocks: the index's memory does not grow with the number of objects.
+  uint64_t index_cache_bytes = 32ull << 20;
+
+  SyncPolicy sync = SyncPolicy::kNone;
+
+  // Which I/O backend to use. kAuto tries io_uring and falls back to pread/pwrite.
+  IoBackendKind io_backend = IoBackendKind::kAuto;
+
+  // Threads of the pread/pwrite backend (unused by io_uring).
+  int io_threads = 4;
+
+  // Threads for blocking engine work: index writes at commit, syncs, background purge
+  // and segment-reclaim cleanup.
+  int worker_threads = 2;
+
+  // Create the store directory when it does not exist. When false, a missing store is
+  // NotFound.
+  bool create_if_missing = true;
+
+  // When set, used instead of creating a backend from io_backend (for example a
+  // fault-injecting wrapper in tests).
+  std::shared_ptr<IoBackend> io;
+
+  // OK, or InvalidArgument naming the option and the reason.
+  Status Validate() const;
+};
+
+}  // namespace edgecache

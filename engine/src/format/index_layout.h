@@ -1,0 +1,58 @@
+// Keys and values of the RocksDB index (docs/storage-format.md is the reference).
+//
+// Column families:
+//   default   store metadata: format version, reserved version numbers, the oldest live
+//             segment, counters at clean close, purge rules ("rule/" + big-endian seq)
+//   entries   EntryKey(key) -> EncodeEntry(info)
+//   vary      primary key -> Vary header names, '\n'-separated
+//   tags      tag '\0' EntryKey -> "" (purge and list by tag are prefix scans)
+//   segments  'S' id -> segment record; 'K' id EntryKey -> "" (entries with a chunk in the
+//             segment, so a reclaimed segment's entries are found without a full scan)
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "edgecache/object.h"
+#include "edgecache/status.h"
+
+namespace edgecache::format {
+
+inline constexpr char kEntriesFamily[] = "entries";
+inline constexpr char kVaryFamily[] = "vary";
+inline constexpr char kTagsFamily[] = "tags";
+inline constexpr char kSegmentsFamily[] = "segments";
+
+inline constexpr char kMetaFormatVersion[] = "format_version";
+inline constexpr char kMetaVersionReserved[] = "version_reserved";
+inline constexpr char kMetaMinLiveSegment[] = "min_live_segment";
+inline constexpr char kMetaCounters[] = "counters";
+inline constexpr char kMetaRulePrefix[] = "rule/";
+
+// The format version of the whole store (index layout + segment records).
+inline constexpr uint32_t kStoreFormatVersion = 1;
+
+// primary '\0' secondary
+std::string EntryKey(const ObjectKey& key);
+std::string EntryKeyPrefix(std::string_view primary);  // primary '\0'
+bool SplitEntryKey(std::string_view entry_key, ObjectKey* key);
+
+std::string TagKey(std::string_view tag, std::string_view entry_key);
+std::string TagKeyPrefix(std::string_view tag);
+
+std::string SegmentRecordKey(uint64_t segment);
+std::string SegmentMemberKey(uint64_t segment, std::string_view entry_key);
+std::string SegmentMemberPrefix(uint64_t segment);
+inline constexpr char kSegmentRecordTag = 'S';
+
+std::string RuleKey(uint64_t seq);
+
+// The entry value: everything in ObjectInfo except the key.
+std::string EncodeEntry(const ObjectInfo& info);
+Status DecodeEntry(std::string_view value, ObjectInfo* info);
+
+std::string EncodeVaryNames(const std::vector<std::string>& names);
+std::vector<std::string> DecodeVaryNames(std::string_view value);
+
+}  // namespace edgecache::format

@@ -1,0 +1,95 @@
+#include "index/index_db.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_buffer_manager.h>
+
+#include <algorithm>
+
+#include "format/index_layout.h"
+
+namespace edgecache::index {
+namespace {
+
+rocksdb::CompressionType BestCompression() {
+  std::vector<rocksdb::CompressionType> supported = rocksdb::GetSupportedCompressions();
+  for (auto c : {rocksdb::kLZ4Compression, rocksdb::kSnappyCompression}) {
+    if (std::find(supported.begin(), supported.end(), c) != supported.end()) return c;
+  }
+  return rocksdb::kNoCompression;
+}
+
+}  // namespace
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::OK();
+  std::string msg = std::string(what) + ": " + s.ToString();
+  if (s.IsNoSpace()) return Status::NoSpace(msg);
+  if (s.IsCorruption()) return Status::Corruption(msg);
+  if (s.IsNotFound()) return Status::NotFound(msg);
+  if (s.IsBusy() || s.IsTimedOut()) return Status::Busy(msg);
+  return Status::IOError(msg);
+}
+
+void IndexDb::Close() {
+  if (!db) return;
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  handles.clear();
+  db->Close().PermitUncheckedError();
+  db.reset();
+}
+
+Status OpenIndexDb(const StoreOptions& options, const std::string& path, IndexDb* out) {
+  std::shared_ptr<rocksdb::Cache> block_cache =
+      rocksdb::NewLRUCache(options.index_cache_bytes, /*num_shard_bits=*/6);
+
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = block_cache;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.cache_index_and_filter_blocks = true;
+  table.cache_index_and_filter_blocks_with_high_priority = true;
+  table.pin_top_level_index_and_filter = true;
+  table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+  table.partition_filters = true;
+  table.format_version = 5;
+
+  rocksdb::ColumnFamilyOptions cf;
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  cf.compression = BestCompression();
+  cf.write_buffer_size = 16 << 20;
+  cf.max_write_buffer_number = 3;
+  cf.level_compaction_dynamic_level_bytes = true;
+
+  rocksdb::DBOptions db;
+  db.create_if_missing = true;
+  db.create_missing_column_families = true;
+  db.max_open_files = 1024;
+  db.max_background_jobs = 2;
+  db.keep_log_file_num = 4;
+  // Memtables of every family together stay within a quarter of the index cache budget
+  // (at least 16 MiB) and are charged to the block cache.
+  db.write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(
+      std::max<size_t>(16 << 20, options.index_cache_bytes / 4), block_cache);
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, cf},
+      {format::kEntriesFamily, cf},
+      {format::kVaryFamily, cf},
+      {format::kTagsFamily, cf},
+      {format::kSegmentsFamily, cf},
+  };
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db, path, families, &out->handles, &raw);
+  if (!s.ok()) return FromRocks(s, "open index " + path);
+  out->db.reset(raw);
+  out->meta = out->handles[0];
+  out->entries = out->handles[1];
+  out->vary = out->handles[2];
+  out->tags = out->handles[3];
+  out->segments = out->handles[4];
+  return Status::OK();
+}
+
+}  // namespace edgecache::index

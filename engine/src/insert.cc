@@ -1,0 +1,332 @@
+// Streaming inserts: InsertHandle's implementation.
+//
+// A body is cut into chunks of options.chunk_bytes. Each chunk is written as one chunk
+// record (format/record.h) into space reserved in the active segment. At most one chunk
+// write is in flight per insert while the next chunk fills, so an insert holds at most two
+// chunks of memory; an append that would need a third waits (its callback is deferred)
+// until the write in flight completes. Chunk writes and the commit run on the store's
+// worker threads, never on the caller's, because creating a segment and writing the index
+// may block.
+#include <xxhash.h>
+
+#include <boost/asio/post.hpp>
+#include <chrono>
+#include <future>
+#include <set>
+
+#include "format/index_layout.h"
+#include "format/record.h"
+#include "store_impl.h"
+
+namespace edgecache {
+namespace {
+
+int64_t NowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class InsertState : public std::enable_shared_from_this<InsertState> {
+ public:
+  InsertState(StoreImpl& store, ObjectKey key, ObjectMeta meta, uint64_t version)
+      : store_(store),
+        key_(std::move(key)),
+        entry_key_(format::EntryKey(key_)),
+        meta_(std::move(meta)),
+        version_(version),
+        prefix_size_(format::kChunkHeaderSize + entry_key_.size()),
+        chunk_bytes_(store.options().chunk_bytes),
+        hash_(XXH3_createState()) {
+    XXH3_64bits_reset(hash_);
+    ResetBuffer();
+  }
+
+  ~InsertState() {
+    XXH3_freeState(hash_);
+    store_.InsertFinished(version_);
+  }
+
+  uint64_t size() const {
+    std::lock_guard lock(mu_);
+    return size_;
+  }
+
+  void Append(std::string_view data, DoneCallback done) {
+    std::unique_lock lock(mu_);
+    if (committing_) {
+      lock.unlock();
+      done(Status::InvalidArgument("append after commit"));
+      return;
+    }
+    if (error_code_ != Status::Code::kOk) {
+      Status s = Error();
+      lock.unlock();
+      done(std::move(s));
+      return;
+    }
+    std::string_view rest = Fill(data);
+    if (!rest.empty()) {  // both chunk buffers busy: resume when the write completes
+      parked_ = rest;
+      parked_done_ = std::move(done);
+      return;
+    }
+    lock.unlock();
+    done(Status::OK());
+  }
+
+  void Commit(DoneCallback done) {
+    std::unique_lock lock(mu_);
+    if (committing_) {
+      lock.unlock();
+      done(Status::InvalidArgument("commit called twice"));
+      return;
+    }
+    committing_ = true;
+    commit_done_ = std::move(done);
+    if (flushing_) return;  // OnFlushed continues
+    if (error_code_ == Status::Code::kOk && Buffered() > 0) {
+      StartFlush();
+      return;
+    }
+    lock.unlock();
+    boost::asio::post(store_.workers(), [self = shared_from_this()] { self->Finish(); });
+  }
+
+ private:
+  size_t Buffered() const { return buffer_->size() - prefix_size_; }
+
+  void ResetBuffer() {
+    buffer_ = std::make_shared<std::string>();
+    buffer_->reserve(prefix_size_ + chunk_bytes_);
+    buffer_->resize(prefix_size_);
+  }
+
+  Status Error() const {
+    switch (error_code_) {
+      case Status::Code::kNoSpace: return Status::NoSpace(error_message_);
+      case Status::Code::kAborted: return Status::Aborted(error_message_);
+      default: return Status::IOError(error_message_);
+    }
+  }
+
+  void SetError(const Status& s) {
+    if (error_code_ != Status::Code::kOk) return;
+    error_code_ = s.code();
+    error_message_ = s.message();
+  }
+
+  // Copies as much of `data` as the buffers allow, starting chunk writes as chunks fill.
+  // Returns what did not fit. REQUIRES: mu_ held.
+  std::string_view Fill(std::string_view data) {
+    while (!data.empty()) {
+      size_t room = chunk_bytes_ - Buffered();
+      if (room == 0) {
+        if (flushing_) return data;
+        StartFlush();
+        continue;
+      }
+      size_t n = std::min(room, data.size());
+      buffer_->append(data.data(), n);
+      XXH3_64bits_update(hash_, data.data(), n);
+      size_ += n;
+      data.remove_prefix(n);
+    }
+    if (Buffered() == chunk_bytes_ && !flushing_) StartFlush();
+    return {};
+  }
+
+  // REQUIRES: mu_ held, !flushing_, Buffered() > 0.
+  void StartFlush() {
+    std::shared_ptr<std::string> record = std::move(buffer_);
+    ResetBuffer();
+    flushing_ = true;
+    uint64_t body_offset = flushed_;
+    flushed_ += record->size() - prefix_size_;
+    boost::asio::post(store_.workers(), [self = shared_from_this(), record, body_offset] {
+      self->Flush(record, body_offset);
+    });
+  }
+
+  // On a worker: fills in the record header, reserves space and writes the record.
+  void Flush(std::shared_ptr<std::string> record, uint64_t body_offset) {
+    std::string_view data = std::string_view(*record).substr(prefix_size_);
+    format::ChunkHeader h;
+    h.key_length = static_cast<uint32_t>(entry_key_.size());
+    h.data_length = static_cast<uint32_t>(data.size());
+    h.body_version = version_;
+    h.body_offset = body_offset;
+    h.data_checksum = format::Checksum(data);
+    std::string prefix = format::EncodeChunkPrefix(h, entry_key_);
+    record->replace(0, prefix.size(), prefix);
+
+    segment::Allocation where;
+    Status s = store_.segments().Allocate(static_cast<uint32_t>(record->size()), &where);
+    if (!s.ok()) {
+      OnFlushed(s, {});
+      return;
+    }
+    BodyExtent extent{where.segment->id, where.offset, h.data_length};
+    store_.BeginIo();
+    int fd = where.segment->fd;
+    store_.io().Write(
+        fd, record->data(), record->size(), where.offset,
+        [self = shared_from_this(), record, extent, segment = std::move(where.segment)](ssize_t n) {
+          // Only plain values cross to the worker: a handler the pool drops at shutdown
+          // must not carry an unchecked Status.
+          int err = n < 0 ? static_cast<int>(-n) : (static_cast<size_t>(n) == record->size() ? 0 : EIO);
+          boost::asio::post(self->store_.workers(), [self, extent, err] {
+            self->OnFlushed(err == 0 ? Status::OK() : Status::FromErrno(err, "write chunk"),
+                            extent);
+          });
+          self->store_.EndIo();
+        });
+  }
+
+  // On a worker, after a chunk write (or its allocation) finished.
+  void OnFlushed(const Status& result, BodyExtent extent) {
+    DoneCallback resumed;
+    Status resumed_status;
+    bool finish = false;
+    {
+      std::lock_guard lock(mu_);
+      flushing_ = false;
+      if (result.ok()) {
+        extents_.push_back(extent);
+      } else {
+        SetError(result);
+      }
+      if (parked_done_) {
+        if (error_code_ != Status::Code::kOk) {
+          resumed_status = Error();
+          parked_ = {};
+        } else {
+          parked_ = Fill(parked_);
+        }
+        if (parked_.empty()) {
+          resumed = std::move(parked_done_);
+          parked_done_ = nullptr;
+        }
+      }
+      if (committing_ && !flushing_ && !parked_done_) {
+        if (error_code_ == Status::Code::kOk && Buffered() > 0) {
+          StartFlush();
+        } else {
+          finish = true;
+        }
+      }
+    }
+    if (resumed) resumed(std::move(resumed_status));
+    if (finish) Finish();
+  }
+
+  // On a worker, once every chunk is written: sync (per policy) and publish.
+  void Finish() {
+    DoneCallback done;
+    Status s;
+    ObjectInfo info;
+    {
+      std::lock_guard lock(mu_);
+      done = std::move(commit_done_);
+      if (error_code_ != Status::Code::kOk) s = Error();
+      info.extents = extents_;
+      info.body_length = size_;
+    }
+    if (s.ok() && store_.options().sync == SyncPolicy::kCommit) {
+      std::set<uint64_t> synced;
+      for (const BodyExtent& e : info.extents) {
+        if (!synced.insert(e.segment).second) continue;
+        auto seg = store_.segments().Get(e.segment);
+        if (seg == nullptr) {
+          s = Status::Aborted("segment reclaimed while the object was written");
+          break;
+        }
+        s = SyncFile(store_.io(), seg->fd, "sync segment");
+        if (!s.ok()) break;
+      }
+    }
+    if (s.ok()) {
+      info.key = key_;
+      info.meta = meta_;
+      info.body_hash = XXH3_64bits_digest(hash_);
+      info.version = version_;
+      info.body_version = version_;
+      info.stored_at = NowSeconds();
+      s = store_.Publish(std::move(info));
+    }
+    done(std::move(s));
+  }
+
+  StoreImpl& store_;
+  const ObjectKey key_;
+  const std::string entry_key_;
+  const ObjectMeta meta_;
+  const uint64_t version_;
+  const size_t prefix_size_;
+  const size_t chunk_bytes_;
+
+  mutable std::mutex mu_;
+  // The chunk being filled: a placeholder record prefix, then the chunk's body bytes, so
+  // a full chunk is written as it is, without a copy.
+  std::shared_ptr<std::string> buffer_;  // GUARDED_BY(mu_)
+  bool flushing_ = false;                // GUARDED_BY(mu_): a chunk write is in flight
+  std::string_view parked_;              // GUARDED_BY(mu_): append data waiting for room
+  DoneCallback parked_done_;             // GUARDED_BY(mu_)
+  bool committing_ = false;              // GUARDED_BY(mu_)
+  DoneCallback commit_done_;             // GUARDED_BY(mu_)
+  // The first error, kept as plain values (see Status's unchecked-error check).
+  Status::Code error_code_ = Status::Code::kOk;  // GUARDED_BY(mu_)
+  std::string error_message_;                    // GUARDED_BY(mu_)
+  uint64_t size_ = 0;                            // GUARDED_BY(mu_): bytes appended
+  uint64_t flushed_ = 0;                         // GUARDED_BY(mu_): bytes handed to writes
+  std::vector<BodyExtent> extents_;              // GUARDED_BY(mu_), in body order
+  XXH3_state_t* hash_;                           // GUARDED_BY(mu_)
+};
+
+class InsertHandleImpl final : public InsertHandle {
+ public:
+  explicit InsertHandleImpl(std::shared_ptr<InsertState> state) : state_(std::move(state)) {}
+
+  void AsyncAppend(std::string_view data, DoneCallback done) override {
+    state_->Append(data, std::move(done));
+  }
+  void AsyncCommit(DoneCallback done) override { state_->Commit(std::move(done)); }
+  uint64_t size() const override { return state_->size(); }
+
+ private:
+  // Shared with writes in flight; the insert is abandoned when the last holder lets go
+  // without a commit.
+  std::shared_ptr<InsertState> state_;
+};
+
+Status Wait(const std::function<void(DoneCallback)>& start) {
+  std::promise<Status> result;
+  start([&result](Status s) { result.set_value(std::move(s)); });
+  return result.get_future().get();
+}
+
+}  // namespace
+
+Status InsertHandle::Append(std::string_view data) {
+  return Wait([&](DoneCallback done) { AsyncAppend(data, std::move(done)); });
+}
+
+Status InsertHandle::Commit() {
+  return Wait([&](DoneCallback done) { AsyncCommit(std::move(done)); });
+}
+
+Status StoreImpl::BeginInsert(const ObjectKey& key, const ObjectMeta& meta,
+                              std::unique_ptr<InsertHandle>* out) {
+  Status s = ValidateKey(key);
+  if (!s.ok()) return s;
+  for (const auto& tag : meta.tags) {
+    if (tag.empty() || tag.find('\0') != std::string::npos) {
+      return Status::InvalidArgument("empty tag or tag with a NUL byte");
+    }
+  }
+  *out = std::make_unique<InsertHandleImpl>(
+      std::make_shared<InsertState>(*this, key, meta, RegisterInsert()));
+  return Status::OK();
+}
+
+}  // namespace edgecache

@@ -1,0 +1,258 @@
+#include "segment/segment_manager.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <rocksdb/db.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <set>
+
+#include "format/coding.h"
+#include "format/index_layout.h"
+#include "format/record.h"
+#include "index/index_db.h"
+
+namespace edgecache::segment {
+namespace {
+
+using index::FromRocks;
+
+int64_t NowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool ParseFileName(const char* name, uint64_t* id) {
+  unsigned long long v = 0;
+  int consumed = 0;
+  if (std::sscanf(name, "%20llu.seg%n", &v, &consumed) != 1) return false;
+  if (name[consumed] != '\0') return false;
+  *id = v;
+  return true;
+}
+
+}  // namespace
+
+Segment::~Segment() { ::close(fd); }
+
+SegmentManager::SegmentManager(const StoreOptions& options, std::string dir, IoBackend& io,
+                               rocksdb::DB& db, rocksdb::ColumnFamilyHandle& segments_family,
+                               ReclaimHook on_reclaim)
+    : options_(options),
+      dir_(std::move(dir)),
+      io_(io),
+      db_(db),
+      family_(segments_family),
+      on_reclaim_(std::move(on_reclaim)),
+      max_segments_(static_cast<size_t>(options.capacity_bytes / options.segment_bytes)),
+      table_(std::make_shared<const Table>()) {}
+
+SegmentManager::~SegmentManager() = default;
+
+std::string SegmentManager::FileName(uint64_t id) {
+  char name[40];
+  std::snprintf(name, sizeof(name), "%020" PRIu64 ".seg", id);
+  return name;
+}
+
+Status SegmentManager::Open(std::vector<uint64_t>* dead) {
+  if (::mkdir(dir_.c_str(), 0755) != 0 && errno != EEXIST) {
+    return Status::FromErrno(errno, "create " + dir_);
+  }
+
+  std::string value;
+  rocksdb::Status rs = db_.Get(rocksdb::ReadOptions(), format::kMetaMinLiveSegment, &value);
+  if (rs.ok()) {
+    if (value.size() != 8) return Status::Corruption("index: bad min_live_segment value");
+    min_live_ = format::DecodeBigEndian64(value.data());
+  } else if (!rs.IsNotFound()) {
+    return FromRocks(rs, "read min_live_segment");
+  }
+
+  std::set<uint64_t> recorded;
+  uint64_t max_id = min_live_ - 1;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_.NewIterator(rocksdb::ReadOptions(), &family_));
+    const std::string prefix(1, format::kSegmentRecordTag);
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      if (it->key().size() != 9) return Status::Corruption("index: bad segment record key");
+      uint64_t id = format::DecodeBigEndian64(it->key().data() + 1);
+      max_id = std::max(max_id, id);
+      if (id < min_live_) {
+        dead->push_back(id);
+      } else {
+        recorded.insert(id);
+      }
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "scan segment records");
+  }
+
+  // Files the index does not know (created by a crashed roll) or no longer wants
+  // (reclaimed before a crash could unlink them) are the store's own garbage.
+  DIR* d = ::opendir(dir_.c_str());
+  if (d == nullptr) return Status::FromErrno(errno, "open " + dir_);
+  std::set<uint64_t> on_disk;
+  while (dirent* ent = ::readdir(d)) {
+    uint64_t id = 0;
+    if (!ParseFileName(ent->d_name, &id)) continue;
+    max_id = std::max(max_id, id);
+    if (recorded.count(id)) {
+      on_disk.insert(id);
+    } else {
+      ::unlink((dir_ + "/" + ent->d_name).c_str());
+    }
+  }
+  ::closedir(d);
+
+  std::vector<std::shared_ptr<Segment>> segments;
+  for (uint64_t id : recorded) {
+    std::string path = dir_ + "/" + FileName(id);
+    if (!on_disk.count(id)) {
+      spdlog::warn("segment {} is missing: its objects will be misses", path);
+      continue;
+    }
+    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return Status::FromErrno(errno, "open " + path);
+    auto seg = std::make_shared<Segment>(id, fd);
+    std::string header(format::kSegmentHeaderSize, '\0');
+    format::SegmentHeader h;
+    Status s = ReadFully(io_, fd, header.data(), header.size(), 0, "read header of " + path);
+    if (s.ok()) s = format::DecodeSegmentHeader(header, &h);
+    if (s.ok() && h.segment_id != id) s = Status::Corruption("segment id mismatch");
+    if (!s.ok()) {
+      spdlog::warn("segment {} skipped: {}", path, s.ToString());
+      continue;
+    }
+    segments.push_back(std::move(seg));
+  }
+
+  std::lock_guard lock(mu_);
+  next_id_ = max_id + 1;
+  Publish(std::move(segments));
+  return Status::OK();
+}
+
+std::shared_ptr<Segment> SegmentManager::Get(uint64_t id) const {
+  if (id < min_live()) return nullptr;
+  std::shared_ptr<const Table> table = table_.load(std::memory_order_acquire);
+  auto it = std::lower_bound(table->segments.begin(), table->segments.end(), id,
+                             [](const std::shared_ptr<Segment>& s, uint64_t v) { return s->id < v; });
+  if (it == table->segments.end() || (*it)->id != id) return nullptr;
+  return *it;
+}
+
+size_t SegmentManager::count() const { return table_.load()->segments.size(); }
+
+void SegmentManager::Publish(std::vector<std::shared_ptr<Segment>> segments) {
+  auto table = std::make_shared<Table>();
+  table->segments = std::move(segments);
+  table_.store(std::move(table), std::memory_order_release);
+}
+
+Status SegmentManager::CreateSegment(uint64_t id, std::shared_ptr<Segment>* out) {
+  std::string path = dir_ + "/" + FileName(id);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno(errno, "create " + path);
+  auto seg = std::make_shared<Segment>(id, fd);
+  auto fail = [&](Status s) {
+    ::unlink(path.c_str());
+    return s;
+  };
+  // Preallocating turns a full disk into a clean NoSpace here rather than a failed write
+  // in the middle of an object.
+  if (::fallocate(fd, 0, 0, static_cast<off_t>(options_.segment_bytes)) != 0) {
+    int err = errno;
+    if (err != EOPNOTSUPP) return fail(Status::FromErrno(err, "preallocate " + path));
+    if (::ftruncate(fd, static_cast<off_t>(options_.segment_bytes)) != 0) {
+      return fail(Status::FromErrno(errno, "size " + path));
+    }
+  }
+  format::SegmentHeader h{id, NowSeconds(), options_.segment_bytes};
+  std::string header = format::EncodeSegmentHeader(h);
+  Status s = WriteFully(io_, fd, header.data(), header.size(), 0, "write header of " + path);
+  if (s.ok() && options_.sync == SyncPolicy::kCommit) {
+    s = SyncFile(io_, fd, "sync " + path);
+    if (s.ok()) {
+      int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+      }
+    }
+  }
+  if (!s.ok()) return fail(std::move(s));
+  // The record is written after the header: a crash in between leaves an unrecorded
+  // file, which the next Open deletes.
+  std::string record;
+  format::PutVarsint64(&record, h.created_at);
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync == SyncPolicy::kCommit;
+  s = FromRocks(db_.Put(wo, &family_, format::SegmentRecordKey(id), record),
+                "record segment " + path);
+  if (!s.ok()) return fail(std::move(s));
+  *out = std::move(seg);
+  return Status::OK();
+}
+
+Status SegmentManager::ReclaimOldest(uint64_t* reclaimed_id) {
+  std::shared_ptr<const Table> table = table_.load();
+  if (table->segments.empty()) return Status::OK();
+  const std::shared_ptr<Segment>& oldest = table->segments.front();
+  const uint64_t id = oldest->id;
+  // The mark is durable before the file goes, so no entry can outlive its bytes.
+  std::string value;
+  format::PutBigEndian64(&value, id + 1);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  Status s = FromRocks(db_.Put(wo, format::kMetaMinLiveSegment, value), "record reclaim");
+  if (!s.ok()) return s;
+  min_live_.store(id + 1, std::memory_order_release);
+  ::unlink((dir_ + "/" + FileName(id)).c_str());
+  Publish({table->segments.begin() + 1, table->segments.end()});
+  reclaimed_.fetch_add(1, std::memory_order_relaxed);
+  *reclaimed_id = id;
+  return Status::OK();
+}
+
+Status SegmentManager::Allocate(uint32_t bytes, Allocation* out) {
+  std::vector<uint64_t> reclaimed;
+  Status s;
+  {
+    std::lock_guard lock(mu_);
+    if (active_ == nullptr || write_offset_ + bytes > options_.segment_bytes) {
+      while (s.ok() && count() >= max_segments_) {
+        uint64_t id = 0;
+        s = ReclaimOldest(&id);
+        if (s.ok()) reclaimed.push_back(id);
+      }
+      std::shared_ptr<Segment> seg;
+      if (s.ok()) s = CreateSegment(next_id_++, &seg);
+      if (s.ok()) {
+        std::vector<std::shared_ptr<Segment>> segments = table_.load()->segments;
+        segments.push_back(seg);
+        Publish(std::move(segments));
+        active_ = std::move(seg);
+        write_offset_ = format::kSegmentHeaderSize;
+      } else {
+        active_ = nullptr;  // a later allocation retries the roll
+      }
+    }
+    if (s.ok()) {
+      out->segment = active_;
+      out->offset = static_cast<uint32_t>(write_offset_);
+      write_offset_ += bytes;
+    }
+  }
+  for (uint64_t id : reclaimed) on_reclaim_(id);
+  return s;
+}
+
+}  // namespace edgecache::segment

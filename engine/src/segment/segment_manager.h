@@ -1,0 +1,114 @@
+// SegmentManager: the body segment files of a store.
+//
+// Segments are fixed-size, preallocated, append-only files named by a never-reused id.
+// Space is handed out by bumping the active segment's write offset; when it is full a new
+// segment is created, and when the configured capacity would be exceeded the oldest
+// segment is reclaimed whole (FIFO): the "oldest live segment" mark is persisted first,
+// then the file is unlinked. An index entry that points below the mark is dead, so
+// eviction takes effect at once; the entries themselves are dropped in the background
+// (the store's job, via the 'K' segment-member keys).
+//
+// Bookkeeping lives in the index: 'S' records in the segments column family and the
+// min_live_segment meta key, written through the rocksdb::DB this manager is given.
+//
+// Thread safety: all public methods are thread-safe. Get() takes no lock (an atomic
+// snapshot of the segment table). Allocate() serialises on a short mutex; creating a new
+// segment happens under it (once per segment_bytes of writes).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "edgecache/io_backend.h"
+#include "edgecache/options.h"
+#include "edgecache/status.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace edgecache::segment {
+
+// One open segment file. The fd stays open while anyone holds the shared_ptr, so a read
+// that raced with a reclaim still completes (on the unlinked file).
+struct Segment {
+  Segment(uint64_t id, int fd) : id(id), fd(fd) {}
+  ~Segment();
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
+
+  const uint64_t id;
+  const int fd;
+};
+
+struct Allocation {
+  std::shared_ptr<Segment> segment;
+  uint32_t offset = 0;
+};
+
+class SegmentManager {
+ public:
+  // Called (outside the allocation mutex) with the id of each reclaimed segment, so the
+  // store can drop the entries that pointed into it.
+  using ReclaimHook = std::function<void(uint64_t segment)>;
+
+  SegmentManager(const StoreOptions& options, std::string dir, IoBackend& io, rocksdb::DB& db,
+                 rocksdb::ColumnFamilyHandle& segments_family, ReclaimHook on_reclaim);
+  ~SegmentManager();
+
+  // Loads the segment table from the index and the directory, deletes files that are not
+  // (or no longer) part of the store, and starts a fresh active segment. Returns, in
+  // *dead, ids that still have 'S' records but are below the live mark (their cleanup was
+  // interrupted).
+  Status Open(std::vector<uint64_t>* dead);
+
+  // Reserves `bytes` (a whole chunk record) in the active segment.
+  // NoSpace when a new segment cannot be created on the disk.
+  Status Allocate(uint32_t bytes, Allocation* out);
+
+  // The open segment with this id, or null when it was reclaimed or never existed.
+  std::shared_ptr<Segment> Get(uint64_t id) const;
+
+  // Entries pointing at segments below this id are dead.
+  uint64_t min_live() const { return min_live_.load(std::memory_order_acquire); }
+
+  size_t count() const;
+  uint64_t reclaimed() const { return reclaimed_.load(std::memory_order_relaxed); }
+
+  // Path of a segment file.
+  static std::string FileName(uint64_t id);
+
+ private:
+  struct Table {
+    std::vector<std::shared_ptr<Segment>> segments;  // ascending ids
+  };
+
+  Status CreateSegment(uint64_t id, std::shared_ptr<Segment>* out);  // REQUIRES: mu_ held
+  Status ReclaimOldest(uint64_t* reclaimed_id);                       // REQUIRES: mu_ held
+  void Publish(std::vector<std::shared_ptr<Segment>> segments);       // REQUIRES: mu_ held
+
+  const StoreOptions& options_;
+  const std::string dir_;  // .../segments
+  IoBackend& io_;
+  rocksdb::DB& db_;
+  rocksdb::ColumnFamilyHandle& family_;
+  const ReclaimHook on_reclaim_;
+  const size_t max_segments_;
+
+  std::atomic<std::shared_ptr<const Table>> table_;
+  std::atomic<uint64_t> min_live_{1};
+  std::atomic<uint64_t> reclaimed_{0};
+
+  std::mutex mu_;
+  std::shared_ptr<Segment> active_;  // GUARDED_BY(mu_)
+  uint64_t write_offset_ = 0;        // GUARDED_BY(mu_)
+  uint64_t next_id_ = 1;             // GUARDED_BY(mu_)
+};
+
+}  // namespace edgecache::segment

@@ -1,0 +1,162 @@
+// StoreImpl: the Store behind edgecache/store.h. See docs/architecture.md.
+//
+// Threads:
+//  * callers: Lookup, List, purges, BeginInsert; AsyncRead submits and returns.
+//  * I/O backend threads: run read completions (checksum verification, RAM-cache fill).
+//  * workers_ (asio thread pool): insert chunk flushes and commits, which may block on
+//    segment creation and index writes, and drops of entries found bad by reads.
+//  * maintenance_: one thread for background jobs (purge-rule cleanup, reclaimed-segment
+//    cleanup, counter recount) and retiring purge rules.
+//
+// Locks, in acquisition order: rules_mu_ (shared for publishing an entry, exclusive for
+// installing a purge), then one entry stripe (serialises read-modify-write of one index
+// entry), then leaf mutexes (inflight_mu_, jobs_mu_, reserve_mu_). The hit path (Lookup,
+// AsyncRead from RAM) takes none of them.
+#pragma once
+
+#include <rocksdb/write_batch.h>
+
+#include <array>
+#include <atomic>
+#include <boost/asio/thread_pool.hpp>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "cache/ram_cache.h"
+#include "edgecache/store.h"
+#include "index/index_db.h"
+#include "purge/purge_rules.h"
+#include "segment/segment_manager.h"
+
+namespace edgecache {
+
+class StoreImpl final : public Store {
+ public:
+  StoreImpl(const StoreOptions& options, std::string dir);
+  ~StoreImpl() override;
+
+  Status Init();
+
+  Status BeginInsert(const ObjectKey& key, const ObjectMeta& meta,
+                     std::unique_ptr<InsertHandle>* out) override;
+  Status Lookup(const ObjectKey& key, ObjectInfo* info) override;
+  Status LookupVariant(std::string_view primary, const HeaderGetter& request_header,
+                       ObjectInfo* info) override;
+  Status Variants(std::string_view primary, std::vector<ObjectInfo>* out) override;
+  void AsyncRead(const ObjectInfo& info, uint64_t offset, size_t max_len,
+                 ReadCallback done) override;
+  Status UpdateMeta(const ObjectKey& key, uint64_t expected_version,
+                    const ObjectMeta& meta) override;
+  Status Remove(const ObjectKey& key) override;
+  Status PurgeUrl(std::string_view primary, PurgeMode mode, uint64_t* affected) override;
+  Status PurgeTag(std::string_view tag, PurgeMode mode) override;
+  Status PurgePrefix(std::string_view prefix, PurgeMode mode) override;
+  Status List(const ListOptions& options, std::vector<ObjectInfo>* out) override;
+  StoreCounters Counters() const override;
+  std::string_view IoBackendName() const override { return io_->Name(); }
+  void WaitForBackgroundWork() override;
+
+  // --- used by InsertHandleImpl (engine-internal) ---
+  const StoreOptions& options() const { return options_; }
+  IoBackend& io() { return *io_; }
+  segment::SegmentManager& segments() { return *segments_; }
+  boost::asio::thread_pool& workers() { return workers_; }
+  // Counts an I/O operation the destructor must wait for; EndIo when its callback is done.
+  void BeginIo() { inflight_io_.fetch_add(1, std::memory_order_relaxed); }
+  void EndIo();
+  // Publishes a fully written body: checks that no purge or reclaim overtook it, then
+  // writes the entry, its tags, Vary names and segment membership in one batch.
+  Status Publish(ObjectInfo info);
+  // Allocates an insert's version and registers it as in flight; InsertFinished ends it
+  // (committed or abandoned).
+  uint64_t RegisterInsert();
+  void InsertFinished(uint64_t version);
+  static Status ValidateKey(const ObjectKey& key);
+
+ private:
+  enum class Serve { kYes, kStale, kNo };
+
+  uint64_t NextVersion();
+  // Reads format version, version reservation, counters and purge rules (installed, and
+  // returned so their cleanup can be queued).
+  Status LoadMeta(std::vector<purge::Rule>* rules);
+  Serve Classify(const ObjectInfo& info) const;
+  Status ReadEntry(const std::string& entry_key, ObjectInfo* info, bool* found);
+  // Adds the deletes of an entry and its tag keys to `batch`.
+  void DeleteEntry(const std::string& entry_key, const ObjectInfo& info,
+                   rocksdb::WriteBatch* batch);
+  void CountRemoved(const ObjectInfo& info);
+  // Puts the entry, its tag keys (dropping tags `old` had and `info` lacks) and its Vary
+  // names into `batch`.
+  void PutEntry(const std::string& entry_key, const ObjectInfo& info, const ObjectInfo* old,
+                rocksdb::WriteBatch* batch);
+  bool PurgeEntry(const std::string& entry_key, uint64_t seq, PurgeMode mode,
+                  const std::function<bool(const ObjectInfo&)>& covered);
+  // Drops the entry if it still has `version` (a read found its body bad or gone).
+  void DropEntry(const std::string& entry_key, uint64_t version);
+  Status InstallRule(purge::Rule::Kind kind, std::string_view value, PurgeMode mode);
+  std::mutex& Stripe(std::string_view entry_key);
+  uint64_t OldestInflightInsert();
+
+  // Background jobs (run on maintenance_).
+  void Enqueue(std::function<void()> job);
+  void MaintenanceLoop();
+  void CleanupRule(const purge::Rule& rule);
+  void CleanupSegment(uint64_t segment);
+  void Recount();
+  bool TryRetireRule(const purge::Rule& rule);
+
+  const StoreOptions options_;
+  const std::string dir_;
+  int lock_fd_ = -1;
+  bool clean_open_ = false;  // counters were recorded by a clean close
+  std::atomic<bool> counts_valid_{false};  // objects_/body_bytes_ are exact (not mid-recount)
+
+  std::shared_ptr<IoBackend> io_;
+  index::IndexDb index_;
+  std::unique_ptr<segment::SegmentManager> segments_;
+  cache::RamCache ram_;
+  purge::PurgeRules rules_;
+  boost::asio::thread_pool workers_;
+
+  std::shared_mutex rules_mu_;
+  std::array<std::mutex, 64> stripes_;
+
+  std::atomic<uint64_t> next_version_{1};
+  std::mutex reserve_mu_;
+  std::atomic<uint64_t> reserved_version_{0};  // persisted upper bound, GUARDED_BY(reserve_mu_) for writes
+
+  std::mutex inflight_mu_;
+  std::multiset<uint64_t> inflight_inserts_;  // GUARDED_BY(inflight_mu_)
+  // Recent URL purges that in-flight inserts begun before them must honour at Publish:
+  // primary key -> (purge version, mode). Pruned once no older insert is in flight.
+  std::unordered_map<std::string, std::pair<uint64_t, PurgeMode>> url_purges_;  // GUARDED_BY(rules_mu_)
+
+  std::atomic<int64_t> inflight_io_{0};
+  std::mutex io_mu_;
+  std::condition_variable io_idle_;
+
+  std::mutex jobs_mu_;
+  std::condition_variable jobs_cv_;
+  std::deque<std::function<void()>> jobs_;  // GUARDED_BY(jobs_mu_)
+  std::vector<purge::Rule> retiring_;       // GUARDED_BY(jobs_mu_): cleaned, awaiting inserts
+  bool job_running_ = false;                // GUARDED_BY(jobs_mu_)
+  std::atomic<bool> closing_{false};
+  std::thread maintenance_;
+
+  std::atomic<int64_t> objects_{0};
+  std::atomic<int64_t> body_bytes_{0};
+  mutable std::atomic<uint64_t> hits_{0}, misses_{0};
+  std::atomic<uint64_t> inserts_{0}, evictions_{0}, purges_{0}, purged_objects_{0};
+  std::atomic<uint64_t> ram_hits_{0}, disk_reads_{0}, corrupt_reads_{0}, io_errors_{0};
+};
+
+}  // namespace edgecache
