@@ -150,15 +150,8 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
 
   // On a worker: fills in the record header, reserves space and writes the record.
   void Flush(std::shared_ptr<std::string> record, uint64_t body_offset) {
-    std::string_view data = std::string_view(*record).substr(prefix_size_);
-    format::ChunkHeader h;
-    h.key_length = static_cast<uint32_t>(entry_key_.size());
-    h.data_length = static_cast<uint32_t>(data.size());
-    h.body_version = version_;
-    h.body_offset = body_offset;
-    h.data_checksum = format::Checksum(data);
-    std::string prefix = format::EncodeChunkPrefix(h, entry_key_);
-    record->replace(0, prefix.size(), prefix);
+    format::SealChunkRecord(record.get(), entry_key_, version_, body_offset);
+    const auto data_length = static_cast<uint32_t>(record->size() - prefix_size_);
 
     segment::Allocation where;
     Status s = store_.segments().Allocate(static_cast<uint32_t>(record->size()), &where);
@@ -166,7 +159,7 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
       OnFlushed(s, {});
       return;
     }
-    BodyExtent extent{where.segment->id, where.offset, h.data_length};
+    BodyExtent extent{where.segment->id, where.offset, data_length};
     store_.BeginIo();
     int fd = where.segment->fd;
     store_.io().Write(

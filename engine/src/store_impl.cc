@@ -112,7 +112,8 @@ StoreImpl::StoreImpl(const StoreOptions& options, std::string dir)
     : options_(options),
       dir_(std::move(dir)),
       ram_(options.ram_cache_bytes),
-      workers_(static_cast<size_t>(options.worker_threads)) {}
+      workers_(static_cast<size_t>(options.worker_threads)),
+      hit_bits_(new std::atomic<uint64_t>[kHitBitWords]()) {}
 
 Status StoreImpl::Init() {
   std::error_code ec;
@@ -162,7 +163,13 @@ Status StoreImpl::Init() {
 
   segments_ = std::make_unique<segment::SegmentManager>(
       options_, dir_ + "/segments", *io_, *index_.db, *index_.segments,
-      [this](uint64_t id) { Enqueue([this, id] { CleanupSegment(id); }); });
+      segment::SegmentManager::Hooks{
+          .reclaimed = [this](uint64_t id) { Enqueue([this, id] { CleanupSegment(id); }); },
+          .next_to_reclaim =
+              [this](uint64_t id) {
+                if (options_.reinsert_hot_objects) Enqueue([this, id] { ReinsertHot(id); });
+              },
+      });
   std::vector<uint64_t> dead;
   s = segments_->Open(&dead);
   if (!s.ok()) return s;
@@ -324,7 +331,8 @@ Status StoreImpl::Lookup(const ObjectKey& key, ObjectInfo* info) {
   Status s = ValidateKey(key);
   if (!s.ok()) return s;
   bool found = false;
-  s = ReadEntry(format::EntryKey(key), info, &found);
+  const std::string entry_key = format::EntryKey(key);
+  s = ReadEntry(entry_key, info, &found);
   if (!s.ok()) return s;
   Serve serve = found ? Classify(*info) : Serve::kNo;
   if (serve == Serve::kNo) {
@@ -333,6 +341,7 @@ Status StoreImpl::Lookup(const ObjectKey& key, ObjectInfo* info) {
   }
   info->invalidated = serve == Serve::kStale;
   hits_.fetch_add(1, std::memory_order_relaxed);
+  MarkHit(entry_key);
   return Status::OK();
 }
 
@@ -720,6 +729,7 @@ StoreCounters StoreImpl::Counters() const {
   c.misses = misses_.load();
   c.inserts = inserts_.load();
   c.evictions = evictions_.load();
+  c.reinserted = reinserted_.load();
   c.segments_reclaimed = segments_->reclaimed();
   c.purges = purges_.load();
   c.purged_objects = purged_objects_.load();
@@ -852,6 +862,95 @@ void StoreImpl::CleanupSegment(uint64_t segment) {
   Status s = FromRocks(it->status(), "scan segment members");
   if (s.ok()) s = FromRocks(index_.db->Write(WriteOpts(false), &batch), "forget segment");
   if (!s.ok()) spdlog::warn("store {}: {}", dir_, s.ToString());
+}
+
+void StoreImpl::MarkHit(std::string_view entry_key) {
+  size_t h = std::hash<std::string_view>()(entry_key);
+  std::atomic<uint64_t>& word = hit_bits_[(h >> 6) % kHitBitWords];
+  const uint64_t bit = 1ull << (h & 63);
+  // Reading first keeps a hot key's hits from writing the shared cache line every time.
+  if ((word.load(std::memory_order_relaxed) & bit) == 0) word.fetch_or(bit, std::memory_order_relaxed);
+}
+
+bool StoreImpl::TakeHit(std::string_view entry_key) {
+  size_t h = std::hash<std::string_view>()(entry_key);
+  const uint64_t bit = 1ull << (h & 63);
+  return (hit_bits_[(h >> 6) % kHitBitWords].fetch_and(~bit, std::memory_order_relaxed) & bit) != 0;
+}
+
+Status StoreImpl::CopyBody(const ObjectInfo& info, std::vector<BodyExtent>* out) {
+  const std::string entry_key = format::EntryKey(info.key);
+  const size_t prefix_size = format::ChunkRecordSize(entry_key.size(), 0);
+  uint64_t chunk_start = 0;
+  std::set<uint64_t> written;
+  for (const BodyExtent& old : info.extents) {
+    std::string data;
+    Status s = Read(info, &data, chunk_start, old.length);
+    if (!s.ok()) return s;
+    std::string record(prefix_size, '\0');
+    record += data;
+    format::SealChunkRecord(&record, entry_key, info.body_version, chunk_start);
+    segment::Allocation where;
+    s = segments_->Allocate(static_cast<uint32_t>(record.size()), &where);
+    if (!s.ok()) return s;
+    s = WriteFully(*io_, where.segment->fd, record.data(), record.size(), where.offset,
+                   "copy chunk");
+    if (s.ok() && options_.sync == SyncPolicy::kCommit && written.insert(where.segment->id).second) {
+      s = SyncFile(*io_, where.segment->fd, "sync segment");
+    }
+    if (!s.ok()) return s;
+    out->push_back({where.segment->id, where.offset, old.length});
+    chunk_start += old.length;
+  }
+  return Status::OK();
+}
+
+void StoreImpl::ReinsertHot(uint64_t segment) {
+  const std::string prefix = format::SegmentMemberPrefix(segment);
+  uint64_t budget = options_.segment_bytes / 2;
+  std::unique_ptr<rocksdb::Iterator> it(
+      index_.db->NewIterator(rocksdb::ReadOptions(), index_.segments));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (closing_ || segment < segments_->min_live()) return;  // too late: reclaimed
+    std::string entry_key = it->key().ToString().substr(prefix.size());
+    if (!TakeHit(entry_key)) continue;
+    ObjectInfo info;
+    bool found = false;
+    Status s = ReadEntry(entry_key, &info, &found);
+    if (!s.ok() || !found || Classify(info) != Serve::kYes || info.body_length > budget) {
+      s.IgnoreError();  // gone, stale or too big: not worth a copy
+      continue;
+    }
+    std::vector<BodyExtent> extents;
+    s = CopyBody(info, &extents);
+    if (!s.ok()) {
+      spdlog::warn("store {}: re-inserting a hot object failed: {}", dir_, s.ToString());
+      return;
+    }
+    budget -= info.body_length;
+    // Swap the extents only if the entry did not change meanwhile; otherwise the copy is
+    // garbage in the segment, reclaimed with it.
+    std::lock_guard stripe(Stripe(entry_key));
+    ObjectInfo current;
+    s = ReadEntry(entry_key, &current, &found);
+    if (!s.ok() || !found || current.version != info.version || current.extents != info.extents) {
+      s.IgnoreError();
+      continue;
+    }
+    current.extents = extents;
+    rocksdb::WriteBatch batch;
+    batch.Put(index_.entries, entry_key, format::EncodeEntry(current));
+    for (const BodyExtent& e : extents) {
+      batch.Put(index_.segments, format::SegmentMemberKey(e.segment, entry_key), "");
+    }
+    s = FromRocks(index_.db->Write(WriteOpts(options_.sync == SyncPolicy::kCommit), &batch),
+                  "re-insert entry");
+    if (!s.ok()) {
+      spdlog::warn("store {}: {}", dir_, s.ToString());
+      return;
+    }
+    reinserted_.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 void StoreImpl::Recount() {

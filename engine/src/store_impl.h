@@ -112,6 +112,13 @@ class StoreImpl final : public Store {
   void CleanupRule(const purge::Rule& rule);
   void CleanupSegment(uint64_t segment);
   void Recount();
+  // Copies the hot objects of `segment` (about to be reclaimed) into the active segment.
+  void ReinsertHot(uint64_t segment);
+  // Writes a verified copy of info's body as new chunk records; their extents in *out.
+  Status CopyBody(const ObjectInfo& info, std::vector<BodyExtent>* out);
+  // One bit per hash of an entry key: set on a hit, taken by ReinsertHot.
+  void MarkHit(std::string_view entry_key);
+  bool TakeHit(std::string_view entry_key);
   bool TryRetireRule(const purge::Rule& rule);
 
   const StoreOptions options_;
@@ -152,10 +159,13 @@ class StoreImpl final : public Store {
   std::atomic<bool> closing_{false};
   std::thread maintenance_;
 
+  static constexpr size_t kHitBitWords = 1 << 16;  // 4 Mi bits, 512 KiB
+  std::unique_ptr<std::atomic<uint64_t>[]> hit_bits_;
+
   std::atomic<int64_t> objects_{0};
   std::atomic<int64_t> body_bytes_{0};
   mutable std::atomic<uint64_t> hits_{0}, misses_{0};
-  std::atomic<uint64_t> inserts_{0}, evictions_{0}, purges_{0}, purged_objects_{0};
+  std::atomic<uint64_t> inserts_{0}, evictions_{0}, reinserted_{0}, purges_{0}, purged_objects_{0};
   std::atomic<uint64_t> ram_hits_{0}, disk_reads_{0}, corrupt_reads_{0}, io_errors_{0};
 };
 

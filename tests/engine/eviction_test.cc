@@ -106,5 +106,48 @@ TEST(EvictionTest, ReaderOfAnEvictedObjectGetsAMissNotGarbage) {
   EXPECT_TRUE(s.IsNotFound()) << s.ToString();
 }
 
+// Writes three capacities' worth of cold objects while looking one object up now and then.
+// Returns whether the hot object is still stored, byte-exact.
+bool HotObjectSurvives(bool reinsert, StoreCounters* counters) {
+  TempDir dir;
+  StoreOptions o = SmallOptions(4ull << 20);
+  o.reinsert_hot_objects = reinsert;
+  std::unique_ptr<Store> store;
+  if (!Store::Open(o, dir.Sub("s"), &store).ok()) return false;
+  const std::string hot = Body(1000, 30000);
+  if (!Put(*store, {"e/hot", ""}, hot).ok()) return false;
+  for (int i = 0; i < 240; ++i) {
+    if (!Put(*store, {"e/cold" + std::to_string(i), ""}, Body(i, 50000)).ok()) return false;
+    ObjectInfo info;
+    if (i % 10 == 0) store->Lookup({"e/hot", ""}, &info).IgnoreError();  // a hit, when present
+    store->WaitForBackgroundWork();  // let a re-insert finish before the next reclaim
+  }
+  *counters = store->Counters();
+  std::string got;
+  Status s = testing::Get(*store, {"e/hot", ""}, &got);
+  if (s.IsNotFound()) return false;
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(got, hot);
+  // The copy is what a reopened store serves too.
+  store.reset();
+  if (!Store::Open(o, dir.Sub("s"), &store).ok()) return false;
+  EXPECT_TRUE(testing::Get(*store, {"e/hot", ""}, &got).ok());
+  EXPECT_EQ(got, hot);
+  return true;
+}
+
+TEST(EvictionTest, HotObjectsAreReinsertedBeforeTheirSegmentIsReclaimed) {
+  StoreCounters c;
+  EXPECT_TRUE(HotObjectSurvives(/*reinsert=*/true, &c));
+  EXPECT_GE(c.reinserted, 2u);
+  EXPECT_GT(c.evictions, 150u);  // the cold objects went
+}
+
+TEST(EvictionTest, WithoutReinsertionFifoEvictsHotObjectsToo) {
+  StoreCounters c;
+  EXPECT_FALSE(HotObjectSurvives(/*reinsert=*/false, &c));
+  EXPECT_EQ(c.reinserted, 0u);
+}
+
 }  // namespace
 }  // namespace edgecache

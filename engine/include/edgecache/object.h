@@ -55,6 +55,8 @@ struct BodyExtent {
   uint64_t segment = 0;  // segment id (file segments/<id>.seg)
   uint32_t offset = 0;   // offset of the chunk record in the segment
   uint32_t length = 0;   // body bytes in the chunk
+
+  bool operator==(const BodyExtent&) const = default;
 };
 
 // What a lookup returns: the stored metadata plus what the engine knows of the object.
@@ -106,6 +108,7 @@ struct StoreCounters {
   uint64_t misses = 0;         // lookups that found nothing servable
   uint64_t inserts = 0;        // commits
   uint64_t evictions = 0;      // entries dropped because their segment was reclaimed
+  uint64_t reinserted = 0;     // hot objects copied forward before their segment was reclaimed
   uint64_t segments_reclaimed = 0;
   uint64_t purges = 0;         // purge calls (url, tag, prefix)
   uint64_t purged_objects = 0; // entries removed or marked stale by purges

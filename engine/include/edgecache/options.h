@@ -43,6 +43,11 @@ struct StoreOptions {
 
   SyncPolicy sync = SyncPolicy::kNone;
 
+  // Before the oldest segment is reclaimed, copy the objects in it that were hit since they
+  // were stored (or last copied) into the active segment, so FIFO eviction keeps hot
+  // objects as LRU would. Copies take at most half a segment per reclaim.
+  bool reinsert_hot_objects = true;
+
   // Which I/O backend to use. kAuto tries io_uring and falls back to pread/pwrite.
   IoBackendKind io_backend = IoBackendKind::kAuto;
 

@@ -66,6 +66,19 @@ std::string EncodeChunkPrefix(const ChunkHeader& header, std::string_view key) {
   return out;
 }
 
+void SealChunkRecord(std::string* record, std::string_view key, uint64_t body_version,
+                     uint64_t body_offset) {
+  const size_t prefix_size = kChunkHeaderSize + key.size();
+  std::string_view data = std::string_view(*record).substr(prefix_size);
+  ChunkHeader h;
+  h.key_length = static_cast<uint32_t>(key.size());
+  h.data_length = static_cast<uint32_t>(data.size());
+  h.body_version = body_version;
+  h.body_offset = body_offset;
+  h.data_checksum = Checksum(data);
+  record->replace(0, prefix_size, EncodeChunkPrefix(h, key));
+}
+
 Status ParseChunkHeader(std::string_view bytes, ChunkHeader* header) {
   if (bytes.size() < kChunkHeaderSize || DecodeFixed32(bytes.data()) != kChunkMagic) {
     return Status::NotFound("no chunk record here");

@@ -48,6 +48,11 @@ inline size_t ChunkRecordSize(size_t key_length, size_t data_length) {
 // Header and key of a chunk record; the data follows them on disk.
 std::string EncodeChunkPrefix(const ChunkHeader& header, std::string_view key);
 
+// Completes a record built as ChunkRecordSize(key.size(), 0) placeholder bytes followed by
+// the chunk's data: writes the header (checksums included) and key over the placeholder.
+void SealChunkRecord(std::string* record, std::string_view key, uint64_t body_version,
+                     uint64_t body_offset);
+
 // Checks a whole chunk record read from disk: magic, version, header checksum, and that it
 // is the chunk of `key` written by `body_version` at `body_offset` with `data_length`
 // bytes whose checksum matches. On success *data points at the body bytes inside `record`.

@@ -45,13 +45,13 @@ Segment::~Segment() { ::close(fd); }
 
 SegmentManager::SegmentManager(const StoreOptions& options, std::string dir, IoBackend& io,
                                rocksdb::DB& db, rocksdb::ColumnFamilyHandle& segments_family,
-                               ReclaimHook on_reclaim)
+                               Hooks hooks)
     : options_(options),
       dir_(std::move(dir)),
       io_(io),
       db_(db),
       family_(segments_family),
-      on_reclaim_(std::move(on_reclaim)),
+      hooks_(std::move(hooks)),
       max_segments_(static_cast<size_t>(options.capacity_bytes / options.segment_bytes)),
       table_(std::make_shared<const Table>()) {}
 
@@ -224,6 +224,7 @@ Status SegmentManager::ReclaimOldest(uint64_t* reclaimed_id) {
 
 Status SegmentManager::Allocate(uint32_t bytes, Allocation* out) {
   std::vector<uint64_t> reclaimed;
+  uint64_t next_to_reclaim = 0;
   Status s;
   {
     std::lock_guard lock(mu_);
@@ -241,6 +242,7 @@ Status SegmentManager::Allocate(uint32_t bytes, Allocation* out) {
         Publish(std::move(segments));
         active_ = std::move(seg);
         write_offset_ = format::kSegmentHeaderSize;
+        if (count() >= max_segments_) next_to_reclaim = table_.load()->segments.front()->id;
       } else {
         active_ = nullptr;  // a later allocation retries the roll
       }
@@ -251,7 +253,8 @@ Status SegmentManager::Allocate(uint32_t bytes, Allocation* out) {
       write_offset_ += bytes;
     }
   }
-  for (uint64_t id : reclaimed) on_reclaim_(id);
+  for (uint64_t id : reclaimed) hooks_.reclaimed(id);
+  if (next_to_reclaim != 0) hooks_.next_to_reclaim(next_to_reclaim);
   return s;
 }
 

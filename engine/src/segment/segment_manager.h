@@ -54,12 +54,18 @@ struct Allocation {
 
 class SegmentManager {
  public:
-  // Called (outside the allocation mutex) with the id of each reclaimed segment, so the
-  // store can drop the entries that pointed into it.
-  using ReclaimHook = std::function<void(uint64_t segment)>;
+  using SegmentHook = std::function<void(uint64_t segment)>;
+  struct Hooks {
+    // After a segment was reclaimed, so the store can drop the entries that pointed into it.
+    SegmentHook reclaimed;
+    // After a roll that leaves the store at its budget, with the id of the segment the
+    // next roll will reclaim: the chance to copy hot objects out of it.
+    SegmentHook next_to_reclaim;
+  };
 
+  // Hooks run outside the allocation mutex, on the allocating thread.
   SegmentManager(const StoreOptions& options, std::string dir, IoBackend& io, rocksdb::DB& db,
-                 rocksdb::ColumnFamilyHandle& segments_family, ReclaimHook on_reclaim);
+                 rocksdb::ColumnFamilyHandle& segments_family, Hooks hooks);
   ~SegmentManager();
 
   // Loads the segment table from the index and the directory, deletes files that are not
@@ -98,7 +104,7 @@ class SegmentManager {
   IoBackend& io_;
   rocksdb::DB& db_;
   rocksdb::ColumnFamilyHandle& family_;
-  const ReclaimHook on_reclaim_;
+  const Hooks hooks_;
   const size_t max_segments_;
 
   std::atomic<std::shared_ptr<const Table>> table_;
