@@ -1,10 +1,11 @@
 // edgecache-store-demo: stores objects in an engine store, reads them back verified,
 // purges a tag, and prints the store's counters. Run it twice on the same directory to
 // see objects survive a restart.
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
-#include <spdlog/spdlog.h>
 
 #include "edgecache/store.h"
 
@@ -64,8 +65,8 @@ int main(int argc, char** argv) {
     bytes += body.size();
   }
   auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("inserted %d objects, %.1f MiB in %.2f s (%.0f MiB/s)\n", objects,
-              bytes / 1048576.0, secs, bytes / 1048576.0 / secs);
+  std::printf("inserted %d objects, %.1f MiB in %.2f s (%.0f MiB/s)\n", objects, bytes / 1048576.0,
+              secs, bytes / 1048576.0 / secs);
 
   int verified = 0;
   for (int i = 0; i < objects; ++i) {
@@ -102,7 +103,7 @@ int main(int argc, char** argv) {
       "inserts=%llu evictions=%llu purges=%llu purged_objects=%llu\n",
       (unsigned long long)c.objects, (unsigned long long)c.body_bytes,
       (unsigned long long)c.segments, (unsigned long long)c.hits, (unsigned long long)c.misses,
-      (unsigned long long)c.inserts, (unsigned long long)c.evictions,
-      (unsigned long long)c.purges, (unsigned long long)c.purged_objects);
+      (unsigned long long)c.inserts, (unsigned long long)c.evictions, (unsigned long long)c.purges,
+      (unsigned long long)c.purged_objects);
   return 0;
 }

@@ -104,9 +104,12 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
 
   Status Error() const {
     switch (error_code_) {
-      case Status::Code::kNoSpace: return Status::NoSpace(error_message_);
-      case Status::Code::kAborted: return Status::Aborted(error_message_);
-      default: return Status::IOError(error_message_);
+      case Status::Code::kNoSpace:
+        return Status::NoSpace(error_message_);
+      case Status::Code::kAborted:
+        return Status::Aborted(error_message_);
+      default:
+        return Status::IOError(error_message_);
     }
   }
 
@@ -167,7 +170,8 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
         [self = shared_from_this(), record, extent, segment = std::move(where.segment)](ssize_t n) {
           // Only plain values cross to the worker: a handler the pool drops at shutdown
           // must not carry an unchecked Status.
-          int err = n < 0 ? static_cast<int>(-n) : (static_cast<size_t>(n) == record->size() ? 0 : EIO);
+          int err =
+              n < 0 ? static_cast<int>(-n) : (static_cast<size_t>(n) == record->size() ? 0 : EIO);
           boost::asio::post(self->store_.workers(), [self, extent, err] {
             self->OnFlushed(err == 0 ? Status::OK() : Status::FromErrno(err, "write chunk"),
                             extent);

@@ -1,7 +1,7 @@
+#include "edgecache/object.h"
+
 #include <algorithm>
 #include <cctype>
-
-#include "edgecache/object.h"
 
 namespace edgecache {
 
@@ -22,7 +22,8 @@ std::string SecondaryKeyFor(const std::vector<std::string>& vary_names,
   for (const auto& name : names) {
     std::string_view value;
     if (auto v = request_header(name)) value = *v;
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
     if (!key.empty()) key.push_back('\n');
     key += name;

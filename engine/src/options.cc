@@ -20,7 +20,8 @@ Status StoreOptions::Validate() const {
                                      std::to_string(4 * segment_bytes) + ")");
   }
   if (chunk_bytes < 4096) return Bad("chunk_bytes", "must be at least 4096");
-  if (chunk_bytes > segment_bytes / 4) return Bad("chunk_bytes", "must be at most segment_bytes / 4");
+  if (chunk_bytes > segment_bytes / 4)
+    return Bad("chunk_bytes", "must be at most segment_bytes / 4");
   if (io_threads < 1 || io_threads > 256) return Bad("io_threads", "must be between 1 and 256");
   if (worker_threads < 1 || worker_threads > 64) {
     return Bad("worker_threads", "must be between 1 and 64");

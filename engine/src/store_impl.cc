@@ -61,8 +61,8 @@ Status CheckMarker(const std::string& dir, bool* exists) {
     return Status::Corruption(marker + " is not an edgecache store marker");
   }
   if (version != format::kStoreFormatVersion) {
-    return Status::Incompatible("store " + dir + " has format version " +
-                                std::to_string(version) + "; this build reads version " +
+    return Status::Incompatible("store " + dir + " has format version " + std::to_string(version) +
+                                "; this build reads version " +
                                 std::to_string(format::kStoreFormatVersion));
   }
   return Status::OK();
@@ -219,7 +219,8 @@ Status StoreImpl::ValidateKey(const ObjectKey& key) {
 Status StoreImpl::LoadMeta(std::vector<purge::Rule>* rules) {
   rocksdb::DB& db = *index_.db;
   std::string value;
-  rocksdb::Status rs = db.Get(rocksdb::ReadOptions(), index_.meta, format::kMetaFormatVersion, &value);
+  rocksdb::Status rs =
+      db.Get(rocksdb::ReadOptions(), index_.meta, format::kMetaFormatVersion, &value);
   if (rs.IsNotFound()) {
     std::string v;
     format::PutFixed32(&v, format::kStoreFormatVersion);
@@ -228,7 +229,8 @@ Status StoreImpl::LoadMeta(std::vector<purge::Rule>* rules) {
     if (!s.ok()) return s;
   } else if (!rs.ok()) {
     return FromRocks(rs, "read format version");
-  } else if (value.size() != 4 || format::DecodeFixed32(value.data()) != format::kStoreFormatVersion) {
+  } else if (value.size() != 4 ||
+             format::DecodeFixed32(value.data()) != format::kStoreFormatVersion) {
     return Status::Incompatible("index of " + dir_ + " has another format version");
   }
 
@@ -250,8 +252,8 @@ Status StoreImpl::LoadMeta(std::vector<purge::Rule>* rules) {
     body_bytes_ = static_cast<int64_t>(d.Varint64());
     clean_open_ = counts_valid_ = d.ok();
     // Counters are only trusted after a clean close: remove them until the next one.
-    Status s = FromRocks(db.Delete(WriteOpts(true), index_.meta, format::kMetaCounters),
-                         "clear counters");
+    Status s =
+        FromRocks(db.Delete(WriteOpts(true), index_.meta, format::kMetaCounters), "clear counters");
     if (!s.ok()) return s;
   } else if (!rs.IsNotFound()) {
     return FromRocks(rs, "read counters");
@@ -299,9 +301,12 @@ StoreImpl::Serve StoreImpl::Classify(const ObjectInfo& info) const {
   std::shared_ptr<const purge::RuleSet> rules = rules_.Snapshot();
   if (!rules->empty()) {
     switch (rules->Apply(info)) {
-      case purge::Verdict::kGone: return Serve::kNo;
-      case purge::Verdict::kStale: return Serve::kStale;
-      case purge::Verdict::kKeep: break;
+      case purge::Verdict::kGone:
+        return Serve::kNo;
+      case purge::Verdict::kStale:
+        return Serve::kStale;
+      case purge::Verdict::kKeep:
+        break;
     }
   }
   return info.invalidated ? Serve::kStale : Serve::kYes;
@@ -314,9 +319,10 @@ Status StoreImpl::ReadEntry(const std::string& entry_key, ObjectInfo* info, bool
   if (rs.IsNotFound()) return Status::OK();
   if (!rs.ok()) return FromRocks(rs, "read index entry");
   Status s = format::DecodeEntry(value, info);
-  if (s.ok()) s = format::SplitEntryKey(entry_key, &info->key)
-                      ? Status::OK()
-                      : Status::Corruption("index: entry key without separator");
+  if (s.ok())
+    s = format::SplitEntryKey(entry_key, &info->key)
+            ? Status::OK()
+            : Status::Corruption("index: entry key without separator");
   if (!s.ok()) {
     // A bad entry is a miss; removing it keeps it from being decoded again.
     spdlog::warn("store {}: dropping undecodable index entry: {}", dir_, s.ToString());
@@ -402,38 +408,40 @@ void StoreImpl::AsyncRead(const ObjectInfo& info, uint64_t offset, size_t max_le
     return;
   }
   disk_reads_.fetch_add(1, std::memory_order_relaxed);
-  auto record = std::make_shared<std::string>(
-      format::ChunkRecordSize(entry_key.size(), extent.length), '\0');
+  auto record =
+      std::make_shared<std::string>(format::ChunkRecordSize(entry_key.size(), extent.length), '\0');
   BeginIo();
   int fd = seg->fd;
-  io_->Read(fd, record->data(), record->size(), extent.offset,
-            [this, record, seg, extent, entry_key, data_at, len, chunk_start,
-             body_version = info.body_version, version = info.version,
-             done = std::move(done)](ssize_t n) {
-              Status s;
-              std::string_view data;
-              if (n < 0) {
-                io_errors_.fetch_add(1, std::memory_order_relaxed);
-                s = Status::FromErrno(static_cast<int>(-n), "read chunk");
-              } else if (static_cast<size_t>(n) != record->size()) {
-                s = Status::Corruption("short read of a chunk record");
-              } else {
-                s = format::VerifyChunkRecord(*record, entry_key, body_version, chunk_start,
-                                              extent.length, &data);
-              }
-              if (s.ok()) {
-                ram_.Put(extent.segment, extent.offset, record);
-                done(Status::OK(), BodySlice{record, std::string_view(*record).substr(data_at, len)});
-              } else {
-                corrupt_reads_.fetch_add(1, std::memory_order_relaxed);
-                spdlog::warn("store {}: chunk of {} at segment {} offset {} is bad: {}", dir_,
-                             entry_key.substr(0, entry_key.find('\0')), extent.segment,
-                             extent.offset, s.ToString());
-                boost::asio::post(workers_, [this, entry_key, version] { DropEntry(entry_key, version); });
-                done(std::move(s), {});
-              }
-              EndIo();
-            });
+  io_->Read(
+      fd, record->data(), record->size(), extent.offset,
+      [this, record, seg, extent, entry_key, data_at, len, chunk_start,
+       body_version = info.body_version, version = info.version,
+       done = std::move(done)](ssize_t n) {
+        Status s;
+        std::string_view data;
+        if (n < 0) {
+          io_errors_.fetch_add(1, std::memory_order_relaxed);
+          s = Status::FromErrno(static_cast<int>(-n), "read chunk");
+        } else if (static_cast<size_t>(n) != record->size()) {
+          s = Status::Corruption("short read of a chunk record");
+        } else {
+          s = format::VerifyChunkRecord(*record, entry_key, body_version, chunk_start,
+                                        extent.length, &data);
+        }
+        if (s.ok()) {
+          ram_.Put(extent.segment, extent.offset, record);
+          done(Status::OK(), BodySlice{record, std::string_view(*record).substr(data_at, len)});
+        } else {
+          corrupt_reads_.fetch_add(1, std::memory_order_relaxed);
+          spdlog::warn("store {}: chunk of {} at segment {} offset {} is bad: {}", dir_,
+                       entry_key.substr(0, entry_key.find('\0')), extent.segment, extent.offset,
+                       s.ToString());
+          boost::asio::post(workers_,
+                            [this, entry_key, version] { DropEntry(entry_key, version); });
+          done(std::move(s), {});
+        }
+        EndIo();
+      });
 }
 
 void StoreImpl::EndIo() {
@@ -444,7 +452,8 @@ void StoreImpl::EndIo() {
 void StoreImpl::PutEntry(const std::string& entry_key, const ObjectInfo& info,
                          const ObjectInfo* old, rocksdb::WriteBatch* batch) {
   batch->Put(index_.entries, entry_key, format::EncodeEntry(info));
-  for (const auto& tag : info.meta.tags) batch->Put(index_.tags, format::TagKey(tag, entry_key), "");
+  for (const auto& tag : info.meta.tags)
+    batch->Put(index_.tags, format::TagKey(tag, entry_key), "");
   if (old != nullptr) {
     for (const auto& tag : old->meta.tags) {
       if (!HasTag(info, tag)) batch->Delete(index_.tags, format::TagKey(tag, entry_key));
@@ -466,9 +475,13 @@ Status StoreImpl::Publish(ObjectInfo info) {
     }
   }
   switch (rules_.Snapshot()->Apply(info)) {
-    case purge::Verdict::kGone: return Status::Aborted("purged while being written");
-    case purge::Verdict::kStale: info.invalidated = true; break;
-    case purge::Verdict::kKeep: break;
+    case purge::Verdict::kGone:
+      return Status::Aborted("purged while being written");
+    case purge::Verdict::kStale:
+      info.invalidated = true;
+      break;
+    case purge::Verdict::kKeep:
+      break;
   }
   if (auto it = url_purges_.find(info.key.primary);
       it != url_purges_.end() && info.version < it->second.first) {
@@ -693,7 +706,8 @@ Status StoreImpl::List(const ListOptions& options, std::vector<ObjectInfo>* out)
   if (!options.start_after.empty()) from = std::max(from, options.start_after + "\x01");
   const std::string start = (by_tag ? scan_prefix : std::string()) + from;
   std::unique_ptr<rocksdb::Iterator> it(index_.db->NewIterator(rocksdb::ReadOptions(), family));
-  for (it->Seek(start); it->Valid() && it->key().starts_with(scan_prefix) && out->size() < options.limit;
+  for (it->Seek(start);
+       it->Valid() && it->key().starts_with(scan_prefix) && out->size() < options.limit;
        it->Next()) {
     ObjectInfo info;
     std::string entry_key = it->key().ToString().substr(by_tag ? scan_prefix.size() : 0);
@@ -869,7 +883,8 @@ void StoreImpl::MarkHit(std::string_view entry_key) {
   std::atomic<uint64_t>& word = hit_bits_[(h >> 6) % kHitBitWords];
   const uint64_t bit = 1ull << (h & 63);
   // Reading first keeps a hot key's hits from writing the shared cache line every time.
-  if ((word.load(std::memory_order_relaxed) & bit) == 0) word.fetch_or(bit, std::memory_order_relaxed);
+  if ((word.load(std::memory_order_relaxed) & bit) == 0)
+    word.fetch_or(bit, std::memory_order_relaxed);
 }
 
 bool StoreImpl::TakeHit(std::string_view entry_key) {
@@ -895,7 +910,8 @@ Status StoreImpl::CopyBody(const ObjectInfo& info, std::vector<BodyExtent>* out)
     if (!s.ok()) return s;
     s = WriteFully(*io_, where.segment->fd, record.data(), record.size(), where.offset,
                    "copy chunk");
-    if (s.ok() && options_.sync == SyncPolicy::kCommit && written.insert(where.segment->id).second) {
+    if (s.ok() && options_.sync == SyncPolicy::kCommit &&
+        written.insert(where.segment->id).second) {
       s = SyncFile(*io_, where.segment->fd, "sync segment");
     }
     if (!s.ok()) return s;

@@ -124,7 +124,7 @@ class StoreImpl final : public Store {
   const StoreOptions options_;
   const std::string dir_;
   int lock_fd_ = -1;
-  bool clean_open_ = false;  // counters were recorded by a clean close
+  bool clean_open_ = false;                // counters were recorded by a clean close
   std::atomic<bool> counts_valid_{false};  // objects_/body_bytes_ are exact (not mid-recount)
 
   std::shared_ptr<IoBackend> io_;
@@ -139,13 +139,15 @@ class StoreImpl final : public Store {
 
   std::atomic<uint64_t> next_version_{1};
   std::mutex reserve_mu_;
-  std::atomic<uint64_t> reserved_version_{0};  // persisted upper bound, GUARDED_BY(reserve_mu_) for writes
+  std::atomic<uint64_t> reserved_version_{
+      0};  // persisted upper bound, GUARDED_BY(reserve_mu_) for writes
 
   std::mutex inflight_mu_;
   std::multiset<uint64_t> inflight_inserts_;  // GUARDED_BY(inflight_mu_)
   // Recent URL purges that in-flight inserts begun before them must honour at Publish:
   // primary key -> (purge version, mode). Pruned once no older insert is in flight.
-  std::unordered_map<std::string, std::pair<uint64_t, PurgeMode>> url_purges_;  // GUARDED_BY(rules_mu_)
+  std::unordered_map<std::string, std::pair<uint64_t, PurgeMode>>
+      url_purges_;  // GUARDED_BY(rules_mu_)
 
   std::atomic<int64_t> inflight_io_{0};
   std::mutex io_mu_;

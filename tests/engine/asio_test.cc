@@ -5,9 +5,9 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/as_tuple.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/experimental/as_tuple.hpp>
 #include <thread>
 
 #include "support/store_util.h"
@@ -36,7 +36,8 @@ TEST(AsioAdapterTest, CoroutineStoresAndReadsOnItsOwnThread) {
         std::unique_ptr<InsertHandle> insert;
         EXPECT_TRUE(store->BeginInsert({"a/co", ""}, {}, &insert).ok());
         for (size_t off = 0; off < body.size(); off += 10000) {
-          auto [s] = co_await async_append(*insert, std::string_view(body).substr(off, 10000), ex, token);
+          auto [s] =
+              co_await async_append(*insert, std::string_view(body).substr(off, 10000), ex, token);
           EXPECT_TRUE(s.ok()) << s.ToString();
           all_on_io_thread &= std::this_thread::get_id() == io_thread;
         }

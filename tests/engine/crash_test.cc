@@ -79,7 +79,7 @@ void RunCrashRounds(SyncPolicy sync) {
   const std::string dir = tmp.Sub("store");
   int rounds = 12;
   if (const char* env = std::getenv("EDGECACHE_CRASH_ROUNDS")) rounds = std::atoi(env);
-  std::map<int, int> acked;     // key -> highest acknowledged version
+  std::map<int, int> acked;      // key -> highest acknowledged version
   std::map<int, int> attempted;  // key -> highest version any child may have written
   std::mt19937 rng(12345);
   int total_acks = 0;

@@ -87,7 +87,8 @@ TEST(EvictionTest, ObjectLargerThanASegmentSpansSegments) {
   EXPECT_GE(segments.size(), 3u);
 
   // Pushing its first segment out evicts the whole object: no partial bodies.
-  for (int i = 0; i < 6; ++i) ASSERT_TRUE(Put(*store, {"e/f" + std::to_string(i), ""}, Body(i, 1 << 20)).ok());
+  for (int i = 0; i < 6; ++i)
+    ASSERT_TRUE(Put(*store, {"e/f" + std::to_string(i), ""}, Body(i, 1 << 20)).ok());
   EXPECT_TRUE(store->Lookup({"e/big", ""}, &info).IsNotFound());
 }
 
@@ -100,7 +101,8 @@ TEST(EvictionTest, ReaderOfAnEvictedObjectGetsAMissNotGarbage) {
   ASSERT_TRUE(Put(*store, {"e/old", ""}, Body(1, 100000)).ok());
   ObjectInfo info;
   ASSERT_TRUE(store->Lookup({"e/old", ""}, &info).ok());
-  for (int i = 0; i < 80; ++i) ASSERT_TRUE(Put(*store, {"e/n" + std::to_string(i), ""}, Body(i, 100000)).ok());
+  for (int i = 0; i < 80; ++i)
+    ASSERT_TRUE(Put(*store, {"e/n" + std::to_string(i), ""}, Body(i, 100000)).ok());
   std::string got;
   Status s = store->Read(info, &got);  // the lookup happened before the eviction
   EXPECT_TRUE(s.IsNotFound()) << s.ToString();

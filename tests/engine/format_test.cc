@@ -7,15 +7,11 @@
 namespace edgecache::format {
 namespace {
 
-std::string Record(std::string_view key, std::string_view data, uint64_t version,
-                   uint64_t offset) {
-  ChunkHeader h;
-  h.key_length = static_cast<uint32_t>(key.size());
-  h.data_length = static_cast<uint32_t>(data.size());
-  h.body_version = version;
-  h.body_offset = offset;
-  h.data_checksum = Checksum(data);
-  return EncodeChunkPrefix(h, key) + std::string(data);
+std::string Record(std::string_view key, std::string_view data, uint64_t version, uint64_t offset) {
+  std::string record(ChunkRecordSize(key.size(), 0), '\0');
+  record += data;
+  SealChunkRecord(&record, key, version, offset);
+  return record;
 }
 
 TEST(RecordTest, ChunkRoundTripAndEveryFlippedByteIsCaught) {

@@ -39,7 +39,8 @@ class PurgeTest : public ::testing::Test {
 };
 
 TEST_F(PurgeTest, HardTagPurgeTakesEffectBeforeItReturns) {
-  for (int i = 0; i < 2000; ++i) PutTagged("s/" + std::to_string(i), {i % 2 ? "odd" : "even", "all"});
+  for (int i = 0; i < 2000; ++i)
+    PutTagged("s/" + std::to_string(i), {i % 2 ? "odd" : "even", "all"});
   PutTagged("s/untagged", {});
   ASSERT_TRUE(store_->PurgeTag("odd", PurgeMode::kHard).ok());
   // No waiting for the background: every covered object misses at once.

@@ -210,8 +210,10 @@ TEST_F(StoreTest, VaryVariantsFoundFromRequestHeaders) {
   ObjectMeta meta;
   meta.vary = {"Accept-Encoding", "Accept-Language"};
   std::vector<std::string> vary = meta.vary;
-  ASSERT_TRUE(Put(*store_, {"h/v", SecondaryKeyFor(vary, headers("gzip", "en"))}, "gzip-en", meta).ok());
-  ASSERT_TRUE(Put(*store_, {"h/v", SecondaryKeyFor(vary, headers("br", "en"))}, "br-en", meta).ok());
+  ASSERT_TRUE(
+      Put(*store_, {"h/v", SecondaryKeyFor(vary, headers("gzip", "en"))}, "gzip-en", meta).ok());
+  ASSERT_TRUE(
+      Put(*store_, {"h/v", SecondaryKeyFor(vary, headers("br", "en"))}, "br-en", meta).ok());
 
   ObjectInfo info;
   std::string got;
@@ -249,7 +251,8 @@ TEST_F(StoreTest, ListByPrefixAndTagWithPaging) {
   ASSERT_EQ(page.size(), 10u);
   EXPECT_EQ(page.front().key.primary, "site/00");
   EXPECT_EQ(page.back().key.primary, "site/09");
-  ASSERT_TRUE(store_->List({.prefix = "site/", .start_after = "site/09", .limit = 100}, &page).ok());
+  ASSERT_TRUE(
+      store_->List({.prefix = "site/", .start_after = "site/09", .limit = 100}, &page).ok());
   ASSERT_EQ(page.size(), 20u);
   EXPECT_EQ(page.front().key.primary, "site/10");
 

@@ -35,8 +35,8 @@ inline std::string Body(uint64_t seed, size_t size) {
 }
 
 // Inserts `body` under `key`, appending in pieces of `piece` bytes.
-inline Status Put(Store& store, const ObjectKey& key, const std::string& body,
-                  ObjectMeta meta = {}, size_t piece = 7000) {
+inline Status Put(Store& store, const ObjectKey& key, const std::string& body, ObjectMeta meta = {},
+                  size_t piece = 7000) {
   std::unique_ptr<InsertHandle> insert;
   Status s = store.BeginInsert(key, meta, &insert);
   if (!s.ok()) return s;

@@ -6,7 +6,6 @@
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  spdlog::set_level(std::getenv("EDGECACHE_TEST_LOG") ? spdlog::level::debug
-                                                       : spdlog::level::err);
+  spdlog::set_level(std::getenv("EDGECACHE_TEST_LOG") ? spdlog::level::debug : spdlog::level::err);
   return RUN_ALL_TESTS();
 }

@@ -42,8 +42,8 @@ auto BindToExecutor(Handler handler, const IoExecutor& io_executor) {
     Handler handler;
     Work work;
   };
-  auto state = std::make_shared<State>(
-      State{std::move(handler), boost::asio::make_work_guard(executor)});
+  auto state =
+      std::make_shared<State>(State{std::move(handler), boost::asio::make_work_guard(executor)});
   return [state](auto&&... args) {
     auto values = std::make_shared<std::tuple<std::decay_t<decltype(args)>...>>(
         std::forward<decltype(args)>(args)...);

@@ -6,8 +6,8 @@
 //
 // In debug builds (!NDEBUG) an error Status that is destroyed without having been
 // inspected (ok(), code(), ToString(), ...) aborts the process with its message, so an
-// ignored error is caught by the tests instead of silently dropped. Call IgnoreError() where dropping a
-// status is deliberate.
+// ignored error is caught by the tests instead of silently dropped. Call IgnoreError() where
+// dropping a status is deliberate.
 //
 // Thread safety: a Status is a value; distinct objects may be used from distinct threads.
 #pragma once
@@ -35,8 +35,7 @@ class [[nodiscard]] Status {
 
   Status() noexcept = default;  // OK
   Status(const Status& other) : code_(other.code_), message_(other.message_) { other.Checked(); }
-  Status(Status&& other) noexcept
-      : code_(other.code_), message_(std::move(other.message_)) {
+  Status(Status&& other) noexcept : code_(other.code_), message_(std::move(other.message_)) {
     other.Checked();
   }
   Status& operator=(const Status& other);

@@ -29,9 +29,8 @@ class PosixBackend final : public IoBackend {
   }
 
   void Sync(int fd, Callback done) override {
-    boost::asio::post(pool_, [=, done = std::move(done)] {
-      done(::fdatasync(fd) < 0 ? -errno : 0);
-    });
+    boost::asio::post(pool_,
+                      [=, done = std::move(done)] { done(::fdatasync(fd) < 0 ? -errno : 0); });
   }
 
   std::string_view Name() const override { return "pread/pwrite"; }

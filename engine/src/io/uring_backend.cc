@@ -16,7 +16,8 @@ class UringBackend final : public IoBackend {
 
   Status Start() {
     int rc = io_uring_queue_init(depth_, &ring_, 0);
-    if (rc < 0) return Status::NotSupported(std::string("io_uring_queue_init: ") + std::strerror(-rc));
+    if (rc < 0)
+      return Status::NotSupported(std::string("io_uring_queue_init: ") + std::strerror(-rc));
     started_ = true;
     reaper_ = std::thread([this] { Reap(); });
     return Status::OK();

@@ -143,8 +143,9 @@ Status SegmentManager::Open(std::vector<uint64_t>* dead) {
 std::shared_ptr<Segment> SegmentManager::Get(uint64_t id) const {
   if (id < min_live()) return nullptr;
   std::shared_ptr<const Table> table = table_.load(std::memory_order_acquire);
-  auto it = std::lower_bound(table->segments.begin(), table->segments.end(), id,
-                             [](const std::shared_ptr<Segment>& s, uint64_t v) { return s->id < v; });
+  auto it =
+      std::lower_bound(table->segments.begin(), table->segments.end(), id,
+                       [](const std::shared_ptr<Segment>& s, uint64_t v) { return s->id < v; });
   if (it == table->segments.end() || (*it)->id != id) return nullptr;
   return *it;
 }

@@ -96,8 +96,8 @@ class SegmentManager {
   };
 
   Status CreateSegment(uint64_t id, std::shared_ptr<Segment>* out);  // REQUIRES: mu_ held
-  Status ReclaimOldest(uint64_t* reclaimed_id);                       // REQUIRES: mu_ held
-  void Publish(std::vector<std::shared_ptr<Segment>> segments);       // REQUIRES: mu_ held
+  Status ReclaimOldest(uint64_t* reclaimed_id);                      // REQUIRES: mu_ held
+  void Publish(std::vector<std::shared_ptr<Segment>> segments);      // REQUIRES: mu_ held
 
   const StoreOptions& options_;
   const std::string dir_;  // .../segments
