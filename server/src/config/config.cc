@@ -1,0 +1,280 @@
+#include "config/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <toml++/toml.h>
+
+namespace edgecache::config {
+namespace {
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+Status Bad(std::string_view key, std::string_view reason) {
+  return Status::InvalidArgument("config key '" + std::string(key) + "': " + std::string(reason));
+}
+
+}  // namespace
+
+std::string Endpoint::ToString() const {
+  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::string OriginUrl::ToString() const { return "http://" + host + ":" + std::to_string(port); }
+
+std::optional<uint64_t> ParseSize(std::string_view text) {
+  std::string s = Lower(text);
+  s.erase(std::remove(s.begin(), s.end(), ' '), s.end());
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || end == s.data()) return std::nullopt;
+  std::string unit(end, static_cast<const char*>(s.data() + s.size()));
+  int shift = 0;
+  if (unit.empty() || unit == "b") shift = 0;
+  else if (unit == "k" || unit == "kib" || unit == "kb") shift = 10;
+  else if (unit == "m" || unit == "mib" || unit == "mb") shift = 20;
+  else if (unit == "g" || unit == "gib" || unit == "gb") shift = 30;
+  else if (unit == "t" || unit == "tib" || unit == "tb") shift = 40;
+  else return std::nullopt;
+  if (shift > 0 && value > (UINT64_MAX >> shift)) return std::nullopt;
+  return value << shift;
+}
+
+std::optional<Endpoint> ParseEndpoint(std::string_view text) {
+  Endpoint e;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return std::nullopt;
+    }
+    e.host = std::string(text.substr(1, close - 1));
+    port = text.substr(close + 2);
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+    e.host = std::string(text.substr(0, colon));
+    port = text.substr(colon + 1);
+  }
+  unsigned p = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (ec != std::errc() || end != port.data() + port.size() || p > 65535) return std::nullopt;
+  e.port = static_cast<uint16_t>(p);
+  return e;
+}
+
+std::optional<OriginUrl> ParseOrigin(std::string_view text) {
+  constexpr std::string_view kScheme = "http://";
+  if (Lower(text.substr(0, kScheme.size())) != kScheme) return std::nullopt;
+  std::string_view rest = text.substr(kScheme.size());
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  if (rest.empty() || rest.find('/') != std::string_view::npos) return std::nullopt;
+  OriginUrl o;
+  size_t colon = rest.rfind(':');
+  if (colon != std::string_view::npos && rest.front() != '[') {
+    auto e = ParseEndpoint(rest);
+    if (!e) return std::nullopt;
+    o.host = e->host;
+    o.port = e->port;
+  } else if (!rest.empty() && rest.front() == '[') {
+    auto e = ParseEndpoint(rest);
+    if (!e) return std::nullopt;
+    o.host = e->host;
+    o.port = e->port;
+  } else {
+    o.host = std::string(rest);
+  }
+  if (o.host.empty() || o.port == 0) return std::nullopt;
+  return o;
+}
+
+Status LoadFile(const std::string& path, NodeConfig* c) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return Status::InvalidArgument("config file " + path + ": " + std::string(e.description()) +
+                                   " at line " + std::to_string(e.source().begin.line));
+  }
+  // Every key is read through these helpers, so a wrong type names its key.
+  Status s;
+  auto str = [&](const toml::node_view<toml::node>& n, std::string_view key,
+                 std::string* out) {
+    if (!n) return;
+    if (auto v = n.value<std::string>()) {
+      *out = *v;
+    } else if (s.ok()) {
+      s = Bad(key, "must be a string");
+    }
+  };
+  auto integer = [&](const toml::node_view<toml::node>& n, std::string_view key, int64_t* out) {
+    if (!n) return;
+    if (auto v = n.value<int64_t>()) {
+      *out = *v;
+    } else if (s.ok()) {
+      s = Bad(key, "must be an integer");
+    }
+  };
+  auto size = [&](const toml::node_view<toml::node>& n, std::string_view key, uint64_t* out) {
+    if (!n) return;
+    if (auto v = n.value<int64_t>(); v && *v >= 0) {
+      *out = static_cast<uint64_t>(*v);
+    } else if (auto t = n.value<std::string>(); t && ParseSize(*t)) {
+      *out = *ParseSize(*t);
+    } else if (s.ok()) {
+      s = Bad(key, "must be a size such as 10GiB, 512MiB or a number of bytes");
+    }
+  };
+  auto boolean = [&](const toml::node_view<toml::node>& n, std::string_view key, bool* out) {
+    if (!n) return;
+    if (auto v = n.value<bool>()) {
+      *out = *v;
+    } else if (s.ok()) {
+      s = Bad(key, "must be true or false");
+    }
+  };
+  auto endpoint = [&](const std::string& text, std::string_view key) -> std::optional<Endpoint> {
+    auto e = ParseEndpoint(text);
+    if (!e && s.ok()) s = Bad(key, "'" + text + "' is not ADDRESS:PORT");
+    return e;
+  };
+
+  static const std::vector<std::string> kTopKeys = {
+      "listen", "admin", "log_level", "access_log", "threads", "store", "origins",
+      "timeouts", "limits", "cache"};
+  for (auto&& [k, v] : root) {
+    (void)v;
+    if (std::find(kTopKeys.begin(), kTopKeys.end(), std::string(k.str())) == kTopKeys.end()) {
+      return Bad(k.str(), "unknown key");
+    }
+  }
+
+  if (auto listen = root["listen"]) {
+    if (auto* arr = listen.as_array()) {
+      c->listen.clear();
+      for (auto& item : *arr) {
+        auto text = item.value<std::string>();
+        if (!text) return Bad("listen", "must be an array of \"ADDRESS:PORT\" strings");
+        if (auto e = endpoint(*text, "listen")) c->listen.push_back(*e);
+      }
+    } else if (auto text = listen.value<std::string>()) {
+      c->listen.clear();
+      if (auto e = endpoint(*text, "listen")) c->listen.push_back(*e);
+    } else {
+      return Bad("listen", "must be \"ADDRESS:PORT\" or an array of them");
+    }
+  }
+  std::string admin;
+  str(root["admin"], "admin", &admin);
+  if (!admin.empty()) c->admin = endpoint(admin, "admin");
+  str(root["log_level"], "log_level", &c->log_level);
+  str(root["access_log"], "access_log", &c->access_log);
+  int64_t threads = c->threads;
+  integer(root["threads"], "threads", &threads);
+  c->threads = static_cast<int>(threads);
+
+  auto store = root["store"];
+  str(store["dir"], "store.dir", &c->store_dir);
+  size(store["capacity"], "store.capacity", &c->store.capacity_bytes);
+  size(store["segment_size"], "store.segment_size", &c->store.segment_bytes);
+  size(store["ram_cache"], "store.ram_cache", &c->store.ram_cache_bytes);
+  size(store["index_cache"], "store.index_cache", &c->store.index_cache_bytes);
+  boolean(store["reinsert_hot_objects"], "store.reinsert_hot_objects", &c->store.reinsert_hot_objects);
+  std::string sync, backend;
+  str(store["sync"], "store.sync", &sync);
+  if (sync == "commit") c->store.sync = SyncPolicy::kCommit;
+  else if (sync == "none") c->store.sync = SyncPolicy::kNone;
+  else if (!sync.empty() && s.ok()) s = Bad("store.sync", "must be \"none\" or \"commit\"");
+  str(store["io_backend"], "store.io_backend", &backend);
+  if (backend == "auto") c->store.io_backend = IoBackendKind::kAuto;
+  else if (backend == "io_uring") c->store.io_backend = IoBackendKind::kIoUring;
+  else if (backend == "posix") c->store.io_backend = IoBackendKind::kPosix;
+  else if (!backend.empty() && s.ok()) s = Bad("store.io_backend", "must be auto, io_uring or posix");
+
+  if (auto* origins = root["origins"].as_table()) {
+    for (auto&& [host, value] : *origins) {
+      std::string key = "origins." + std::string(host.str());
+      auto text = value.value<std::string>();
+      auto origin = text ? ParseOrigin(*text) : std::nullopt;
+      if (!origin) {
+        if (s.ok()) s = Bad(key, "must be an origin URL such as \"http://10.0.0.5:8080\"");
+        continue;
+      }
+      if (host.str() == "default") {
+        c->default_origin = origin;
+      } else {
+        c->origins[Lower(host.str())] = *origin;
+      }
+    }
+  } else if (root["origins"]) {
+    return Bad("origins", "must be a table of HOST = \"http://ORIGIN:PORT\"");
+  }
+
+  auto t = root["timeouts"];
+  integer(t["connect_ms"], "timeouts.connect_ms", &c->connect_timeout_ms);
+  integer(t["origin_ms"], "timeouts.origin_ms", &c->origin_timeout_ms);
+  integer(t["client_ms"], "timeouts.client_ms", &c->client_timeout_ms);
+  integer(t["idle_ms"], "timeouts.idle_ms", &c->idle_timeout_ms);
+  integer(t["grace_ms"], "timeouts.grace_ms", &c->grace_ms);
+
+  auto l = root["limits"];
+  uint64_t header_bytes = c->max_header_bytes, connections = c->max_connections;
+  size(l["max_header_bytes"], "limits.max_header_bytes", &header_bytes);
+  size(l["max_request_body_bytes"], "limits.max_request_body_bytes", &c->max_request_body_bytes);
+  size(l["max_connections"], "limits.max_connections", &connections);
+  size(l["max_object_bytes"], "limits.max_object_bytes", &c->max_object_bytes);
+  c->max_header_bytes = static_cast<uint32_t>(std::min<uint64_t>(header_bytes, UINT32_MAX));
+  c->max_connections = static_cast<uint32_t>(std::min<uint64_t>(connections, UINT32_MAX));
+
+  auto cache = root["cache"];
+  boolean(cache["honour_client_no_cache"], "cache.honour_client_no_cache", &c->honour_client_no_cache);
+  boolean(cache["forward_surrogate_headers"], "cache.forward_surrogate_headers",
+          &c->forward_surrogate_headers);
+  if (auto f = cache["heuristic_fraction"]) {
+    if (auto v = f.value<double>()) c->heuristic_fraction = *v;
+    else if (s.ok()) s = Bad("cache.heuristic_fraction", "must be a number");
+  }
+  integer(cache["heuristic_max_seconds"], "cache.heuristic_max_seconds", &c->heuristic_max_seconds);
+  return s;
+}
+
+Status Validate(const NodeConfig& c) {
+  if (c.store_dir.empty()) return Bad("store.dir", "is required (--store DIR)");
+  if (c.origins.empty() && !c.default_origin) {
+    return Bad("origins", "no origin configured (--origin URL or an [origins] table)");
+  }
+  Status s = c.store.Validate();
+  if (!s.ok()) return Bad("store", s.message());
+  static const std::vector<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
+  if (std::find(kLevels.begin(), kLevels.end(), c.log_level) == kLevels.end()) {
+    return Bad("log_level", "must be one of trace, debug, info, warn, error, off");
+  }
+  if (c.threads < 0 || c.threads > 256) return Bad("threads", "must be between 0 and 256");
+  for (auto [key, v] : {std::pair<const char*, int64_t>{"timeouts.connect_ms", c.connect_timeout_ms},
+                        {"timeouts.origin_ms", c.origin_timeout_ms},
+                        {"timeouts.client_ms", c.client_timeout_ms},
+                        {"timeouts.idle_ms", c.idle_timeout_ms}}) {
+    if (v < 1 || v > 3600000) return Bad(key, "must be between 1 and 3600000 milliseconds");
+  }
+  if (c.grace_ms < 0) return Bad("timeouts.grace_ms", "must not be negative");
+  if (c.max_header_bytes < 1024) return Bad("limits.max_header_bytes", "must be at least 1024");
+  if (c.max_connections < 1) return Bad("limits.max_connections", "must be at least 1");
+  if (c.heuristic_fraction < 0 || c.heuristic_fraction > 1) {
+    return Bad("cache.heuristic_fraction", "must be between 0 and 1");
+  }
+  if (c.admin) {
+    for (const auto& l : c.listen) {
+      if (l.port != 0 && l.port == c.admin->port && l.host == c.admin->host) {
+        return Bad("admin", "must not be one of the listen addresses");
+      }
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace edgecache::config

@@ -1,0 +1,71 @@
+// NodeConfig: everything an edgecache node is configured with, from a TOML file
+// (toml++) and/or command-line flags (CLI11); flags override the file.
+// docs/configuration.md lists every key; `edgecache --help` every flag.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "edgecache/options.h"
+#include "edgecache/status.h"
+
+namespace edgecache::config {
+
+struct Endpoint {
+  std::string host;  // numeric IPv4/IPv6 address or "localhost"
+  uint16_t port = 0;
+  std::string ToString() const;
+};
+
+// Where a host's misses go: only plain http:// origins for now.
+struct OriginUrl {
+  std::string host;
+  uint16_t port = 80;
+  std::string ToString() const;
+};
+
+struct NodeConfig {
+  std::vector<Endpoint> listen;              // [] = 127.0.0.1:8080
+  std::optional<Endpoint> admin;             // admin listener (healthz, metrics)
+  std::string store_dir;                     // required
+  StoreOptions store;                        // capacity, caches, segment size, sync, backend
+  std::map<std::string, OriginUrl> origins;  // lower-case Host -> origin
+  std::optional<OriginUrl> default_origin;   // for any other Host
+  int threads = 0;                           // network threads; 0 = number of cores
+
+  int64_t connect_timeout_ms = 2000;
+  int64_t origin_timeout_ms = 30000;   // origin response header and each body read
+  int64_t client_timeout_ms = 15000;   // a request's header/body read
+  int64_t idle_timeout_ms = 60000;     // keep-alive wait for the next request
+  int64_t grace_ms = 10000;            // SIGTERM: finish in-flight responses this long
+
+  uint32_t max_header_bytes = 16 * 1024;
+  uint64_t max_request_body_bytes = 8ull << 20;
+  uint32_t max_connections = 10000;
+  uint64_t max_object_bytes = 1ull << 30;  // larger responses stream through unstored
+
+  bool honour_client_no_cache = true;
+  bool forward_surrogate_headers = false;  // Surrogate-Key / Cache-Tag to clients
+  double heuristic_fraction = 0.1;
+  int64_t heuristic_max_seconds = 86400;
+
+  std::string log_level = "info";
+  std::string access_log;  // "" off, "-" stdout, else a file path
+};
+
+// Parses "10GiB", "512MiB", "64k", "1048576" (binary units; K/M/G/T = KiB/MiB/GiB/TiB).
+std::optional<uint64_t> ParseSize(std::string_view text);
+// "127.0.0.1:8080", "[::1]:8080", "localhost:0"
+std::optional<Endpoint> ParseEndpoint(std::string_view text);
+// "http://host[:port][/]"
+std::optional<OriginUrl> ParseOrigin(std::string_view text);
+
+// Reads a TOML file into *config. InvalidArgument naming the key and the reason.
+Status LoadFile(const std::string& path, NodeConfig* config);
+// Checks the whole configuration; InvalidArgument naming the key and the reason.
+Status Validate(const NodeConfig& config);
+
+}  // namespace edgecache::config

@@ -1,0 +1,155 @@
+#include "http/headers.h"
+
+#include <algorithm>
+#include <boost/beast/core/string.hpp>
+#include <set>
+
+namespace edgecache::http_util {
+namespace {
+
+using boost::beast::iequals;
+
+constexpr std::string_view kHopByHop[] = {"connection", "keep-alive", "proxy-connection", "te",
+                                          "trailer", "transfer-encoding", "upgrade",
+                                          "proxy-authenticate", "proxy-authorization"};
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+std::string_view Opaque(std::string_view tag) {
+  tag = Trim(tag);
+  if (tag.starts_with("W/")) tag.remove_prefix(2);
+  return tag;
+}
+
+}  // namespace
+
+void StripHopByHop(http::fields& fields) {
+  std::vector<std::string> named;
+  for (auto it = fields.find(http::field::connection);
+       it != fields.end() && it->name() == http::field::connection; ++it) {
+    std::string_view v(it->value().data(), it->value().size());
+    while (!v.empty()) {
+      size_t comma = v.find(',');
+      std::string_view token = Trim(v.substr(0, comma));
+      if (!token.empty()) named.emplace_back(token);
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  for (const auto& name : named) fields.erase(name);
+  for (auto name : kHopByHop) fields.erase(boost::beast::string_view(name.data(), name.size()));
+}
+
+bool IsFramingOrHopByHop(std::string_view name) {
+  if (iequals(name, "content-length")) return true;
+  return std::any_of(std::begin(kHopByHop), std::end(kHopByHop),
+                     [&](std::string_view h) { return iequals(name, h); });
+}
+
+bool IsSurrogateHeader(std::string_view name) {
+  return iequals(name, "surrogate-key") || iequals(name, "cache-tag") ||
+         iequals(name, "surrogate-control");
+}
+
+std::vector<std::string> SurrogateTags(const http::fields& fields) {
+  std::vector<std::string> tags;
+  std::set<std::string> seen;
+  auto add = [&](std::string_view tag) {
+    tag = Trim(tag);
+    if (!tag.empty() && tag.find('\0') == std::string_view::npos && seen.emplace(tag).second) {
+      tags.emplace_back(tag);
+    }
+  };
+  for (const auto& f : fields) {
+    std::string_view name(f.name_string().data(), f.name_string().size());
+    std::string_view value(f.value().data(), f.value().size());
+    const bool space_separated = iequals(name, "surrogate-key");
+    if (!space_separated && !iequals(name, "cache-tag")) continue;
+    const char sep = space_separated ? ' ' : ',';
+    while (!value.empty()) {
+      size_t at = value.find(sep);
+      add(value.substr(0, at));
+      if (at == std::string_view::npos) break;
+      value.remove_prefix(at + 1);
+    }
+  }
+  return tags;
+}
+
+std::vector<std::pair<std::string, std::string>> StoredHeaders(const http::fields& fields) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& f : fields) {
+    std::string name(f.name_string());
+    if (IsFramingOrHopByHop(name)) continue;
+    out.emplace_back(std::move(name), std::string(f.value()));
+  }
+  return out;
+}
+
+void MergeNotModified(const http::fields& not_modified,
+                      std::vector<std::pair<std::string, std::string>>* stored) {
+  std::set<std::string, std::less<>> replaced;
+  std::vector<std::pair<std::string, std::string>> added;
+  for (const auto& f : not_modified) {
+    std::string name(f.name_string());
+    if (IsFramingOrHopByHop(name)) continue;
+    std::string lower(name);
+    std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+    replaced.insert(lower);
+    added.emplace_back(std::move(name), std::string(f.value()));
+  }
+  std::erase_if(*stored, [&](const auto& h) {
+    std::string lower(h.first);
+    std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+    return replaced.count(lower) > 0;
+  });
+  stored->insert(stored->end(), added.begin(), added.end());
+}
+
+void LoadStoredHeaders(const ObjectMeta& meta, bool forward_surrogate, http::fields* out) {
+  for (const auto& [name, value] : meta.headers) {
+    if (iequals(name, "age") || IsFramingOrHopByHop(name)) continue;
+    if (!forward_surrogate && IsSurrogateHeader(name)) continue;
+    out->insert(name, value);
+  }
+}
+
+std::string_view StoredHeader(const ObjectMeta& meta, std::string_view name) {
+  for (const auto& [n, v] : meta.headers) {
+    if (iequals(n, name)) return v;
+  }
+  return {};
+}
+
+std::string CacheStatus::ToString() const {
+  std::string out = "edgecache";
+  if (hit) out += "; hit";
+  if (!fwd.empty()) out += "; fwd=" + fwd;
+  if (fwd_status != 0) out += "; fwd-status=" + std::to_string(fwd_status);
+  if (stored) out += "; stored";
+  if (has_ttl) out += "; ttl=" + std::to_string(ttl);
+  if (!detail.empty()) out += "; detail=\"" + detail + "\"";
+  return out;
+}
+
+bool WeakMatch(std::string_view a, std::string_view b) {
+  std::string_view oa = Opaque(a), ob = Opaque(b);
+  return !oa.empty() && oa == ob;
+}
+
+bool IfNoneMatchMatches(std::string_view if_none_match, std::string_view etag) {
+  if (Trim(if_none_match) == "*") return !etag.empty();
+  while (!if_none_match.empty()) {
+    size_t comma = if_none_match.find(',');
+    if (WeakMatch(if_none_match.substr(0, comma), etag)) return true;
+    if (comma == std::string_view::npos) break;
+    if_none_match.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+}  // namespace edgecache::http_util

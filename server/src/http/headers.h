@@ -1,0 +1,60 @@
+// Header handling shared by the proxy's paths: hop-by-hop removal (RFC 9110 §7.6.1),
+// Cache-Status (RFC 9211), surrogate tags, and conversions between Beast headers and the
+// engine's stored ObjectMeta headers.
+#pragma once
+
+#include <boost/beast/http.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "edgecache/object.h"
+
+namespace edgecache::http_util {
+
+namespace http = boost::beast::http;
+
+// Removes Connection, the headers it names, and the other hop-by-hop headers.
+void StripHopByHop(http::fields& fields);
+
+// True for the headers a cache keeps out of what it stores and replays: hop-by-hop ones
+// and the Content-Length / Transfer-Encoding framing (recomputed when serving).
+bool IsFramingOrHopByHop(std::string_view name);
+
+// Surrogate tags of a response: Surrogate-Key (space-separated) and Cache-Tag
+// (comma-separated), de-duplicated, in order.
+std::vector<std::string> SurrogateTags(const http::fields& fields);
+bool IsSurrogateHeader(std::string_view name);
+
+// The end-to-end headers of a response, in order, as the engine stores them.
+std::vector<std::pair<std::string, std::string>> StoredHeaders(const http::fields& fields);
+
+// RFC 9111 §4.3.4: a 304's headers replace the stored ones of the same name.
+void MergeNotModified(const http::fields& not_modified,
+                      std::vector<std::pair<std::string, std::string>>* stored);
+
+// Builds a response header from stored headers (without Age, framing, and surrogate headers
+// unless `forward_surrogate`).
+void LoadStoredHeaders(const ObjectMeta& meta, bool forward_surrogate, http::fields* out);
+
+// A header value from stored headers (case-insensitive name), "" when absent.
+std::string_view StoredHeader(const ObjectMeta& meta, std::string_view name);
+
+// "edgecache; hit; ttl=42" / "edgecache; fwd=miss; fwd-status=200; stored"
+struct CacheStatus {
+  bool hit = false;
+  std::string fwd;  // miss, stale, uri-miss, vary-miss, request, bypass
+  int fwd_status = 0;
+  bool stored = false;
+  bool has_ttl = false;
+  int64_t ttl = 0;
+  std::string detail;
+  std::string ToString() const;
+};
+
+// Weak comparison of entity tags (RFC 9110 §8.8.3.2): W/"x" matches "x".
+bool WeakMatch(std::string_view a, std::string_view b);
+// Whether an If-None-Match field value matches `etag` ("*" matches any).
+bool IfNoneMatchMatches(std::string_view if_none_match, std::string_view etag);
+
+}  // namespace edgecache::http_util

@@ -1,0 +1,257 @@
+#include "node/node.h"
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <cstdio>
+#include <thread>
+
+namespace edgecache::node {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+constexpr auto kToken = asio::as_tuple(asio::use_awaitable);
+
+// Status for a request the parser refused.
+unsigned StatusFor(const boost::system::error_code& ec) {
+  if (ec == http::error::header_limit) return 431;
+  if (ec == http::error::body_limit) return 413;
+  return 400;
+}
+
+}  // namespace
+
+Node::Node(config::NodeConfig config) : config_(std::move(config)) {}
+
+Node::~Node() = default;
+
+Status Node::Bind(const config::Endpoint& where, Acceptor* acceptor) {
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(where.host == "localhost" ? "127.0.0.1" : where.host, ec);
+  if (ec) return Status::InvalidArgument("listen address " + where.ToString() + ": " + ec.message());
+  tcp::endpoint endpoint(address, where.port);
+  acceptor->open(endpoint.protocol(), ec);
+  if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor->bind(endpoint, ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Status::IOError("cannot listen on " + where.ToString() + ": " + ec.message());
+  return Status::OK();
+}
+
+Status Node::Start() {
+  Status s = Store::Open(config_.store, config_.store_dir, &store_);
+  if (!s.ok()) return s;
+  std::shared_ptr<spdlog::logger> access_log;
+  if (config_.access_log == "-") {
+    access_log = spdlog::stdout_logger_mt("access");
+  } else if (!config_.access_log.empty()) {
+    try {
+      access_log = spdlog::basic_logger_mt("access", config_.access_log);
+    } catch (const spdlog::spdlog_ex& e) {
+      return Status::IOError("access_log " + config_.access_log + ": " + e.what());
+    }
+  }
+  if (access_log) {
+    access_log->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %v");
+    access_log->flush_on(spdlog::level::info);
+  }
+  pool_ = std::make_unique<origin::OriginPool>(io_.get_executor(),
+                                               std::chrono::milliseconds(config_.connect_timeout_ms));
+  proxy_ = std::make_unique<proxy::Proxy>(config_, *store_, *pool_, metrics_, access_log);
+
+  std::vector<config::Endpoint> listen = config_.listen;
+  if (listen.empty()) listen.push_back({"127.0.0.1", 8080});
+  for (const auto& where : listen) {
+    auto acceptor = std::make_unique<Acceptor>(io_);
+    s = Bind(where, acceptor.get());
+    if (!s.ok()) return s;
+    auto bound = acceptor->local_endpoint();
+    std::printf("edgecache: listening on %s\n",
+                config::Endpoint{bound.address().to_string(), bound.port()}.ToString().c_str());
+    listeners_.push_back(std::move(acceptor));
+  }
+  if (config_.admin) {
+    admin_ = std::make_unique<Acceptor>(io_);
+    s = Bind(*config_.admin, admin_.get());
+    if (!s.ok()) return s;
+    auto bound = admin_->local_endpoint();
+    std::printf("edgecache: admin on %s\n",
+                config::Endpoint{bound.address().to_string(), bound.port()}.ToString().c_str());
+  }
+  std::fflush(stdout);
+  spdlog::info("edgecache node: store {} ({} objects, I/O backend {})", config_.store_dir,
+               store_->Counters().objects, store_->IoBackendName());
+  return Status::OK();
+}
+
+void Node::Run() {
+  for (auto& l : listeners_) asio::co_spawn(io_, Accept(*l, false), asio::detached);
+  if (admin_) asio::co_spawn(io_, Accept(*admin_, true), asio::detached);
+  asio::signal_set signals(io_, SIGINT, SIGTERM);
+  signals.async_wait([this](const boost::system::error_code& ec, int signal) {
+    if (!ec) {
+      spdlog::info("signal {}: stopping", signal);
+      Stop();
+    }
+  });
+  const int threads = config_.threads > 0 ? config_.threads
+                                          : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) pool.emplace_back([this] { io_.run(); });
+  io_.run();
+  for (auto& t : pool) t.join();
+  proxy_.reset();
+  pool_.reset();
+  store_.reset();  // clean close: counters recorded, background work finished
+  spdlog::info("stopped");
+}
+
+void Node::Stop() {
+  if (stopping_.exchange(true)) return;
+  asio::co_spawn(io_, Shutdown(), asio::detached);
+}
+
+asio::awaitable<void> Node::Shutdown() {
+  boost::system::error_code ignored;
+  for (auto& l : listeners_) l->close(ignored);
+  if (admin_) admin_->close(ignored);
+  {
+    std::lock_guard lock(idle_mu_);
+    for (auto* stream : idle_) {
+      // Runs on the session's strand; the session may have left the idle set (and gone)
+      // by then, which the check under the lock sees.
+      asio::post(stream->get_executor(), [this, stream] {
+        std::lock_guard lock(idle_mu_);
+        if (idle_.count(stream)) stream->cancel();
+      });
+    }
+  }
+  asio::steady_timer timer(io_);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.grace_ms);
+  while (sessions_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    timer.expires_after(std::chrono::milliseconds(20));
+    co_await timer.async_wait(kToken);
+  }
+  if (sessions_.load() > 0) spdlog::warn("{} connections still open after the grace period", sessions_.load());
+  pool_->Clear();
+  io_.stop();
+}
+
+asio::awaitable<void> Node::Accept(Acceptor& acceptor, bool admin) {
+  while (!stopping_) {
+    auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(io_), kToken);
+    if (ec) {
+      if (stopping_ || ec == asio::error::operation_aborted) break;
+      spdlog::warn("accept: {}", ec.message());
+      continue;
+    }
+    if (admin) {
+      asio::co_spawn(socket.get_executor(), AdminSession(std::move(socket)), asio::detached);
+    } else {
+      asio::co_spawn(socket.get_executor(), Session(std::move(socket)), asio::detached);
+    }
+  }
+}
+
+asio::awaitable<void> Node::Session(tcp::socket socket) {
+  sessions_.fetch_add(1);
+  metrics_.ConnectionOpened();
+  beast::tcp_stream stream(std::move(socket));
+  boost::system::error_code ignored;
+  std::string client = stream.socket().remote_endpoint(ignored).address().to_string();
+  beast::flat_buffer buffer;
+  const bool over_limit = metrics_.connections() > static_cast<int64_t>(config_.max_connections);
+  for (bool first = true; !stopping_; first = false) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(config_.max_header_bytes);
+    parser.body_limit(config_.max_request_body_bytes);
+    {
+      std::lock_guard lock(idle_mu_);
+      idle_.insert(&stream);
+    }
+    stream.expires_after(std::chrono::milliseconds(first ? config_.client_timeout_ms : config_.idle_timeout_ms));
+    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kToken);
+    {
+      std::lock_guard lock(idle_mu_);
+      idle_.erase(&stream);
+    }
+    if (!ec && !parser.is_done()) {
+      stream.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+      std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, kToken);
+    }
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+        ec == asio::error::eof) {
+      break;  // the client went away, or was idle too long, or we are stopping
+    }
+    if (ec || over_limit) {
+      // Malformed, oversized, or smuggling-shaped (e.g. Content-Length with chunked):
+      // answered with a 4xx (or 503 above the connection limit) and the connection closed.
+      const unsigned status = over_limit ? 503 : StatusFor(ec);
+      http::response<http::string_body> res{static_cast<http::status>(status), 11};
+      res.set(http::field::content_type, "text/plain");
+      res.set(http::field::connection, "close");
+      res.body() = over_limit ? "too many connections\n" : "bad request: " + ec.message() + "\n";
+      res.prepare_payload();
+      stream.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+      co_await http::async_write(stream, res, kToken);
+      metrics_.CountRequest(metrics::Outcome::kError);
+      break;
+    }
+    proxy::Request req = parser.release();
+    bool keep = co_await proxy_->Handle(req, stream, client);
+    if (!keep) break;
+  }
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.close();
+  metrics_.ConnectionClosed();
+  sessions_.fetch_sub(1);
+}
+
+asio::awaitable<void> Node::AdminSession(tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  while (!stopping_) {
+    http::request<http::string_body> req;
+    stream.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+    auto [ec, n] = co_await http::async_read(stream, buffer, req, kToken);
+    if (ec) break;
+    http::response<http::string_body> res{http::status::ok, 11};
+    std::string_view target(req.target().data(), req.target().size());
+    if (req.method() != http::verb::get && req.method() != http::verb::head) {
+      res.result(http::status::method_not_allowed);
+      res.body() = "only GET\n";
+    } else if (target == "/healthz") {
+      res.body() = "ok\n";
+    } else if (target == "/metrics") {
+      res.set(http::field::content_type, "text/plain; version=0.0.4");
+      res.body() = metrics_.Render(store_->Counters());
+    } else {
+      res.result(http::status::not_found);
+      res.body() = "not found: try /healthz or /metrics\n";
+    }
+    if (res.find(http::field::content_type) == res.end()) res.set(http::field::content_type, "text/plain");
+    res.keep_alive(req.keep_alive());
+    res.prepare_payload();
+    auto [write_error, written] = co_await http::async_write(stream, res, kToken);
+    if (write_error || !res.keep_alive()) break;
+  }
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+}  // namespace edgecache::node

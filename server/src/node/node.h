@@ -1,0 +1,62 @@
+// Node: one running edgecache: the store, the client listeners, the admin listener, the
+// origin pool, and graceful stop on SIGTERM/SIGINT.
+//
+// Thread safety: Start and Run are called once, from one thread; Run blocks until stop.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "edgecache/store.h"
+#include "metrics/metrics.h"
+#include "origin/origin_pool.h"
+#include "proxy/proxy.h"
+
+namespace edgecache::node {
+
+class Node {
+ public:
+  explicit Node(config::NodeConfig config);
+  ~Node();
+
+  // Opens the store and binds every listener; prints "listening on ADDR" (and "admin on
+  // ADDR") lines to stdout with the bound ports, so port 0 can be used.
+  Status Start();
+  // Serves until SIGTERM/SIGINT (or Stop), then stops gracefully: no new connections,
+  // in-flight responses finish within the grace period, the store closes cleanly.
+  void Run();
+  void Stop();
+
+ private:
+  using Acceptor = boost::asio::ip::tcp::acceptor;
+  boost::asio::awaitable<void> Accept(Acceptor& acceptor, bool admin);
+  boost::asio::awaitable<void> Session(boost::asio::ip::tcp::socket socket);
+  boost::asio::awaitable<void> AdminSession(boost::asio::ip::tcp::socket socket);
+  boost::asio::awaitable<void> Shutdown();
+  Status Bind(const config::Endpoint& where, Acceptor* acceptor);
+
+  const config::NodeConfig config_;
+  boost::asio::io_context io_;
+  std::unique_ptr<Store> store_;
+  metrics::Metrics metrics_;
+  std::unique_ptr<origin::OriginPool> pool_;
+  std::unique_ptr<proxy::Proxy> proxy_;
+  std::vector<std::unique_ptr<Acceptor>> listeners_;
+  std::unique_ptr<Acceptor> admin_;
+  std::atomic<bool> stopping_{false};
+
+  // Client connections waiting for their next request: closed at once on stop.
+  std::mutex idle_mu_;
+  std::set<boost::beast::tcp_stream*> idle_;  // GUARDED_BY(idle_mu_)
+  std::atomic<int> sessions_{0};
+};
+
+}  // namespace edgecache::node

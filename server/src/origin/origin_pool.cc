@@ -1,0 +1,52 @@
+#include "origin/origin_pool.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace edgecache::origin {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+
+OriginPool::OriginPool(asio::any_io_executor executor, std::chrono::milliseconds connect_timeout,
+                       size_t max_idle_per_origin)
+    : executor_(std::move(executor)), connect_timeout_(connect_timeout), max_idle_(max_idle_per_origin) {}
+
+asio::awaitable<Connection> OriginPool::Acquire(const config::OriginUrl& origin) {
+  const std::string key = origin.ToString();
+  {
+    std::lock_guard lock(mu_);
+    auto& idle = idle_[key];
+    while (!idle.empty()) {
+      std::unique_ptr<beast::tcp_stream> stream = std::move(idle.back());
+      idle.pop_back();
+      if (stream->socket().is_open()) co_return Connection{{}, std::move(stream), true};
+    }
+  }
+  auto token = asio::as_tuple(asio::use_awaitable);
+  asio::ip::tcp::resolver resolver(executor_);
+  auto [resolve_error, endpoints] =
+      co_await resolver.async_resolve(origin.host, std::to_string(origin.port), token);
+  if (resolve_error) co_return Connection{resolve_error, nullptr, false};
+  auto stream = std::make_unique<beast::tcp_stream>(executor_);
+  stream->expires_after(connect_timeout_);
+  auto [connect_error, endpoint] = co_await stream->async_connect(endpoints, token);
+  if (connect_error) co_return Connection{connect_error, nullptr, false};
+  boost::system::error_code ignored;
+  stream->socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+  co_return Connection{{}, std::move(stream), false};
+}
+
+void OriginPool::Release(const config::OriginUrl& origin, std::unique_ptr<beast::tcp_stream> stream) {
+  stream->expires_never();
+  std::lock_guard lock(mu_);
+  auto& idle = idle_[origin.ToString()];
+  if (idle.size() < max_idle_) idle.push_back(std::move(stream));
+}
+
+void OriginPool::Clear() {
+  std::lock_guard lock(mu_);
+  idle_.clear();
+}
+
+}  // namespace edgecache::origin

@@ -1,0 +1,50 @@
+// OriginPool: keep-alive connections to origins, reused across requests.
+//
+// Acquire hands out an idle connection to the origin when there is one, otherwise connects
+// (resolve + connect under the connect timeout). Release returns a connection whose last
+// response was read completely and may be kept alive. Reused connections can have been
+// closed by the origin meanwhile: callers retry a request once on a fresh connection when
+// a reused one fails before any response byte arrived.
+//
+// Thread safety: all methods may be called from any thread.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "config/config.h"
+
+namespace edgecache::origin {
+
+struct Connection {
+  boost::system::error_code error;  // set when no connection could be made
+  std::unique_ptr<boost::beast::tcp_stream> stream;
+  bool reused = false;
+};
+
+class OriginPool {
+ public:
+  OriginPool(boost::asio::any_io_executor executor, std::chrono::milliseconds connect_timeout,
+             size_t max_idle_per_origin = 64);
+
+  // A connection, or Connection::error when the origin cannot be reached in time.
+  boost::asio::awaitable<Connection> Acquire(const config::OriginUrl& origin);
+  void Release(const config::OriginUrl& origin, std::unique_ptr<boost::beast::tcp_stream> stream);
+  // Closes every idle connection (shutdown).
+  void Clear();
+
+ private:
+  boost::asio::any_io_executor executor_;
+  const std::chrono::milliseconds connect_timeout_;
+  const size_t max_idle_;
+  std::mutex mu_;
+  std::map<std::string, std::vector<std::unique_ptr<boost::beast::tcp_stream>>> idle_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace edgecache::origin

@@ -1,0 +1,179 @@
+#include "policy/cache_policy.h"
+
+#include <algorithm>
+
+#include "policy/directives.h"
+#include "policy/http_date.h"
+
+namespace edgecache::policy {
+namespace {
+
+Directives Collect(const http::fields& fields, std::string_view name) {
+  Directives d;
+  for (auto it = fields.find(name); it != fields.end() && boost::beast::iequals(it->name_string(), name);
+       ++it) {
+    d.Add(std::string_view(it->value().data(), it->value().size()));
+  }
+  return d;
+}
+
+std::optional<int64_t> DateField(const http::fields& fields, http::field name) {
+  auto it = fields.find(name);
+  if (it == fields.end()) return std::nullopt;
+  return ParseHttpDate(std::string_view(it->value().data(), it->value().size()));
+}
+
+}  // namespace
+
+bool CacheableByDefault(unsigned status) {
+  switch (status) {
+    case 200: case 203: case 204: case 206: case 300: case 301: case 308:
+    case 404: case 405: case 410: case 414: case 501:
+      return true;
+    default:
+      return false;
+  }
+}
+
+StorageDecision DecideStorage(const http::request_header<>& req,
+                              const http::response_header<>& resp, int64_t now,
+                              const PolicyOptions& options) {
+  StorageDecision d;
+  auto refuse = [&d](std::string reason) {
+    d.store = false;
+    d.reason = std::move(reason);
+    return d;
+  };
+  if (req.method() != http::verb::get) return refuse("method");
+  const unsigned status = resp.result_int();
+  if (status < 200 || status == 206 || status == 304) return refuse("status");
+
+  const Directives req_cc = Collect(req, "cache-control");
+  if (req_cc.Has("no-store")) return refuse("request no-store");
+
+  const Directives cc = Collect(resp, "cache-control");
+  const Directives cdn = Collect(resp, "cdn-cache-control");
+  const Directives surrogate = Collect(resp, "surrogate-control");
+  // RFC 9213: when CDN-Cache-Control is present this cache follows it, not Cache-Control.
+  const Directives& governing = cdn.empty() ? cc : cdn;
+
+  if (governing.Has("no-store") || surrogate.Has("no-store")) return refuse("no-store");
+  if (governing.Has("private")) return refuse("private");
+  if (resp.find(http::field::vary) != resp.end()) {
+    for (auto it = resp.find(http::field::vary); it != resp.end() && it->name() == http::field::vary; ++it) {
+      if (it->value().find('*') != boost::beast::string_view::npos) return refuse("vary *");
+    }
+  }
+  if (resp.find(http::field::set_cookie) != resp.end() && !governing.Has("public") &&
+      !governing.Has("s-maxage")) {
+    // As Varnish and nginx do by default: a per-user cookie is not shared unless the
+    // origin says the response is public.
+    return refuse("set-cookie");
+  }
+  if (req.find(http::field::authorization) != req.end() && !governing.Has("must-revalidate") &&
+      !governing.Has("public") && !governing.Has("s-maxage")) {
+    return refuse("authorization");
+  }
+
+  // Freshness lifetime (§4.2.1), first match wins.
+  std::optional<int64_t> lifetime;
+  if (!cdn.empty()) lifetime = cdn.Seconds("s-maxage") ? cdn.Seconds("s-maxage") : cdn.Seconds("max-age");
+  if (!lifetime) lifetime = surrogate.Seconds("max-age");
+  if (!lifetime) lifetime = cc.Seconds("s-maxage");
+  if (!lifetime) lifetime = cc.Seconds("max-age");
+  const auto date = DateField(resp, http::field::date).value_or(now);
+  if (!lifetime && resp.find(http::field::expires) != resp.end()) {
+    // An invalid Expires (e.g. "0") means already expired (§5.3).
+    auto expires = DateField(resp, http::field::expires);
+    lifetime = expires ? std::max<int64_t>(0, *expires - date) : 0;
+  }
+  if (!lifetime) {
+    const bool heuristic_allowed = CacheableByDefault(status) || governing.Has("public");
+    auto last_modified = DateField(resp, http::field::last_modified);
+    if (!heuristic_allowed) return refuse("no explicit freshness");
+    if (last_modified && *last_modified < date) {
+      lifetime = std::min<int64_t>(options.heuristic_max_seconds,
+                                   static_cast<int64_t>((date - *last_modified) * options.heuristic_fraction));
+    } else {
+      lifetime = 0;  // storable, but stale at once: it will be revalidated before use
+    }
+    d.flags |= kHeuristic;
+  }
+  d.store = true;
+  d.freshness_lifetime = *lifetime;
+  d.stale_while_revalidate = governing.Seconds("stale-while-revalidate").value_or(0);
+  d.stale_if_error = governing.Seconds("stale-if-error").value_or(0);
+  if (governing.Has("must-revalidate") || governing.Has("proxy-revalidate") ||
+      governing.Has("s-maxage")) {
+    d.flags |= kMustRevalidate;
+  }
+  if (governing.Has("no-cache") && governing.FieldNames("no-cache").empty()) {
+    d.flags |= kNoCacheResponse;
+  }
+  if (governing.Has("immutable")) d.flags |= kImmutable;
+  return d;
+}
+
+int64_t CurrentAge(const ObjectMeta& meta, int64_t now) {
+  int64_t age_value = 0;
+  for (const auto& [name, value] : meta.headers) {
+    if (boost::beast::iequals(name, "age")) {
+      age_value = std::max<int64_t>(0, std::strtoll(value.c_str(), nullptr, 10));
+      break;
+    }
+  }
+  const int64_t date = meta.date != 0 ? meta.date : meta.response_time;
+  const int64_t apparent_age = std::max<int64_t>(0, meta.response_time - date);
+  const int64_t response_delay = std::max<int64_t>(0, meta.response_time - meta.request_time);
+  const int64_t corrected_age_value = age_value + response_delay;
+  const int64_t corrected_initial_age = std::max(apparent_age, corrected_age_value);
+  const int64_t resident_time = std::max<int64_t>(0, now - meta.response_time);
+  return corrected_initial_age + resident_time;
+}
+
+ServeDecision DecideServe(const http::request_header<>& req, const ObjectInfo& info, int64_t now,
+                          const PolicyOptions& options) {
+  ServeDecision d;
+  d.age = CurrentAge(info.meta, now);
+  d.ttl = info.meta.freshness_lifetime - d.age;
+  d.fresh = d.ttl > 0;
+  const uint32_t flags = info.meta.policy_flags;
+  auto revalidate = [&d](std::string why) {
+    d.usable = false;
+    d.detail = std::move(why);
+    return d;
+  };
+  if (info.invalidated) return revalidate("purged");
+  if (flags & kNoCacheResponse) return revalidate("no-cache");
+
+  const Directives req_cc = Collect(req, "cache-control");
+  bool client_no_cache = req_cc.Has("no-cache");
+  if (req_cc.empty()) {
+    auto pragma = req.find(http::field::pragma);
+    client_no_cache = pragma != req.end() && pragma->value().find("no-cache") != boost::beast::string_view::npos;
+  }
+  if (client_no_cache && options.honour_client_no_cache && !(d.fresh && (flags & kImmutable))) {
+    return revalidate("request no-cache");
+  }
+  if (auto max_age = req_cc.Seconds("max-age"); max_age && d.age > *max_age) {
+    return revalidate("request max-age");
+  }
+  if (auto min_fresh = req_cc.Seconds("min-fresh"); min_fresh && d.ttl < *min_fresh) {
+    return revalidate("request min-fresh");
+  }
+  if (d.fresh) {
+    d.usable = true;
+    return d;
+  }
+  // Stale: only a client's max-stale lets it be served, and never past must-revalidate.
+  if (req_cc.Has("max-stale") && !(flags & kMustRevalidate)) {
+    auto limit = req_cc.Seconds("max-stale");
+    if (!limit || -d.ttl <= *limit) {
+      d.usable = true;
+      return d;
+    }
+  }
+  return revalidate("stale");
+}
+
+}  // namespace edgecache::policy

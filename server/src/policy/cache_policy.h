@@ -1,0 +1,69 @@
+// RFC 9111 decisions for a shared cache: whether a response may be stored and for how
+// long it is fresh (§3, §4.2, RFC 9213 CDN-Cache-Control, Surrogate-Control), its current
+// age (§4.2.3), and whether a stored response can answer a request as it is (§4).
+//
+// Pure functions of headers and times: no I/O, no clock (callers pass `now`).
+#pragma once
+
+#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/message.hpp>
+#include <cstdint>
+#include <string>
+
+#include "edgecache/object.h"
+
+namespace edgecache::policy {
+
+namespace http = boost::beast::http;
+
+// Bits of ObjectMeta::policy_flags.
+enum PolicyFlag : uint32_t {
+  kMustRevalidate = 1,   // must-revalidate, proxy-revalidate or s-maxage: never serve stale
+  kNoCacheResponse = 2,  // response no-cache: revalidate before every use
+  kImmutable = 4,        // immutable: a client's reload need not revalidate while fresh
+  kHeuristic = 8,        // freshness came from the Last-Modified heuristic
+};
+
+struct PolicyOptions {
+  // Heuristic freshness: this fraction of (Date - Last-Modified), at most this long.
+  double heuristic_fraction = 0.1;
+  int64_t heuristic_max_seconds = 86400;
+  // Whether a client's Cache-Control: no-cache (or Pragma: no-cache) forces a
+  // revalidation with the origin, as RFC 9111 says; CDNs often make it configurable.
+  bool honour_client_no_cache = true;
+};
+
+struct StorageDecision {
+  bool store = false;
+  std::string reason;  // why not, for logs ("no-store", "private", ...)
+  int64_t freshness_lifetime = 0;
+  int64_t stale_while_revalidate = 0;
+  int64_t stale_if_error = 0;
+  uint32_t flags = 0;
+};
+
+// Status codes cacheable by default (RFC 9110 §15.1).
+bool CacheableByDefault(unsigned status);
+
+// May `resp`, received for `req`, be stored, and how fresh is it?
+StorageDecision DecideStorage(const http::request_header<>& req,
+                              const http::response_header<>& resp, int64_t now,
+                              const PolicyOptions& options);
+
+// §4.2.3: age of a stored response at `now`, from its Date, the Age it arrived with
+// (kept among its stored headers), and when it was requested and received.
+int64_t CurrentAge(const ObjectMeta& meta, int64_t now);
+
+struct ServeDecision {
+  bool usable = false;   // may answer the request without contacting the origin
+  bool fresh = false;    // within its freshness lifetime
+  int64_t age = 0;       // current age, seconds
+  int64_t ttl = 0;       // freshness lifetime - age (negative when stale)
+  std::string detail;    // why not usable, for Cache-Status
+};
+
+// Can the stored response `info` answer `req` without validation (§4, §5.2.1)?
+ServeDecision DecideServe(const http::request_header<>& req, const ObjectInfo& info, int64_t now,
+                          const PolicyOptions& options);
+
+}  // namespace edgecache::policy

@@ -1,0 +1,543 @@
+#include "proxy/proxy.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/url/parse.hpp>
+#include <optional>
+#include <chrono>
+#include <ctime>
+
+#include "edgecache/asio.h"
+#include "http/headers.h"
+#include "policy/directives.h"
+#include "policy/http_date.h"
+
+namespace edgecache::proxy {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using http_util::CacheStatus;
+
+constexpr auto kToken = asio::as_tuple(asio::use_awaitable);
+constexpr size_t kPieceBytes = 64 * 1024;
+constexpr std::string_view kVia = "1.1 edgecache";
+
+int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+template <typename Name>
+std::string_view Field(const http::fields& f, Name name) {
+  auto it = f.find(name);
+  return it == f.end() ? std::string_view() : std::string_view(it->value().data(), it->value().size());
+}
+
+HeaderGetter RequestHeaders(const Request& req) {
+  return [&req](std::string_view name) -> std::optional<std::string_view> {
+    auto it = req.find(beast::string_view(name.data(), name.size()));
+    if (it == req.end()) return std::nullopt;
+    return std::string_view(it->value().data(), it->value().size());
+  };
+}
+
+std::vector<std::string> VaryNames(const http::fields& f) {
+  std::vector<std::string> names;
+  for (auto it = f.find(http::field::vary); it != f.end() && it->name() == http::field::vary; ++it) {
+    std::string_view v(it->value().data(), it->value().size());
+    while (!v.empty()) {
+      size_t comma = v.find(',');
+      std::string_view name = v.substr(0, comma);
+      while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+      while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+      if (!name.empty()) names.push_back(Lower(name));
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  return names;
+}
+
+// Fills the metadata the engine stores from an origin response and the storage decision.
+ObjectMeta MetaFrom(const http::response_header<>& resp, const policy::StorageDecision& d,
+                    int64_t request_time, int64_t response_time) {
+  ObjectMeta m;
+  m.status = static_cast<uint16_t>(resp.result_int());
+  m.headers = http_util::StoredHeaders(resp);
+  m.etag = std::string(Field(resp, http::field::etag));
+  m.last_modified = policy::ParseHttpDate(Field(resp, http::field::last_modified)).value_or(0);
+  m.date = policy::ParseHttpDate(Field(resp, http::field::date)).value_or(response_time);
+  m.request_time = request_time;
+  m.response_time = response_time;
+  m.freshness_lifetime = d.freshness_lifetime;
+  m.stale_while_revalidate = d.stale_while_revalidate;
+  m.stale_if_error = d.stale_if_error;
+  m.policy_flags = d.flags;
+  m.tags = http_util::SurrogateTags(resp);
+  m.vary = VaryNames(resp);
+  return m;
+}
+
+bool IsTimeout(const boost::system::error_code& ec) {
+  return ec == beast::error::timeout || ec == asio::error::timed_out;
+}
+
+}  // namespace
+
+struct Proxy::Exchange {
+  Request& req;
+  beast::tcp_stream& client;
+  std::string client_address;
+  bool head = false;
+  bool keep_alive = true;
+  std::string host;
+  std::string target;   // origin-form: path and query
+  std::string primary;  // cache key
+  const config::OriginUrl* origin = nullptr;
+  CacheStatus cs;
+  metrics::Outcome outcome = metrics::Outcome::kPass;
+  unsigned status = 0;
+  uint64_t sent_bytes = 0;
+};
+
+Proxy::Proxy(const config::NodeConfig& config, Store& store, origin::OriginPool& pool,
+             metrics::Metrics& metrics, std::shared_ptr<spdlog::logger> access_log)
+    : config_(config),
+      store_(store),
+      pool_(pool),
+      metrics_(metrics),
+      access_log_(std::move(access_log)),
+      policy_{config.heuristic_fraction, config.heuristic_max_seconds, config.honour_client_no_cache} {}
+
+asio::awaitable<bool> Proxy::Handle(Request& req, beast::tcp_stream& client,
+                                    const std::string& client_address) {
+  const auto started = std::chrono::steady_clock::now();
+  Exchange x{req, client, client_address};
+  x.head = req.method() == http::verb::head;
+  x.keep_alive = req.keep_alive();
+
+  // Route: absolute-form targets name their host; origin-form ones use Host.
+  std::string_view target(req.target().data(), req.target().size());
+  bool ok = true;
+  if (target.starts_with("http://") || target.starts_with("https://") ||
+      target.starts_with("HTTP://")) {
+    auto url = boost::urls::parse_absolute_uri(target);
+    if (!url) {
+      ok = false;
+    } else {
+      x.host = Lower(url->encoded_host());
+      x.target = url->encoded_path().empty() ? "/" : std::string(url->encoded_path());
+      if (url->has_query()) x.target += "?" + std::string(url->encoded_query());
+    }
+  } else if (target.starts_with("/")) {
+    std::string_view host = Field(req, http::field::host);
+    if (host.empty()) ok = false;
+    x.host = Lower(host);
+    x.target = std::string(target);
+  } else {
+    ok = false;
+  }
+  if (!x.host.empty() && x.host.front() != '[') {
+    if (size_t colon = x.host.rfind(':'); colon != std::string::npos) x.host.resize(colon);
+  }
+  bool keep = true;
+  if (!ok || x.host.empty()) {
+    keep = co_await SendError(x, 400, "bad request target or missing Host\n");
+  } else {
+    if (auto it = config_.origins.find(x.host); it != config_.origins.end()) {
+      x.origin = &it->second;
+    } else if (config_.default_origin) {
+      x.origin = &*config_.default_origin;
+    }
+    if (x.origin == nullptr) {
+      // Never an open proxy: only configured hosts are served.
+      keep = co_await SendError(x, 421, "no origin is configured for host " + x.host + "\n");
+    } else if (req.method() == http::verb::get || x.head) {
+      x.primary = x.host + x.target;
+      keep = co_await Cached(x);
+    } else {
+      x.cs.fwd = "method";
+      keep = co_await Forward(x, nullptr);
+    }
+  }
+
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  metrics_.CountRequest(x.outcome);
+  metrics_.ObserveLatency(seconds);
+  metrics_.AddClientBytes(x.sent_bytes);
+  if (access_log_) {
+    access_log_->info("{} \"{} {} HTTP/1.1\" host={} status={} bytes={} cache=\"{}\" duration_ms={:.3f}",
+                      x.client_address, std::string_view(req.method_string()), target, x.host,
+                      x.status, x.sent_bytes, x.cs.ToString(), seconds * 1000);
+  }
+  co_return keep && x.keep_alive;
+}
+
+asio::awaitable<bool> Proxy::SendError(Exchange& x, unsigned status, std::string_view text) {
+  http::response<http::string_body> res{static_cast<http::status>(status), 11};
+  res.set(http::field::content_type, "text/plain");
+  res.set(http::field::via, kVia);
+  if (!x.cs.fwd.empty() || x.cs.hit) res.set("Cache-Status", x.cs.ToString());
+  res.body() = std::string(text);
+  res.keep_alive(x.keep_alive && status < 500);
+  res.prepare_payload();
+  if (x.head) res.body().clear();
+  x.status = status;
+  x.outcome = metrics::Outcome::kError;
+  x.client.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+  auto [ec, n] = co_await http::async_write(x.client, res, kToken);
+  x.sent_bytes += x.head ? 0 : text.size();
+  co_return !ec && res.keep_alive();
+}
+
+asio::awaitable<bool> Proxy::Cached(Exchange& x) {
+  ObjectInfo info;
+  Status s = store_.LookupVariant(x.primary, RequestHeaders(x.req), &info);
+  const int64_t now = Now();
+  if (s.ok()) {
+    policy::ServeDecision d = policy::DecideServe(x.req, info, now, policy_);
+    if (d.usable) {
+      x.cs.hit = true;
+      x.cs.has_ttl = true;
+      x.cs.ttl = d.ttl;
+      x.outcome = metrics::Outcome::kHit;
+      co_return co_await ServeStored(x, info, d.age);
+    }
+    x.cs.fwd = d.detail == "stale" || d.detail == "purged" || d.detail == "no-cache" ? "stale" : "request";
+    x.cs.detail = d.detail == "stale" ? "" : d.detail;
+    x.outcome = metrics::Outcome::kStale;
+    co_return co_await Forward(x, &info);
+  }
+  if (!s.IsNotFound()) {
+    spdlog::warn("store lookup of {} failed: {}", x.primary, s.ToString());
+  }
+  policy::Directives req_cc;
+  for (auto it = x.req.find(http::field::cache_control);
+       it != x.req.end() && it->name() == http::field::cache_control; ++it) {
+    req_cc.Add(std::string_view(it->value().data(), it->value().size()));
+  }
+  if (req_cc.Has("only-if-cached")) {
+    x.cs.fwd = "miss";
+    co_return co_await SendError(x, 504, "not in cache (only-if-cached)\n");
+  }
+  x.cs.fwd = "miss";
+  x.outcome = metrics::Outcome::kMiss;
+  co_return co_await Forward(x, nullptr);
+}
+
+asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, int64_t age) {
+  const ObjectMeta& meta = info.meta;
+  // Client conditionals are answered from the stored response (RFC 9110 §13.2.2).
+  bool not_modified = false;
+  std::string_view inm = Field(x.req, http::field::if_none_match);
+  if (!inm.empty()) {
+    not_modified = http_util::IfNoneMatchMatches(inm, meta.etag);
+  } else if (auto ims = policy::ParseHttpDate(Field(x.req, http::field::if_modified_since))) {
+    not_modified = meta.last_modified != 0 && meta.last_modified <= *ims && meta.status == 200;
+  }
+
+  http::response<http::buffer_body> res;
+  res.version(11);
+  res.keep_alive(x.keep_alive);
+  if (not_modified) {
+    res.result(http::status::not_modified);
+    for (const auto name : {"cache-control", "content-location", "date", "etag", "expires",
+                            "vary", "last-modified"}) {
+      std::string_view v = http_util::StoredHeader(meta, name);
+      if (!v.empty()) res.set(name, v);
+    }
+  } else {
+    res.result(meta.status);
+    http_util::LoadStoredHeaders(meta, config_.forward_surrogate_headers, &res);
+    res.content_length(info.body_length);
+  }
+  res.set(http::field::age, std::to_string(age));
+  res.set(http::field::via, kVia);
+  res.set("Cache-Status", x.cs.ToString());
+  x.status = res.result_int();
+
+  res.body().data = nullptr;
+  res.body().more = !not_modified && !x.head && info.body_length > 0;
+  http::response_serializer<http::buffer_body> sr{res};
+  x.client.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+  auto [ec, n] = co_await http::async_write_header(x.client, sr, kToken);
+  if (ec) co_return false;
+  if (not_modified || x.head || info.body_length == 0) co_return true;
+
+  auto executor = co_await asio::this_coro::executor;
+  for (uint64_t offset = 0; offset < info.body_length;) {
+    auto [read_status, slice] =
+        co_await async_read(store_, info, offset, kPieceBytes * 4, executor, kToken);
+    if (!read_status.ok()) {
+      // A bad body is dropped by the engine and is a miss next time; this client already
+      // has the headers, so the connection is closed rather than finished short.
+      spdlog::warn("serving {} from the store failed at byte {}: {}", x.primary, offset,
+                   read_status.ToString());
+      co_return false;
+    }
+    res.body().data = const_cast<char*>(slice.data.data());
+    res.body().size = slice.data.size();
+    res.body().more = offset + slice.data.size() < info.body_length;
+    x.client.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+    auto [write_error, written] = co_await http::async_write(x.client, sr, kToken);
+    if (write_error == http::error::need_buffer) write_error = {};
+    if (write_error) co_return false;
+    offset += slice.data.size();
+    x.sent_bytes += slice.data.size();
+  }
+  if (!sr.is_done()) {
+    res.body().data = nullptr;
+    res.body().size = 0;
+    res.body().more = false;
+    auto [final_error, written] = co_await http::async_write(x.client, sr, kToken);
+    if (final_error) co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<bool> Proxy::Refreshed(Exchange& x, const ObjectInfo& stale,
+                                       const http::response_header<>& not_modified,
+                                       int64_t request_time, int64_t response_time) {
+  // RFC 9111 §4.3.4: the 304's headers update the stored ones; freshness is recomputed
+  // from the result.
+  ObjectMeta meta = stale.meta;
+  // The stored Age described the first response; the 304 brings its own (or none).
+  std::erase_if(meta.headers, [](const auto& h) { return beast::iequals(h.first, "age"); });
+  http_util::MergeNotModified(not_modified, &meta.headers);
+  http::response_header<> merged;
+  merged.result(meta.status);
+  for (const auto& [name, value] : meta.headers) merged.insert(name, value);
+  http::request_header<> as_get = x.req.base();
+  as_get.method(http::verb::get);
+  policy::StorageDecision d = policy::DecideStorage(as_get, merged, response_time, policy_);
+  ObjectMeta fresh = MetaFrom(merged, d, request_time, response_time);
+  ObjectInfo updated = stale;
+  updated.meta = fresh;
+  updated.invalidated = false;
+  if (d.store) {
+    Status s = store_.UpdateMeta(stale.key, stale.version, fresh);
+    if (!s.ok() && !s.IsAborted()) spdlog::warn("refreshing {}: {}", x.primary, s.ToString());
+  }
+  metrics_.CountRevalidation(metrics::Revalidation::kNotModified);
+  x.cs.fwd_status = 304;
+  x.cs.has_ttl = true;
+  x.cs.ttl = fresh.freshness_lifetime - policy::CurrentAge(fresh, Now());
+  co_return co_await ServeStored(x, updated, policy::CurrentAge(fresh, Now()));
+}
+
+asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
+  const bool cacheable_method = x.req.method() == http::verb::get || x.head;
+
+  // The request to the origin: end-to-end headers unchanged, Via and X-Forwarded-For
+  // added. Cache fetches are full GETs: the client's own conditionals and ranges are
+  // answered here, and a revalidation sends the stored validators instead.
+  Request out = x.req;
+  http_util::StripHopByHop(out);
+  out.version(11);
+  out.keep_alive(true);
+  if (cacheable_method) {
+    out.method(http::verb::get);
+    for (auto f : {http::field::if_none_match, http::field::if_modified_since, http::field::if_match,
+                   http::field::if_unmodified_since, http::field::if_range, http::field::range}) {
+      out.erase(f);
+    }
+    out.body().clear();
+    out.erase(http::field::content_length);
+    if (stale != nullptr) {
+      if (!stale->meta.etag.empty()) out.set(http::field::if_none_match, stale->meta.etag);
+      if (stale->meta.last_modified != 0) {
+        out.set(http::field::if_modified_since, policy::FormatHttpDate(stale->meta.last_modified));
+      }
+    }
+  }
+  out.target(x.target);
+  out.set(http::field::via, kVia);
+  std::string xff(Field(x.req, "x-forwarded-for"));
+  out.set("X-Forwarded-For", xff.empty() ? x.client_address : xff + ", " + x.client_address);
+  out.prepare_payload();
+
+  // Send it, retrying once on a fresh connection if a reused one turns out closed.
+  const int64_t request_time = Now();
+  origin::Connection conn;
+  beast::flat_buffer origin_buffer;
+  std::optional<http::response_parser<http::buffer_body>> parser_slot;
+  boost::system::error_code ec;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    conn = co_await pool_.Acquire(*x.origin);
+    if (conn.error) {
+      ec = conn.error;
+      break;
+    }
+    conn.stream->expires_after(std::chrono::milliseconds(config_.origin_timeout_ms));
+    auto [write_error, written] = co_await http::async_write(*conn.stream, out, kToken);
+    ec = write_error;
+    if (!ec) {
+      parser_slot.emplace();
+      parser_slot->body_limit(boost::none);
+      origin_buffer.clear();
+      conn.stream->expires_after(std::chrono::milliseconds(config_.origin_timeout_ms));
+      auto [read_error, read] =
+          co_await http::async_read_header(*conn.stream, origin_buffer, *parser_slot, kToken);
+      ec = read_error;
+    }
+    if (!ec || !conn.reused || IsTimeout(ec)) break;
+  }
+  if (ec) {
+    metrics_.CountOriginError();
+    if (stale != nullptr) metrics_.CountRevalidation(metrics::Revalidation::kFailed);
+    spdlog::warn("origin {} for {}{}: {}", x.origin->ToString(), x.host, x.target, ec.message());
+    x.cs.detail = IsTimeout(ec) ? "origin timeout" : "origin unreachable";
+    co_return co_await SendError(x, IsTimeout(ec) ? 504 : 502,
+                                 IsTimeout(ec) ? "origin timed out\n" : "origin unreachable\n");
+  }
+  const int64_t response_time = Now();
+  http::response_parser<http::buffer_body>& parser = *parser_slot;
+  http::response_header<>& header = parser.get().base();
+  const unsigned status = header.result_int();
+  x.cs.fwd_status = static_cast<int>(status);
+
+  if (stale != nullptr && status == 304) {
+    // No body follows a 304: the connection can go back to the pool at once.
+    if (parser.keep_alive()) pool_.Release(*x.origin, std::move(conn.stream));
+    co_return co_await Refreshed(x, *stale, header, request_time, response_time);
+  }
+  if (stale != nullptr) {
+    if (status == 404 || status == 410) {
+      uint64_t removed = 0;
+      Status s = store_.PurgeUrl(x.primary, PurgeMode::kHard, &removed);
+      if (!s.ok()) spdlog::warn("removing {}: {}", x.primary, s.ToString());
+      metrics_.CountRevalidation(metrics::Revalidation::kRemoved);
+    } else if (status < 500) {
+      metrics_.CountRevalidation(metrics::Revalidation::kReplaced);
+    } else {
+      metrics_.CountRevalidation(metrics::Revalidation::kFailed);
+    }
+  }
+
+  // Decide whether to store, and start the insert.
+  std::unique_ptr<InsertHandle> insert;
+  if (cacheable_method) {
+    http::request_header<> as_get = x.req.base();
+    as_get.method(http::verb::get);
+    policy::StorageDecision d = policy::DecideStorage(as_get, header, response_time, policy_);
+    auto length = parser.content_length();
+    if (d.store && length && *length > config_.max_object_bytes) d.store = false;
+    if (d.store) {
+      ObjectMeta meta = MetaFrom(header, d, request_time, response_time);
+      ObjectKey key{x.primary, meta.vary.empty() ? "" : SecondaryKeyFor(meta.vary, RequestHeaders(x.req))};
+      Status s = store_.BeginInsert(key, meta, &insert);
+      if (!s.ok()) spdlog::warn("cannot store {}: {}", x.primary, s.ToString());
+      x.cs.stored = s.ok();
+      if (s.ok()) {
+        x.cs.has_ttl = true;
+        x.cs.ttl = d.freshness_lifetime - policy::CurrentAge(meta, response_time);
+      }
+    } else if (!d.reason.empty() && x.cs.detail.empty()) {
+      x.cs.detail = "not stored: " + d.reason;
+    }
+  }
+
+  // The client's response: the origin's end-to-end headers, framed by us.
+  http::response<http::buffer_body> res;
+  res.result(status);
+  res.version(11);
+  http::fields end_to_end = header;
+  http_util::StripHopByHop(end_to_end);
+  for (const auto& f : end_to_end) {
+    std::string_view name(f.name_string().data(), f.name_string().size());
+    if (http_util::IsFramingOrHopByHop(name)) continue;
+    if (!config_.forward_surrogate_headers && http_util::IsSurrogateHeader(name)) continue;
+    res.insert(f.name_string(), f.value());
+  }
+  if (cacheable_method) res.set(http::field::age, "0");
+  res.set(http::field::via, kVia);
+  res.set("Cache-Status", x.cs.ToString());
+  res.keep_alive(x.keep_alive);
+  const bool bodiless = status == 204 || status == 304 || status < 200;
+  auto length = parser.content_length();
+  if (length) {
+    res.content_length(*length);
+  } else if (!bodiless && !x.head) {
+    res.chunked(true);
+  }
+  x.status = status;
+
+  // Relay the body piece by piece: to the client, and into the store.
+  bool client_ok = true;
+  res.body().data = nullptr;
+  res.body().more = true;
+  http::response_serializer<http::buffer_body> sr{res};
+  x.client.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+  {
+    auto [write_error, written] = co_await http::async_write_header(x.client, sr, kToken);
+    client_ok = !write_error;
+  }
+  auto executor = co_await asio::this_coro::executor;
+  std::vector<char> piece(kPieceBytes);
+  uint64_t received = 0;
+  bool complete = parser.is_done();
+  while (!complete) {
+    parser.get().body().data = piece.data();
+    parser.get().body().size = piece.size();
+    conn.stream->expires_after(std::chrono::milliseconds(config_.origin_timeout_ms));
+    auto [read_error, read] = co_await http::async_read(*conn.stream, origin_buffer, parser, kToken);
+    if (read_error == http::error::need_buffer) read_error = {};
+    const size_t n = piece.size() - parser.get().body().size;
+    if (n > 0) {
+      received += n;
+      metrics_.AddOriginBytes(n);
+      if (insert) {
+        auto [append_status] = co_await async_append(*insert, std::string_view(piece.data(), n), executor, kToken);
+        if (!append_status.ok() || received > config_.max_object_bytes) {
+          if (!append_status.ok()) spdlog::warn("storing {}: {}", x.primary, append_status.ToString());
+          insert.reset();  // abort: the response still reaches the client
+        }
+      }
+      if (client_ok && !x.head) {
+        res.body().data = piece.data();
+        res.body().size = n;
+        res.body().more = true;
+        x.client.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+        auto [write_error, written] = co_await http::async_write(x.client, sr, kToken);
+        if (write_error == http::error::need_buffer) write_error = {};
+        // A client that went away does not stop the store of a cacheable object.
+        if (write_error) client_ok = false;
+        else x.sent_bytes += n;
+      }
+    }
+    if (read_error) {
+      metrics_.CountOriginError();
+      spdlog::warn("origin {} cut the body of {}{} after {} bytes: {}", x.origin->ToString(),
+                   x.host, x.target, received, read_error.message());
+      co_return false;  // never stored, never finished as complete: close the client
+    }
+    complete = parser.is_done();
+  }
+  if (insert) {
+    auto [commit_status] = co_await async_commit(*insert, executor, kToken);
+    if (!commit_status.ok()) spdlog::warn("storing {}: {}", x.primary, commit_status.ToString());
+  }
+  if (parser.keep_alive()) pool_.Release(*x.origin, std::move(conn.stream));
+  if (!client_ok) co_return false;
+  if (!x.head && !bodiless) {
+    res.body().data = nullptr;
+    res.body().size = 0;
+    res.body().more = false;
+    x.client.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+    auto [write_error, written] = co_await http::async_write(x.client, sr, kToken);
+    if (write_error) co_return false;
+  }
+  co_return true;
+}
+
+}  // namespace edgecache::proxy

@@ -1,0 +1,65 @@
+// Proxy: answers one client request, from the store or through the origin.
+//
+//   GET/HEAD: look the URL up (Vary-aware); a usable stored response is served with Age and
+//   Cache-Status (client conditionals answered from it); a stale one is revalidated with
+//   If-None-Match / If-Modified-Since (304 refreshes the metadata and serves the stored
+//   body, 200 replaces it, 404/410 remove it); a miss is fetched and streamed to the client
+//   while it is written into the store (HEAD misses are fetched as GET so they can be
+//   stored). Other methods pass through unstored.
+//
+// Every origin failure becomes a 502 (unreachable, reset, malformed) or 504 (timeout); a
+// body cut short by the origin is never stored and the client connection is closed rather
+// than given a short body as complete.
+//
+// Thread safety: one Proxy serves every connection; Handle may run concurrently.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "edgecache/store.h"
+#include "metrics/metrics.h"
+#include "origin/origin_pool.h"
+#include "policy/cache_policy.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace edgecache::proxy {
+
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+
+class Proxy {
+ public:
+  Proxy(const config::NodeConfig& config, Store& store, origin::OriginPool& pool,
+        metrics::Metrics& metrics, std::shared_ptr<spdlog::logger> access_log);
+
+  // Answers `req` on `client`. Returns whether the connection may carry another request.
+  boost::asio::awaitable<bool> Handle(Request& req, boost::beast::tcp_stream& client,
+                                      const std::string& client_address);
+
+ private:
+  struct Exchange;  // one request's state, defined in proxy.cc
+
+  boost::asio::awaitable<bool> Cached(Exchange& x);
+  boost::asio::awaitable<bool> Forward(Exchange& x, const ObjectInfo* stale);
+  boost::asio::awaitable<bool> ServeStored(Exchange& x, const ObjectInfo& info, int64_t age);
+  boost::asio::awaitable<bool> Refreshed(Exchange& x, const ObjectInfo& stale,
+                                         const boost::beast::http::response_header<>& not_modified,
+                                         int64_t request_time, int64_t response_time);
+  boost::asio::awaitable<bool> SendError(Exchange& x, unsigned status, std::string_view text);
+
+  const config::NodeConfig& config_;
+  Store& store_;
+  origin::OriginPool& pool_;
+  metrics::Metrics& metrics_;
+  std::shared_ptr<spdlog::logger> access_log_;
+  const policy::PolicyOptions policy_;
+};
+
+}  // namespace edgecache::proxy
