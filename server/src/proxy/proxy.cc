@@ -313,7 +313,9 @@ asio::awaitable<bool> Proxy::Refreshed(Exchange& x, const ObjectInfo& stale,
   ObjectMeta meta = stale.meta;
   // The stored Age described the first response; the 304 brings its own (or none).
   std::erase_if(meta.headers, [](const auto& h) { return beast::iequals(h.first, "age"); });
-  http_util::MergeNotModified(not_modified, &meta.headers);
+  http::response_header<> end_to_end = not_modified;
+  http_util::StripHopByHop(end_to_end);
+  http_util::MergeNotModified(end_to_end, &meta.headers);
   http::response_header<> merged;
   merged.result(meta.status);
   for (const auto& [name, value] : meta.headers) merged.insert(name, value);
@@ -424,16 +426,19 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
     }
   }
 
+  // The origin's end-to-end headers: what is stored and what the client gets.
+  http::response_header<> end_to_end = header;
+  http_util::StripHopByHop(end_to_end);
   // Decide whether to store, and start the insert.
   std::unique_ptr<InsertHandle> insert;
   if (cacheable_method) {
     http::request_header<> as_get = x.req.base();
     as_get.method(http::verb::get);
-    policy::StorageDecision d = policy::DecideStorage(as_get, header, response_time, policy_);
+    policy::StorageDecision d = policy::DecideStorage(as_get, end_to_end, response_time, policy_);
     auto length = parser.content_length();
     if (d.store && length && *length > config_.max_object_bytes) d.store = false;
     if (d.store) {
-      ObjectMeta meta = MetaFrom(header, d, request_time, response_time);
+      ObjectMeta meta = MetaFrom(end_to_end, d, request_time, response_time);
       ObjectKey key{x.primary, meta.vary.empty() ? "" : SecondaryKeyFor(meta.vary, RequestHeaders(x.req))};
       Status s = store_.BeginInsert(key, meta, &insert);
       if (!s.ok()) spdlog::warn("cannot store {}: {}", x.primary, s.ToString());
@@ -451,8 +456,6 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   http::response<http::buffer_body> res;
   res.result(status);
   res.version(11);
-  http::fields end_to_end = header;
-  http_util::StripHopByHop(end_to_end);
   for (const auto& f : end_to_end) {
     std::string_view name(f.name_string().data(), f.name_string().size());
     if (http_util::IsFramingOrHopByHop(name)) continue;
@@ -477,11 +480,14 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   res.body().data = nullptr;
   res.body().more = true;
   http::response_serializer<http::buffer_body> sr{res};
-  x.client.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
-  {
+  auto send_header = [&]() -> asio::awaitable<void> {
+    x.client.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
     auto [write_error, written] = co_await http::async_write_header(x.client, sr, kToken);
     client_ok = !write_error;
-  }
+  };
+  // A HEAD converted to a GET answers once the body is stored, so the next request for
+  // the URL finds it; everything else streams at once.
+  if (!x.head) co_await send_header();
   auto executor = co_await asio::this_coro::executor;
   std::vector<char> piece(kPieceBytes);
   uint64_t received = 0;
@@ -502,6 +508,13 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
           if (!append_status.ok()) spdlog::warn("storing {}: {}", x.primary, append_status.ToString());
           insert.reset();  // abort: the response still reaches the client
         }
+      }
+      if (insert && parser.is_done()) {
+        // Committed before the last bytes go out, so a client that has the whole response
+        // and asks again finds it stored.
+        auto [commit_status] = co_await async_commit(*insert, executor, kToken);
+        if (!commit_status.ok()) spdlog::warn("storing {}: {}", x.primary, commit_status.ToString());
+        insert.reset();
       }
       if (client_ok && !x.head) {
         res.body().data = piece.data();
@@ -528,6 +541,7 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
     if (!commit_status.ok()) spdlog::warn("storing {}: {}", x.primary, commit_status.ToString());
   }
   if (parser.keep_alive()) pool_.Release(*x.origin, std::move(conn.stream));
+  if (x.head) co_await send_header();
   if (!client_ok) co_return false;
   if (!x.head && !bodiless) {
     res.body().data = nullptr;

@@ -1,0 +1,97 @@
+// Node configuration: sizes, endpoints, origins, the TOML file, validation messages.
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "support/temp_dir.h"
+
+namespace edgecache::config {
+namespace {
+
+TEST(ConfigParseTest, SizesEndpointsOrigins) {
+  EXPECT_EQ(ParseSize("10GiB"), 10ull << 30);
+  EXPECT_EQ(ParseSize("512m"), 512ull << 20);
+  EXPECT_EQ(ParseSize("4096"), 4096u);
+  EXPECT_FALSE(ParseSize("lots"));
+  EXPECT_FALSE(ParseSize("-1"));
+  auto e = ParseEndpoint("[::1]:8080");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->host, "::1");
+  EXPECT_EQ(e->port, 8080);
+  EXPECT_FALSE(ParseEndpoint("nohost"));
+  EXPECT_FALSE(ParseEndpoint("1.2.3.4:99999"));
+  auto o = ParseOrigin("http://10.0.0.5:8080/");
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->port, 8080);
+  EXPECT_EQ(ParseOrigin("http://origin.example")->port, 80);
+  EXPECT_FALSE(ParseOrigin("ftp://x"));
+  EXPECT_FALSE(ParseOrigin("http://x/path"));
+}
+
+TEST(ConfigFileTest, LoadsEveryTable) {
+  testing::TempDir dir;
+  std::string path = dir.Sub("node.toml");
+  std::ofstream(path) << R"(
+listen = ["127.0.0.1:8080", "[::1]:8080"]
+admin = "127.0.0.1:8081"
+log_level = "debug"
+[store]
+dir = "/var/cache/edgecache"
+capacity = "20GiB"
+ram_cache = "256MiB"
+sync = "commit"
+io_backend = "posix"
+[origins]
+default = "http://127.0.0.1:9000"
+"WWW.Example.com" = "http://10.0.0.5:8080"
+[timeouts]
+origin_ms = 5000
+[limits]
+max_object_bytes = "2GiB"
+[cache]
+honour_client_no_cache = false
+)";
+  NodeConfig c;
+  Status s = LoadFile(path, &c);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(c.listen.size(), 2u);
+  EXPECT_EQ(c.admin->port, 8081);
+  EXPECT_EQ(c.store.capacity_bytes, 20ull << 30);
+  EXPECT_EQ(c.store.sync, SyncPolicy::kCommit);
+  EXPECT_EQ(c.store.io_backend, IoBackendKind::kPosix);
+  EXPECT_EQ(c.origins.at("www.example.com").host, "10.0.0.5");
+  EXPECT_EQ(c.default_origin->port, 9000);
+  EXPECT_EQ(c.origin_timeout_ms, 5000);
+  EXPECT_EQ(c.max_object_bytes, 2ull << 30);
+  EXPECT_FALSE(c.honour_client_no_cache);
+  EXPECT_TRUE(Validate(c).ok());
+}
+
+TEST(ConfigFileTest, ErrorsNameTheKey) {
+  testing::TempDir dir;
+  auto load = [&](const std::string& text) {
+    std::string path = dir.Sub("c.toml");
+    std::ofstream(path, std::ios::trunc) << text;
+    NodeConfig c;
+    c.store_dir = "/tmp/x";
+    c.default_origin = OriginUrl{"127.0.0.1", 9};
+    Status s = LoadFile(path, &c);
+    if (s.ok()) s = Validate(c);
+    return s.ok() ? std::string("OK") : s.message();
+  };
+  EXPECT_NE(load("[store]\ncapacity = \"lots\"\n").find("store.capacity"), std::string::npos);
+  EXPECT_NE(load("[store]\nsync = \"sometimes\"\n").find("store.sync"), std::string::npos);
+  EXPECT_NE(load("[origins]\nx = \"ftp://a\"\n").find("origins.x"), std::string::npos);
+  EXPECT_NE(load("bogus = 1\n").find("bogus"), std::string::npos);
+  EXPECT_NE(load("listen = 5\n").find("listen"), std::string::npos);
+  EXPECT_NE(load("[timeouts]\norigin_ms = 0\n").find("timeouts.origin_ms"), std::string::npos);
+  EXPECT_NE(load("[store]\ncapacity = \"1MiB\"\n").find("capacity_bytes"), std::string::npos);
+  EXPECT_NE(load("log_level = \"loud\"\n").find("log_level"), std::string::npos);
+  EXPECT_NE(load("not toml [").find("line"), std::string::npos);
+  EXPECT_EQ(load(""), "OK");
+}
+
+}  // namespace
+}  // namespace edgecache::config

@@ -1,0 +1,461 @@
+// The caching proxy end to end: the real edgecache and origin-sim binaries on loopback
+// ports, real HTTP, one rule per test (docs/conformance.md maps rules to these tests).
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <fstream>
+#include <thread>
+
+#include "edgecache/store.h"
+#include "support/http_client.h"
+#include "support/process.h"
+#include "support/temp_dir.h"
+
+namespace edgecache {
+namespace {
+
+using testing::ChildProcess;
+using testing::Fetch;
+using testing::HttpConnection;
+using testing::HttpResponse;
+
+class ProxyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    origin_ = std::make_unique<ChildProcess>(ORIGIN_SIM_BIN,
+                                             std::vector<std::string>{"--listen", "127.0.0.1:0"});
+    origin_port_ = origin_->WaitForPort("origin-sim: listening on");
+    ASSERT_NE(origin_port_, 0) << "origin-sim did not start";
+    StartNode();
+  }
+
+  void StartNode(std::vector<std::string> extra = {}, bool default_origin = true) {
+    std::vector<std::string> args = {"--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+                                     "--store", dir_.Sub("store"), "--threads", "2",
+                                     "--log-level", "error"};
+    if (default_origin) {
+      args.push_back("--origin");
+      args.push_back(OriginUrl());
+    }
+    args.insert(args.end(), extra.begin(), extra.end());
+    node_ = std::make_unique<ChildProcess>(EDGECACHE_BIN, args);
+    port_ = node_->WaitForPort("edgecache: listening on");
+    admin_port_ = node_->WaitForPort("edgecache: admin on");
+    ASSERT_NE(port_, 0) << "edgecache did not start";
+  }
+
+  std::string OriginUrl() const { return "http://127.0.0.1:" + std::to_string(origin_port_); }
+
+  HttpResponse Get(const std::string& target, const std::map<std::string, std::string>& headers = {}) {
+    return Fetch(port_, "GET", target, headers);
+  }
+
+  int64_t OriginCount(const std::string& path, const char* what = "requests") {
+    HttpResponse r = Fetch(origin_port_, "GET", "/__stats?path=" + path);
+    return boost::json::parse(r.body).as_object().at(what).as_int64();
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<ChildProcess> origin_;
+  std::unique_ptr<ChildProcess> node_;
+  uint16_t origin_port_ = 0, port_ = 0, admin_port_ = 0;
+};
+
+// --- storage and hits ---
+
+TEST_F(ProxyTest, MissIsStoredThenHitServedFromCache) {
+  HttpResponse miss = Get("/hit?cc=max-age=300&size=5000");
+  ASSERT_EQ(miss.status, 200) << miss.error;
+  EXPECT_EQ(miss.body.size(), 5000u);
+  EXPECT_NE(miss.Header("cache-status").find("fwd=miss"), std::string::npos) << miss.Header("cache-status");
+  EXPECT_NE(miss.Header("cache-status").find("stored"), std::string::npos);
+  EXPECT_EQ(miss.Header("via"), "1.1 edgecache");
+
+  HttpResponse hit = Get("/hit?cc=max-age=300&size=5000");
+  ASSERT_EQ(hit.status, 200);
+  EXPECT_EQ(hit.body, miss.body);
+  EXPECT_NE(hit.Header("cache-status").find("hit"), std::string::npos) << hit.Header("cache-status");
+  EXPECT_TRUE(hit.Has("age"));
+  EXPECT_EQ(hit.Header("etag"), miss.Header("etag"));
+  EXPECT_EQ(OriginCount("/hit"), 1);
+}
+
+TEST_F(ProxyTest, ResponsesThatMustNotBeStoredAreNot) {
+  for (const std::string target :
+       {"/ns?cc=no-store", "/pv?cc=private,max-age=60", "/ck?cc=max-age=60&setcookie=1",
+        "/vs?cc=max-age=60&vary=*", "/sc?cc=max-age=60&sc=no-store"}) {
+    Get(target);
+    HttpResponse again = Get(target);
+    EXPECT_NE(again.Header("cache-status").find("fwd=miss"), std::string::npos) << target;
+    std::string path = target.substr(0, target.find('?'));
+    EXPECT_EQ(OriginCount(path), 2) << target;
+  }
+  // Authorization: shared caches only store when the response says they may.
+  Get("/auth?cc=max-age=60", {{"Authorization", "Bearer x"}});
+  Get("/auth?cc=max-age=60", {{"Authorization", "Bearer x"}});
+  EXPECT_EQ(OriginCount("/auth"), 2);
+  Get("/authpub?cc=public,max-age=60", {{"Authorization", "Bearer x"}});
+  Get("/authpub?cc=public,max-age=60", {{"Authorization", "Bearer x"}});
+  EXPECT_EQ(OriginCount("/authpub"), 1);
+}
+
+TEST_F(ProxyTest, FreshnessPrecedenceCdnCacheControlSurrogateSmaxageMaxageExpires) {
+  // CDN-Cache-Control governs this cache over Cache-Control (RFC 9213).
+  Get("/cdn?cc=no-cache&cdncc=max-age=100");
+  HttpResponse r = Get("/cdn?cc=no-cache&cdncc=max-age=100");
+  EXPECT_NE(r.Header("cache-status").find("hit"), std::string::npos) << r.Header("cache-status");
+  EXPECT_EQ(r.Header("cache-control"), "no-cache");  // still sent on to clients
+  // Surrogate-Control max-age, then s-maxage over max-age, then Expires.
+  for (auto [target, ttl] : {std::pair<std::string, int>{"/sur?sc=max-age=200&cc=max-age=5", 200},
+                             {"/smax?cc=max-age=5,s-maxage=300", 300},
+                             {"/exp?expires=400", 400}}) {
+    Get(target);
+    HttpResponse hit = Get(target);
+    std::string cs = hit.Header("cache-status");
+    ASSERT_NE(cs.find("ttl="), std::string::npos) << target << " " << cs;
+    int got = std::stoi(cs.substr(cs.find("ttl=") + 4));
+    EXPECT_LE(got, ttl) << target;
+    EXPECT_GE(got, ttl - 3) << target;
+  }
+}
+
+TEST_F(ProxyTest, HeuristicFreshnessOnlyFromLastModified) {
+  // Last-Modified 10 days before Date: 10% = 1 day, capped at heuristic_max (1 day).
+  const int64_t ten_days_ago = std::time(nullptr) - 10 * 86400;
+  const std::string target = "/heur?lm=" + std::to_string(ten_days_ago);
+  Get(target);
+  HttpResponse hit = Get(target);
+  EXPECT_NE(hit.Header("cache-status").find("hit"), std::string::npos) << hit.Header("cache-status");
+  // No Last-Modified and no explicit freshness: stored, but revalidated before reuse.
+  Get("/noheur?lm=none");
+  HttpResponse again = Get("/noheur?lm=none");
+  EXPECT_NE(again.Header("cache-status").find("fwd=stale"), std::string::npos) << again.Header("cache-status");
+  // A status that is not cacheable by default is not stored without explicit freshness.
+  Get("/teapot?status=418");
+  Get("/teapot?status=418");
+  EXPECT_EQ(OriginCount("/teapot"), 2);
+}
+
+TEST_F(ProxyTest, AgeCountsTheAgeTheResponseArrivedWith) {
+  Get("/aged?cc=max-age=100&age=40");
+  HttpResponse hit = Get("/aged?cc=max-age=100&age=40");
+  ASSERT_TRUE(hit.Has("age"));
+  EXPECT_GE(std::stoi(hit.Header("age")), 40);
+  std::string cs = hit.Header("cache-status");
+  int ttl = std::stoi(cs.substr(cs.find("ttl=") + 4));
+  EXPECT_LE(ttl, 60);
+  // Already older than its lifetime: stale on arrival.
+  Get("/old?cc=max-age=10&age=50");
+  HttpResponse stale = Get("/old?cc=max-age=10&age=50");
+  EXPECT_NE(stale.Header("cache-status").find("fwd=stale"), std::string::npos);
+}
+
+// --- revalidation ---
+
+TEST_F(ProxyTest, StaleEntryRevalidatesWith304AndServesStoredBody) {
+  HttpResponse first = Get("/reval?cc=max-age=0&size=3000");
+  HttpResponse second = Get("/reval?cc=max-age=0&size=3000");
+  ASSERT_EQ(second.status, 200);
+  EXPECT_EQ(second.body, first.body);
+  EXPECT_NE(second.Header("cache-status").find("fwd=stale"), std::string::npos) << second.Header("cache-status");
+  EXPECT_NE(second.Header("cache-status").find("fwd-status=304"), std::string::npos);
+  EXPECT_EQ(OriginCount("/reval", "conditional"), 1);
+  EXPECT_EQ(OriginCount("/reval", "not_modified"), 1);
+}
+
+TEST_F(ProxyTest, RevalidationWith200ReplacesTheEntry) {
+  HttpResponse v1 = Get("/change?cc=max-age=0");
+  Fetch(origin_port_, "GET", "/__bump?path=/change");
+  HttpResponse v2 = Get("/change?cc=max-age=0");
+  EXPECT_NE(v2.body, v1.body);
+  EXPECT_NE(v2.body.find("#v2"), std::string::npos);
+  HttpResponse v2_again = Get("/change?cc=max-age=0");
+  EXPECT_EQ(v2_again.body, v2.body);
+  EXPECT_NE(v2_again.Header("cache-status").find("fwd-status=304"), std::string::npos);
+}
+
+TEST_F(ProxyTest, RevalidationWith404RemovesTheEntry) {
+  HttpResponse v1 = Get("/gone?cc=max-age=0");
+  Fetch(origin_port_, "GET", "/__status?path=/gone&status=410");
+  HttpResponse gone = Get("/gone?cc=max-age=0");
+  EXPECT_EQ(gone.status, 410);
+  EXPECT_NE(gone.Header("cache-status").find("fwd-status=410"), std::string::npos);
+  HttpResponse metrics = Fetch(admin_port_, "GET", "/metrics");
+  EXPECT_NE(metrics.body.find("edgecache_revalidations_total{outcome=\"removed\"} 1"), std::string::npos)
+      << metrics.body;
+  // The resource comes back changed: the 200 stored first is never served again.
+  Fetch(origin_port_, "GET", "/__status?path=/gone&status=0");
+  Fetch(origin_port_, "GET", "/__bump?path=/gone");
+  HttpResponse back = Get("/gone?cc=max-age=0");
+  EXPECT_EQ(back.status, 200);
+  EXPECT_NE(back.body, v1.body);
+  EXPECT_NE(back.body.find("#v2"), std::string::npos);
+}
+
+TEST_F(ProxyTest, ResponseNoCacheRevalidatesEveryTime) {
+  Get("/nc?cc=no-cache,max-age=600");
+  HttpResponse r = Get("/nc?cc=no-cache,max-age=600");
+  EXPECT_NE(r.Header("cache-status").find("fwd=stale"), std::string::npos) << r.Header("cache-status");
+  EXPECT_EQ(OriginCount("/nc", "conditional"), 1);
+}
+
+TEST_F(ProxyTest, ClientNoCacheForcesRevalidation) {
+  Get("/cnc?cc=max-age=600");
+  HttpResponse r = Get("/cnc?cc=max-age=600", {{"Cache-Control", "no-cache"}});
+  EXPECT_NE(r.Header("cache-status").find("fwd=request"), std::string::npos) << r.Header("cache-status");
+  EXPECT_EQ(OriginCount("/cnc", "conditional"), 1);
+  HttpResponse p = Get("/cnc?cc=max-age=600", {{"Pragma", "no-cache"}});
+  EXPECT_EQ(OriginCount("/cnc", "conditional"), 2);
+}
+
+TEST_F(ProxyTest, OriginDownOrSlowGives502Or504NeverAHang) {
+  HttpResponse slow_ok = Get("/slowok?delay_ms=100&cc=max-age=60");
+  EXPECT_EQ(slow_ok.status, 200);
+  // A stale entry whose origin hangs: 504 within the origin timeout (here 1 s).
+  node_.reset();
+  StartNode({"--config", [&] {
+               std::string path = dir_.Sub("fast-timeout.toml");
+               std::ofstream(path) << "[timeouts]\norigin_ms = 1000\n";
+               return path;
+             }()});
+  auto start = std::chrono::steady_clock::now();
+  HttpResponse hang = Get("/hang?fail=hang");
+  EXPECT_EQ(hang.status, 504);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  HttpResponse reset = Get("/reset?fail=reset");
+  EXPECT_EQ(reset.status, 502);
+  origin_.reset();  // the origin is gone altogether
+  HttpResponse down = Get("/anything");
+  EXPECT_EQ(down.status, 502);
+}
+
+TEST_F(ProxyTest, BodyCutByOriginIsNeitherStoredNorPassedAsComplete) {
+  HttpConnection c(port_);
+  HttpResponse cut = c.Send("GET", "/cut?fail=cut&size=200000&cc=max-age=60");
+  EXPECT_FALSE(cut.complete);
+  EXPECT_LT(cut.body.size(), 200000u);
+  HttpResponse again = Get("/cut?fail=cut&size=200000&cc=max-age=60");
+  EXPECT_EQ(OriginCount("/cut"), 2);  // nothing was stored
+  EXPECT_EQ(again.Header("cache-status").find("hit"), std::string::npos);
+}
+
+// --- client conditionals, HEAD ---
+
+TEST_F(ProxyTest, ClientConditionalsAnsweredFromCache) {
+  HttpResponse first = Get("/cond?cc=max-age=600");
+  const std::string etag = first.Header("etag");
+  ASSERT_FALSE(etag.empty());
+  HttpResponse inm = Get("/cond?cc=max-age=600", {{"If-None-Match", "W/" + etag}});
+  EXPECT_EQ(inm.status, 304);
+  EXPECT_TRUE(inm.body.empty());
+  EXPECT_EQ(inm.Header("etag"), etag);
+  HttpResponse other = Get("/cond?cc=max-age=600", {{"If-None-Match", "\"nope\""}});
+  EXPECT_EQ(other.status, 200);
+  HttpResponse ims = Get("/cond?cc=max-age=600", {{"If-Modified-Since", first.Header("last-modified")}});
+  EXPECT_EQ(ims.status, 304);
+  HttpResponse older = Get("/cond?cc=max-age=600", {{"If-Modified-Since", "Sat, 01 Jan 2000 00:00:00 GMT"}});
+  EXPECT_EQ(older.status, 200);
+  EXPECT_EQ(OriginCount("/cond"), 1);
+}
+
+TEST_F(ProxyTest, HeadIsAnsweredFromACachedGetAndAHeadMissIsStored) {
+  HttpResponse get = Get("/head?cc=max-age=600&size=777");
+  HttpResponse head = Fetch(port_, "HEAD", "/head?cc=max-age=600&size=777");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_TRUE(head.body.empty());
+  EXPECT_EQ(head.Header("content-length"), "777");
+  EXPECT_NE(head.Header("cache-status").find("hit"), std::string::npos);
+  HttpResponse head_miss = Fetch(port_, "HEAD", "/headfirst?cc=max-age=600&size=55");
+  EXPECT_EQ(head_miss.status, 200);
+  EXPECT_TRUE(head_miss.body.empty());
+  HttpResponse get_after = Get("/headfirst?cc=max-age=600&size=55");
+  EXPECT_EQ(get_after.body.size(), 55u);
+  EXPECT_NE(get_after.Header("cache-status").find("hit"), std::string::npos);
+  EXPECT_EQ(OriginCount("/head") + OriginCount("/headfirst"), 2);
+}
+
+// --- headers ---
+
+TEST_F(ProxyTest, HopByHopHeadersRemovedBothWaysViaAndForwardedForAdded) {
+  HttpResponse echo = Get("/__echo", {{"Connection", "keep-alive, X-Client-Secret"},
+                                      {"X-Client-Secret", "1"},
+                                      {"X-End-To-End", "kept"},
+                                      {"Keep-Alive", "timeout=5"}});
+  ASSERT_EQ(echo.status, 200);
+  EXPECT_EQ(echo.body.find("X-Client-Secret"), std::string::npos) << echo.body;
+  EXPECT_EQ(echo.body.find("Keep-Alive"), std::string::npos) << echo.body;
+  EXPECT_NE(echo.body.find("X-End-To-End: kept"), std::string::npos) << echo.body;
+  EXPECT_NE(echo.body.find("Via: 1.1 edgecache"), std::string::npos) << echo.body;
+  EXPECT_NE(echo.body.find("X-Forwarded-For: 127.0.0.1"), std::string::npos) << echo.body;
+  EXPECT_NE(echo.body.find("Host: test.local"), std::string::npos) << echo.body;
+
+  HttpResponse r = Get("/hop?cc=max-age=60&hdr=Connection:X-Origin-Secret&hdr=X-Origin-Secret:1&hdr=X-Public:yes&hdr=Upgrade:h2c");
+  EXPECT_FALSE(r.Has("x-origin-secret"));
+  EXPECT_FALSE(r.Has("upgrade"));
+  EXPECT_EQ(r.Header("x-public"), "yes");
+  HttpResponse hit = Get("/hop?cc=max-age=60&hdr=Connection:X-Origin-Secret&hdr=X-Origin-Secret:1&hdr=X-Public:yes&hdr=Upgrade:h2c");
+  EXPECT_FALSE(hit.Has("x-origin-secret"));
+  EXPECT_EQ(hit.Header("x-public"), "yes");
+}
+
+TEST_F(ProxyTest, SurrogateTagsAreStoredNotForwardedAndSurviveRestart) {
+  HttpResponse r = Get("/tagged?cc=max-age=600&skey=product-1%20home&ctag=deploy-7");
+  EXPECT_FALSE(r.Has("surrogate-key"));
+  EXPECT_FALSE(r.Has("cache-tag"));
+  // Stop the node (clean close) and look at the entry in the store directly.
+  ASSERT_EQ(node_->Stop(), 0);
+  {
+    std::unique_ptr<Store> store;
+    ASSERT_TRUE(Store::Open(StoreOptions(), dir_.Sub("store"), &store).ok());
+    std::vector<ObjectInfo> listed;
+    ASSERT_TRUE(store->List({.tag = "deploy-7"}, &listed).ok());
+    ASSERT_EQ(listed.size(), 1u);
+    EXPECT_EQ(listed[0].meta.tags, (std::vector<std::string>{"product-1", "home", "deploy-7"}));
+  }
+  // The restarted node serves the entry from the store.
+  StartNode();
+  HttpResponse hit = Get("/tagged?cc=max-age=600&skey=product-1%20home&ctag=deploy-7");
+  EXPECT_NE(hit.Header("cache-status").find("hit"), std::string::npos) << hit.Header("cache-status");
+  EXPECT_EQ(hit.body, r.body);
+  EXPECT_EQ(OriginCount("/tagged"), 1);
+}
+
+// --- methods, routing ---
+
+TEST_F(ProxyTest, OtherMethodsPassThroughWithTheirBodies) {
+  HttpResponse post = Fetch(port_, "POST", "/submit?cc=max-age=600", {}, std::string(1234, 'p'));
+  EXPECT_EQ(post.status, 200);
+  EXPECT_NE(post.body.find("POST /submit got 1234 bytes"), std::string::npos) << post.body;
+  EXPECT_NE(post.Header("cache-status").find("fwd=method"), std::string::npos);
+  Fetch(port_, "POST", "/submit?cc=max-age=600", {}, "x");
+  EXPECT_EQ(OriginCount("/submit"), 2);
+  HttpResponse del = Fetch(port_, "DELETE", "/thing");
+  EXPECT_NE(del.body.find("DELETE /thing"), std::string::npos);
+}
+
+TEST_F(ProxyTest, UnknownHostsAreRefusedNeverAnOpenProxy) {
+  node_.reset();
+  StartNode({"--map", "www.example.com=" + OriginUrl()}, /*default_origin=*/false);
+  HttpResponse known = Fetch(port_, "GET", "/x?cc=max-age=60", {}, "", "WWW.Example.com:80");
+  EXPECT_EQ(known.status, 200);
+  HttpResponse unknown = Fetch(port_, "GET", "/x", {}, "", "evil.example.net");
+  EXPECT_EQ(unknown.status, 421);
+  HttpResponse absolute = Fetch(port_, "GET", "http://evil.example.net/x", {}, "", "www.example.com");
+  EXPECT_EQ(absolute.status, 421);
+  HttpResponse absolute_ok = Fetch(port_, "GET", "http://www.example.com/x?cc=max-age=60", {}, "", "ignored");
+  EXPECT_EQ(absolute_ok.status, 200);
+  EXPECT_NE(absolute_ok.Header("cache-status").find("hit"), std::string::npos);  // same key
+}
+
+// --- the HTTP front ---
+
+TEST_F(ProxyTest, MalformedOversizedAndSmugglingRequestsGet4xxAndClose) {
+  {
+    HttpConnection c(port_);
+    c.SendRaw("GARBAGE\r\n\r\n");
+    HttpResponse r = c.Read();
+    EXPECT_EQ(r.status, 400);
+    EXPECT_TRUE(c.ClosedByPeer());
+  }
+  {
+    HttpConnection c(port_);
+    c.SendRaw("GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(20000, 'x') + "\r\n\r\n");
+    HttpResponse r = c.Read();
+    EXPECT_EQ(r.status, 431);
+    EXPECT_TRUE(c.ClosedByPeer());
+  }
+  {
+    HttpConnection c(port_);
+    c.SendRaw("POST /s HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+              "0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n");
+    HttpResponse r = c.Read();
+    EXPECT_EQ(r.status, 400);
+    EXPECT_TRUE(c.ClosedByPeer());
+    EXPECT_EQ(OriginCount("/smuggled"), 0);
+  }
+}
+
+TEST_F(ProxyTest, KeepAliveAndPipelinedRequestsAnsweredInOrder) {
+  HttpConnection c(port_);
+  c.SendRaw("GET /p1?cc=max-age=60&size=10 HTTP/1.1\r\nHost: test.local\r\n\r\n"
+            "GET /p2?cc=max-age=60&size=20 HTTP/1.1\r\nHost: a\r\n\r\n");
+  HttpResponse r1 = c.Read();
+  HttpResponse r2 = c.Read();
+  EXPECT_EQ(r1.body.size(), 10u);
+  EXPECT_EQ(r2.body.size(), 20u);
+  EXPECT_NE(r1.body.find("/p1"), std::string::npos);
+  EXPECT_NE(r2.body.find("/p2"), std::string::npos);
+  HttpResponse r3 = c.Send("GET", "/p1?cc=max-age=60&size=10");  // same connection, a hit
+  EXPECT_NE(r3.Header("cache-status").find("hit"), std::string::npos)
+      << r3.status << " " << r3.error << " " << r3.Header("cache-status");
+}
+
+TEST_F(ProxyTest, ChunkedAndLargeBodiesStreamAndStore) {
+  HttpResponse chunked = Get("/chunked?cc=max-age=60&chunked=1&size=300000");
+  ASSERT_EQ(chunked.status, 200);
+  EXPECT_EQ(chunked.body.size(), 300000u);
+  HttpResponse hit = Get("/chunked?cc=max-age=60&chunked=1&size=300000");
+  EXPECT_EQ(hit.body, chunked.body);
+  EXPECT_EQ(hit.Header("content-length"), "300000");
+  HttpResponse big = Get("/big?cc=max-age=60&size=6000000");
+  EXPECT_EQ(big.body.size(), 6000000u);
+  HttpResponse big_hit = Get("/big?cc=max-age=60&size=6000000");
+  EXPECT_EQ(big_hit.body, big.body);
+  EXPECT_NE(big_hit.Header("cache-status").find("hit"), std::string::npos);
+}
+
+TEST_F(ProxyTest, AdminServesHealthAndMetrics) {
+  Get("/m?cc=max-age=60");
+  Get("/m?cc=max-age=60");
+  HttpResponse health = Fetch(admin_port_, "GET", "/healthz");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.body, "ok\n");
+  HttpResponse metrics = Fetch(admin_port_, "GET", "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("edgecache_requests_total{cache=\"hit\"} 1"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("edgecache_requests_total{cache=\"miss\"} 1"), std::string::npos);
+  EXPECT_NE(metrics.body.find("edgecache_store_objects 1"), std::string::npos);
+  EXPECT_NE(metrics.body.find("edgecache_request_duration_seconds_count 2"), std::string::npos);
+}
+
+TEST_F(ProxyTest, GracefulStopFinishesInFlightResponses) {
+  std::thread slow([&] {
+    HttpResponse r = Get("/slow?delay_ms=700&size=1000");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body.size(), 1000u);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  int status = node_->Stop();
+  slow.join();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+// --- configuration ---
+
+TEST(ProxyConfigTest, BadConfigNamesTheKeyAndTheNodeDoesNotStart) {
+  testing::TempDir dir;
+  std::string path = dir.Sub("bad.toml");
+  std::ofstream(path) << "[store]\ndir = \"" << dir.Sub("s") << "\"\ncapacity = \"lots\"\n"
+                      << "[origins]\ndefault = \"http://127.0.0.1:9\"\n";
+  ChildProcess check(EDGECACHE_BIN, {"--config", path, "--check-config"}, /*merge_stderr=*/true);
+  std::string error = check.WaitForLine("edgecache:");
+  EXPECT_NE(error.find("store.capacity"), std::string::npos) << error;
+  int status = check.Wait(std::chrono::seconds(20));
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  ChildProcess run(EDGECACHE_BIN, {"--config", path});
+  status = run.Wait(std::chrono::seconds(20));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub("s")));
+
+  std::string good = dir.Sub("good.toml");
+  std::ofstream(good) << "listen = [\"127.0.0.1:0\"]\n[store]\ndir = \"" << dir.Sub("s")
+                      << "\"\ncapacity = \"1GiB\"\n[origins]\ndefault = \"http://127.0.0.1:9\"\n";
+  ChildProcess ok(EDGECACHE_BIN, {"--config", good, "--check-config"});
+  EXPECT_EQ(ok.WaitForLine("edgecache: configuration OK").empty(), false);
+  status = ok.Wait(std::chrono::seconds(20));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+}  // namespace
+}  // namespace edgecache
