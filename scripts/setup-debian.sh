@@ -9,6 +9,7 @@ packages=(
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
   libcli11-dev libspdlog-dev libtomlplusplus-dev libxxhash-dev
   libgtest-dev libbenchmark-dev
+  curl
 )
 
 missing=()

@@ -239,6 +239,24 @@ TEST_F(ProxyTest, BodyCutByOriginIsNeitherStoredNorPassedAsComplete) {
   EXPECT_EQ(again.Header("cache-status").find("hit"), std::string::npos);
 }
 
+TEST_F(ProxyTest, ObjectsOverTheSizeLimitStreamThroughUnstored) {
+  node_.reset();
+  std::string path = dir_.Sub("small-objects.toml");
+  std::ofstream(path) << "[limits]\nmax_object_bytes = \"64KiB\"\n";
+  StartNode({"--config", path});
+  for (const std::string target : {"/huge?cc=max-age=60&size=100000",
+                                   "/hugechunked?cc=max-age=60&size=100000&chunked=1"}) {
+    HttpResponse first = Get(target);
+    HttpResponse second = Get(target);
+    EXPECT_EQ(first.body.size(), 100000u) << target;
+    EXPECT_EQ(second.body, first.body) << target;
+    EXPECT_EQ(second.Header("cache-status").find("hit"), std::string::npos) << target;
+    EXPECT_EQ(OriginCount(target.substr(0, target.find('?'))), 2) << target;
+  }
+  HttpResponse small = Get("/small?cc=max-age=60&size=1000");
+  EXPECT_NE(Get("/small?cc=max-age=60&size=1000").Header("cache-status").find("hit"), std::string::npos);
+}
+
 // --- client conditionals, HEAD ---
 
 TEST_F(ProxyTest, ClientConditionalsAnsweredFromCache) {
