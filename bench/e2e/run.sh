@@ -94,7 +94,7 @@ run() {  # server-name port scenario url-or-script
 warm() {  # port: fetch the hot objects and the whole working set once
   curl -s -o /dev/null "http://127.0.0.1:$1/hot1k?cc=max-age=3600&size=1024"
   curl -s -o /dev/null "http://127.0.0.1:$1/hot128k?cc=max-age=3600&size=131072"
-  curl -s --parallel --parallel-max 16 "http://127.0.0.1:$1/ws/[0-9999]?cc=max-age=3600&size=4096" >/dev/null
+  curl -s --no-progress-meter --parallel --parallel-max 16 "http://127.0.0.1:$1/ws/[0-9999]?cc=max-age=3600&size=4096" >/dev/null
 }
 
 for server in edgecache:$ec_port nginx:$ng_port; do

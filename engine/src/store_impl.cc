@@ -381,27 +381,47 @@ Status StoreImpl::Variants(std::string_view primary, std::vector<ObjectInfo>* ou
   return FromRocks(it->status(), "scan variants");
 }
 
+StoreImpl::ChunkSpan StoreImpl::Locate(const ObjectInfo& info, uint64_t offset, size_t max_len) {
+  ChunkSpan c;
+  size_t i = 0;
+  while (c.chunk_start + info.extents[i].length <= offset) c.chunk_start += info.extents[i++].length;
+  c.extent = info.extents[i];
+  c.entry_key = format::EntryKey(info.key);
+  c.data_at = format::kChunkHeaderSize + c.entry_key.size() + (offset - c.chunk_start);
+  c.length = std::min<uint64_t>(max_len, c.extent.length - (offset - c.chunk_start));
+  return c;
+}
+
+bool StoreImpl::ReadCached(const ObjectInfo& info, uint64_t offset, size_t max_len,
+                           BodySlice* out) {
+  if (offset >= info.body_length || max_len == 0) return false;
+  const ChunkSpan c = Locate(info, offset, max_len);
+  std::shared_ptr<const std::string> record = ram_.Get(c.extent.segment, c.extent.offset);
+  if (!record) return false;
+  ram_hits_.fetch_add(1, std::memory_order_relaxed);
+  std::string_view data = std::string_view(*record).substr(c.data_at, c.length);
+  *out = BodySlice{std::move(record), data};
+  return true;
+}
+
 void StoreImpl::AsyncRead(const ObjectInfo& info, uint64_t offset, size_t max_len,
                           ReadCallback done) {
   if (offset >= info.body_length || max_len == 0) {
     done(Status::InvalidArgument("read outside the body"), {});
     return;
   }
-  // Find the chunk holding `offset`.
-  uint64_t chunk_start = 0;
-  size_t i = 0;
-  while (chunk_start + info.extents[i].length <= offset) chunk_start += info.extents[i++].length;
-  const BodyExtent extent = info.extents[i];
-  const std::string entry_key = format::EntryKey(info.key);
-  const size_t data_at = format::kChunkHeaderSize + entry_key.size() + (offset - chunk_start);
-  const size_t len = std::min<uint64_t>(max_len, extent.length - (offset - chunk_start));
-
-  if (auto record = ram_.Get(extent.segment, extent.offset)) {
-    ram_hits_.fetch_add(1, std::memory_order_relaxed);
-    std::string_view data = std::string_view(*record).substr(data_at, len);
-    done(Status::OK(), BodySlice{std::move(record), data});
+  BodySlice cached;
+  if (ReadCached(info, offset, max_len, &cached)) {
+    done(Status::OK(), std::move(cached));
     return;
   }
+  const ChunkSpan span = Locate(info, offset, max_len);
+  const BodyExtent extent = span.extent;
+  const std::string& entry_key = span.entry_key;
+  const size_t data_at = span.data_at;
+  const size_t len = span.length;
+  const uint64_t chunk_start = span.chunk_start;
+
   std::shared_ptr<segment::Segment> seg = segments_->Get(extent.segment);
   if (seg == nullptr) {
     done(Status::NotFound("segment reclaimed"), {});

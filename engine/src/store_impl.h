@@ -53,6 +53,8 @@ class StoreImpl final : public Store {
   Status Variants(std::string_view primary, std::vector<ObjectInfo>* out) override;
   void AsyncRead(const ObjectInfo& info, uint64_t offset, size_t max_len,
                  ReadCallback done) override;
+  bool ReadCached(const ObjectInfo& info, uint64_t offset, size_t max_len,
+                  BodySlice* out) override;
   Status UpdateMeta(const ObjectKey& key, uint64_t expected_version,
                     const ObjectMeta& meta) override;
   Status Remove(const ObjectKey& key) override;
@@ -83,6 +85,16 @@ class StoreImpl final : public Store {
 
  private:
   enum class Serve { kYes, kStale, kNo };
+
+  // Where the bytes at `offset` of a body are: their chunk and their place in its record.
+  struct ChunkSpan {
+    BodyExtent extent;
+    uint64_t chunk_start = 0;  // body offset of the chunk's first byte
+    std::string entry_key;
+    size_t data_at = 0;  // offset of the wanted bytes inside the chunk record
+    size_t length = 0;   // bytes to return
+  };
+  static ChunkSpan Locate(const ObjectInfo& info, uint64_t offset, size_t max_len);
 
   uint64_t NextVersion();
   // Reads format version, version reservation, counters and purge rules (installed, and

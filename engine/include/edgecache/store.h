@@ -115,6 +115,12 @@ class Store {
   virtual void AsyncRead(const ObjectInfo& info, uint64_t offset, size_t max_len,
                          ReadCallback done) = 0;
 
+  // The slice AsyncRead would deliver, when its chunk is in the RAM cache: true and *out
+  // set, without any I/O or thread hand-off; false (and nothing done) otherwise. Lets a
+  // caller send a cached body in the same write as its headers.
+  virtual bool ReadCached(const ObjectInfo& info, uint64_t offset, size_t max_len,
+                          BodySlice* out) = 0;
+
   // Blocking: the whole body (or `length` bytes from `offset`) into *out.
   Status Read(const ObjectInfo& info, std::string* out, uint64_t offset = 0,
               uint64_t length = UINT64_MAX);

@@ -172,6 +172,9 @@ asio::awaitable<void> Node::Session(tcp::socket socket) {
   metrics_.ConnectionOpened();
   beast::tcp_stream stream(std::move(socket));
   boost::system::error_code ignored;
+  // Responses go out as header and body writes: without TCP_NODELAY, Nagle holds the
+  // second one until the client's delayed ACK (~40 ms per response).
+  stream.socket().set_option(tcp::no_delay(true), ignored);
   std::string client = stream.socket().remote_endpoint(ignored).address().to_string();
   beast::flat_buffer buffer;
   const bool over_limit = metrics_.connections() > static_cast<int64_t>(config_.max_connections);

@@ -266,24 +266,36 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
   res.set("Cache-Status", x.cs.ToString());
   x.status = res.result_int();
 
-  res.body().data = nullptr;
-  res.body().more = !not_modified && !x.head && info.body_length > 0;
   http::response_serializer<http::buffer_body> sr{res};
-  x.client.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
-  auto [ec, n] = co_await http::async_write_header(x.client, sr, kToken);
-  if (ec) co_return false;
-  if (not_modified || x.head || info.body_length == 0) co_return true;
-
+  if (not_modified || x.head || info.body_length == 0) {
+    res.body().data = nullptr;
+    res.body().more = false;
+    x.client.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+    auto [ec, n] = co_await http::async_write_header(x.client, sr, kToken);
+    co_return !ec;
+  }
+  // Each write carries the next verified slice; the first one also carries the header, so
+  // a small cached body goes out in a single write.
   auto executor = co_await asio::this_coro::executor;
   for (uint64_t offset = 0; offset < info.body_length;) {
-    auto [read_status, slice] =
-        co_await async_read(store_, info, offset, kPieceBytes * 4, executor, kToken);
-    if (!read_status.ok()) {
-      // A bad body is dropped by the engine and is a miss next time; this client already
-      // has the headers, so the connection is closed rather than finished short.
-      spdlog::warn("serving {} from the store failed at byte {}: {}", x.primary, offset,
-                   read_status.ToString());
-      co_return false;
+    BodySlice slice;
+    if (!store_.ReadCached(info, offset, kPieceBytes * 4, &slice)) {
+      auto [read_status, read] =
+          co_await async_read(store_, info, offset, kPieceBytes * 4, executor, kToken);
+      if (!read_status.ok()) {
+        // A bad body is dropped by the engine and is a miss next time. If the header has
+        // gone out, the connection is closed rather than finished short.
+        spdlog::warn("serving {} from the store failed at byte {}: {}", x.primary, offset,
+                     read_status.ToString());
+        if (offset > 0) co_return false;
+        // Nothing sent yet: a bad stored body is just a miss.
+        x.cs = CacheStatus{};
+        x.cs.fwd = "miss";
+        x.cs.detail = "stored body unreadable";
+        x.outcome = metrics::Outcome::kMiss;
+        co_return co_await Forward(x, nullptr);
+      }
+      slice = std::move(read);
     }
     res.body().data = const_cast<char*>(slice.data.data());
     res.body().size = slice.data.size();
@@ -294,13 +306,6 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
     if (write_error) co_return false;
     offset += slice.data.size();
     x.sent_bytes += slice.data.size();
-  }
-  if (!sr.is_done()) {
-    res.body().data = nullptr;
-    res.body().size = 0;
-    res.body().more = false;
-    auto [final_error, written] = co_await http::async_write(x.client, sr, kToken);
-    if (final_error) co_return false;
   }
   co_return true;
 }
