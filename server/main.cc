@@ -39,7 +39,23 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off (default info)");
   app.add_option("--access-log", access_log, "access log file, or - for stdout (default off)");
   app.add_flag("--check-config", check_config, "validate the configuration and exit");
-  CLI11_PARSE(app, argc, argv);
+  app.footer(
+      "Config file keys (TOML; docs/configuration.md has their defaults and meaning):\n"
+      "  listen, admin, threads, log_level, access_log\n"
+      "  [store] dir, capacity, segment_size, ram_cache, index_cache, sync (none|commit),\n"
+      "          io_backend (auto|io_uring|posix), reinsert_hot_objects\n"
+      "  [origins] default = URL, \"HOST\" = URL\n"
+      "  [timeouts] connect_ms, origin_ms, client_ms, idle_ms, grace_ms\n"
+      "  [limits] max_header_bytes, max_request_body_bytes, max_connections, max_object_bytes\n"
+      "  [cache] honour_client_no_cache, forward_surrogate_headers, heuristic_fraction,\n"
+      "          heuristic_max_seconds\n"
+      "Exit codes: 0 stopped cleanly, 1 could not start (store, listener), 2 bad configuration.");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);  // prints help, or the error
+    return rc == 0 ? 0 : 2;      // a bad flag is a bad configuration
+  }
 
   NodeConfig config;
   if (!config_file.empty()) {

@@ -384,6 +384,7 @@ TEST_F(ProxyTest, UnknownHostsAreRefusedNeverAnOpenProxy) {
   EXPECT_EQ(known.status, 200);
   HttpResponse unknown = Fetch(port_, "GET", "/x", {}, "", "evil.example.net");
   EXPECT_EQ(unknown.status, 421);
+  EXPECT_EQ(unknown.Header("cache-status"), "edgecache; fwd=bypass");
   HttpResponse absolute = Fetch(port_, "GET", "http://evil.example.net/x", {}, "", "www.example.com");
   EXPECT_EQ(absolute.status, 421);
   HttpResponse absolute_ok = Fetch(port_, "GET", "http://www.example.com/x?cc=max-age=60", {}, "", "ignored");

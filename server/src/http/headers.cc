@@ -136,6 +136,24 @@ std::string CacheStatus::ToString() const {
   return out;
 }
 
+std::string SerializeHeader(const http::response_header<>& header) {
+  std::string out;
+  out.reserve(512);
+  out += "HTTP/1.1 ";
+  out += std::to_string(header.result_int());
+  out += ' ';
+  out += std::string_view(header.reason().data(), header.reason().size());
+  out += "\r\n";
+  for (const auto& f : header) {
+    out.append(f.name_string().data(), f.name_string().size());
+    out += ": ";
+    out.append(f.value().data(), f.value().size());
+    out += "\r\n";
+  }
+  out += "\r\n";
+  return out;
+}
+
 bool WeakMatch(std::string_view a, std::string_view b) {
   std::string_view oa = Opaque(a), ob = Opaque(b);
   return !oa.empty() && oa == ob;

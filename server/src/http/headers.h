@@ -52,6 +52,9 @@ struct CacheStatus {
   std::string ToString() const;
 };
 
+// "HTTP/1.1 200 OK\r\n" + every field + "\r\n": the header block, ready to send.
+std::string SerializeHeader(const http::response_header<>& header);
+
 // Weak comparison of entity tags (RFC 9110 §8.8.3.2): W/"x" matches "x".
 bool WeakMatch(std::string_view a, std::string_view b);
 // Whether an If-None-Match field value matches `etag` ("*" matches any).
