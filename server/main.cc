@@ -47,8 +47,8 @@ int main(int argc, char** argv) {
       "  [origins] default = URL, \"HOST\" = URL\n"
       "  [timeouts] connect_ms, origin_ms, client_ms, idle_ms, grace_ms\n"
       "  [limits] max_header_bytes, max_request_body_bytes, max_connections, max_object_bytes\n"
-      "  [cache] honour_client_no_cache, forward_surrogate_headers, heuristic_fraction,\n"
-      "          heuristic_max_seconds\n"
+      "  [cache] honour_client_no_cache, forward_surrogate_headers, stale_if_error_seconds,\n"
+      "          heuristic_fraction, heuristic_max_seconds\n"
       "Exit codes: 0 stopped cleanly, 1 could not start (store, listener), 2 bad configuration.");
   try {
     app.parse(argc, argv);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <atomic>
 #include <fstream>
 #include <thread>
 
@@ -281,6 +282,106 @@ TEST_F(ProxyTest, CorruptStoredBodyIsAMissNeverServed) {
   HttpResponse healed = Get("/rot?cc=max-age=600&size=3000");
   EXPECT_NE(healed.Header("cache-status").find("hit"), std::string::npos);
   EXPECT_EQ(healed.body, first.body);
+}
+
+// --- stale serving (RFC 5861) ---
+
+TEST_F(ProxyTest, StaleIfErrorServesStaleWhenTheOriginFails) {
+  // Stale on arrival (Age 20 > max-age 10), inside its stale-if-error window.
+  const std::string url = "/sie?cc=max-age=10,stale-if-error=600&age=20&size=500";
+  HttpResponse stored = Get(url);
+  Fetch(origin_port_, "GET", "/__status?path=/sie&status=503");
+  HttpResponse on_5xx = Get(url);
+  EXPECT_EQ(on_5xx.status, 200);
+  EXPECT_EQ(on_5xx.body, stored.body);
+  EXPECT_NE(on_5xx.Header("cache-status").find("fwd=stale"), std::string::npos) << on_5xx.Header("cache-status");
+  EXPECT_NE(on_5xx.Header("cache-status").find("fwd-status=503"), std::string::npos);
+  // must-revalidate forbids it; so does staleness beyond the window.
+  Get("/siemr?cc=max-age=10,stale-if-error=600,must-revalidate&age=20");
+  Fetch(origin_port_, "GET", "/__status?path=/siemr&status=503");
+  EXPECT_EQ(Get("/siemr?cc=max-age=10,stale-if-error=600,must-revalidate&age=20").status, 503);
+  Get("/sieold?cc=max-age=10,stale-if-error=60&age=2000");
+  Fetch(origin_port_, "GET", "/__status?path=/sieold&status=500");
+  EXPECT_EQ(Get("/sieold?cc=max-age=10,stale-if-error=60&age=2000").status, 500);
+  // A request's max-stale allows it too.
+  Get("/siems?cc=max-age=10&age=20");
+  Fetch(origin_port_, "GET", "/__status?path=/siems&status=502");
+  EXPECT_EQ(Get("/siems?cc=max-age=10&age=20").status, 502);
+  EXPECT_EQ(Get("/siems?cc=max-age=10&age=20", {{"Cache-Control", "max-stale=3600"}}).status, 200);
+  // The origin gone altogether: stale, not 502.
+  origin_.reset();
+  HttpResponse down = Get(url);
+  EXPECT_EQ(down.status, 200);
+  EXPECT_EQ(down.body, stored.body);
+  EXPECT_NE(down.Header("cache-status").find("origin unreachable"), std::string::npos);
+}
+
+TEST_F(ProxyTest, StaleWhileRevalidateServesAtOnceAndRefreshesOnceInTheBackground) {
+  const std::string url = "/swr?cc=max-age=10,stale-while-revalidate=600&age=20&delay_ms=300";
+  HttpResponse first = Get(url);
+  ASSERT_EQ(first.status, 200);
+  // Ten concurrent requests for the stale entry: all answered from cache without waiting
+  // for the (slow) origin, and one background revalidation between them.
+  std::vector<std::thread> clients;
+  std::atomic<int> stale_hits{0};
+  for (int i = 0; i < 10; ++i) {
+    clients.emplace_back([&] {
+      auto start = std::chrono::steady_clock::now();
+      HttpResponse r = Get(url);
+      if (r.status == 200 && r.body == first.body &&
+          r.Header("cache-status").find("stale-while-revalidate") != std::string::npos &&
+          std::chrono::steady_clock::now() - start < std::chrono::milliseconds(250)) {
+        ++stale_hits;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(stale_hits.load(), 10);
+  for (int i = 0; i < 100 && OriginCount("/swr", "not_modified") < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(OriginCount("/swr", "conditional"), 1);
+  EXPECT_EQ(OriginCount("/swr"), 2);
+  // Once that revalidation is done, the next stale hit may start another one.
+  HttpResponse after = Get(url);
+  EXPECT_NE(after.Header("cache-status").find("stale-while-revalidate"), std::string::npos);
+  for (int i = 0; i < 100 && OriginCount("/swr", "conditional") < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(OriginCount("/swr", "conditional"), 2);
+  // Outside the window (and with no window at all) the client waits for the origin.
+  Get("/noswr?cc=max-age=10&age=20");
+  HttpResponse waited = Get("/noswr?cc=max-age=10&age=20");
+  EXPECT_NE(waited.Header("cache-status").find("fwd-status=304"), std::string::npos);
+}
+
+// --- invalidation (RFC 9111 §4.4) ---
+
+TEST_F(ProxyTest, UnsafeMethodsInvalidateTargetLocationAndContentLocation) {
+  Get("/inv/a?cc=max-age=600");
+  Get("/inv/b");  // not cached (no freshness) - irrelevant
+  Get("/inv/loc");
+  Get("/inv/loc?cc=max-age=600");
+  Get("/inv/cloc?cc=max-age=600");
+  Get("/inv/keep?cc=max-age=600");
+  // POST to /inv/a?cc=max-age=600 answers with Location and Content-Location headers.
+  HttpResponse post = Fetch(port_, "POST",
+                            "/inv/a?cc=max-age=600&hdr=Location:/inv/loc?cc=max-age=600"
+                            "&hdr=Content-Location:http://test.local/inv/cloc?cc=max-age=600",
+                            {}, "data");
+  EXPECT_EQ(post.status, 200);
+  // The POST's own target is a different cache key (its query differs); invalidate it directly.
+  Fetch(port_, "DELETE", "/inv/a?cc=max-age=600");
+  EXPECT_NE(Get("/inv/a?cc=max-age=600").Header("cache-status").find("fwd=miss"), std::string::npos);
+  EXPECT_NE(Get("/inv/loc?cc=max-age=600").Header("cache-status").find("fwd=miss"), std::string::npos);
+  EXPECT_NE(Get("/inv/cloc?cc=max-age=600").Header("cache-status").find("fwd=miss"), std::string::npos);
+  EXPECT_NE(Get("/inv/keep?cc=max-age=600").Header("cache-status").find("hit"), std::string::npos);
+  // A failed unsafe request invalidates nothing.
+  Get("/inv/fail?cc=max-age=600");
+  Fetch(origin_port_, "GET", "/__status?path=/inv/fail&status=500");
+  Fetch(port_, "PUT", "/inv/fail?cc=max-age=600", {}, "x");
+  Fetch(origin_port_, "GET", "/__status?path=/inv/fail&status=0");
+  EXPECT_NE(Get("/inv/fail?cc=max-age=600").Header("cache-status").find("hit"), std::string::npos);
 }
 
 // --- client conditionals, HEAD ---

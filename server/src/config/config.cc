@@ -240,6 +240,8 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
     else if (s.ok()) s = Bad("cache.heuristic_fraction", "must be a number");
   }
   integer(cache["heuristic_max_seconds"], "cache.heuristic_max_seconds", &c->heuristic_max_seconds);
+  integer(cache["stale_if_error_seconds"], "cache.stale_if_error_seconds",
+          &c->default_stale_if_error_seconds);
   return s;
 }
 
@@ -264,6 +266,9 @@ Status Validate(const NodeConfig& c) {
   if (c.grace_ms < 0) return Bad("timeouts.grace_ms", "must not be negative");
   if (c.max_header_bytes < 1024) return Bad("limits.max_header_bytes", "must be at least 1024");
   if (c.max_connections < 1) return Bad("limits.max_connections", "must be at least 1");
+  if (c.default_stale_if_error_seconds < 0) {
+    return Bad("cache.stale_if_error_seconds", "must not be negative");
+  }
   if (c.heuristic_fraction < 0 || c.heuristic_fraction > 1) {
     return Bad("cache.heuristic_fraction", "must be between 0 and 1");
   }

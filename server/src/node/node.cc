@@ -35,7 +35,8 @@ unsigned StatusFor(const boost::system::error_code& ec) {
 
 }  // namespace
 
-Node::Node(config::NodeConfig config) : config_(std::move(config)) {}
+Node::Node(config::NodeConfig config)
+    : config_(std::move(config)), io_(std::make_unique<asio::io_context>()) {}
 
 Node::~Node() = default;
 
@@ -69,14 +70,14 @@ Status Node::Start() {
     access_log->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %v");
     access_log->flush_on(spdlog::level::info);
   }
-  pool_ = std::make_unique<origin::OriginPool>(io_.get_executor(),
+  pool_ = std::make_unique<origin::OriginPool>(io_->get_executor(),
                                                std::chrono::milliseconds(config_.connect_timeout_ms));
   proxy_ = std::make_unique<proxy::Proxy>(config_, *store_, *pool_, metrics_, access_log);
 
   std::vector<config::Endpoint> listen = config_.listen;
   if (listen.empty()) listen.push_back({"127.0.0.1", 8080});
   for (const auto& where : listen) {
-    auto acceptor = std::make_unique<Acceptor>(io_);
+    auto acceptor = std::make_unique<Acceptor>(*io_);
     s = Bind(where, acceptor.get());
     if (!s.ok()) return s;
     auto bound = acceptor->local_endpoint();
@@ -85,7 +86,7 @@ Status Node::Start() {
     listeners_.push_back(std::move(acceptor));
   }
   if (config_.admin) {
-    admin_ = std::make_unique<Acceptor>(io_);
+    admin_ = std::make_unique<Acceptor>(*io_);
     s = Bind(*config_.admin, admin_.get());
     if (!s.ok()) return s;
     auto bound = admin_->local_endpoint();
@@ -99,10 +100,10 @@ Status Node::Start() {
 }
 
 void Node::Run() {
-  for (auto& l : listeners_) asio::co_spawn(io_, Accept(*l, false), asio::detached);
-  if (admin_) asio::co_spawn(io_, Accept(*admin_, true), asio::detached);
-  asio::signal_set signals(io_, SIGINT, SIGTERM);
-  signals.async_wait([this](const boost::system::error_code& ec, int signal) {
+  for (auto& l : listeners_) asio::co_spawn(*io_, Accept(*l, false), asio::detached);
+  if (admin_) asio::co_spawn(*io_, Accept(*admin_, true), asio::detached);
+  auto signals = std::make_unique<asio::signal_set>(*io_, SIGINT, SIGTERM);
+  signals->async_wait([this](const boost::system::error_code& ec, int signal) {
     if (!ec) {
       spdlog::info("signal {}: stopping", signal);
       Stop();
@@ -111,9 +112,16 @@ void Node::Run() {
   const int threads = config_.threads > 0 ? config_.threads
                                           : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) pool.emplace_back([this] { io_.run(); });
-  io_.run();
+  for (int i = 1; i < threads; ++i) pool.emplace_back([this] { io_->run(); });
+  io_->run();
   for (auto& t : pool) t.join();
+  // Sockets first, then the context with whatever is still suspended on it (its inserts
+  // abort, its connections close), then what those coroutines used.
+  pool_->Clear();
+  listeners_.clear();
+  admin_.reset();
+  signals.reset();
+  io_.reset();
   proxy_.reset();
   pool_.reset();
   store_.reset();  // clean close: counters recorded, background work finished
@@ -122,7 +130,7 @@ void Node::Run() {
 
 void Node::Stop() {
   if (stopping_.exchange(true)) return;
-  asio::co_spawn(io_, Shutdown(), asio::detached);
+  asio::co_spawn(*io_, Shutdown(), asio::detached);
 }
 
 asio::awaitable<void> Node::Shutdown() {
@@ -140,7 +148,7 @@ asio::awaitable<void> Node::Shutdown() {
       });
     }
   }
-  asio::steady_timer timer(io_);
+  asio::steady_timer timer(*io_);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.grace_ms);
   while (sessions_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     timer.expires_after(std::chrono::milliseconds(20));
@@ -148,12 +156,12 @@ asio::awaitable<void> Node::Shutdown() {
   }
   if (sessions_.load() > 0) spdlog::warn("{} connections still open after the grace period", sessions_.load());
   pool_->Clear();
-  io_.stop();
+  io_->stop();
 }
 
 asio::awaitable<void> Node::Accept(Acceptor& acceptor, bool admin) {
   while (!stopping_) {
-    auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(io_), kToken);
+    auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(*io_), kToken);
     if (ec) {
       if (stopping_ || ec == asio::error::operation_aborted) break;
       spdlog::warn("accept: {}", ec.message());

@@ -44,7 +44,9 @@ class Node {
   Status Bind(const config::Endpoint& where, Acceptor* acceptor);
 
   const config::NodeConfig config_;
-  boost::asio::io_context io_;
+  // Owned by pointer so Run can destroy it (and with it any coroutine still suspended on
+  // it, which may hold an insert or a pooled connection) before the store and proxy go.
+  std::unique_ptr<boost::asio::io_context> io_;
   std::unique_ptr<Store> store_;
   metrics::Metrics metrics_;
   std::unique_ptr<origin::OriginPool> pool_;

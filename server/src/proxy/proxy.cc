@@ -4,6 +4,8 @@
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -97,7 +99,7 @@ bool IsTimeout(const boost::system::error_code& ec) {
 
 struct Proxy::Exchange {
   Request& req;
-  beast::tcp_stream& client;
+  beast::tcp_stream* client;  // null for a background revalidation: nobody to answer
   std::string client_address;
   bool head = false;
   bool keep_alive = true;
@@ -109,6 +111,7 @@ struct Proxy::Exchange {
   metrics::Outcome outcome = metrics::Outcome::kPass;
   unsigned status = 0;
   uint64_t sent_bytes = 0;
+  std::vector<std::string> response_locations;  // Location / Content-Location received
 };
 
 Proxy::Proxy(const config::NodeConfig& config, Store& store, origin::OriginPool& pool,
@@ -123,7 +126,7 @@ Proxy::Proxy(const config::NodeConfig& config, Store& store, origin::OriginPool&
 asio::awaitable<bool> Proxy::Handle(Request& req, beast::tcp_stream& client,
                                     const std::string& client_address) {
   const auto started = std::chrono::steady_clock::now();
-  Exchange x{req, client, client_address};
+  Exchange x{req, &client, client_address};
   x.head = req.method() == http::verb::head;
   x.keep_alive = req.keep_alive();
 
@@ -185,6 +188,31 @@ asio::awaitable<bool> Proxy::Handle(Request& req, beast::tcp_stream& client,
   co_return keep && x.keep_alive;
 }
 
+void Proxy::Invalidate(Exchange& x, unsigned status) {
+  // RFC 9111 §4.4: a successful unsafe request invalidates the target URI and the
+  // same-origin URIs in Location and Content-Location.
+  const auto m = x.req.method();
+  const bool unsafe = m == http::verb::post || m == http::verb::put ||
+                      m == http::verb::delete_ || m == http::verb::patch;
+  if (!unsafe || status < 200 || status >= 400) return;
+  std::vector<std::string> keys = {x.host + x.target};
+  for (const std::string& location : x.response_locations) {
+    if (location.starts_with("/")) {
+      keys.push_back(x.host + location);
+    } else if (auto url = boost::urls::parse_absolute_uri(location);
+               url && Lower(url->encoded_host()) == x.host) {
+      std::string target = url->encoded_path().empty() ? "/" : std::string(url->encoded_path());
+      if (url->has_query()) target += "?" + std::string(url->encoded_query());
+      keys.push_back(x.host + target);
+    }
+  }
+  for (const auto& key : keys) {
+    uint64_t removed = 0;
+    Status s = store_.PurgeUrl(key, PurgeMode::kHard, &removed);
+    if (!s.ok()) spdlog::warn("invalidating {}: {}", key, s.ToString());
+  }
+}
+
 asio::awaitable<bool> Proxy::SendError(Exchange& x, unsigned status, std::string_view text) {
   http::response<http::string_body> res{static_cast<http::status>(status), 11};
   res.set(http::field::content_type, "text/plain");
@@ -197,8 +225,9 @@ asio::awaitable<bool> Proxy::SendError(Exchange& x, unsigned status, std::string
   if (x.head) res.body().clear();
   x.status = status;
   x.outcome = metrics::Outcome::kError;
-  x.client.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
-  auto [ec, n] = co_await http::async_write(x.client, res, kToken);
+  if (x.client == nullptr) co_return false;
+  x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+  auto [ec, n] = co_await http::async_write(*x.client, res, kToken);
   x.sent_bytes += x.head ? 0 : text.size();
   co_return !ec && res.keep_alive();
 }
@@ -214,6 +243,19 @@ asio::awaitable<bool> Proxy::Cached(Exchange& x) {
       x.cs.has_ttl = true;
       x.cs.ttl = d.ttl;
       x.outcome = metrics::Outcome::kHit;
+      co_return co_await ServeStored(x, info, d.age);
+    }
+    const ObjectMeta& m = info.meta;
+    if (d.detail == "stale" && !(m.policy_flags & policy::kMustRevalidate) &&
+        m.stale_while_revalidate > 0 && -d.ttl <= m.stale_while_revalidate) {
+      // RFC 5861: served stale at once, refreshed in the background.
+      x.cs.hit = true;
+      x.cs.fwd = "stale";
+      x.cs.has_ttl = true;
+      x.cs.ttl = d.ttl;
+      x.cs.detail = "stale-while-revalidate";
+      x.outcome = metrics::Outcome::kStale;
+      RevalidateInBackground(x, info, co_await asio::this_coro::executor);
       co_return co_await ServeStored(x, info, d.age);
     }
     x.cs.fwd = d.detail == "stale" || d.detail == "purged" || d.detail == "no-cache" ? "stale" : "request";
@@ -236,6 +278,63 @@ asio::awaitable<bool> Proxy::Cached(Exchange& x) {
   x.cs.fwd = "miss";
   x.outcome = metrics::Outcome::kMiss;
   co_return co_await Forward(x, nullptr);
+}
+
+bool Proxy::StaleIfErrorAllows(const Exchange& x, const ObjectInfo* stale) const {
+  if (stale == nullptr || x.client == nullptr) return false;
+  const ObjectMeta& m = stale->meta;
+  if (m.policy_flags & policy::kMustRevalidate) return false;  // must-revalidate, proxy-revalidate, s-maxage
+  const int64_t staleness = policy::CurrentAge(m, Now()) - m.freshness_lifetime;
+  int64_t window = std::max(m.stale_if_error, config_.default_stale_if_error_seconds);
+  policy::Directives req_cc;
+  for (auto it = x.req.find(http::field::cache_control);
+       it != x.req.end() && it->name() == http::field::cache_control; ++it) {
+    req_cc.Add(std::string_view(it->value().data(), it->value().size()));
+  }
+  if (req_cc.Has("max-stale")) {
+    window = std::max(window, req_cc.Seconds("max-stale").value_or(INT64_MAX));
+  }
+  if (auto req_window = req_cc.Seconds("stale-if-error")) window = std::max(window, *req_window);
+  return window > 0 && staleness <= window;
+}
+
+asio::awaitable<bool> Proxy::ServeStale(Exchange& x, const ObjectInfo& stale) {
+  x.cs.fwd = "stale";
+  x.cs.has_ttl = true;
+  const int64_t age = policy::CurrentAge(stale.meta, Now());
+  x.cs.ttl = stale.meta.freshness_lifetime - age;
+  x.outcome = metrics::Outcome::kStale;
+  co_return co_await ServeStored(x, stale, age);
+}
+
+void Proxy::RevalidateInBackground(const Exchange& x, const ObjectInfo& stale,
+                                   const asio::any_io_executor& executor) {
+  {
+    std::lock_guard lock(background_mu_);
+    // At most one background revalidation per key at a time.
+    if (!background_.insert(x.primary).second) return;
+  }
+  struct Background {
+    Request req;
+    ObjectInfo stale;
+    std::string host, target, primary;
+    const config::OriginUrl* origin;
+  };
+  auto bg = std::make_shared<Background>(Background{x.req, stale, x.host, x.target, x.primary, x.origin});
+  asio::co_spawn(
+      executor,
+      [this, bg]() -> asio::awaitable<void> {
+        Exchange y{bg->req, nullptr, "background"};
+        y.host = bg->host;
+        y.target = bg->target;
+        y.primary = bg->primary;
+        y.origin = bg->origin;
+        y.keep_alive = false;
+        co_await Forward(y, &bg->stale);
+        std::lock_guard lock(background_mu_);
+        background_.erase(bg->primary);
+      },
+      asio::detached);
 }
 
 asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, int64_t age) {
@@ -272,9 +371,10 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
   // the hit path, and sent in the same write as the first body slice.
   const std::string head = http_util::SerializeHeader(res);
 
-  x.client.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+  if (x.client == nullptr) co_return false;
+  x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
   if (not_modified || x.head || info.body_length == 0) {
-    auto [ec, n] = co_await asio::async_write(x.client, asio::buffer(head), kToken);
+    auto [ec, n] = co_await asio::async_write(*x.client, asio::buffer(head), kToken);
     co_return !ec;
   }
   auto executor = co_await asio::this_coro::executor;
@@ -301,8 +401,8 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
     std::array<asio::const_buffer, 2> buffers = {
         asio::buffer(offset == 0 ? std::string_view(head) : std::string_view()),
         asio::buffer(slice.data.data(), slice.data.size())};
-    x.client.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
-    auto [write_error, written] = co_await asio::async_write(x.client, buffers, kToken);
+    x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+    auto [write_error, written] = co_await asio::async_write(*x.client, buffers, kToken);
     if (write_error) co_return false;
     offset += slice.data.size();
     x.sent_bytes += slice.data.size();
@@ -336,6 +436,7 @@ asio::awaitable<bool> Proxy::Refreshed(Exchange& x, const ObjectInfo& stale,
     if (!s.ok() && !s.IsAborted()) spdlog::warn("refreshing {}: {}", x.primary, s.ToString());
   }
   metrics_.CountRevalidation(metrics::Revalidation::kNotModified);
+  if (x.client == nullptr) co_return false;  // a background revalidation: nobody to answer
   x.cs.fwd_status = 304;
   x.cs.has_ttl = true;
   x.cs.ttl = fresh.freshness_lifetime - policy::CurrentAge(fresh, Now());
@@ -404,6 +505,7 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
     if (stale != nullptr) metrics_.CountRevalidation(metrics::Revalidation::kFailed);
     spdlog::warn("origin {} for {}{}: {}", x.origin->ToString(), x.host, x.target, ec.message());
     x.cs.detail = IsTimeout(ec) ? "origin timeout" : "origin unreachable";
+    if (StaleIfErrorAllows(x, stale)) co_return co_await ServeStale(x, *stale);
     co_return co_await SendError(x, IsTimeout(ec) ? 504 : 502,
                                  IsTimeout(ec) ? "origin timed out\n" : "origin unreachable\n");
   }
@@ -412,11 +514,23 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   http::response_header<>& header = parser.get().base();
   const unsigned status = header.result_int();
   x.cs.fwd_status = static_cast<int>(status);
+  for (auto f : {http::field::location, http::field::content_location}) {
+    if (auto it = header.find(f); it != header.end()) x.response_locations.emplace_back(it->value());
+  }
+  // Before any of the response reaches the client, so its next request sees the result.
+  if (!cacheable_method) Invalidate(x, status);
 
   if (stale != nullptr && status == 304) {
     // No body follows a 304: the connection can go back to the pool at once.
     if (parser.keep_alive()) pool_.Release(*x.origin, std::move(conn.stream));
     co_return co_await Refreshed(x, *stale, header, request_time, response_time);
+  }
+  if (stale != nullptr && status >= 500 && StaleIfErrorAllows(x, stale)) {
+    // The origin's error body is not read: the connection is dropped, not pooled.
+    metrics_.CountRevalidation(metrics::Revalidation::kFailed);
+    metrics_.CountOriginError();
+    x.cs.detail = "origin error";
+    co_return co_await ServeStale(x, *stale);
   }
   if (stale != nullptr) {
     if (status == 404 || status == 410) {
@@ -442,6 +556,8 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
     policy::StorageDecision d = policy::DecideStorage(as_get, end_to_end, response_time, policy_);
     auto length = parser.content_length();
     if (d.store && length && *length > config_.max_object_bytes) d.store = false;
+    // An origin error never replaces a stored response it failed to revalidate.
+    if (stale != nullptr && status >= 500) d.store = false;
     if (d.store) {
       ObjectMeta meta = MetaFrom(end_to_end, d, request_time, response_time);
       ObjectKey key{x.primary, meta.vary.empty() ? "" : SecondaryKeyFor(meta.vary, RequestHeaders(x.req))};
@@ -481,13 +597,14 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   x.status = status;
 
   // Relay the body piece by piece: to the client, and into the store.
-  bool client_ok = true;
+  bool client_ok = x.client != nullptr;
   res.body().data = nullptr;
   res.body().more = true;
   http::response_serializer<http::buffer_body> sr{res};
   auto send_header = [&]() -> asio::awaitable<void> {
-    x.client.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
-    auto [write_error, written] = co_await http::async_write_header(x.client, sr, kToken);
+    if (!client_ok) co_return;
+    x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+    auto [write_error, written] = co_await http::async_write_header(*x.client, sr, kToken);
     client_ok = !write_error;
   };
   // A HEAD converted to a GET answers once the body is stored, so the next request for
@@ -525,8 +642,8 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
         res.body().data = piece.data();
         res.body().size = n;
         res.body().more = true;
-        x.client.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
-        auto [write_error, written] = co_await http::async_write(x.client, sr, kToken);
+        x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+        auto [write_error, written] = co_await http::async_write(*x.client, sr, kToken);
         if (write_error == http::error::need_buffer) write_error = {};
         // A client that went away does not stop the store of a cacheable object.
         if (write_error) client_ok = false;
@@ -552,8 +669,8 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
     res.body().data = nullptr;
     res.body().size = 0;
     res.body().more = false;
-    x.client.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
-    auto [write_error, written] = co_await http::async_write(x.client, sr, kToken);
+    x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+    auto [write_error, written] = co_await http::async_write(*x.client, sr, kToken);
     if (write_error) co_return false;
   }
   co_return true;

@@ -18,6 +18,8 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "config/config.h"
@@ -53,6 +55,17 @@ class Proxy {
                                          const boost::beast::http::response_header<>& not_modified,
                                          int64_t request_time, int64_t response_time);
   boost::asio::awaitable<bool> SendError(Exchange& x, unsigned status, std::string_view text);
+  // stale-if-error (RFC 5861) or the request's max-stale allows serving `stale` now that
+  // the origin failed; never past must-revalidate / proxy-revalidate.
+  bool StaleIfErrorAllows(const Exchange& x, const ObjectInfo* stale) const;
+  boost::asio::awaitable<bool> ServeStale(Exchange& x, const ObjectInfo& stale);
+  // Starts a revalidation of `stale` with no client waiting, unless one for the same key
+  // is already running.
+  void RevalidateInBackground(const Exchange& x, const ObjectInfo& stale,
+                              const boost::asio::any_io_executor& executor);
+  // After a successful (`status` 2xx/3xx) unsafe method: drops the target and the
+  // same-origin Location / Content-Location URLs.
+  void Invalidate(Exchange& x, unsigned status);
 
   const config::NodeConfig& config_;
   Store& store_;
@@ -60,6 +73,9 @@ class Proxy {
   metrics::Metrics& metrics_;
   std::shared_ptr<spdlog::logger> access_log_;
   const policy::PolicyOptions policy_;
+
+  std::mutex background_mu_;
+  std::set<std::string> background_;  // GUARDED_BY(background_mu_): keys being revalidated
 };
 
 }  // namespace edgecache::proxy
