@@ -384,6 +384,43 @@ TEST_F(ProxyTest, UnsafeMethodsInvalidateTargetLocationAndContentLocation) {
   EXPECT_NE(Get("/inv/fail?cc=max-age=600").Header("cache-status").find("hit"), std::string::npos);
 }
 
+// --- validators the origin forgot ---
+
+TEST_F(ProxyTest, ValidatorsTheOriginForgotAreSynthesised) {
+  const std::string url = "/novalidators?cc=max-age=600&etag=none&lm=none&size=4000";
+  Get(url);
+  HttpResponse hit = Get(url);
+  ASSERT_NE(hit.Header("cache-status").find("hit"), std::string::npos);
+  const std::string lm = hit.Header("last-modified");
+  ASSERT_FALSE(lm.empty()) << "no synthesised Last-Modified";
+  EXPECT_FALSE(hit.Has("etag"));  // content ETags are opt-in
+  EXPECT_EQ(Get(url, {{"If-Modified-Since", lm}}).status, 304);
+  EXPECT_EQ(Get(url, {{"If-Modified-Since", "Sat, 01 Jan 2000 00:00:00 GMT"}}).status, 200);
+
+  // Two replicas of a fleet with content ETags agree on the ETag of the same bytes, so a
+  // client's If-None-Match gets a 304 from either.
+  node_.reset();
+  std::string conf = dir_.Sub("etag.toml");
+  std::ofstream(conf) << "[cache]\ncontent_etag = true\n";
+  StartNode({"--config", conf});
+  testing::TempDir other_store;
+  ChildProcess replica(EDGECACHE_BIN, {"--listen", "127.0.0.1:0", "--origin", OriginUrl(), "--store",
+                                       other_store.Sub("s"), "--config", conf, "--log-level", "error"});
+  const uint16_t replica_port = replica.WaitForPort("edgecache: listening on");
+  ASSERT_NE(replica_port, 0);
+  HttpResponse a = Get(url);
+  Fetch(replica_port, "GET", url);
+  HttpResponse b = Fetch(replica_port, "GET", url);
+  const std::string etag = a.Header("etag");
+  ASSERT_TRUE(etag.starts_with("\"ec-")) << etag;
+  EXPECT_EQ(b.Header("etag"), etag);
+  EXPECT_EQ(Fetch(replica_port, "GET", url, {{"If-None-Match", etag}}).status, 304);
+  EXPECT_EQ(Get(url, {{"If-None-Match", etag}}).status, 304);
+  // An origin ETag is never replaced.
+  Get("/withetag?cc=max-age=600&etag=v7");
+  EXPECT_EQ(Get("/withetag?cc=max-age=600&etag=v7").Header("etag"), "\"v7\"");
+}
+
 // --- client conditionals, HEAD ---
 
 TEST_F(ProxyTest, ClientConditionalsAnsweredFromCache) {

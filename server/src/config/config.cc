@@ -235,6 +235,7 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   boolean(cache["honour_client_no_cache"], "cache.honour_client_no_cache", &c->honour_client_no_cache);
   boolean(cache["forward_surrogate_headers"], "cache.forward_surrogate_headers",
           &c->forward_surrogate_headers);
+  boolean(cache["content_etag"], "cache.content_etag", &c->content_etag);
   if (auto f = cache["heuristic_fraction"]) {
     if (auto v = f.value<double>()) c->heuristic_fraction = *v;
     else if (s.ok()) s = Bad("cache.heuristic_fraction", "must be a number");

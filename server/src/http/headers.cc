@@ -1,6 +1,7 @@
 #include "http/headers.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <boost/beast/core/string.hpp>
 #include <set>
 
@@ -152,6 +153,12 @@ std::string SerializeHeader(const http::response_header<>& header) {
   }
   out += "\r\n";
   return out;
+}
+
+std::string ContentEtag(uint64_t body_hash) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "\"ec-%016llx\"", static_cast<unsigned long long>(body_hash));
+  return buf;
 }
 
 bool WeakMatch(std::string_view a, std::string_view b) {

@@ -55,6 +55,9 @@ struct CacheStatus {
 // "HTTP/1.1 200 OK\r\n" + every field + "\r\n": the header block, ready to send.
 std::string SerializeHeader(const http::response_header<>& header);
 
+// A strong entity tag derived from a body's XXH3-64: "ec-0123456789abcdef".
+std::string ContentEtag(uint64_t body_hash);
+
 // Weak comparison of entity tags (RFC 9110 §8.8.3.2): W/"x" matches "x".
 bool WeakMatch(std::string_view a, std::string_view b);
 // Whether an If-None-Match field value matches `etag` ("*" matches any).

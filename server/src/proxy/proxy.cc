@@ -339,13 +339,23 @@ void Proxy::RevalidateInBackground(const Exchange& x, const ObjectInfo& stale,
 
 asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, int64_t age) {
   const ObjectMeta& meta = info.meta;
+  // Validators the origin forgot: a response stored with neither ETag nor Last-Modified
+  // is given a Last-Modified of when it was stored and, when configured, a strong ETag
+  // derived from its bytes, which every replica of a fleet computes alike.
+  std::string etag = meta.etag;
+  int64_t last_modified = meta.last_modified;
+  const bool synthesized_last_modified = etag.empty() && last_modified == 0;
+  if (synthesized_last_modified) last_modified = info.stored_at;
+  const bool synthesized_etag = etag.empty() && config_.content_etag;
+  if (synthesized_etag) etag = http_util::ContentEtag(info.body_hash);
+
   // Client conditionals are answered from the stored response (RFC 9110 §13.2.2).
   bool not_modified = false;
   std::string_view inm = Field(x.req, http::field::if_none_match);
   if (!inm.empty()) {
-    not_modified = http_util::IfNoneMatchMatches(inm, meta.etag);
+    not_modified = http_util::IfNoneMatchMatches(inm, etag);
   } else if (auto ims = policy::ParseHttpDate(Field(x.req, http::field::if_modified_since))) {
-    not_modified = meta.last_modified != 0 && meta.last_modified <= *ims && meta.status == 200;
+    not_modified = last_modified != 0 && last_modified <= *ims && meta.status == 200;
   }
 
   http::response_header<> res;
@@ -363,6 +373,8 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
     http_util::LoadStoredHeaders(meta, config_.forward_surrogate_headers, &res);
     res.set(http::field::content_length, std::to_string(info.body_length));
   }
+  if (synthesized_last_modified) res.set(http::field::last_modified, policy::FormatHttpDate(last_modified));
+  if (synthesized_etag) res.set(http::field::etag, etag);
   res.set(http::field::age, std::to_string(age));
   res.set(http::field::via, kVia);
   res.set("Cache-Status", x.cs.ToString());
