@@ -24,13 +24,16 @@ int main(int argc, char** argv) {
       "Flags override the config file; docs/configuration.md lists every key."};
   std::string config_file;
   std::vector<std::string> listen, maps;
-  std::optional<std::string> admin, origin, store, capacity, ram_cache, log_level, access_log;
+  std::optional<std::string> admin, origin, parent, name, store, capacity, ram_cache, log_level,
+      access_log;
   std::optional<int> threads;
   bool check_config = false;
   app.add_option("-c,--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
   app.add_option("--listen", listen, "client listener ADDRESS:PORT (repeatable; default 127.0.0.1:8080)");
   app.add_option("--admin", admin, "admin listener ADDRESS:PORT (/healthz, /metrics)");
   app.add_option("--origin", origin, "default origin for every Host, http://HOST:PORT");
+  app.add_option("--parent", parent, "parent edgecache (shield) for every miss, http://HOST:PORT");
+  app.add_option("--name", name, "this node's name in Cache-Status and Via (default edgecache)");
   app.add_option("--map", maps, "origin for one Host: HOST=http://ORIGIN:PORT (repeatable)");
   app.add_option("--store", store, "store directory (created when missing)");
   app.add_option("--capacity", capacity, "store capacity, e.g. 10GiB (default 1GiB)");
@@ -41,7 +44,7 @@ int main(int argc, char** argv) {
   app.add_flag("--check-config", check_config, "validate the configuration and exit");
   app.footer(
       "Config file keys (TOML; docs/configuration.md has their defaults and meaning):\n"
-      "  listen, admin, threads, log_level, access_log\n"
+      "  listen, admin, threads, log_level, access_log, name, parent\n"
       "  [store] dir, capacity, segment_size, ram_cache, index_cache, sync (none|commit),\n"
       "          io_backend (auto|io_uring|posix), reinsert_hot_objects\n"
       "  [origins] default = URL, \"HOST\" = URL\n"
@@ -79,6 +82,12 @@ int main(int argc, char** argv) {
     if (!o) return ConfigError("--origin: '" + *origin + "' is not http://HOST:PORT");
     config.default_origin = o;
   }
+  if (parent) {
+    auto o = edgecache::config::ParseOrigin(*parent);
+    if (!o) return ConfigError("--parent: '" + *parent + "' is not http://HOST:PORT");
+    config.parent = o;
+  }
+  if (name) config.name = *name;
   for (const auto& m : maps) {
     size_t eq = m.find('=');
     auto o = eq == std::string::npos ? std::nullopt : edgecache::config::ParseOrigin(m.substr(eq + 1));

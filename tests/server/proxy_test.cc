@@ -421,6 +421,46 @@ TEST_F(ProxyTest, ValidatorsTheOriginForgotAreSynthesised) {
   EXPECT_EQ(Get("/withetag?cc=max-age=600&etag=v7").Header("etag"), "\"v7\"");
 }
 
+// --- tiered caching ---
+
+TEST_F(ProxyTest, EdgesBehindAParentMakeOneOriginRequest) {
+  // node_ is the parent (shield); three edges send their misses to it.
+  node_.reset();
+  StartNode({"--name", "shield"});
+  const std::string parent = "http://127.0.0.1:" + std::to_string(port_);
+  std::vector<std::unique_ptr<testing::TempDir>> stores;
+  std::vector<std::unique_ptr<ChildProcess>> edges;
+  std::vector<uint16_t> ports;
+  for (int i = 0; i < 3; ++i) {
+    stores.push_back(std::make_unique<testing::TempDir>());
+    edges.push_back(std::make_unique<ChildProcess>(
+        EDGECACHE_BIN,
+        std::vector<std::string>{"--listen", "127.0.0.1:0", "--origin", OriginUrl(), "--parent", parent,
+                                 "--name", "edge" + std::to_string(i), "--store",
+                                 stores.back()->Sub("s"), "--log-level", "error"}));
+    ports.push_back(edges.back()->WaitForPort("edgecache: listening on"));
+    ASSERT_NE(ports.back(), 0);
+  }
+  const std::string url = "/tiered?cc=max-age=600&size=2000";
+  std::vector<HttpResponse> responses;
+  for (uint16_t p : ports) responses.push_back(Fetch(p, "GET", url));
+  for (const auto& r : responses) {
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, responses[0].body);
+  }
+  EXPECT_EQ(OriginCount("/tiered"), 1);
+  // The parent's Cache-Status is kept in the chain, closest to the origin first.
+  EXPECT_EQ(responses[0].Header("cache-status").find("shield; fwd=miss"), 0u) << responses[0].Header("cache-status");
+  EXPECT_NE(responses[0].Header("cache-status").find(", edge0; fwd=miss"), std::string::npos);
+  EXPECT_EQ(responses[1].Header("cache-status").find("shield; hit"), 0u) << responses[1].Header("cache-status");
+  EXPECT_NE(responses[1].Header("cache-status").find(", edge1; fwd=miss; fwd-status=200; stored"), std::string::npos);
+  EXPECT_EQ(responses[1].Header("via"), "1.1 shield, 1.1 edge1");
+  // An edge hit shows only its own entry.
+  HttpResponse edge_hit = Fetch(ports[2], "GET", url);
+  EXPECT_EQ(edge_hit.Header("cache-status").find("edge2; hit"), 0u) << edge_hit.Header("cache-status");
+  EXPECT_EQ(OriginCount("/tiered"), 1);
+}
+
 // --- client conditionals, HEAD ---
 
 TEST_F(ProxyTest, ClientConditionalsAnsweredFromCache) {

@@ -145,7 +145,7 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   };
 
   static const std::vector<std::string> kTopKeys = {
-      "listen", "admin", "log_level", "access_log", "threads", "store", "origins",
+      "listen", "admin", "log_level", "access_log", "threads", "name", "parent", "store", "origins",
       "timeouts", "limits", "cache"};
   for (auto&& [k, v] : root) {
     (void)v;
@@ -173,6 +173,13 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   str(root["admin"], "admin", &admin);
   if (!admin.empty()) c->admin = endpoint(admin, "admin");
   str(root["log_level"], "log_level", &c->log_level);
+  str(root["name"], "name", &c->name);
+  std::string parent;
+  str(root["parent"], "parent", &parent);
+  if (!parent.empty()) {
+    c->parent = ParseOrigin(parent);
+    if (!c->parent && s.ok()) s = Bad("parent", "must be a URL such as \"http://10.0.0.9:8080\"");
+  }
   str(root["access_log"], "access_log", &c->access_log);
   int64_t threads = c->threads;
   integer(root["threads"], "threads", &threads);
@@ -258,6 +265,9 @@ Status Validate(const NodeConfig& c) {
     return Bad("log_level", "must be one of trace, debug, info, warn, error, off");
   }
   if (c.threads < 0 || c.threads > 256) return Bad("threads", "must be between 0 and 256");
+  if (c.name.empty() || c.name.find_first_of(" ,;=\"\r\n") != std::string::npos) {
+    return Bad("name", "must be a non-empty token (no spaces, commas, semicolons or quotes)");
+  }
   for (auto [key, v] : {std::pair<const char*, int64_t>{"timeouts.connect_ms", c.connect_timeout_ms},
                         {"timeouts.origin_ms", c.origin_timeout_ms},
                         {"timeouts.client_ms", c.client_timeout_ms},

@@ -34,6 +34,8 @@ struct NodeConfig {
   StoreOptions store;                        // capacity, caches, segment size, sync, backend
   std::map<std::string, OriginUrl> origins;  // lower-case Host -> origin
   std::optional<OriginUrl> default_origin;   // for any other Host
+  std::optional<OriginUrl> parent;           // a parent edgecache (shield) for every miss
+  std::string name = "edgecache";            // identifies this node in Cache-Status and Via
   int threads = 0;                           // network threads; 0 = number of cores
 
   int64_t connect_timeout_ms = 2000;

@@ -85,7 +85,8 @@ std::vector<std::pair<std::string, std::string>> StoredHeaders(const http::field
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& f : fields) {
     std::string name(f.name_string());
-    if (IsFramingOrHopByHop(name)) continue;
+    // An upstream cache's Cache-Status describes that one exchange, not later hits.
+    if (IsFramingOrHopByHop(name) || iequals(name, "cache-status")) continue;
     out.emplace_back(std::move(name), std::string(f.value()));
   }
   return out;
@@ -127,7 +128,7 @@ std::string_view StoredHeader(const ObjectMeta& meta, std::string_view name) {
 }
 
 std::string CacheStatus::ToString() const {
-  std::string out = "edgecache";
+  std::string out = name;
   if (hit) out += "; hit";
   if (!fwd.empty()) out += "; fwd=" + fwd;
   if (fwd_status != 0) out += "; fwd-status=" + std::to_string(fwd_status);

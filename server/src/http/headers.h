@@ -41,7 +41,9 @@ void LoadStoredHeaders(const ObjectMeta& meta, bool forward_surrogate, http::fie
 std::string_view StoredHeader(const ObjectMeta& meta, std::string_view name);
 
 // "edgecache; hit; ttl=42" / "edgecache; fwd=miss; fwd-status=200; stored"
+// (the identifier is the node's configured name).
 struct CacheStatus {
+  std::string name = "edgecache";
   bool hit = false;
   std::string fwd;  // miss, stale, uri-miss, vary-miss, request, bypass
   int fwd_status = 0;

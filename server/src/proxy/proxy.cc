@@ -30,7 +30,6 @@ using http_util::CacheStatus;
 
 constexpr auto kToken = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kPieceBytes = 64 * 1024;
-constexpr std::string_view kVia = "1.1 edgecache";
 
 int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
 
@@ -121,12 +120,14 @@ Proxy::Proxy(const config::NodeConfig& config, Store& store, origin::OriginPool&
       pool_(pool),
       metrics_(metrics),
       access_log_(std::move(access_log)),
-      policy_{config.heuristic_fraction, config.heuristic_max_seconds, config.honour_client_no_cache} {}
+      policy_{config.heuristic_fraction, config.heuristic_max_seconds, config.honour_client_no_cache},
+      via_("1.1 " + config.name) {}
 
 asio::awaitable<bool> Proxy::Handle(Request& req, beast::tcp_stream& client,
                                     const std::string& client_address) {
   const auto started = std::chrono::steady_clock::now();
   Exchange x{req, &client, client_address};
+  x.cs.name = config_.name;
   x.head = req.method() == http::verb::head;
   x.keep_alive = req.keep_alive();
 
@@ -163,6 +164,8 @@ asio::awaitable<bool> Proxy::Handle(Request& req, beast::tcp_stream& client,
     } else if (config_.default_origin) {
       x.origin = &*config_.default_origin;
     }
+    // A tier: every miss and revalidation of a served host goes to the parent cache.
+    if (x.origin != nullptr && config_.parent) x.origin = &*config_.parent;
     if (x.origin == nullptr) {
       // Never an open proxy: only configured hosts are served.
       keep = co_await SendError(x, 421, "no origin is configured for host " + x.host + "\n");
@@ -216,7 +219,7 @@ void Proxy::Invalidate(Exchange& x, unsigned status) {
 asio::awaitable<bool> Proxy::SendError(Exchange& x, unsigned status, std::string_view text) {
   http::response<http::string_body> res{static_cast<http::status>(status), 11};
   res.set(http::field::content_type, "text/plain");
-  res.set(http::field::via, kVia);
+  res.set(http::field::via, via_);
   if (x.cs.fwd.empty() && !x.cs.hit) x.cs.fwd = "bypass";  // refused before any cache work
   res.set("Cache-Status", x.cs.ToString());
   res.body() = std::string(text);
@@ -325,6 +328,7 @@ void Proxy::RevalidateInBackground(const Exchange& x, const ObjectInfo& stale,
       executor,
       [this, bg]() -> asio::awaitable<void> {
         Exchange y{bg->req, nullptr, "background"};
+        y.cs.name = config_.name;
         y.host = bg->host;
         y.target = bg->target;
         y.primary = bg->primary;
@@ -376,7 +380,7 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
   if (synthesized_last_modified) res.set(http::field::last_modified, policy::FormatHttpDate(last_modified));
   if (synthesized_etag) res.set(http::field::etag, etag);
   res.set(http::field::age, std::to_string(age));
-  res.set(http::field::via, kVia);
+  res.set(http::field::via, via_);
   res.set("Cache-Status", x.cs.ToString());
   x.status = res.result_int();
   // Serialized once into one buffer: cheaper than Beast's field-by-field serializer on
@@ -403,6 +407,7 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
         if (offset > 0) co_return false;
         // Nothing sent yet: a bad stored body is just a miss.
         x.cs = CacheStatus{};
+        x.cs.name = config_.name;
         x.cs.fwd = "miss";
         x.cs.detail = "stored body unreadable";
         x.outcome = metrics::Outcome::kMiss;
@@ -481,7 +486,9 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
     }
   }
   out.target(x.target);
-  out.set(http::field::via, kVia);
+  // Via and Cache-Status lists grow by one member per hop (RFC 9110 §7.6.3, RFC 9211).
+  std::string via(Field(x.req, http::field::via));
+  out.set(http::field::via, via.empty() ? via_ : via + ", " + via_);
   std::string xff(Field(x.req, "x-forwarded-for"));
   out.set("X-Forwarded-For", xff.empty() ? x.client_address : xff + ", " + x.client_address);
   out.prepare_payload();
@@ -596,8 +603,11 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
     res.insert(f.name_string(), f.value());
   }
   if (cacheable_method) res.set(http::field::age, "0");
-  res.set(http::field::via, kVia);
-  res.set("Cache-Status", x.cs.ToString());
+  std::string upstream_via(Field(header, http::field::via));
+  res.set(http::field::via, upstream_via.empty() ? via_ : upstream_via + ", " + via_);
+  std::string upstream_status(Field(header, "cache-status"));
+  res.set("Cache-Status", upstream_status.empty() ? x.cs.ToString()
+                                                  : upstream_status + ", " + x.cs.ToString());
   res.keep_alive(x.keep_alive);
   const bool bodiless = status == 204 || status == 304 || status < 200;
   auto length = parser.content_length();

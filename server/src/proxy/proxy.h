@@ -73,6 +73,7 @@ class Proxy {
   metrics::Metrics& metrics_;
   std::shared_ptr<spdlog::logger> access_log_;
   const policy::PolicyOptions policy_;
+  const std::string via_;  // "1.1 <name>"
 
   std::mutex background_mu_;
   std::set<std::string> background_;  // GUARDED_BY(background_mu_): keys being revalidated
