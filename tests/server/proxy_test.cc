@@ -461,6 +461,55 @@ TEST_F(ProxyTest, EdgesBehindAParentMakeOneOriginRequest) {
   EXPECT_EQ(OriginCount("/tiered"), 1);
 }
 
+// --- Vary and cache keys ---
+
+TEST_F(ProxyTest, VaryVariantsWithNormalisedAcceptEncodingAndACap) {
+  const std::string url = "/v?cc=max-age=600&vary=Accept-Encoding";
+  HttpResponse br = Get(url, {{"Accept-Encoding", "gzip, deflate, br"}});
+  EXPECT_NE(br.Header("cache-status").find("fwd=miss"), std::string::npos);
+  HttpResponse br_again = Get(url, {{"Accept-Encoding", "br;q=1.0, gzip;q=0.5"}});
+  EXPECT_NE(br_again.Header("cache-status").find("hit"), std::string::npos) << br_again.Header("cache-status");
+  HttpResponse gz = Get(url, {{"Accept-Encoding", "gzip"}});
+  EXPECT_NE(gz.Header("cache-status").find("fwd=vary-miss"), std::string::npos) << gz.Header("cache-status");
+  EXPECT_NE(Get(url, {{"Accept-Encoding", "gzip, deflate"}}).Header("cache-status").find("hit"), std::string::npos);
+  EXPECT_EQ(OriginCount("/v"), 2);
+  // The origin was asked for exactly the normalised coding.
+  HttpResponse echo = Get("/__echo", {{"Accept-Encoding", "gzip, deflate, br"}});
+  EXPECT_NE(echo.body.find("Accept-Encoding: br\n"), std::string::npos) << echo.body;
+
+  // At most cache.max_variants variants per URL: the next one passes through unstored.
+  node_.reset();
+  std::string conf = dir_.Sub("variants.toml");
+  std::ofstream(conf) << "[cache]\nmax_variants = 2\n";
+  StartNode({"--config", conf});
+  const std::string many = "/many?cc=max-age=600&vary=X-Variant";
+  for (const char* v : {"a", "b", "c", "c"}) Get(many, {{"X-Variant", v}});
+  EXPECT_EQ(OriginCount("/many"), 4);  // a, b stored; c twice from the origin
+  EXPECT_NE(Get(many, {{"X-Variant", "a"}}).Header("cache-status").find("hit"), std::string::npos);
+  HttpResponse capped = Get(many, {{"X-Variant", "c"}});
+  EXPECT_NE(capped.Header("cache-status").find("variant cap"), std::string::npos) << capped.Header("cache-status");
+}
+
+TEST_F(ProxyTest, CacheKeysNormalisePercentEncodingAndConfiguredQueryParams) {
+  Get("/%7Euser/page?cc=max-age=600");
+  HttpResponse same = Get("/~user/page?cc=max-age=600");
+  EXPECT_NE(same.Header("cache-status").find("hit"), std::string::npos) << same.Header("cache-status");
+  Get("/q?cc=max-age=600&b=2&a=1");
+  EXPECT_NE(Get("/q?a=1&b=2&cc=max-age=600").Header("cache-status").find("fwd=miss"), std::string::npos);
+
+  node_.reset();
+  std::string conf = dir_.Sub("keys.toml");
+  std::ofstream(conf) << "[cache]\nsort_query = true\nstrip_query_params = [\"utm_*\", \"fbclid\"]\n";
+  StartNode({"--config", conf});
+  Get("/s?cc=max-age=600&b=2&a=1&utm_source=news");
+  HttpResponse sorted = Get("/s?a=1&fbclid=xyz&b=2&cc=max-age=600&utm_campaign=z");
+  EXPECT_NE(sorted.Header("cache-status").find("hit"), std::string::npos) << sorted.Header("cache-status");
+  EXPECT_EQ(OriginCount("/s"), 1);
+  // The origin still gets the query as the client sent it.
+  HttpResponse echo = Get("/__echo?utm_source=news&b=1");
+  EXPECT_NE(echo.body.find("GET /__echo?utm_source=news&b=1"), std::string::npos) << echo.body;
+}
+
 // --- client conditionals, HEAD ---
 
 TEST_F(ProxyTest, ClientConditionalsAnsweredFromCache) {

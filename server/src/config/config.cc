@@ -243,6 +243,28 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   boolean(cache["forward_surrogate_headers"], "cache.forward_surrogate_headers",
           &c->forward_surrogate_headers);
   boolean(cache["content_etag"], "cache.content_etag", &c->content_etag);
+  boolean(cache["sort_query"], "cache.sort_query", &c->sort_query);
+  int64_t max_variants = c->max_variants;
+  integer(cache["max_variants"], "cache.max_variants", &max_variants);
+  if (max_variants < 1 || max_variants > 1024) {
+    if (s.ok()) s = Bad("cache.max_variants", "must be between 1 and 1024");
+  } else {
+    c->max_variants = static_cast<uint32_t>(max_variants);
+  }
+  if (auto strip = cache["strip_query_params"]) {
+    auto* arr = strip.as_array();
+    if (arr == nullptr && s.ok()) s = Bad("cache.strip_query_params", "must be an array of names");
+    if (arr != nullptr) {
+      for (auto& item : *arr) {
+        auto name = item.value<std::string>();
+        if (!name || name->empty()) {
+          if (s.ok()) s = Bad("cache.strip_query_params", "must be an array of non-empty names");
+          break;
+        }
+        c->strip_query_params.push_back(*name);
+      }
+    }
+  }
   if (auto f = cache["heuristic_fraction"]) {
     if (auto v = f.value<double>()) c->heuristic_fraction = *v;
     else if (s.ok()) s = Bad("cache.heuristic_fraction", "must be a number");

@@ -51,7 +51,10 @@ struct NodeConfig {
 
   bool honour_client_no_cache = true;
   bool forward_surrogate_headers = false;  // Surrogate-Key / Cache-Tag to clients
-  bool content_etag = false;  // give responses stored without validators a content ETag
+  bool content_etag = false;
+  uint32_t max_variants = 16;                   // Vary variants stored per URL
+  bool sort_query = false;                      // cache key: sort query parameters
+  std::vector<std::string> strip_query_params;  // cache key: drop these ("utm_*" wildcards)  // give responses stored without validators a content ETag
   int64_t default_stale_if_error_seconds = 0;  // stale-if-error window when the origin gives none
   double heuristic_fraction = 0.1;
   int64_t heuristic_max_seconds = 86400;

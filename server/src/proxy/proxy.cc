@@ -19,6 +19,7 @@
 #include "http/headers.h"
 #include "policy/directives.h"
 #include "policy/http_date.h"
+#include "proxy/cache_key.h"
 
 namespace edgecache::proxy {
 namespace {
@@ -121,7 +122,8 @@ Proxy::Proxy(const config::NodeConfig& config, Store& store, origin::OriginPool&
       metrics_(metrics),
       access_log_(std::move(access_log)),
       policy_{config.heuristic_fraction, config.heuristic_max_seconds, config.honour_client_no_cache},
-      via_("1.1 " + config.name) {}
+      via_("1.1 " + config.name),
+      key_options_{config.sort_query, config.strip_query_params} {}
 
 asio::awaitable<bool> Proxy::Handle(Request& req, beast::tcp_stream& client,
                                     const std::string& client_address) {
@@ -170,7 +172,13 @@ asio::awaitable<bool> Proxy::Handle(Request& req, beast::tcp_stream& client,
       // Never an open proxy: only configured hosts are served.
       keep = co_await SendError(x, 421, "no origin is configured for host " + x.host + "\n");
     } else if (req.method() == http::verb::get || x.head) {
-      x.primary = x.host + x.target;
+      x.primary = CacheKey(x.host, x.target, key_options_);
+      // Variants are kept per normalised Accept-Encoding, and the origin is asked for
+      // exactly that one, so what is stored under a key is what the key says.
+      if (auto ae = req.find(http::field::accept_encoding); ae != req.end()) {
+        req.set(http::field::accept_encoding,
+                NormalizeAcceptEncoding(std::string_view(ae->value().data(), ae->value().size())));
+      }
       keep = co_await Cached(x);
     } else {
       x.cs.fwd = "method";
@@ -191,6 +199,15 @@ asio::awaitable<bool> Proxy::Handle(Request& req, beast::tcp_stream& client,
   co_return keep && x.keep_alive;
 }
 
+bool Proxy::TooManyVariants(const ObjectKey& key) {
+  std::vector<ObjectInfo> variants;
+  if (!store_.Variants(key.primary, &variants).ok()) return false;
+  if (variants.size() < config_.max_variants) return false;
+  // Replacing a stored variant is always allowed; only a new one would exceed the cap.
+  return std::none_of(variants.begin(), variants.end(),
+                      [&](const ObjectInfo& v) { return v.key.secondary == key.secondary; });
+}
+
 void Proxy::Invalidate(Exchange& x, unsigned status) {
   // RFC 9111 §4.4: a successful unsafe request invalidates the target URI and the
   // same-origin URIs in Location and Content-Location.
@@ -198,15 +215,15 @@ void Proxy::Invalidate(Exchange& x, unsigned status) {
   const bool unsafe = m == http::verb::post || m == http::verb::put ||
                       m == http::verb::delete_ || m == http::verb::patch;
   if (!unsafe || status < 200 || status >= 400) return;
-  std::vector<std::string> keys = {x.host + x.target};
+  std::vector<std::string> keys = {CacheKey(x.host, x.target, key_options_)};
   for (const std::string& location : x.response_locations) {
     if (location.starts_with("/")) {
-      keys.push_back(x.host + location);
+      keys.push_back(CacheKey(x.host, location, key_options_));
     } else if (auto url = boost::urls::parse_absolute_uri(location);
                url && Lower(url->encoded_host()) == x.host) {
       std::string target = url->encoded_path().empty() ? "/" : std::string(url->encoded_path());
       if (url->has_query()) target += "?" + std::string(url->encoded_query());
-      keys.push_back(x.host + target);
+      keys.push_back(CacheKey(x.host, target, key_options_));
     }
   }
   for (const auto& key : keys) {
@@ -278,7 +295,9 @@ asio::awaitable<bool> Proxy::Cached(Exchange& x) {
     x.cs.fwd = "miss";
     co_return co_await SendError(x, 504, "not in cache (only-if-cached)\n");
   }
-  x.cs.fwd = "miss";
+  std::vector<ObjectInfo> variants;
+  const bool vary_miss = store_.Variants(x.primary, &variants).ok() && !variants.empty();
+  x.cs.fwd = vary_miss ? "vary-miss" : "miss";
   x.outcome = metrics::Outcome::kMiss;
   co_return co_await Forward(x, nullptr);
 }
@@ -580,8 +599,14 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
     if (d.store) {
       ObjectMeta meta = MetaFrom(end_to_end, d, request_time, response_time);
       ObjectKey key{x.primary, meta.vary.empty() ? "" : SecondaryKeyFor(meta.vary, RequestHeaders(x.req))};
-      Status s = store_.BeginInsert(key, meta, &insert);
-      if (!s.ok()) spdlog::warn("cannot store {}: {}", x.primary, s.ToString());
+      Status s;
+      if (!meta.vary.empty() && TooManyVariants(key)) {
+        s = Status::Aborted("variant cap reached");
+        x.cs.detail = "not stored: variant cap";
+      } else {
+        s = store_.BeginInsert(key, meta, &insert);
+      }
+      if (!s.ok() && !s.IsAborted()) spdlog::warn("cannot store {}: {}", x.primary, s.ToString());
       x.cs.stored = s.ok();
       if (s.ok()) {
         x.cs.has_ttl = true;

@@ -27,6 +27,7 @@
 #include "metrics/metrics.h"
 #include "origin/origin_pool.h"
 #include "policy/cache_policy.h"
+#include "proxy/cache_key.h"
 
 namespace spdlog {
 class logger;
@@ -66,6 +67,8 @@ class Proxy {
   // After a successful (`status` 2xx/3xx) unsafe method: drops the target and the
   // same-origin Location / Content-Location URLs.
   void Invalidate(Exchange& x, unsigned status);
+  // Storing `key` would add a variant beyond cache.max_variants.
+  bool TooManyVariants(const ObjectKey& key);
 
   const config::NodeConfig& config_;
   Store& store_;
@@ -74,6 +77,7 @@ class Proxy {
   std::shared_ptr<spdlog::logger> access_log_;
   const policy::PolicyOptions policy_;
   const std::string via_;  // "1.1 <name>"
+  const KeyOptions key_options_;
 
   std::mutex background_mu_;
   std::set<std::string> background_;  // GUARDED_BY(background_mu_): keys being revalidated

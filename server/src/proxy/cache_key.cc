@@ -1,0 +1,142 @@
+#include "proxy/cache_key.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
+namespace edgecache::proxy {
+namespace {
+
+bool Stripped(std::string_view name, const std::vector<std::string>& patterns) {
+  for (const auto& p : patterns) {
+    if (!p.empty() && p.back() == '*') {
+      if (name.starts_with(std::string_view(p).substr(0, p.size() - 1))) return true;
+    } else if (name == p) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// RFC 3986 §6.2.2.1-2: upper-case hex in percent-encodings, and decode the ones that
+// encode unreserved characters (ALPHA / DIGIT / - . _ ~). Reserved ones stay encoded:
+// "/a%2Fb" and "/a/b" are different resources.
+std::string NormalizePercentEncoding(std::string_view in) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%' && i + 2 < in.size() && hex(in[i + 1]) >= 0 && hex(in[i + 2]) >= 0) {
+      const char c = static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2]));
+      if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' || c == '~') {
+        out += c;
+      } else {
+        out += '%';
+        out += static_cast<char>(std::toupper(static_cast<unsigned char>(in[i + 1])));
+        out += static_cast<char>(std::toupper(static_cast<unsigned char>(in[i + 2])));
+      }
+      i += 2;
+    } else {
+      out += in[i];
+    }
+  }
+  return out;
+}
+
+// RFC 3986 §5.2.4, for an absolute path.
+std::string RemoveDotSegments(std::string_view path) {
+  std::vector<std::string_view> out;
+  bool trailing_slash = false;
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t slash = path.find('/', i);
+    std::string_view seg = path.substr(i, slash == std::string_view::npos ? std::string_view::npos : slash - i);
+    const bool last = slash == std::string_view::npos;
+    if (seg == "..") {
+      if (!out.empty()) out.pop_back();
+      trailing_slash = last;
+    } else if (seg == ".") {
+      trailing_slash = last;
+    } else if (!(seg.empty() && i == 0)) {
+      out.push_back(seg);
+      trailing_slash = false;
+    }
+    if (last) break;
+    i = slash + 1;
+  }
+  std::string result;
+  for (auto seg : out) {
+    result += '/';
+    result += seg;
+  }
+  if (trailing_slash || result.empty()) result += '/';
+  return result;
+}
+
+}  // namespace
+
+std::string CacheKey(std::string_view host, std::string_view target, const KeyOptions& options) {
+  const size_t qmark = target.find('?');
+  std::string key(host);
+  key += RemoveDotSegments(NormalizePercentEncoding(target.substr(0, qmark)));
+  if (qmark == std::string_view::npos) return key;
+  std::string query = NormalizePercentEncoding(target.substr(qmark + 1));
+  if (!options.sort_query && options.strip_query_params.empty()) {
+    key += '?';
+    key += query;
+    return key;
+  }
+  std::vector<std::string> params;
+  std::string_view rest = query;
+  while (!rest.empty()) {
+    size_t amp = rest.find('&');
+    std::string_view param = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (param.empty()) continue;
+    std::string_view name = param.substr(0, param.find('='));
+    if (Stripped(name, options.strip_query_params)) continue;
+    params.emplace_back(param);
+  }
+  if (options.sort_query) std::stable_sort(params.begin(), params.end());
+  for (size_t i = 0; i < params.size(); ++i) {
+    key += i == 0 ? '?' : '&';
+    key += params[i];
+  }
+  return key;
+}
+
+std::string NormalizeAcceptEncoding(std::string_view value) {
+  double br = 0, gzip = 0, any = -1;
+  while (!value.empty()) {
+    size_t comma = value.find(',');
+    std::string_view item = value.substr(0, comma);
+    value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+    size_t semi = item.find(';');
+    std::string coding(item.substr(0, semi));
+    coding.erase(std::remove_if(coding.begin(), coding.end(), ::isspace), coding.end());
+    std::transform(coding.begin(), coding.end(), coding.begin(), ::tolower);
+    double q = 1;
+    if (semi != std::string_view::npos) {
+      std::string_view params = item.substr(semi + 1);
+      size_t qpos = params.find("q=");
+      if (qpos != std::string_view::npos) q = std::atof(std::string(params.substr(qpos + 2)).c_str());
+    }
+    if (coding == "br") br = q;
+    else if (coding == "gzip" || coding == "x-gzip") gzip = q;
+    else if (coding == "*") any = q;
+  }
+  if (any > 0) {
+    if (br == 0) br = any;
+    if (gzip == 0) gzip = any;
+  }
+  if (br > 0 && br >= gzip) return "br";
+  if (gzip > 0) return "gzip";
+  return "identity";
+}
+
+}  // namespace edgecache::proxy
