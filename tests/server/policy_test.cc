@@ -82,6 +82,31 @@ TEST(StoragePolicyTest, RefusalsAndFlags) {
   EXPECT_TRUE(DecideStorage(Get(), Resp(200, {{"Cache-Control", "no-cache"}}), kNow, o).flags & kNoCacheResponse);
 }
 
+TEST(StoragePolicyTest, QualifiedNoCacheAndPrivateStripFieldsMustUnderstandOverridesNoStore) {
+  PolicyOptions o;
+  auto nc = DecideStorage(Get(), Resp(200, {{"Cache-Control", "max-age=60, no-cache=\"Set-Cookie, X-A\""}}), kNow, o);
+  EXPECT_TRUE(nc.store);
+  EXPECT_FALSE(nc.flags & kNoCacheResponse);
+  EXPECT_EQ(nc.strip_fields, (std::vector<std::string>{"set-cookie", "x-a"}));
+  auto pv = DecideStorage(Get(), Resp(200, {{"Cache-Control", "max-age=60, private=\"X-User\""}}), kNow, o);
+  EXPECT_TRUE(pv.store);
+  EXPECT_EQ(pv.strip_fields, (std::vector<std::string>{"x-user"}));
+  EXPECT_TRUE(DecideStorage(Get(), Resp(200, {{"Cache-Control", "max-age=60, must-understand, no-store"}}), kNow, o).store);
+  EXPECT_FALSE(DecideStorage(Get(), Resp(299, {{"Cache-Control", "max-age=60, must-understand, no-store"}}), kNow, o).store);
+  EXPECT_FALSE(DecideStorage(Get(), Resp(299, {{"Cache-Control", "max-age=60, must-understand"}}), kNow, o).store);
+}
+
+TEST(ServePolicyTest, ImmutableFreshResponseIgnoresClientNoCache) {
+  PolicyOptions o;
+  ObjectInfo info;
+  info.meta.date = info.meta.request_time = info.meta.response_time = kNow;
+  info.meta.freshness_lifetime = 300;
+  info.meta.policy_flags = kImmutable;
+  EXPECT_TRUE(DecideServe(Get({{"Cache-Control", "no-cache"}}), info, kNow, o).usable);
+  info.meta.freshness_lifetime = 0;  // once stale, immutable no longer helps
+  EXPECT_FALSE(DecideServe(Get({{"Cache-Control", "no-cache"}}), info, kNow + 10, o).usable);
+}
+
 TEST(StoragePolicyTest, HeuristicIsTenPercentOfLastModifiedAgeCapped) {
   PolicyOptions o;
   auto d = DecideStorage(Get(), Resp(200, {{"Last-Modified", FormatHttpDate(kNow - 5000)}}), kNow, o);

@@ -461,6 +461,25 @@ TEST_F(ProxyTest, EdgesBehindAParentMakeOneOriginRequest) {
   EXPECT_EQ(OriginCount("/tiered"), 1);
 }
 
+TEST_F(ProxyTest, ImmutableMustUnderstandAndNoCacheFieldNames) {
+  // no-cache="X-Secret": stored and reused without revalidation, minus that field.
+  const std::string nc = "/ncf?cc=max-age=600,no-cache=%22X-Secret%22&hdr=X-Secret:s3cret";
+  HttpResponse first = Get(nc);
+  EXPECT_EQ(first.Header("x-secret"), "s3cret");  // the response it came with is whole
+  HttpResponse hit = Get(nc);
+  EXPECT_NE(hit.Header("cache-status").find("hit"), std::string::npos) << hit.Header("cache-status");
+  EXPECT_FALSE(hit.Has("x-secret"));
+  // must-understand with a status this cache understands overrides no-store.
+  Get("/mu?cc=max-age=600,must-understand,no-store");
+  EXPECT_NE(Get("/mu?cc=max-age=600,must-understand,no-store").Header("cache-status").find("hit"),
+            std::string::npos);
+  // immutable: a client's reload does not reach the origin while the entry is fresh.
+  Get("/imm?cc=max-age=600,immutable");
+  HttpResponse reload = Get("/imm?cc=max-age=600,immutable", {{"Cache-Control", "no-cache"}});
+  EXPECT_NE(reload.Header("cache-status").find("hit"), std::string::npos) << reload.Header("cache-status");
+  EXPECT_EQ(OriginCount("/imm"), 1);
+}
+
 // --- Vary and cache keys ---
 
 TEST_F(ProxyTest, VaryVariantsWithNormalisedAcceptEncodingAndACap) {

@@ -57,8 +57,19 @@ StorageDecision DecideStorage(const http::request_header<>& req,
   // RFC 9213: when CDN-Cache-Control is present this cache follows it, not Cache-Control.
   const Directives& governing = cdn.empty() ? cc : cdn;
 
-  if (governing.Has("no-store") || surrogate.Has("no-store")) return refuse("no-store");
-  if (governing.Has("private")) return refuse("private");
+  // must-understand (§5.2.2.3): a cache that understands the status code's caching
+  // requirements ignores no-store; one that does not must not store.
+  const bool must_understand = governing.Has("must-understand");
+  if (must_understand && !CacheableByDefault(status)) return refuse("must-understand");
+  if ((governing.Has("no-store") && !must_understand) || surrogate.Has("no-store")) {
+    return refuse("no-store");
+  }
+  if (governing.Has("private")) {
+    // Unqualified private is for the user's own cache; private="field" only keeps those
+    // fields out of shared caches.
+    d.strip_fields = governing.FieldNames("private");
+    if (d.strip_fields.empty()) return refuse("private");
+  }
   if (resp.find(http::field::vary) != resp.end()) {
     for (auto it = resp.find(http::field::vary); it != resp.end() && it->name() == http::field::vary; ++it) {
       if (it->value().find('*') != boost::beast::string_view::npos) return refuse("vary *");
@@ -107,8 +118,12 @@ StorageDecision DecideStorage(const http::request_header<>& req,
       governing.Has("s-maxage")) {
     d.flags |= kMustRevalidate;
   }
-  if (governing.Has("no-cache") && governing.FieldNames("no-cache").empty()) {
-    d.flags |= kNoCacheResponse;
+  if (governing.Has("no-cache")) {
+    // Unqualified: revalidate before every use. With field names: those fields are not
+    // stored, and the rest may be reused without revalidation (§5.2.2.4).
+    std::vector<std::string> fields = governing.FieldNames("no-cache");
+    if (fields.empty()) d.flags |= kNoCacheResponse;
+    d.strip_fields.insert(d.strip_fields.end(), fields.begin(), fields.end());
   }
   if (governing.Has("immutable")) d.flags |= kImmutable;
   return d;

@@ -9,6 +9,7 @@
 #include <boost/beast/http/message.hpp>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "edgecache/object.h"
 
@@ -40,6 +41,9 @@ struct StorageDecision {
   int64_t stale_while_revalidate = 0;
   int64_t stale_if_error = 0;
   uint32_t flags = 0;
+  // Header fields that must not be stored (no-cache="..." and private="..." field names,
+  // lower-case); the rest of the response may be stored and reused.
+  std::vector<std::string> strip_fields;
 };
 
 // Status codes cacheable by default (RFC 9110 §15.1).

@@ -12,6 +12,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/url/parse.hpp>
 #include <optional>
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 
@@ -77,6 +78,10 @@ ObjectMeta MetaFrom(const http::response_header<>& resp, const policy::StorageDe
   ObjectMeta m;
   m.status = static_cast<uint16_t>(resp.result_int());
   m.headers = http_util::StoredHeaders(resp);
+  std::erase_if(m.headers, [&d](const auto& h) {
+    return std::any_of(d.strip_fields.begin(), d.strip_fields.end(),
+                       [&h](const std::string& f) { return beast::iequals(f, h.first); });
+  });
   m.etag = std::string(Field(resp, http::field::etag));
   m.last_modified = policy::ParseHttpDate(Field(resp, http::field::last_modified)).value_or(0);
   m.date = policy::ParseHttpDate(Field(resp, http::field::date)).value_or(response_time);
