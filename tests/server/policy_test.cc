@@ -159,3 +159,42 @@ TEST(ServePolicyTest, RequestDirectives) {
 
 }  // namespace
 }  // namespace edgecache::policy
+
+#include "http/headers.h"
+
+namespace edgecache::http_util {
+namespace {
+
+TEST(RangeTest, SingleByteRangesParsedOthersIgnored) {
+  auto r = ParseRange("bytes=0-99", 1000);
+  EXPECT_EQ(r.kind, ByteRange::kSatisfiable);
+  EXPECT_EQ(r.first, 0u);
+  EXPECT_EQ(r.last, 99u);
+  r = ParseRange("bytes=900-", 1000);
+  EXPECT_EQ(r.first, 900u);
+  EXPECT_EQ(r.last, 999u);
+  r = ParseRange("bytes=-100", 1000);
+  EXPECT_EQ(r.first, 900u);
+  r = ParseRange("bytes=500-5000", 1000);
+  EXPECT_EQ(r.last, 999u);
+  r = ParseRange("bytes=-5000", 1000);
+  EXPECT_EQ(r.first, 0u);
+  EXPECT_EQ(ParseRange("bytes=1000-", 1000).kind, ByteRange::kUnsatisfiable);
+  EXPECT_EQ(ParseRange("bytes=-0", 1000).kind, ByteRange::kUnsatisfiable);
+  EXPECT_EQ(ParseRange("bytes=0-1,5-6", 1000).kind, ByteRange::kIgnore);
+  EXPECT_EQ(ParseRange("bytes=9-1", 1000).kind, ByteRange::kIgnore);
+  EXPECT_EQ(ParseRange("items=0-1", 1000).kind, ByteRange::kIgnore);
+  EXPECT_EQ(ParseRange("bytes=a-b", 1000).kind, ByteRange::kIgnore);
+}
+
+TEST(RangeTest, IfRangeComparesStrongly) {
+  EXPECT_TRUE(IfRangeMatches("\"v1\"", "\"v1\"", 0));
+  EXPECT_FALSE(IfRangeMatches("W/\"v1\"", "W/\"v1\"", 0));
+  EXPECT_FALSE(IfRangeMatches("\"v1\"", "W/\"v1\"", 0));
+  EXPECT_FALSE(IfRangeMatches("\"v2\"", "\"v1\"", 0));
+  EXPECT_TRUE(IfRangeMatches("Sun, 06 Nov 1994 08:49:37 GMT", "", 784111777));
+  EXPECT_FALSE(IfRangeMatches("Sun, 06 Nov 1994 08:49:38 GMT", "", 784111777));
+}
+
+}  // namespace
+}  // namespace edgecache::http_util

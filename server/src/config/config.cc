@@ -244,6 +244,7 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
           &c->forward_surrogate_headers);
   boolean(cache["content_etag"], "cache.content_etag", &c->content_etag);
   boolean(cache["sort_query"], "cache.sort_query", &c->sort_query);
+  boolean(cache["range_miss_fetch_full"], "cache.range_miss_fetch_full", &c->range_miss_fetch_full);
   int64_t max_variants = c->max_variants;
   integer(cache["max_variants"], "cache.max_variants", &max_variants);
   if (max_variants < 1 || max_variants > 1024) {

@@ -386,6 +386,24 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
     not_modified = last_modified != 0 && last_modified <= *ims && meta.status == 200;
   }
 
+  // Range / If-Range answered from the stored full body (RFC 9110 §14).
+  uint64_t first = 0, end = info.body_length;
+  http_util::ByteRange range;
+  std::string_view range_header = Field(x.req, http::field::range);
+  if (!not_modified && !range_header.empty() && meta.status == 200 &&
+      x.req.method() == http::verb::get) {
+    std::string_view if_range = Field(x.req, http::field::if_range);
+    if (if_range.empty() || http_util::IfRangeMatches(if_range, etag, last_modified)) {
+      range = http_util::ParseRange(range_header, info.body_length);
+      if (range.kind == http_util::ByteRange::kSatisfiable) {
+        first = range.first;
+        end = range.last + 1;
+      } else if (range.kind == http_util::ByteRange::kUnsatisfiable) {
+        end = 0;
+      }
+    }
+  }
+
   http::response_header<> res;
   res.version(11);
   if (!x.keep_alive) res.set(http::field::connection, "close");
@@ -399,7 +417,16 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
   } else {
     res.result(meta.status);
     http_util::LoadStoredHeaders(meta, config_.forward_surrogate_headers, &res);
-    res.set(http::field::content_length, std::to_string(info.body_length));
+    res.set(http::field::content_length, std::to_string(end - first));
+    if (range.kind == http_util::ByteRange::kSatisfiable) {
+      res.result(http::status::partial_content);
+      res.set(http::field::content_range, "bytes " + std::to_string(first) + "-" +
+                                              std::to_string(end - 1) + "/" +
+                                              std::to_string(info.body_length));
+    } else if (range.kind == http_util::ByteRange::kUnsatisfiable) {
+      res.result(http::status::range_not_satisfiable);
+      res.set(http::field::content_range, "bytes */" + std::to_string(info.body_length));
+    }
   }
   if (synthesized_last_modified) res.set(http::field::last_modified, policy::FormatHttpDate(last_modified));
   if (synthesized_etag) res.set(http::field::etag, etag);
@@ -413,22 +440,22 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
 
   if (x.client == nullptr) co_return false;
   x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
-  if (not_modified || x.head || info.body_length == 0) {
+  if (not_modified || x.head || first == end) {
     auto [ec, n] = co_await asio::async_write(*x.client, asio::buffer(head), kToken);
     co_return !ec;
   }
   auto executor = co_await asio::this_coro::executor;
-  for (uint64_t offset = 0; offset < info.body_length;) {
+  for (uint64_t offset = first; offset < end;) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(kPieceBytes * 4, end - offset));
     BodySlice slice;
-    if (!store_.ReadCached(info, offset, kPieceBytes * 4, &slice)) {
-      auto [read_status, read] =
-          co_await async_read(store_, info, offset, kPieceBytes * 4, executor, kToken);
+    if (!store_.ReadCached(info, offset, want, &slice)) {
+      auto [read_status, read] = co_await async_read(store_, info, offset, want, executor, kToken);
       if (!read_status.ok()) {
         // A bad body is dropped by the engine and is a miss next time. If the header has
         // gone out, the connection is closed rather than finished short.
         spdlog::warn("serving {} from the store failed at byte {}: {}", x.primary, offset,
                      read_status.ToString());
-        if (offset > 0) co_return false;
+        if (offset > first) co_return false;
         // Nothing sent yet: a bad stored body is just a miss.
         x.cs = CacheStatus{};
         x.cs.name = config_.name;
@@ -440,7 +467,7 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
       slice = std::move(read);
     }
     std::array<asio::const_buffer, 2> buffers = {
-        asio::buffer(offset == 0 ? std::string_view(head) : std::string_view()),
+        asio::buffer(offset == first ? std::string_view(head) : std::string_view()),
         asio::buffer(slice.data.data(), slice.data.size())};
     x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
     auto [write_error, written] = co_await asio::async_write(*x.client, buffers, kToken);
@@ -497,8 +524,14 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   if (cacheable_method) {
     out.method(http::verb::get);
     for (auto f : {http::field::if_none_match, http::field::if_modified_since, http::field::if_match,
-                   http::field::if_unmodified_since, http::field::if_range, http::field::range}) {
+                   http::field::if_unmodified_since}) {
       out.erase(f);
+    }
+    // A range miss fetches the whole object to store it (the client gets its range out of
+    // the stream), unless configured to pass ranges through unstored.
+    if (config_.range_miss_fetch_full) {
+      out.erase(http::field::range);
+      out.erase(http::field::if_range);
     }
     out.body().clear();
     out.erase(http::field::content_length);
@@ -641,12 +674,37 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   res.keep_alive(x.keep_alive);
   const bool bodiless = status == 204 || status == 304 || status < 200;
   auto length = parser.content_length();
+  // The client's byte range, served out of the full response as it streams by.
+  uint64_t client_first = 0, client_end = UINT64_MAX;
+  bool client_body = !bodiless && !x.head;
+  std::string_view range_header = Field(x.req, http::field::range);
+  std::string_view if_range = Field(x.req, http::field::if_range);
+  if (cacheable_method && config_.range_miss_fetch_full && status == 200 && length &&
+      !range_header.empty() &&
+      (if_range.empty() ||
+       http_util::IfRangeMatches(if_range, Field(header, http::field::etag),
+                                 policy::ParseHttpDate(Field(header, http::field::last_modified)).value_or(0)))) {
+    http_util::ByteRange range = http_util::ParseRange(range_header, *length);
+    if (range.kind == http_util::ByteRange::kSatisfiable) {
+      client_first = range.first;
+      client_end = range.last + 1;
+      res.result(http::status::partial_content);
+      res.set(http::field::content_range, "bytes " + std::to_string(range.first) + "-" +
+                                              std::to_string(range.last) + "/" + std::to_string(*length));
+      length = client_end - client_first;
+    } else if (range.kind == http_util::ByteRange::kUnsatisfiable) {
+      res.result(http::status::range_not_satisfiable);
+      res.set(http::field::content_range, "bytes */" + std::to_string(*length));
+      length = 0;
+      client_body = false;
+    }
+  }
   if (length) {
     res.content_length(*length);
-  } else if (!bodiless && !x.head) {
+  } else if (client_body) {
     res.chunked(true);
   }
-  x.status = status;
+  x.status = res.result_int();
 
   // Relay the body piece by piece: to the client, and into the store.
   bool client_ok = x.client != nullptr;
@@ -690,16 +748,19 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
         if (!commit_status.ok()) spdlog::warn("storing {}: {}", x.primary, commit_status.ToString());
         insert.reset();
       }
-      if (client_ok && !x.head) {
-        res.body().data = piece.data();
-        res.body().size = n;
+      const uint64_t piece_start = received - n;
+      const uint64_t from = std::max(piece_start, client_first);
+      const uint64_t to = std::min<uint64_t>(received, client_end);
+      if (client_ok && client_body && from < to) {
+        res.body().data = piece.data() + (from - piece_start);
+        res.body().size = static_cast<size_t>(to - from);
         res.body().more = true;
         x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
         auto [write_error, written] = co_await http::async_write(*x.client, sr, kToken);
         if (write_error == http::error::need_buffer) write_error = {};
         // A client that went away does not stop the store of a cacheable object.
         if (write_error) client_ok = false;
-        else x.sent_bytes += n;
+        else x.sent_bytes += to - from;
       }
     }
     if (read_error) {
@@ -717,7 +778,7 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   if (parser.keep_alive()) pool_.Release(*x.origin, std::move(conn.stream));
   if (x.head) co_await send_header();
   if (!client_ok) co_return false;
-  if (!x.head && !bodiless) {
+  if (client_body) {
     res.body().data = nullptr;
     res.body().size = 0;
     res.body().more = false;
