@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
       "  [limits] max_header_bytes, max_request_body_bytes, max_connections, max_object_bytes\n"
       "  [cache] honour_client_no_cache, forward_surrogate_headers, stale_if_error_seconds,\n"
       "          content_etag, max_variants, sort_query, strip_query_params,\n"
-      "          range_miss_fetch_full,\n"
+      "          range_miss_fetch_full, collapse_wait_ms,\n"
       "          heuristic_fraction, heuristic_max_seconds\n"
       "Exit codes: 0 stopped cleanly, 1 could not start (store, listener), 2 bad configuration.");
   try {

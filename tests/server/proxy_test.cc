@@ -480,6 +480,35 @@ TEST_F(ProxyTest, ImmutableMustUnderstandAndNoCacheFieldNames) {
   EXPECT_EQ(OriginCount("/imm"), 1);
 }
 
+// --- request collapsing ---
+
+TEST_F(ProxyTest, HundredConcurrentMissesMakeOneOriginRequest) {
+  const std::string url = "/cold?cc=max-age=600&size=20000&delay_ms=300";
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 100; ++i) {
+    clients.emplace_back([&] {
+      HttpResponse r = Get(url);
+      if (r.status == 200 && r.body.size() == 20000 && r.body.starts_with("/cold#v1|")) ++ok;
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 100);
+  EXPECT_EQ(OriginCount("/cold"), 1);
+
+  // An uncacheable response releases the waiters to the origin, each once.
+  std::vector<std::thread> more;
+  std::atomic<int> ok2{0};
+  for (int i = 0; i < 10; ++i) {
+    more.emplace_back([&] {
+      if (Get("/hot-uncacheable?cc=no-store&delay_ms=200").status == 200) ++ok2;
+    });
+  }
+  for (auto& t : more) t.join();
+  EXPECT_EQ(ok2.load(), 10);
+  EXPECT_EQ(OriginCount("/hot-uncacheable"), 10);
+}
+
 // --- Range ---
 
 TEST_F(ProxyTest, RangeAndIfRangeAnsweredFromTheStoredBody) {

@@ -244,6 +244,7 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
           &c->forward_surrogate_headers);
   boolean(cache["content_etag"], "cache.content_etag", &c->content_etag);
   boolean(cache["sort_query"], "cache.sort_query", &c->sort_query);
+  integer(cache["collapse_wait_ms"], "cache.collapse_wait_ms", &c->collapse_wait_ms);
   boolean(cache["range_miss_fetch_full"], "cache.range_miss_fetch_full", &c->range_miss_fetch_full);
   int64_t max_variants = c->max_variants;
   integer(cache["max_variants"], "cache.max_variants", &max_variants);
@@ -300,6 +301,9 @@ Status Validate(const NodeConfig& c) {
   if (c.grace_ms < 0) return Bad("timeouts.grace_ms", "must not be negative");
   if (c.max_header_bytes < 1024) return Bad("limits.max_header_bytes", "must be at least 1024");
   if (c.max_connections < 1) return Bad("limits.max_connections", "must be at least 1");
+  if (c.collapse_wait_ms < 0 || c.collapse_wait_ms > 3600000) {
+    return Bad("cache.collapse_wait_ms", "must be between 0 (off) and 3600000");
+  }
   if (c.default_stale_if_error_seconds < 0) {
     return Bad("cache.stale_if_error_seconds", "must not be negative");
   }

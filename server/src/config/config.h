@@ -52,7 +52,8 @@ struct NodeConfig {
   bool honour_client_no_cache = true;
   bool forward_surrogate_headers = false;  // Surrogate-Key / Cache-Tag to clients
   bool content_etag = false;
-  bool range_miss_fetch_full = true;  // a Range miss fetches and stores the whole object
+  bool range_miss_fetch_full = true;
+  int64_t collapse_wait_ms = 10000;   // request collapsing: how long followers wait; 0 = off  // a Range miss fetches and stores the whole object
   uint32_t max_variants = 16;                   // Vary variants stored per URL
   bool sort_query = false;                      // cache key: sort query parameters
   std::vector<std::string> strip_query_params;  // cache key: drop these ("utm_*" wildcards)  // give responses stored without validators a content ETag

@@ -117,6 +117,7 @@ struct Proxy::Exchange {
   unsigned status = 0;
   uint64_t sent_bytes = 0;
   std::vector<std::string> response_locations;  // Location / Content-Location received
+  bool collapsed = false;  // waited once for another request's fetch of the same key
 };
 
 Proxy::Proxy(const config::NodeConfig& config, Store& store, origin::OriginPool& pool,
@@ -283,10 +284,12 @@ asio::awaitable<bool> Proxy::Cached(Exchange& x) {
       RevalidateInBackground(x, info, co_await asio::this_coro::executor);
       co_return co_await ServeStored(x, info, d.age);
     }
+    Collapser::Ticket ticket;
+    if (co_await WaitForLeader(x, &ticket)) co_return co_await Cached(x);
     x.cs.fwd = d.detail == "stale" || d.detail == "purged" || d.detail == "no-cache" ? "stale" : "request";
     x.cs.detail = d.detail == "stale" ? "" : d.detail;
     x.outcome = metrics::Outcome::kStale;
-    co_return co_await Forward(x, &info);
+    co_return co_await Forward(x, &info);  // the ticket wakes the waiters after this
   }
   if (!s.IsNotFound()) {
     spdlog::warn("store lookup of {} failed: {}", x.primary, s.ToString());
@@ -300,11 +303,27 @@ asio::awaitable<bool> Proxy::Cached(Exchange& x) {
     x.cs.fwd = "miss";
     co_return co_await SendError(x, 504, "not in cache (only-if-cached)\n");
   }
+  Collapser::Ticket ticket;
+  if (co_await WaitForLeader(x, &ticket)) co_return co_await Cached(x);
   std::vector<ObjectInfo> variants;
   const bool vary_miss = store_.Variants(x.primary, &variants).ok() && !variants.empty();
   x.cs.fwd = vary_miss ? "vary-miss" : "miss";
   x.outcome = metrics::Outcome::kMiss;
-  co_return co_await Forward(x, nullptr);
+  co_return co_await Forward(x, nullptr);  // the ticket wakes the waiters after this
+}
+
+asio::awaitable<bool> Proxy::WaitForLeader(Exchange& x, Collapser::Ticket* ticket) {
+  // A request that already waited once goes to the origin itself: the response it waited
+  // for was not stored (uncacheable, or another variant), so waiting again would only
+  // serialise the clients.
+  if (x.collapsed || config_.collapse_wait_ms == 0) co_return false;
+  const bool waited = co_await collapser_.Acquire(
+      x.primary, std::chrono::milliseconds(config_.collapse_wait_ms), ticket);
+  if (waited) {
+    x.collapsed = true;
+    x.cs.detail = "collapsed";
+  }
+  co_return waited;
 }
 
 bool Proxy::StaleIfErrorAllows(const Exchange& x, const ObjectInfo* stale) const {

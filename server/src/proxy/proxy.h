@@ -28,6 +28,7 @@
 #include "origin/origin_pool.h"
 #include "policy/cache_policy.h"
 #include "proxy/cache_key.h"
+#include "proxy/collapser.h"
 
 namespace spdlog {
 class logger;
@@ -67,6 +68,9 @@ class Proxy {
   // After a successful (`status` 2xx/3xx) unsafe method: drops the target and the
   // same-origin Location / Content-Location URLs.
   void Invalidate(Exchange& x, unsigned status);
+  // Request collapsing: true when another request was fetching the key and this one
+  // waited for it (look the key up again); false when this one leads (*ticket held).
+  boost::asio::awaitable<bool> WaitForLeader(Exchange& x, Collapser::Ticket* ticket);
   // Storing `key` would add a variant beyond cache.max_variants.
   bool TooManyVariants(const ObjectKey& key);
 
@@ -78,6 +82,7 @@ class Proxy {
   const policy::PolicyOptions policy_;
   const std::string via_;  // "1.1 <name>"
   const KeyOptions key_options_;
+  Collapser collapser_;
 
   std::mutex background_mu_;
   std::set<std::string> background_;  // GUARDED_BY(background_mu_): keys being revalidated
