@@ -8,6 +8,14 @@
 namespace edgecache::policy {
 namespace {
 
+std::optional<int64_t> DateField(const http::fields& fields, http::field name) {
+  auto it = fields.find(name);
+  if (it == fields.end()) return std::nullopt;
+  return ParseHttpDate(std::string_view(it->value().data(), it->value().size()));
+}
+
+}  // namespace
+
 Directives Collect(const http::fields& fields, std::string_view name) {
   Directives d;
   for (auto it = fields.find(name); it != fields.end() && boost::beast::iequals(it->name_string(), name);
@@ -16,14 +24,6 @@ Directives Collect(const http::fields& fields, std::string_view name) {
   }
   return d;
 }
-
-std::optional<int64_t> DateField(const http::fields& fields, http::field name) {
-  auto it = fields.find(name);
-  if (it == fields.end()) return std::nullopt;
-  return ParseHttpDate(std::string_view(it->value().data(), it->value().size()));
-}
-
-}  // namespace
 
 bool CacheableByDefault(unsigned status) {
   switch (status) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "edgecache/object.h"
+#include "policy/directives.h"
 
 namespace edgecache::policy {
 
@@ -45,6 +46,9 @@ struct StorageDecision {
   // lower-case); the rest of the response may be stored and reused.
   std::vector<std::string> strip_fields;
 };
+
+// Every `name` header line (Cache-Control, CDN-Cache-Control, ...) parsed together.
+Directives Collect(const http::fields& fields, std::string_view name);
 
 // Status codes cacheable by default (RFC 9110 §15.1).
 bool CacheableByDefault(unsigned status);

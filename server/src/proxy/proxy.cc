@@ -47,6 +47,15 @@ std::string_view Field(const http::fields& f, Name name) {
   return it == f.end() ? std::string_view() : std::string_view(it->value().data(), it->value().size());
 }
 
+// An absolute URI's lower-case host and its origin-form path and query.
+std::optional<std::pair<std::string, std::string>> SplitAbsolute(std::string_view uri) {
+  auto url = boost::urls::parse_absolute_uri(uri);
+  if (!url) return std::nullopt;
+  std::string target = url->encoded_path().empty() ? "/" : std::string(url->encoded_path());
+  if (url->has_query()) target += "?" + std::string(url->encoded_query());
+  return std::make_pair(Lower(url->encoded_host()), std::move(target));
+}
+
 HeaderGetter RequestHeaders(const Request& req) {
   return [&req](std::string_view name) -> std::optional<std::string_view> {
     auto it = req.find(beast::string_view(name.data(), name.size()));
@@ -144,13 +153,10 @@ asio::awaitable<bool> Proxy::Handle(Request& req, beast::tcp_stream& client,
   bool ok = true;
   if (target.starts_with("http://") || target.starts_with("https://") ||
       target.starts_with("HTTP://")) {
-    auto url = boost::urls::parse_absolute_uri(target);
-    if (!url) {
-      ok = false;
+    if (auto split = SplitAbsolute(target)) {
+      std::tie(x.host, x.target) = std::move(*split);
     } else {
-      x.host = Lower(url->encoded_host());
-      x.target = url->encoded_path().empty() ? "/" : std::string(url->encoded_path());
-      if (url->has_query()) x.target += "?" + std::string(url->encoded_query());
+      ok = false;
     }
   } else if (target.starts_with("/")) {
     std::string_view host = Field(req, http::field::host);
@@ -225,11 +231,8 @@ void Proxy::Invalidate(Exchange& x, unsigned status) {
   for (const std::string& location : x.response_locations) {
     if (location.starts_with("/")) {
       keys.push_back(CacheKey(x.host, location, key_options_));
-    } else if (auto url = boost::urls::parse_absolute_uri(location);
-               url && Lower(url->encoded_host()) == x.host) {
-      std::string target = url->encoded_path().empty() ? "/" : std::string(url->encoded_path());
-      if (url->has_query()) target += "?" + std::string(url->encoded_query());
-      keys.push_back(CacheKey(x.host, target, key_options_));
+    } else if (auto split = SplitAbsolute(location); split && split->first == x.host) {
+      keys.push_back(CacheKey(x.host, split->second, key_options_));
     }
   }
   for (const auto& key : keys) {
@@ -294,12 +297,7 @@ asio::awaitable<bool> Proxy::Cached(Exchange& x) {
   if (!s.IsNotFound()) {
     spdlog::warn("store lookup of {} failed: {}", x.primary, s.ToString());
   }
-  policy::Directives req_cc;
-  for (auto it = x.req.find(http::field::cache_control);
-       it != x.req.end() && it->name() == http::field::cache_control; ++it) {
-    req_cc.Add(std::string_view(it->value().data(), it->value().size()));
-  }
-  if (req_cc.Has("only-if-cached")) {
+  if (policy::Collect(x.req, "cache-control").Has("only-if-cached")) {
     x.cs.fwd = "miss";
     co_return co_await SendError(x, 504, "not in cache (only-if-cached)\n");
   }
@@ -332,11 +330,7 @@ bool Proxy::StaleIfErrorAllows(const Exchange& x, const ObjectInfo* stale) const
   if (m.policy_flags & policy::kMustRevalidate) return false;  // must-revalidate, proxy-revalidate, s-maxage
   const int64_t staleness = policy::CurrentAge(m, Now()) - m.freshness_lifetime;
   int64_t window = std::max(m.stale_if_error, config_.default_stale_if_error_seconds);
-  policy::Directives req_cc;
-  for (auto it = x.req.find(http::field::cache_control);
-       it != x.req.end() && it->name() == http::field::cache_control; ++it) {
-    req_cc.Add(std::string_view(it->value().data(), it->value().size()));
-  }
+  const policy::Directives req_cc = policy::Collect(x.req, "cache-control");
   if (req_cc.Has("max-stale")) {
     window = std::max(window, req_cc.Seconds("max-stale").value_or(INT64_MAX));
   }
