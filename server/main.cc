@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
   std::optional<int> threads;
   bool check_config = false;
   app.add_option("-c,--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
-  app.add_option("--listen", listen, "client listener ADDRESS:PORT (repeatable; default 127.0.0.1:8080)");
+  app.add_option("--listen", listen,
+                 "client listener ADDRESS:PORT (repeatable; default 127.0.0.1:8080)");
   app.add_option("--admin", admin, "admin listener ADDRESS:PORT (/healthz, /metrics)");
   app.add_option("--origin", origin, "default origin for every Host, http://HOST:PORT");
   app.add_option("--parent", parent, "parent edgecache (shield) for every miss, http://HOST:PORT");
@@ -91,7 +92,8 @@ int main(int argc, char** argv) {
   if (name) config.name = *name;
   for (const auto& m : maps) {
     size_t eq = m.find('=');
-    auto o = eq == std::string::npos ? std::nullopt : edgecache::config::ParseOrigin(m.substr(eq + 1));
+    auto o =
+        eq == std::string::npos ? std::nullopt : edgecache::config::ParseOrigin(m.substr(eq + 1));
     if (!o || eq == 0) return ConfigError("--map: '" + m + "' is not HOST=http://ORIGIN:PORT");
     std::string host = m.substr(0, eq);
     for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

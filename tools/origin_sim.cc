@@ -135,7 +135,8 @@ asio::awaitable<void> Serve(tcp::socket socket) {
     auto [ec, n] = co_await http::async_read(stream, buffer, req, kToken);
     if (ec) break;
     stream.expires_never();
-    auto url = boost::urls::parse_origin_form(std::string_view(req.target().data(), req.target().size()));
+    auto url =
+        boost::urls::parse_origin_form(std::string_view(req.target().data(), req.target().size()));
     if (!url) break;
     std::map<std::string, std::string> q;
     std::vector<std::string> extra_headers;
@@ -153,7 +154,8 @@ asio::awaitable<void> Serve(tcp::socket socket) {
 
     if (path == "/__echo") {
       std::string echo = std::string(req.method_string()) + " " + std::string(req.target()) + "\n";
-      for (const auto& f : req) echo += std::string(f.name_string()) + ": " + std::string(f.value()) + "\n";
+      for (const auto& f : req)
+        echo += std::string(f.name_string()) + ": " + std::string(f.value()) + "\n";
       res.set(http::field::cache_control, "no-store");
       res.body() = echo;
       res.prepare_payload();
@@ -206,14 +208,20 @@ asio::awaitable<void> Serve(tcp::socket socket) {
       break;
     }
 
-    const std::string body = Body(path, st.version, std::strtoull(param("size", "100").c_str(), nullptr, 10));
+    const std::string body =
+        Body(path, st.version, std::strtoull(param("size", "100").c_str(), nullptr, 10));
     std::string etag = param("etag", "content");
-    if (etag == "content") etag = ContentEtag(body);
-    else if (etag != "none") etag = "\"" + etag + "\"";
+    if (etag == "content")
+      etag = ContentEtag(body);
+    else if (etag != "none")
+      etag = "\"" + etag + "\"";
     const std::string lm_param = param("lm");
-    int64_t last_modified = lm_param.empty() ? st.last_modified : (lm_param == "none" ? 0 : std::atoll(lm_param.c_str()));
+    int64_t last_modified = lm_param.empty()
+                                ? st.last_modified
+                                : (lm_param == "none" ? 0 : std::atoll(lm_param.c_str()));
 
-    res.result(st.status_override != 0 ? st.status_override : std::atoi(param("status", "200").c_str()));
+    res.result(st.status_override != 0 ? st.status_override
+                                       : std::atoi(param("status", "200").c_str()));
     for (const auto& h : extra_headers) {
       size_t colon = h.find(':');
       if (colon != std::string::npos) res.insert(h.substr(0, colon), h.substr(colon + 1));
@@ -221,19 +229,26 @@ asio::awaitable<void> Serve(tcp::socket socket) {
     if (etag != "none") res.set(http::field::etag, etag);
     if (last_modified > 0) res.set(http::field::last_modified, HttpDate(last_modified));
     for (auto [key, header] : {std::pair<const char*, const char*>{"cc", "Cache-Control"},
-                               {"cdncc", "CDN-Cache-Control"}, {"sc", "Surrogate-Control"},
-                               {"vary", "Vary"}, {"skey", "Surrogate-Key"}, {"ctag", "Cache-Tag"},
+                               {"cdncc", "CDN-Cache-Control"},
+                               {"sc", "Surrogate-Control"},
+                               {"vary", "Vary"},
+                               {"skey", "Surrogate-Key"},
+                               {"ctag", "Cache-Tag"},
                                {"age", "Age"}}) {
       if (q.count(key)) res.set(header, q[key]);
     }
-    if (q.count("expires")) res.set(http::field::expires, HttpDate(std::time(nullptr) + std::atoll(q["expires"].c_str())));
+    if (q.count("expires"))
+      res.set(http::field::expires,
+              HttpDate(std::time(nullptr) + std::atoll(q["expires"].c_str())));
     if (q.count("setcookie")) res.set(http::field::set_cookie, "session=abc");
     res.set(http::field::content_type, "text/plain");
 
     bool not_modified = false;
     if (auto inm = req.find(http::field::if_none_match); inm != req.end()) {
-      not_modified = etag != "none" && EtagMatches(std::string_view(inm->value().data(), inm->value().size()), etag);
-    } else if (auto ims = req.find(http::field::if_modified_since); ims != req.end() && last_modified > 0) {
+      not_modified = etag != "none" &&
+                     EtagMatches(std::string_view(inm->value().data(), inm->value().size()), etag);
+    } else if (auto ims = req.find(http::field::if_modified_since);
+               ims != req.end() && last_modified > 0) {
       int64_t since = ParseHttpDate(std::string_view(ims->value().data(), ims->value().size()));
       not_modified = since >= last_modified;
     }
@@ -249,7 +264,8 @@ asio::awaitable<void> Serve(tcp::socket socket) {
       continue;
     }
     if (req.method() != http::verb::get && req.method() != http::verb::head) {
-      res.body() = std::string(req.method_string()) + " " + path + " got " + std::to_string(req.body().size()) + " bytes\n";
+      res.body() = std::string(req.method_string()) + " " + path + " got " +
+                   std::to_string(req.body().size()) + " bytes\n";
     } else {
       res.body() = body;
     }
@@ -258,7 +274,8 @@ asio::awaitable<void> Serve(tcp::socket socket) {
       res.content_length(res.body().size());
       http::response_serializer<http::string_body> sr{res};
       co_await http::async_write_header(stream, sr, kToken);
-      co_await asio::async_write(stream, asio::buffer(res.body().data(), res.body().size() / 2), kToken);
+      co_await asio::async_write(stream, asio::buffer(res.body().data(), res.body().size() / 2),
+                                 kToken);
       break;
     }
     if (param("chunked") == "1") {
@@ -313,11 +330,13 @@ int main(int argc, char** argv) {
   if (!ec) acceptor.bind(endpoint, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    std::fprintf(stderr, "origin-sim: cannot listen on %s: %s\n", listen.c_str(), ec.message().c_str());
+    std::fprintf(stderr, "origin-sim: cannot listen on %s: %s\n", listen.c_str(),
+                 ec.message().c_str());
     return 1;
   }
   auto bound = acceptor.local_endpoint();
-  std::printf("origin-sim: listening on %s:%u\n", bound.address().to_string().c_str(), bound.port());
+  std::printf("origin-sim: listening on %s:%u\n", bound.address().to_string().c_str(),
+              bound.port());
   std::fflush(stdout);
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](auto, int) { io.stop(); });

@@ -384,7 +384,8 @@ Status StoreImpl::Variants(std::string_view primary, std::vector<ObjectInfo>* ou
 StoreImpl::ChunkSpan StoreImpl::Locate(const ObjectInfo& info, uint64_t offset, size_t max_len) {
   ChunkSpan c;
   size_t i = 0;
-  while (c.chunk_start + info.extents[i].length <= offset) c.chunk_start += info.extents[i++].length;
+  while (c.chunk_start + info.extents[i].length <= offset)
+    c.chunk_start += info.extents[i++].length;
   c.extent = info.extents[i];
   c.entry_key = format::EntryKey(info.key);
   c.data_at = format::kChunkHeaderSize + c.entry_key.size() + (offset - c.chunk_start);

@@ -53,8 +53,7 @@ class StoreImpl final : public Store {
   Status Variants(std::string_view primary, std::vector<ObjectInfo>* out) override;
   void AsyncRead(const ObjectInfo& info, uint64_t offset, size_t max_len,
                  ReadCallback done) override;
-  bool ReadCached(const ObjectInfo& info, uint64_t offset, size_t max_len,
-                  BodySlice* out) override;
+  bool ReadCached(const ObjectInfo& info, uint64_t offset, size_t max_len, BodySlice* out) override;
   Status UpdateMeta(const ObjectKey& key, uint64_t expected_version,
                     const ObjectMeta& meta) override;
   Status Remove(const ObjectKey& key) override;

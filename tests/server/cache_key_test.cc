@@ -12,7 +12,7 @@ TEST(CacheKeyTest, PercentEncodingAndDotSegmentsNormalised) {
   EXPECT_EQ(CacheKey("h", "/a/./b/../c", o), "h/a/c");
   EXPECT_EQ(CacheKey("h", "/p?q=%41", o), "h/p?q=A");
   EXPECT_NE(CacheKey("h", "/a%2Fb", o), CacheKey("h", "/a/b", o));  // reserved stays encoded
-  EXPECT_EQ(CacheKey("h", "/p?b=2&a=1", o), "h/p?b=2&a=1");          // order kept by default
+  EXPECT_EQ(CacheKey("h", "/p?b=2&a=1", o), "h/p?b=2&a=1");         // order kept by default
 }
 
 TEST(CacheKeyTest, QuerySortingAndStripping) {

@@ -1,8 +1,7 @@
 // RFC 9111 policy as pure functions: directives, dates, storage, age, serving.
-#include "policy/cache_policy.h"
-
 #include <gtest/gtest.h>
 
+#include "policy/cache_policy.h"
 #include "policy/directives.h"
 #include "policy/http_date.h"
 
@@ -11,7 +10,8 @@ namespace {
 
 constexpr int64_t kNow = 1800000000;
 
-http::request_header<> Get(std::initializer_list<std::pair<const char*, const char*>> headers = {}) {
+http::request_header<> Get(
+    std::initializer_list<std::pair<const char*, const char*>> headers = {}) {
   http::request_header<> req;
   req.method(http::verb::get);
   req.target("/x");
@@ -29,7 +29,8 @@ http::response_header<> Resp(unsigned status,
 }
 
 TEST(DirectivesTest, ParsesValuesQuotesAndCase) {
-  Directives d = Directives::Parse("Max-Age=60, no-cache=\"Set-Cookie, X-A\", public , s-maxage=\"30\"");
+  Directives d =
+      Directives::Parse("Max-Age=60, no-cache=\"Set-Cookie, X-A\", public , s-maxage=\"30\"");
   EXPECT_EQ(d.Seconds("max-age"), 60);
   EXPECT_EQ(d.Seconds("s-maxage"), 30);
   EXPECT_TRUE(d.Has("public"));
@@ -50,14 +51,26 @@ TEST(HttpDateTest, AcceptsTheThreeFormats) {
 
 TEST(StoragePolicyTest, ExplicitFreshnessOrder) {
   PolicyOptions o;
-  EXPECT_EQ(DecideStorage(Get(), Resp(200, {{"Cache-Control", "max-age=60"}}), kNow, o).freshness_lifetime, 60);
-  EXPECT_EQ(DecideStorage(Get(), Resp(200, {{"Cache-Control", "max-age=60, s-maxage=90"}}), kNow, o).freshness_lifetime, 90);
-  EXPECT_EQ(DecideStorage(Get(), Resp(200, {{"Cache-Control", "s-maxage=90"}, {"Surrogate-Control", "max-age=120"}}), kNow, o)
-                .freshness_lifetime, 120);
-  auto cdn = DecideStorage(Get(), Resp(200, {{"Cache-Control", "private"}, {"CDN-Cache-Control", "max-age=150"}}), kNow, o);
+  EXPECT_EQ(DecideStorage(Get(), Resp(200, {{"Cache-Control", "max-age=60"}}), kNow, o)
+                .freshness_lifetime,
+            60);
+  EXPECT_EQ(DecideStorage(Get(), Resp(200, {{"Cache-Control", "max-age=60, s-maxage=90"}}), kNow, o)
+                .freshness_lifetime,
+            90);
+  EXPECT_EQ(DecideStorage(
+                Get(),
+                Resp(200, {{"Cache-Control", "s-maxage=90"}, {"Surrogate-Control", "max-age=120"}}),
+                kNow, o)
+                .freshness_lifetime,
+            120);
+  auto cdn = DecideStorage(
+      Get(), Resp(200, {{"Cache-Control", "private"}, {"CDN-Cache-Control", "max-age=150"}}), kNow,
+      o);
   EXPECT_TRUE(cdn.store);  // CDN-Cache-Control governs; Cache-Control's private is for others
   EXPECT_EQ(cdn.freshness_lifetime, 150);
-  EXPECT_EQ(DecideStorage(Get(), Resp(200, {{"Expires", FormatHttpDate(kNow + 500)}}), kNow, o).freshness_lifetime, 500);
+  EXPECT_EQ(DecideStorage(Get(), Resp(200, {{"Expires", FormatHttpDate(kNow + 500)}}), kNow, o)
+                .freshness_lifetime,
+            500);
   auto bad_expires = DecideStorage(Get(), Resp(200, {{"Expires", "0"}}), kNow, o);
   EXPECT_TRUE(bad_expires.store);
   EXPECT_EQ(bad_expires.freshness_lifetime, 0);
@@ -66,34 +79,59 @@ TEST(StoragePolicyTest, ExplicitFreshnessOrder) {
 TEST(StoragePolicyTest, RefusalsAndFlags) {
   PolicyOptions o;
   EXPECT_FALSE(DecideStorage(Get(), Resp(200, {{"Cache-Control", "no-store"}}), kNow, o).store);
-  EXPECT_FALSE(DecideStorage(Get({{"Cache-Control", "no-store"}}), Resp(200, {{"Cache-Control", "max-age=5"}}), kNow, o).store);
-  EXPECT_FALSE(DecideStorage(Get(), Resp(200, {{"Cache-Control", "private, max-age=5"}}), kNow, o).store);
+  EXPECT_FALSE(DecideStorage(Get({{"Cache-Control", "no-store"}}),
+                             Resp(200, {{"Cache-Control", "max-age=5"}}), kNow, o)
+                   .store);
+  EXPECT_FALSE(
+      DecideStorage(Get(), Resp(200, {{"Cache-Control", "private, max-age=5"}}), kNow, o).store);
   EXPECT_FALSE(DecideStorage(Get(), Resp(206, {{"Cache-Control", "max-age=5"}}), kNow, o).store);
-  EXPECT_FALSE(DecideStorage(Get(), Resp(200, {{"Vary", "Accept, *"}, {"Cache-Control", "max-age=5"}}), kNow, o).store);
+  EXPECT_FALSE(DecideStorage(Get(),
+                             Resp(200, {{"Vary", "Accept, *"}, {"Cache-Control", "max-age=5"}}),
+                             kNow, o)
+                   .store);
   EXPECT_FALSE(DecideStorage(Get(), Resp(418, {}), kNow, o).store);
   EXPECT_TRUE(DecideStorage(Get(), Resp(418, {{"Cache-Control", "max-age=5"}}), kNow, o).store);
-  EXPECT_FALSE(DecideStorage(Get({{"Authorization", "x"}}), Resp(200, {{"Cache-Control", "max-age=5"}}), kNow, o).store);
-  EXPECT_TRUE(DecideStorage(Get({{"Authorization", "x"}}), Resp(200, {{"Cache-Control", "s-maxage=5"}}), kNow, o).store);
-  auto flags = DecideStorage(Get(), Resp(200, {{"Cache-Control", "max-age=5, must-revalidate, immutable, stale-while-revalidate=30, stale-if-error=600"}}), kNow, o);
+  EXPECT_FALSE(DecideStorage(Get({{"Authorization", "x"}}),
+                             Resp(200, {{"Cache-Control", "max-age=5"}}), kNow, o)
+                   .store);
+  EXPECT_TRUE(DecideStorage(Get({{"Authorization", "x"}}),
+                            Resp(200, {{"Cache-Control", "s-maxage=5"}}), kNow, o)
+                  .store);
+  auto flags = DecideStorage(Get(),
+                             Resp(200, {{"Cache-Control",
+                                         "max-age=5, must-revalidate, immutable, "
+                                         "stale-while-revalidate=30, stale-if-error=600"}}),
+                             kNow, o);
   EXPECT_TRUE(flags.flags & kMustRevalidate);
   EXPECT_TRUE(flags.flags & kImmutable);
   EXPECT_EQ(flags.stale_while_revalidate, 30);
   EXPECT_EQ(flags.stale_if_error, 600);
-  EXPECT_TRUE(DecideStorage(Get(), Resp(200, {{"Cache-Control", "no-cache"}}), kNow, o).flags & kNoCacheResponse);
+  EXPECT_TRUE(DecideStorage(Get(), Resp(200, {{"Cache-Control", "no-cache"}}), kNow, o).flags &
+              kNoCacheResponse);
 }
 
 TEST(StoragePolicyTest, QualifiedNoCacheAndPrivateStripFieldsMustUnderstandOverridesNoStore) {
   PolicyOptions o;
-  auto nc = DecideStorage(Get(), Resp(200, {{"Cache-Control", "max-age=60, no-cache=\"Set-Cookie, X-A\""}}), kNow, o);
+  auto nc = DecideStorage(
+      Get(), Resp(200, {{"Cache-Control", "max-age=60, no-cache=\"Set-Cookie, X-A\""}}), kNow, o);
   EXPECT_TRUE(nc.store);
   EXPECT_FALSE(nc.flags & kNoCacheResponse);
   EXPECT_EQ(nc.strip_fields, (std::vector<std::string>{"set-cookie", "x-a"}));
-  auto pv = DecideStorage(Get(), Resp(200, {{"Cache-Control", "max-age=60, private=\"X-User\""}}), kNow, o);
+  auto pv = DecideStorage(Get(), Resp(200, {{"Cache-Control", "max-age=60, private=\"X-User\""}}),
+                          kNow, o);
   EXPECT_TRUE(pv.store);
   EXPECT_EQ(pv.strip_fields, (std::vector<std::string>{"x-user"}));
-  EXPECT_TRUE(DecideStorage(Get(), Resp(200, {{"Cache-Control", "max-age=60, must-understand, no-store"}}), kNow, o).store);
-  EXPECT_FALSE(DecideStorage(Get(), Resp(299, {{"Cache-Control", "max-age=60, must-understand, no-store"}}), kNow, o).store);
-  EXPECT_FALSE(DecideStorage(Get(), Resp(299, {{"Cache-Control", "max-age=60, must-understand"}}), kNow, o).store);
+  EXPECT_TRUE(DecideStorage(Get(),
+                            Resp(200, {{"Cache-Control", "max-age=60, must-understand, no-store"}}),
+                            kNow, o)
+                  .store);
+  EXPECT_FALSE(
+      DecideStorage(Get(), Resp(299, {{"Cache-Control", "max-age=60, must-understand, no-store"}}),
+                    kNow, o)
+          .store);
+  EXPECT_FALSE(
+      DecideStorage(Get(), Resp(299, {{"Cache-Control", "max-age=60, must-understand"}}), kNow, o)
+          .store);
 }
 
 TEST(ServePolicyTest, ImmutableFreshResponseIgnoresClientNoCache) {
@@ -109,17 +147,19 @@ TEST(ServePolicyTest, ImmutableFreshResponseIgnoresClientNoCache) {
 
 TEST(StoragePolicyTest, HeuristicIsTenPercentOfLastModifiedAgeCapped) {
   PolicyOptions o;
-  auto d = DecideStorage(Get(), Resp(200, {{"Last-Modified", FormatHttpDate(kNow - 5000)}}), kNow, o);
+  auto d =
+      DecideStorage(Get(), Resp(200, {{"Last-Modified", FormatHttpDate(kNow - 5000)}}), kNow, o);
   EXPECT_TRUE(d.store);
   EXPECT_EQ(d.freshness_lifetime, 500);
   EXPECT_TRUE(d.flags & kHeuristic);
-  auto capped = DecideStorage(Get(), Resp(200, {{"Last-Modified", FormatHttpDate(kNow - 100 * 86400)}}), kNow, o);
+  auto capped = DecideStorage(
+      Get(), Resp(200, {{"Last-Modified", FormatHttpDate(kNow - 100 * 86400)}}), kNow, o);
   EXPECT_EQ(capped.freshness_lifetime, 86400);
 }
 
 TEST(AgeTest, FollowsRfc9111Section423) {
   ObjectMeta m;
-  m.date = kNow - 10;          // generated 10 s before it arrived: apparent age 10
+  m.date = kNow - 10;  // generated 10 s before it arrived: apparent age 10
   m.request_time = kNow - 3;
   m.response_time = kNow;      // response delay 3
   m.headers = {{"Age", "5"}};  // corrected age value 8

@@ -2,8 +2,8 @@
 // ports, real HTTP, one rule per test (docs/conformance.md maps rules to these tests).
 #include <gtest/gtest.h>
 
-#include <boost/json.hpp>
 #include <atomic>
+#include <boost/json.hpp>
 #include <fstream>
 #include <thread>
 
@@ -31,9 +31,9 @@ class ProxyTest : public ::testing::Test {
   }
 
   void StartNode(std::vector<std::string> extra = {}, bool default_origin = true) {
-    std::vector<std::string> args = {"--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
-                                     "--store", dir_.Sub("store"), "--threads", "2",
-                                     "--log-level", "error"};
+    std::vector<std::string> args = {
+        "--listen",        "127.0.0.1:0", "--admin", "127.0.0.1:0", "--store",
+        dir_.Sub("store"), "--threads",   "2",       "--log-level", "error"};
     if (default_origin) {
       args.push_back("--origin");
       args.push_back(OriginUrl());
@@ -47,7 +47,8 @@ class ProxyTest : public ::testing::Test {
 
   std::string OriginUrl() const { return "http://127.0.0.1:" + std::to_string(origin_port_); }
 
-  HttpResponse Get(const std::string& target, const std::map<std::string, std::string>& headers = {}) {
+  HttpResponse Get(const std::string& target,
+                   const std::map<std::string, std::string>& headers = {}) {
     return Fetch(port_, "GET", target, headers);
   }
 
@@ -68,14 +69,16 @@ TEST_F(ProxyTest, MissIsStoredThenHitServedFromCache) {
   HttpResponse miss = Get("/hit?cc=max-age=300&size=5000");
   ASSERT_EQ(miss.status, 200) << miss.error;
   EXPECT_EQ(miss.body.size(), 5000u);
-  EXPECT_NE(miss.Header("cache-status").find("fwd=miss"), std::string::npos) << miss.Header("cache-status");
+  EXPECT_NE(miss.Header("cache-status").find("fwd=miss"), std::string::npos)
+      << miss.Header("cache-status");
   EXPECT_NE(miss.Header("cache-status").find("stored"), std::string::npos);
   EXPECT_EQ(miss.Header("via"), "1.1 edgecache");
 
   HttpResponse hit = Get("/hit?cc=max-age=300&size=5000");
   ASSERT_EQ(hit.status, 200);
   EXPECT_EQ(hit.body, miss.body);
-  EXPECT_NE(hit.Header("cache-status").find("hit"), std::string::npos) << hit.Header("cache-status");
+  EXPECT_NE(hit.Header("cache-status").find("hit"), std::string::npos)
+      << hit.Header("cache-status");
   EXPECT_TRUE(hit.Has("age"));
   EXPECT_EQ(hit.Header("etag"), miss.Header("etag"));
   EXPECT_EQ(OriginCount("/hit"), 1);
@@ -126,11 +129,13 @@ TEST_F(ProxyTest, HeuristicFreshnessOnlyFromLastModified) {
   const std::string target = "/heur?lm=" + std::to_string(ten_days_ago);
   Get(target);
   HttpResponse hit = Get(target);
-  EXPECT_NE(hit.Header("cache-status").find("hit"), std::string::npos) << hit.Header("cache-status");
+  EXPECT_NE(hit.Header("cache-status").find("hit"), std::string::npos)
+      << hit.Header("cache-status");
   // No Last-Modified and no explicit freshness: stored, but revalidated before reuse.
   Get("/noheur?lm=none");
   HttpResponse again = Get("/noheur?lm=none");
-  EXPECT_NE(again.Header("cache-status").find("fwd=stale"), std::string::npos) << again.Header("cache-status");
+  EXPECT_NE(again.Header("cache-status").find("fwd=stale"), std::string::npos)
+      << again.Header("cache-status");
   // A status that is not cacheable by default is not stored without explicit freshness.
   Get("/teapot?status=418");
   Get("/teapot?status=418");
@@ -158,7 +163,8 @@ TEST_F(ProxyTest, StaleEntryRevalidatesWith304AndServesStoredBody) {
   HttpResponse second = Get("/reval?cc=max-age=0&size=3000");
   ASSERT_EQ(second.status, 200);
   EXPECT_EQ(second.body, first.body);
-  EXPECT_NE(second.Header("cache-status").find("fwd=stale"), std::string::npos) << second.Header("cache-status");
+  EXPECT_NE(second.Header("cache-status").find("fwd=stale"), std::string::npos)
+      << second.Header("cache-status");
   EXPECT_NE(second.Header("cache-status").find("fwd-status=304"), std::string::npos);
   EXPECT_EQ(OriginCount("/reval", "conditional"), 1);
   EXPECT_EQ(OriginCount("/reval", "not_modified"), 1);
@@ -182,7 +188,8 @@ TEST_F(ProxyTest, RevalidationWith404RemovesTheEntry) {
   EXPECT_EQ(gone.status, 410);
   EXPECT_NE(gone.Header("cache-status").find("fwd-status=410"), std::string::npos);
   HttpResponse metrics = Fetch(admin_port_, "GET", "/metrics");
-  EXPECT_NE(metrics.body.find("edgecache_revalidations_total{outcome=\"removed\"} 1"), std::string::npos)
+  EXPECT_NE(metrics.body.find("edgecache_revalidations_total{outcome=\"removed\"} 1"),
+            std::string::npos)
       << metrics.body;
   // The resource comes back changed: the 200 stored first is never served again.
   Fetch(origin_port_, "GET", "/__status?path=/gone&status=0");
@@ -196,14 +203,16 @@ TEST_F(ProxyTest, RevalidationWith404RemovesTheEntry) {
 TEST_F(ProxyTest, ResponseNoCacheRevalidatesEveryTime) {
   Get("/nc?cc=no-cache,max-age=600");
   HttpResponse r = Get("/nc?cc=no-cache,max-age=600");
-  EXPECT_NE(r.Header("cache-status").find("fwd=stale"), std::string::npos) << r.Header("cache-status");
+  EXPECT_NE(r.Header("cache-status").find("fwd=stale"), std::string::npos)
+      << r.Header("cache-status");
   EXPECT_EQ(OriginCount("/nc", "conditional"), 1);
 }
 
 TEST_F(ProxyTest, ClientNoCacheForcesRevalidation) {
   Get("/cnc?cc=max-age=600");
   HttpResponse r = Get("/cnc?cc=max-age=600", {{"Cache-Control", "no-cache"}});
-  EXPECT_NE(r.Header("cache-status").find("fwd=request"), std::string::npos) << r.Header("cache-status");
+  EXPECT_NE(r.Header("cache-status").find("fwd=request"), std::string::npos)
+      << r.Header("cache-status");
   EXPECT_EQ(OriginCount("/cnc", "conditional"), 1);
   HttpResponse p = Get("/cnc?cc=max-age=600", {{"Pragma", "no-cache"}});
   EXPECT_EQ(OriginCount("/cnc", "conditional"), 2);
@@ -245,8 +254,8 @@ TEST_F(ProxyTest, ObjectsOverTheSizeLimitStreamThroughUnstored) {
   std::string path = dir_.Sub("small-objects.toml");
   std::ofstream(path) << "[limits]\nmax_object_bytes = \"64KiB\"\n";
   StartNode({"--config", path});
-  for (const std::string target : {"/huge?cc=max-age=60&size=100000",
-                                   "/hugechunked?cc=max-age=60&size=100000&chunked=1"}) {
+  for (const std::string target :
+       {"/huge?cc=max-age=60&size=100000", "/hugechunked?cc=max-age=60&size=100000&chunked=1"}) {
     HttpResponse first = Get(target);
     HttpResponse second = Get(target);
     EXPECT_EQ(first.body.size(), 100000u) << target;
@@ -255,7 +264,8 @@ TEST_F(ProxyTest, ObjectsOverTheSizeLimitStreamThroughUnstored) {
     EXPECT_EQ(OriginCount(target.substr(0, target.find('?'))), 2) << target;
   }
   HttpResponse small = Get("/small?cc=max-age=60&size=1000");
-  EXPECT_NE(Get("/small?cc=max-age=60&size=1000").Header("cache-status").find("hit"), std::string::npos);
+  EXPECT_NE(Get("/small?cc=max-age=60&size=1000").Header("cache-status").find("hit"),
+            std::string::npos);
 }
 
 TEST_F(ProxyTest, CorruptStoredBodyIsAMissNeverServed) {
@@ -277,7 +287,8 @@ TEST_F(ProxyTest, CorruptStoredBodyIsAMissNeverServed) {
   HttpResponse again = Get("/rot?cc=max-age=600&size=3000");
   EXPECT_EQ(again.status, 200);
   EXPECT_EQ(again.body, first.body);  // fetched again, not the damaged copy
-  EXPECT_NE(again.Header("cache-status").find("fwd=miss"), std::string::npos) << again.Header("cache-status");
+  EXPECT_NE(again.Header("cache-status").find("fwd=miss"), std::string::npos)
+      << again.Header("cache-status");
   EXPECT_EQ(OriginCount("/rot"), 2);
   HttpResponse healed = Get("/rot?cc=max-age=600&size=3000");
   EXPECT_NE(healed.Header("cache-status").find("hit"), std::string::npos);
@@ -294,7 +305,8 @@ TEST_F(ProxyTest, StaleIfErrorServesStaleWhenTheOriginFails) {
   HttpResponse on_5xx = Get(url);
   EXPECT_EQ(on_5xx.status, 200);
   EXPECT_EQ(on_5xx.body, stored.body);
-  EXPECT_NE(on_5xx.Header("cache-status").find("fwd=stale"), std::string::npos) << on_5xx.Header("cache-status");
+  EXPECT_NE(on_5xx.Header("cache-status").find("fwd=stale"), std::string::npos)
+      << on_5xx.Header("cache-status");
   EXPECT_NE(on_5xx.Header("cache-status").find("fwd-status=503"), std::string::npos);
   // must-revalidate forbids it; so does staleness beyond the window.
   Get("/siemr?cc=max-age=10,stale-if-error=600,must-revalidate&age=20");
@@ -372,9 +384,12 @@ TEST_F(ProxyTest, UnsafeMethodsInvalidateTargetLocationAndContentLocation) {
   EXPECT_EQ(post.status, 200);
   // The POST's own target is a different cache key (its query differs); invalidate it directly.
   Fetch(port_, "DELETE", "/inv/a?cc=max-age=600");
-  EXPECT_NE(Get("/inv/a?cc=max-age=600").Header("cache-status").find("fwd=miss"), std::string::npos);
-  EXPECT_NE(Get("/inv/loc?cc=max-age=600").Header("cache-status").find("fwd=miss"), std::string::npos);
-  EXPECT_NE(Get("/inv/cloc?cc=max-age=600").Header("cache-status").find("fwd=miss"), std::string::npos);
+  EXPECT_NE(Get("/inv/a?cc=max-age=600").Header("cache-status").find("fwd=miss"),
+            std::string::npos);
+  EXPECT_NE(Get("/inv/loc?cc=max-age=600").Header("cache-status").find("fwd=miss"),
+            std::string::npos);
+  EXPECT_NE(Get("/inv/cloc?cc=max-age=600").Header("cache-status").find("fwd=miss"),
+            std::string::npos);
   EXPECT_NE(Get("/inv/keep?cc=max-age=600").Header("cache-status").find("hit"), std::string::npos);
   // A failed unsafe request invalidates nothing.
   Get("/inv/fail?cc=max-age=600");
@@ -404,8 +419,9 @@ TEST_F(ProxyTest, ValidatorsTheOriginForgotAreSynthesised) {
   std::ofstream(conf) << "[cache]\ncontent_etag = true\n";
   StartNode({"--config", conf});
   testing::TempDir other_store;
-  ChildProcess replica(EDGECACHE_BIN, {"--listen", "127.0.0.1:0", "--origin", OriginUrl(), "--store",
-                                       other_store.Sub("s"), "--config", conf, "--log-level", "error"});
+  ChildProcess replica(EDGECACHE_BIN,
+                       {"--listen", "127.0.0.1:0", "--origin", OriginUrl(), "--store",
+                        other_store.Sub("s"), "--config", conf, "--log-level", "error"});
   const uint16_t replica_port = replica.WaitForPort("edgecache: listening on");
   ASSERT_NE(replica_port, 0);
   HttpResponse a = Get(url);
@@ -435,8 +451,8 @@ TEST_F(ProxyTest, EdgesBehindAParentMakeOneOriginRequest) {
     stores.push_back(std::make_unique<testing::TempDir>());
     edges.push_back(std::make_unique<ChildProcess>(
         EDGECACHE_BIN,
-        std::vector<std::string>{"--listen", "127.0.0.1:0", "--origin", OriginUrl(), "--parent", parent,
-                                 "--name", "edge" + std::to_string(i), "--store",
+        std::vector<std::string>{"--listen", "127.0.0.1:0", "--origin", OriginUrl(), "--parent",
+                                 parent, "--name", "edge" + std::to_string(i), "--store",
                                  stores.back()->Sub("s"), "--log-level", "error"}));
     ports.push_back(edges.back()->WaitForPort("edgecache: listening on"));
     ASSERT_NE(ports.back(), 0);
@@ -450,14 +466,18 @@ TEST_F(ProxyTest, EdgesBehindAParentMakeOneOriginRequest) {
   }
   EXPECT_EQ(OriginCount("/tiered"), 1);
   // The parent's Cache-Status is kept in the chain, closest to the origin first.
-  EXPECT_EQ(responses[0].Header("cache-status").find("shield; fwd=miss"), 0u) << responses[0].Header("cache-status");
+  EXPECT_EQ(responses[0].Header("cache-status").find("shield; fwd=miss"), 0u)
+      << responses[0].Header("cache-status");
   EXPECT_NE(responses[0].Header("cache-status").find(", edge0; fwd=miss"), std::string::npos);
-  EXPECT_EQ(responses[1].Header("cache-status").find("shield; hit"), 0u) << responses[1].Header("cache-status");
-  EXPECT_NE(responses[1].Header("cache-status").find(", edge1; fwd=miss; fwd-status=200; stored"), std::string::npos);
+  EXPECT_EQ(responses[1].Header("cache-status").find("shield; hit"), 0u)
+      << responses[1].Header("cache-status");
+  EXPECT_NE(responses[1].Header("cache-status").find(", edge1; fwd=miss; fwd-status=200; stored"),
+            std::string::npos);
   EXPECT_EQ(responses[1].Header("via"), "1.1 shield, 1.1 edge1");
   // An edge hit shows only its own entry.
   HttpResponse edge_hit = Fetch(ports[2], "GET", url);
-  EXPECT_EQ(edge_hit.Header("cache-status").find("edge2; hit"), 0u) << edge_hit.Header("cache-status");
+  EXPECT_EQ(edge_hit.Header("cache-status").find("edge2; hit"), 0u)
+      << edge_hit.Header("cache-status");
   EXPECT_EQ(OriginCount("/tiered"), 1);
 }
 
@@ -467,7 +487,8 @@ TEST_F(ProxyTest, ImmutableMustUnderstandAndNoCacheFieldNames) {
   HttpResponse first = Get(nc);
   EXPECT_EQ(first.Header("x-secret"), "s3cret");  // the response it came with is whole
   HttpResponse hit = Get(nc);
-  EXPECT_NE(hit.Header("cache-status").find("hit"), std::string::npos) << hit.Header("cache-status");
+  EXPECT_NE(hit.Header("cache-status").find("hit"), std::string::npos)
+      << hit.Header("cache-status");
   EXPECT_FALSE(hit.Has("x-secret"));
   // must-understand with a status this cache understands overrides no-store.
   Get("/mu?cc=max-age=600,must-understand,no-store");
@@ -476,7 +497,8 @@ TEST_F(ProxyTest, ImmutableMustUnderstandAndNoCacheFieldNames) {
   // immutable: a client's reload does not reach the origin while the entry is fresh.
   Get("/imm?cc=max-age=600,immutable");
   HttpResponse reload = Get("/imm?cc=max-age=600,immutable", {{"Cache-Control", "no-cache"}});
-  EXPECT_NE(reload.Header("cache-status").find("hit"), std::string::npos) << reload.Header("cache-status");
+  EXPECT_NE(reload.Header("cache-status").find("hit"), std::string::npos)
+      << reload.Header("cache-status");
   EXPECT_EQ(OriginCount("/imm"), 1);
 }
 
@@ -544,11 +566,14 @@ TEST_F(ProxyTest, RangeMissFetchesAndStoresTheWholeObject) {
   EXPECT_EQ(part.Header("content-range"), "bytes 250000-250099/300000");
   // The client's range is complete before the object is; wait (bounded) for the store.
   for (int i = 0; i < 250; ++i) {
-    if (Fetch(admin_port_, "GET", "/metrics").body.find("edgecache_store_objects 1\n") != std::string::npos) break;
+    if (Fetch(admin_port_, "GET", "/metrics").body.find("edgecache_store_objects 1\n") !=
+        std::string::npos)
+      break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   HttpResponse full = Get(url);
-  EXPECT_NE(full.Header("cache-status").find("hit"), std::string::npos) << full.Header("cache-status");
+  EXPECT_NE(full.Header("cache-status").find("hit"), std::string::npos)
+      << full.Header("cache-status");
   EXPECT_EQ(full.body.size(), 300000u);
   EXPECT_EQ(full.body.substr(250000, 100), part.body);
   EXPECT_EQ(OriginCount("/rangemiss"), 1);
@@ -561,10 +586,13 @@ TEST_F(ProxyTest, VaryVariantsWithNormalisedAcceptEncodingAndACap) {
   HttpResponse br = Get(url, {{"Accept-Encoding", "gzip, deflate, br"}});
   EXPECT_NE(br.Header("cache-status").find("fwd=miss"), std::string::npos);
   HttpResponse br_again = Get(url, {{"Accept-Encoding", "br;q=1.0, gzip;q=0.5"}});
-  EXPECT_NE(br_again.Header("cache-status").find("hit"), std::string::npos) << br_again.Header("cache-status");
+  EXPECT_NE(br_again.Header("cache-status").find("hit"), std::string::npos)
+      << br_again.Header("cache-status");
   HttpResponse gz = Get(url, {{"Accept-Encoding", "gzip"}});
-  EXPECT_NE(gz.Header("cache-status").find("fwd=vary-miss"), std::string::npos) << gz.Header("cache-status");
-  EXPECT_NE(Get(url, {{"Accept-Encoding", "gzip, deflate"}}).Header("cache-status").find("hit"), std::string::npos);
+  EXPECT_NE(gz.Header("cache-status").find("fwd=vary-miss"), std::string::npos)
+      << gz.Header("cache-status");
+  EXPECT_NE(Get(url, {{"Accept-Encoding", "gzip, deflate"}}).Header("cache-status").find("hit"),
+            std::string::npos);
   EXPECT_EQ(OriginCount("/v"), 2);
   // The origin was asked for exactly the normalised coding.
   HttpResponse echo = Get("/__echo", {{"Accept-Encoding", "gzip, deflate, br"}});
@@ -580,23 +608,28 @@ TEST_F(ProxyTest, VaryVariantsWithNormalisedAcceptEncodingAndACap) {
   EXPECT_EQ(OriginCount("/many"), 4);  // a, b stored; c twice from the origin
   EXPECT_NE(Get(many, {{"X-Variant", "a"}}).Header("cache-status").find("hit"), std::string::npos);
   HttpResponse capped = Get(many, {{"X-Variant", "c"}});
-  EXPECT_NE(capped.Header("cache-status").find("variant cap"), std::string::npos) << capped.Header("cache-status");
+  EXPECT_NE(capped.Header("cache-status").find("variant cap"), std::string::npos)
+      << capped.Header("cache-status");
 }
 
 TEST_F(ProxyTest, CacheKeysNormalisePercentEncodingAndConfiguredQueryParams) {
   Get("/%7Euser/page?cc=max-age=600");
   HttpResponse same = Get("/~user/page?cc=max-age=600");
-  EXPECT_NE(same.Header("cache-status").find("hit"), std::string::npos) << same.Header("cache-status");
+  EXPECT_NE(same.Header("cache-status").find("hit"), std::string::npos)
+      << same.Header("cache-status");
   Get("/q?cc=max-age=600&b=2&a=1");
-  EXPECT_NE(Get("/q?a=1&b=2&cc=max-age=600").Header("cache-status").find("fwd=miss"), std::string::npos);
+  EXPECT_NE(Get("/q?a=1&b=2&cc=max-age=600").Header("cache-status").find("fwd=miss"),
+            std::string::npos);
 
   node_.reset();
   std::string conf = dir_.Sub("keys.toml");
-  std::ofstream(conf) << "[cache]\nsort_query = true\nstrip_query_params = [\"utm_*\", \"fbclid\"]\n";
+  std::ofstream(conf)
+      << "[cache]\nsort_query = true\nstrip_query_params = [\"utm_*\", \"fbclid\"]\n";
   StartNode({"--config", conf});
   Get("/s?cc=max-age=600&b=2&a=1&utm_source=news");
   HttpResponse sorted = Get("/s?a=1&fbclid=xyz&b=2&cc=max-age=600&utm_campaign=z");
-  EXPECT_NE(sorted.Header("cache-status").find("hit"), std::string::npos) << sorted.Header("cache-status");
+  EXPECT_NE(sorted.Header("cache-status").find("hit"), std::string::npos)
+      << sorted.Header("cache-status");
   EXPECT_EQ(OriginCount("/s"), 1);
   // The origin still gets the query as the client sent it.
   HttpResponse echo = Get("/__echo?utm_source=news&b=1");
@@ -615,9 +648,11 @@ TEST_F(ProxyTest, ClientConditionalsAnsweredFromCache) {
   EXPECT_EQ(inm.Header("etag"), etag);
   HttpResponse other = Get("/cond?cc=max-age=600", {{"If-None-Match", "\"nope\""}});
   EXPECT_EQ(other.status, 200);
-  HttpResponse ims = Get("/cond?cc=max-age=600", {{"If-Modified-Since", first.Header("last-modified")}});
+  HttpResponse ims =
+      Get("/cond?cc=max-age=600", {{"If-Modified-Since", first.Header("last-modified")}});
   EXPECT_EQ(ims.status, 304);
-  HttpResponse older = Get("/cond?cc=max-age=600", {{"If-Modified-Since", "Sat, 01 Jan 2000 00:00:00 GMT"}});
+  HttpResponse older =
+      Get("/cond?cc=max-age=600", {{"If-Modified-Since", "Sat, 01 Jan 2000 00:00:00 GMT"}});
   EXPECT_EQ(older.status, 200);
   EXPECT_EQ(OriginCount("/cond"), 1);
 }
@@ -653,11 +688,15 @@ TEST_F(ProxyTest, HopByHopHeadersRemovedBothWaysViaAndForwardedForAdded) {
   EXPECT_NE(echo.body.find("X-Forwarded-For: 127.0.0.1"), std::string::npos) << echo.body;
   EXPECT_NE(echo.body.find("Host: test.local"), std::string::npos) << echo.body;
 
-  HttpResponse r = Get("/hop?cc=max-age=60&hdr=Connection:X-Origin-Secret&hdr=X-Origin-Secret:1&hdr=X-Public:yes&hdr=Upgrade:h2c");
+  HttpResponse r =
+      Get("/hop?cc=max-age=60&hdr=Connection:X-Origin-Secret&hdr=X-Origin-Secret:1&hdr=X-Public:"
+          "yes&hdr=Upgrade:h2c");
   EXPECT_FALSE(r.Has("x-origin-secret"));
   EXPECT_FALSE(r.Has("upgrade"));
   EXPECT_EQ(r.Header("x-public"), "yes");
-  HttpResponse hit = Get("/hop?cc=max-age=60&hdr=Connection:X-Origin-Secret&hdr=X-Origin-Secret:1&hdr=X-Public:yes&hdr=Upgrade:h2c");
+  HttpResponse hit =
+      Get("/hop?cc=max-age=60&hdr=Connection:X-Origin-Secret&hdr=X-Origin-Secret:1&hdr=X-Public:"
+          "yes&hdr=Upgrade:h2c");
   EXPECT_FALSE(hit.Has("x-origin-secret"));
   EXPECT_EQ(hit.Header("x-public"), "yes");
 }
@@ -679,7 +718,8 @@ TEST_F(ProxyTest, SurrogateTagsAreStoredNotForwardedAndSurviveRestart) {
   // The restarted node serves the entry from the store.
   StartNode();
   HttpResponse hit = Get("/tagged?cc=max-age=600&skey=product-1%20home&ctag=deploy-7");
-  EXPECT_NE(hit.Header("cache-status").find("hit"), std::string::npos) << hit.Header("cache-status");
+  EXPECT_NE(hit.Header("cache-status").find("hit"), std::string::npos)
+      << hit.Header("cache-status");
   EXPECT_EQ(hit.body, r.body);
   EXPECT_EQ(OriginCount("/tagged"), 1);
 }
@@ -705,9 +745,11 @@ TEST_F(ProxyTest, UnknownHostsAreRefusedNeverAnOpenProxy) {
   HttpResponse unknown = Fetch(port_, "GET", "/x", {}, "", "evil.example.net");
   EXPECT_EQ(unknown.status, 421);
   EXPECT_EQ(unknown.Header("cache-status"), "edgecache; fwd=bypass");
-  HttpResponse absolute = Fetch(port_, "GET", "http://evil.example.net/x", {}, "", "www.example.com");
+  HttpResponse absolute =
+      Fetch(port_, "GET", "http://evil.example.net/x", {}, "", "www.example.com");
   EXPECT_EQ(absolute.status, 421);
-  HttpResponse absolute_ok = Fetch(port_, "GET", "http://www.example.com/x?cc=max-age=60", {}, "", "ignored");
+  HttpResponse absolute_ok =
+      Fetch(port_, "GET", "http://www.example.com/x?cc=max-age=60", {}, "", "ignored");
   EXPECT_EQ(absolute_ok.status, 200);
   EXPECT_NE(absolute_ok.Header("cache-status").find("hit"), std::string::npos);  // same key
 }
@@ -731,8 +773,9 @@ TEST_F(ProxyTest, MalformedOversizedAndSmugglingRequestsGet4xxAndClose) {
   }
   {
     HttpConnection c(port_);
-    c.SendRaw("POST /s HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
-              "0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n");
+    c.SendRaw(
+        "POST /s HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n");
     HttpResponse r = c.Read();
     EXPECT_EQ(r.status, 400);
     EXPECT_TRUE(c.ClosedByPeer());
@@ -742,8 +785,9 @@ TEST_F(ProxyTest, MalformedOversizedAndSmugglingRequestsGet4xxAndClose) {
 
 TEST_F(ProxyTest, KeepAliveAndPipelinedRequestsAnsweredInOrder) {
   HttpConnection c(port_);
-  c.SendRaw("GET /p1?cc=max-age=60&size=10 HTTP/1.1\r\nHost: test.local\r\n\r\n"
-            "GET /p2?cc=max-age=60&size=20 HTTP/1.1\r\nHost: a\r\n\r\n");
+  c.SendRaw(
+      "GET /p1?cc=max-age=60&size=10 HTTP/1.1\r\nHost: test.local\r\n\r\n"
+      "GET /p2?cc=max-age=60&size=20 HTTP/1.1\r\nHost: a\r\n\r\n");
   HttpResponse r1 = c.Read();
   HttpResponse r2 = c.Read();
   EXPECT_EQ(r1.body.size(), 10u);
@@ -777,7 +821,8 @@ TEST_F(ProxyTest, AdminServesHealthAndMetrics) {
   EXPECT_EQ(health.body, "ok\n");
   HttpResponse metrics = Fetch(admin_port_, "GET", "/metrics");
   EXPECT_EQ(metrics.status, 200);
-  EXPECT_NE(metrics.body.find("edgecache_requests_total{cache=\"hit\"} 1"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("edgecache_requests_total{cache=\"hit\"} 1"), std::string::npos)
+      << metrics.body;
   EXPECT_NE(metrics.body.find("edgecache_requests_total{cache=\"miss\"} 1"), std::string::npos);
   EXPECT_NE(metrics.body.find("edgecache_store_objects 1"), std::string::npos);
   EXPECT_NE(metrics.body.find("edgecache_request_duration_seconds_count 2"), std::string::npos);

@@ -14,7 +14,7 @@
 namespace edgecache::testing {
 
 struct HttpResponse {
-  int status = 0;  // 0: no response (connection failed or closed)
+  int status = 0;                              // 0: no response (connection failed or closed)
   std::map<std::string, std::string> headers;  // lower-case names; repeated ones joined by ", "
   std::string body;
   bool complete = false;  // the whole message arrived

@@ -3,11 +3,11 @@
 // test ends, so no server outlives its test.
 #pragma once
 
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <poll.h>
 
 #include <chrono>
 #include <cstring>
@@ -61,7 +61,8 @@ class ChildProcess {
         pending_.erase(0, nl + 1);
         if (line.rfind(prefix, 0) == 0) return line;
       }
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return "";
       pollfd p{out_, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return "";

@@ -1,9 +1,10 @@
 #include "config/config.h"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <toml++/toml.h>
 
 namespace edgecache::config {
 namespace {
@@ -22,7 +23,8 @@ Status Bad(std::string_view key, std::string_view reason) {
 }  // namespace
 
 std::string Endpoint::ToString() const {
-  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+         std::to_string(port);
 }
 
 std::string OriginUrl::ToString() const { return "http://" + host + ":" + std::to_string(port); }
@@ -35,12 +37,18 @@ std::optional<uint64_t> ParseSize(std::string_view text) {
   if (ec != std::errc() || end == s.data()) return std::nullopt;
   std::string unit(end, static_cast<const char*>(s.data() + s.size()));
   int shift = 0;
-  if (unit.empty() || unit == "b") shift = 0;
-  else if (unit == "k" || unit == "kib" || unit == "kb") shift = 10;
-  else if (unit == "m" || unit == "mib" || unit == "mb") shift = 20;
-  else if (unit == "g" || unit == "gib" || unit == "gb") shift = 30;
-  else if (unit == "t" || unit == "tib" || unit == "tb") shift = 40;
-  else return std::nullopt;
+  if (unit.empty() || unit == "b")
+    shift = 0;
+  else if (unit == "k" || unit == "kib" || unit == "kb")
+    shift = 10;
+  else if (unit == "m" || unit == "mib" || unit == "mb")
+    shift = 20;
+  else if (unit == "g" || unit == "gib" || unit == "gb")
+    shift = 30;
+  else if (unit == "t" || unit == "tib" || unit == "tb")
+    shift = 40;
+  else
+    return std::nullopt;
   if (shift > 0 && value > (UINT64_MAX >> shift)) return std::nullopt;
   return value << shift;
 }
@@ -103,8 +111,7 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   }
   // Every key is read through these helpers, so a wrong type names its key.
   Status s;
-  auto str = [&](const toml::node_view<toml::node>& n, std::string_view key,
-                 std::string* out) {
+  auto str = [&](const toml::node_view<toml::node>& n, std::string_view key, std::string* out) {
     if (!n) return;
     if (auto v = n.value<std::string>()) {
       *out = *v;
@@ -145,8 +152,8 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   };
 
   static const std::vector<std::string> kTopKeys = {
-      "listen", "admin", "log_level", "access_log", "threads", "name", "parent", "store", "origins",
-      "timeouts", "limits", "cache"};
+      "listen", "admin", "log_level", "access_log", "threads", "name",
+      "parent", "store", "origins",   "timeouts",   "limits",  "cache"};
   for (auto&& [k, v] : root) {
     (void)v;
     if (std::find(kTopKeys.begin(), kTopKeys.end(), std::string(k.str())) == kTopKeys.end()) {
@@ -191,17 +198,25 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   size(store["segment_size"], "store.segment_size", &c->store.segment_bytes);
   size(store["ram_cache"], "store.ram_cache", &c->store.ram_cache_bytes);
   size(store["index_cache"], "store.index_cache", &c->store.index_cache_bytes);
-  boolean(store["reinsert_hot_objects"], "store.reinsert_hot_objects", &c->store.reinsert_hot_objects);
+  boolean(store["reinsert_hot_objects"], "store.reinsert_hot_objects",
+          &c->store.reinsert_hot_objects);
   std::string sync, backend;
   str(store["sync"], "store.sync", &sync);
-  if (sync == "commit") c->store.sync = SyncPolicy::kCommit;
-  else if (sync == "none") c->store.sync = SyncPolicy::kNone;
-  else if (!sync.empty() && s.ok()) s = Bad("store.sync", "must be \"none\" or \"commit\"");
+  if (sync == "commit")
+    c->store.sync = SyncPolicy::kCommit;
+  else if (sync == "none")
+    c->store.sync = SyncPolicy::kNone;
+  else if (!sync.empty() && s.ok())
+    s = Bad("store.sync", "must be \"none\" or \"commit\"");
   str(store["io_backend"], "store.io_backend", &backend);
-  if (backend == "auto") c->store.io_backend = IoBackendKind::kAuto;
-  else if (backend == "io_uring") c->store.io_backend = IoBackendKind::kIoUring;
-  else if (backend == "posix") c->store.io_backend = IoBackendKind::kPosix;
-  else if (!backend.empty() && s.ok()) s = Bad("store.io_backend", "must be auto, io_uring or posix");
+  if (backend == "auto")
+    c->store.io_backend = IoBackendKind::kAuto;
+  else if (backend == "io_uring")
+    c->store.io_backend = IoBackendKind::kIoUring;
+  else if (backend == "posix")
+    c->store.io_backend = IoBackendKind::kPosix;
+  else if (!backend.empty() && s.ok())
+    s = Bad("store.io_backend", "must be auto, io_uring or posix");
 
   if (auto* origins = root["origins"].as_table()) {
     for (auto&& [host, value] : *origins) {
@@ -239,7 +254,8 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   c->max_connections = static_cast<uint32_t>(std::min<uint64_t>(connections, UINT32_MAX));
 
   auto cache = root["cache"];
-  boolean(cache["honour_client_no_cache"], "cache.honour_client_no_cache", &c->honour_client_no_cache);
+  boolean(cache["honour_client_no_cache"], "cache.honour_client_no_cache",
+          &c->honour_client_no_cache);
   boolean(cache["forward_surrogate_headers"], "cache.forward_surrogate_headers",
           &c->forward_surrogate_headers);
   boolean(cache["content_etag"], "cache.content_etag", &c->content_etag);
@@ -268,8 +284,10 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
     }
   }
   if (auto f = cache["heuristic_fraction"]) {
-    if (auto v = f.value<double>()) c->heuristic_fraction = *v;
-    else if (s.ok()) s = Bad("cache.heuristic_fraction", "must be a number");
+    if (auto v = f.value<double>())
+      c->heuristic_fraction = *v;
+    else if (s.ok())
+      s = Bad("cache.heuristic_fraction", "must be a number");
   }
   integer(cache["heuristic_max_seconds"], "cache.heuristic_max_seconds", &c->heuristic_max_seconds);
   integer(cache["stale_if_error_seconds"], "cache.stale_if_error_seconds",
@@ -284,7 +302,8 @@ Status Validate(const NodeConfig& c) {
   }
   Status s = c.store.Validate();
   if (!s.ok()) return Bad("store", s.message());
-  static const std::vector<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
+  static const std::vector<std::string> kLevels = {"trace", "debug", "info",
+                                                   "warn",  "error", "off"};
   if (std::find(kLevels.begin(), kLevels.end(), c.log_level) == kLevels.end()) {
     return Bad("log_level", "must be one of trace, debug, info, warn, error, off");
   }
@@ -292,10 +311,11 @@ Status Validate(const NodeConfig& c) {
   if (c.name.empty() || c.name.find_first_of(" ,;=\"\r\n") != std::string::npos) {
     return Bad("name", "must be a non-empty token (no spaces, commas, semicolons or quotes)");
   }
-  for (auto [key, v] : {std::pair<const char*, int64_t>{"timeouts.connect_ms", c.connect_timeout_ms},
-                        {"timeouts.origin_ms", c.origin_timeout_ms},
-                        {"timeouts.client_ms", c.client_timeout_ms},
-                        {"timeouts.idle_ms", c.idle_timeout_ms}}) {
+  for (auto [key, v] :
+       {std::pair<const char*, int64_t>{"timeouts.connect_ms", c.connect_timeout_ms},
+        {"timeouts.origin_ms", c.origin_timeout_ms},
+        {"timeouts.client_ms", c.client_timeout_ms},
+        {"timeouts.idle_ms", c.idle_timeout_ms}}) {
     if (v < 1 || v > 3600000) return Bad(key, "must be between 1 and 3600000 milliseconds");
   }
   if (c.grace_ms < 0) return Bad("timeouts.grace_ms", "must not be negative");

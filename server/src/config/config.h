@@ -39,10 +39,10 @@ struct NodeConfig {
   int threads = 0;                           // network threads; 0 = number of cores
 
   int64_t connect_timeout_ms = 2000;
-  int64_t origin_timeout_ms = 30000;   // origin response header and each body read
-  int64_t client_timeout_ms = 15000;   // a request's header/body read
-  int64_t idle_timeout_ms = 60000;     // keep-alive wait for the next request
-  int64_t grace_ms = 10000;            // SIGTERM: finish in-flight responses this long
+  int64_t origin_timeout_ms = 30000;  // origin response header and each body read
+  int64_t client_timeout_ms = 15000;  // a request's header/body read
+  int64_t idle_timeout_ms = 60000;    // keep-alive wait for the next request
+  int64_t grace_ms = 10000;           // SIGTERM: finish in-flight responses this long
 
   uint32_t max_header_bytes = 16 * 1024;
   uint64_t max_request_body_bytes = 8ull << 20;
@@ -53,10 +53,13 @@ struct NodeConfig {
   bool forward_surrogate_headers = false;  // Surrogate-Key / Cache-Tag to clients
   bool content_etag = false;
   bool range_miss_fetch_full = true;
-  int64_t collapse_wait_ms = 10000;   // request collapsing: how long followers wait; 0 = off  // a Range miss fetches and stores the whole object
-  uint32_t max_variants = 16;                   // Vary variants stored per URL
-  bool sort_query = false;                      // cache key: sort query parameters
-  std::vector<std::string> strip_query_params;  // cache key: drop these ("utm_*" wildcards)  // give responses stored without validators a content ETag
+  int64_t collapse_wait_ms = 10000;  // request collapsing: how long followers wait; 0 = off  // a
+                                     // Range miss fetches and stores the whole object
+  uint32_t max_variants = 16;        // Vary variants stored per URL
+  bool sort_query = false;           // cache key: sort query parameters
+  std::vector<std::string>
+      strip_query_params;  // cache key: drop these ("utm_*" wildcards)  // give responses stored
+                           // without validators a content ETag
   int64_t default_stale_if_error_seconds = 0;  // stale-if-error window when the origin gives none
   double heuristic_fraction = 0.1;
   int64_t heuristic_max_seconds = 86400;

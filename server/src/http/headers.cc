@@ -1,20 +1,20 @@
 #include "http/headers.h"
 
 #include <algorithm>
+#include <boost/beast/core/string.hpp>
 #include <cstdio>
+#include <set>
 
 #include "policy/http_date.h"
-#include <boost/beast/core/string.hpp>
-#include <set>
 
 namespace edgecache::http_util {
 namespace {
 
 using boost::beast::iequals;
 
-constexpr std::string_view kHopByHop[] = {"connection", "keep-alive", "proxy-connection", "te",
-                                          "trailer", "transfer-encoding", "upgrade",
-                                          "proxy-authenticate", "proxy-authorization"};
+constexpr std::string_view kHopByHop[] = {
+    "connection", "keep-alive",         "proxy-connection",   "te", "trailer", "transfer-encoding",
+    "upgrade",    "proxy-authenticate", "proxy-authorization"};
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -207,7 +207,8 @@ bool IfRangeMatches(std::string_view if_range, std::string_view etag, int64_t la
   if_range = Trim(if_range);
   if (if_range.starts_with("\"") || if_range.starts_with("W/")) {
     // Strong comparison: neither may be weak.
-    return !etag.empty() && !etag.starts_with("W/") && !if_range.starts_with("W/") && if_range == Trim(etag);
+    return !etag.empty() && !etag.starts_with("W/") && !if_range.starts_with("W/") &&
+           if_range == Trim(etag);
   }
   auto date = policy::ParseHttpDate(if_range);
   return date && last_modified != 0 && *date == last_modified;

@@ -26,7 +26,8 @@ std::string Metrics::Render(const StoreCounters& s) const {
   out << "# HELP edgecache_requests_total Requests by how the cache answered them.\n"
          "# TYPE edgecache_requests_total counter\n";
   for (size_t i = 0; i < requests_.size(); ++i) {
-    out << "edgecache_requests_total{cache=\"" << kOutcomes[i] << "\"} " << requests_[i].load() << "\n";
+    out << "edgecache_requests_total{cache=\"" << kOutcomes[i] << "\"} " << requests_[i].load()
+        << "\n";
   }
   static const char* kRevalidations[] = {"not_modified", "replaced", "removed", "failed"};
   out << "# HELP edgecache_revalidations_total Revalidations with the origin by outcome.\n"
@@ -35,9 +36,12 @@ std::string Metrics::Render(const StoreCounters& s) const {
     out << "edgecache_revalidations_total{outcome=\"" << kRevalidations[i] << "\"} "
         << revalidations_[i].load() << "\n";
   }
-  counter("edgecache_client_bytes_total", "Response body bytes sent to clients.", client_bytes_.load());
-  counter("edgecache_origin_bytes_total", "Response body bytes received from origins.", origin_bytes_.load());
-  counter("edgecache_origin_errors_total", "Origin connections or responses that failed.", origin_errors_.load());
+  counter("edgecache_client_bytes_total", "Response body bytes sent to clients.",
+          client_bytes_.load());
+  counter("edgecache_origin_bytes_total", "Response body bytes received from origins.",
+          origin_bytes_.load());
+  counter("edgecache_origin_errors_total", "Origin connections or responses that failed.",
+          origin_errors_.load());
   gauge("edgecache_client_connections", "Open client connections.", connections_.load());
 
   out << "# HELP edgecache_request_duration_seconds Time from request to response end.\n"
@@ -45,7 +49,8 @@ std::string Metrics::Render(const StoreCounters& s) const {
   uint64_t cumulative = 0;
   for (size_t i = 0; i < kBuckets.size(); ++i) {
     cumulative += latency_buckets_[i].load();
-    out << "edgecache_request_duration_seconds_bucket{le=\"" << kBuckets[i] << "\"} " << cumulative << "\n";
+    out << "edgecache_request_duration_seconds_bucket{le=\"" << kBuckets[i] << "\"} " << cumulative
+        << "\n";
   }
   cumulative += latency_buckets_.back().load();
   out << "edgecache_request_duration_seconds_bucket{le=\"+Inf\"} " << cumulative << "\n"
@@ -57,9 +62,12 @@ std::string Metrics::Render(const StoreCounters& s) const {
   gauge("edgecache_store_segment_bytes", "Disk used by body segments.", s.segment_bytes);
   gauge("edgecache_store_capacity_bytes", "Configured store capacity.", s.capacity_bytes);
   counter("edgecache_store_evictions_total", "Objects evicted with their segment.", s.evictions);
-  counter("edgecache_store_reinserted_total", "Hot objects copied forward before eviction.", s.reinserted);
-  counter("edgecache_store_purged_objects_total", "Objects removed or marked stale by purges.", s.purged_objects);
-  counter("edgecache_store_corrupt_reads_total", "Body reads that failed verification.", s.corrupt_reads);
+  counter("edgecache_store_reinserted_total", "Hot objects copied forward before eviction.",
+          s.reinserted);
+  counter("edgecache_store_purged_objects_total", "Objects removed or marked stale by purges.",
+          s.purged_objects);
+  counter("edgecache_store_corrupt_reads_total", "Body reads that failed verification.",
+          s.corrupt_reads);
   counter("edgecache_store_io_errors_total", "Store I/O errors.", s.io_errors);
   return out.str();
 }

@@ -19,7 +19,9 @@ enum class Revalidation { kNotModified, kReplaced, kRemoved, kFailed, kCount };
 
 class Metrics {
  public:
-  void CountRequest(Outcome o) { requests_[static_cast<size_t>(o)].fetch_add(1, std::memory_order_relaxed); }
+  void CountRequest(Outcome o) {
+    requests_[static_cast<size_t>(o)].fetch_add(1, std::memory_order_relaxed);
+  }
   void CountRevalidation(Revalidation r) {
     revalidations_[static_cast<size_t>(r)].fetch_add(1, std::memory_order_relaxed);
   }

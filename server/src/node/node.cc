@@ -43,7 +43,8 @@ Node::~Node() = default;
 Status Node::Bind(const config::Endpoint& where, Acceptor* acceptor) {
   boost::system::error_code ec;
   auto address = asio::ip::make_address(where.host == "localhost" ? "127.0.0.1" : where.host, ec);
-  if (ec) return Status::InvalidArgument("listen address " + where.ToString() + ": " + ec.message());
+  if (ec)
+    return Status::InvalidArgument("listen address " + where.ToString() + ": " + ec.message());
   tcp::endpoint endpoint(address, where.port);
   acceptor->open(endpoint.protocol(), ec);
   if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
@@ -70,8 +71,8 @@ Status Node::Start() {
     access_log->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %v");
     access_log->flush_on(spdlog::level::info);
   }
-  pool_ = std::make_unique<origin::OriginPool>(io_->get_executor(),
-                                               std::chrono::milliseconds(config_.connect_timeout_ms));
+  pool_ = std::make_unique<origin::OriginPool>(
+      io_->get_executor(), std::chrono::milliseconds(config_.connect_timeout_ms));
   proxy_ = std::make_unique<proxy::Proxy>(config_, *store_, *pool_, metrics_, access_log);
 
   std::vector<config::Endpoint> listen = config_.listen;
@@ -109,8 +110,8 @@ void Node::Run() {
       Stop();
     }
   });
-  const int threads = config_.threads > 0 ? config_.threads
-                                          : std::max(1u, std::thread::hardware_concurrency());
+  const int threads =
+      config_.threads > 0 ? config_.threads : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::thread> pool;
   for (int i = 1; i < threads; ++i) pool.emplace_back([this] { io_->run(); });
   io_->run();
@@ -149,12 +150,14 @@ asio::awaitable<void> Node::Shutdown() {
     }
   }
   asio::steady_timer timer(*io_);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.grace_ms);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.grace_ms);
   while (sessions_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     timer.expires_after(std::chrono::milliseconds(20));
     co_await timer.async_wait(kToken);
   }
-  if (sessions_.load() > 0) spdlog::warn("{} connections still open after the grace period", sessions_.load());
+  if (sessions_.load() > 0)
+    spdlog::warn("{} connections still open after the grace period", sessions_.load());
   pool_->Clear();
   io_->stop();
 }
@@ -194,7 +197,8 @@ asio::awaitable<void> Node::Session(tcp::socket socket) {
       std::lock_guard lock(idle_mu_);
       idle_.insert(&stream);
     }
-    stream.expires_after(std::chrono::milliseconds(first ? config_.client_timeout_ms : config_.idle_timeout_ms));
+    stream.expires_after(
+        std::chrono::milliseconds(first ? config_.client_timeout_ms : config_.idle_timeout_ms));
     auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kToken);
     {
       std::lock_guard lock(idle_mu_);
@@ -255,7 +259,8 @@ asio::awaitable<void> Node::AdminSession(tcp::socket socket) {
       res.result(http::status::not_found);
       res.body() = "not found: try /healthz or /metrics\n";
     }
-    if (res.find(http::field::content_type) == res.end()) res.set(http::field::content_type, "text/plain");
+    if (res.find(http::field::content_type) == res.end())
+      res.set(http::field::content_type, "text/plain");
     res.keep_alive(req.keep_alive());
     res.prepare_payload();
     auto [write_error, written] = co_await http::async_write(stream, res, kToken);

@@ -10,7 +10,9 @@ namespace beast = boost::beast;
 
 OriginPool::OriginPool(asio::any_io_executor executor, std::chrono::milliseconds connect_timeout,
                        size_t max_idle_per_origin)
-    : executor_(std::move(executor)), connect_timeout_(connect_timeout), max_idle_(max_idle_per_origin) {}
+    : executor_(std::move(executor)),
+      connect_timeout_(connect_timeout),
+      max_idle_(max_idle_per_origin) {}
 
 asio::awaitable<Connection> OriginPool::Acquire(const config::OriginUrl& origin) {
   const std::string key = origin.ToString();
@@ -37,7 +39,8 @@ asio::awaitable<Connection> OriginPool::Acquire(const config::OriginUrl& origin)
   co_return Connection{{}, std::move(stream), false};
 }
 
-void OriginPool::Release(const config::OriginUrl& origin, std::unique_ptr<beast::tcp_stream> stream) {
+void OriginPool::Release(const config::OriginUrl& origin,
+                         std::unique_ptr<beast::tcp_stream> stream) {
   stream->expires_never();
   std::lock_guard lock(mu_);
   auto& idle = idle_[origin.ToString()];

@@ -44,7 +44,8 @@ class OriginPool {
   const std::chrono::milliseconds connect_timeout_;
   const size_t max_idle_;
   std::mutex mu_;
-  std::map<std::string, std::vector<std::unique_ptr<boost::beast::tcp_stream>>> idle_;  // GUARDED_BY(mu_)
+  std::map<std::string, std::vector<std::unique_ptr<boost::beast::tcp_stream>>>
+      idle_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace edgecache::origin

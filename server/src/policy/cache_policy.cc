@@ -18,8 +18,8 @@ std::optional<int64_t> DateField(const http::fields& fields, http::field name) {
 
 Directives Collect(const http::fields& fields, std::string_view name) {
   Directives d;
-  for (auto it = fields.find(name); it != fields.end() && boost::beast::iequals(it->name_string(), name);
-       ++it) {
+  for (auto it = fields.find(name);
+       it != fields.end() && boost::beast::iequals(it->name_string(), name); ++it) {
     d.Add(std::string_view(it->value().data(), it->value().size()));
   }
   return d;
@@ -27,8 +27,18 @@ Directives Collect(const http::fields& fields, std::string_view name) {
 
 bool CacheableByDefault(unsigned status) {
   switch (status) {
-    case 200: case 203: case 204: case 206: case 300: case 301: case 308:
-    case 404: case 405: case 410: case 414: case 501:
+    case 200:
+    case 203:
+    case 204:
+    case 206:
+    case 300:
+    case 301:
+    case 308:
+    case 404:
+    case 405:
+    case 410:
+    case 414:
+    case 501:
       return true;
     default:
       return false;
@@ -71,7 +81,8 @@ StorageDecision DecideStorage(const http::request_header<>& req,
     if (d.strip_fields.empty()) return refuse("private");
   }
   if (resp.find(http::field::vary) != resp.end()) {
-    for (auto it = resp.find(http::field::vary); it != resp.end() && it->name() == http::field::vary; ++it) {
+    for (auto it = resp.find(http::field::vary);
+         it != resp.end() && it->name() == http::field::vary; ++it) {
       if (it->value().find('*') != boost::beast::string_view::npos) return refuse("vary *");
     }
   }
@@ -88,7 +99,8 @@ StorageDecision DecideStorage(const http::request_header<>& req,
 
   // Freshness lifetime (§4.2.1), first match wins.
   std::optional<int64_t> lifetime;
-  if (!cdn.empty()) lifetime = cdn.Seconds("s-maxage") ? cdn.Seconds("s-maxage") : cdn.Seconds("max-age");
+  if (!cdn.empty())
+    lifetime = cdn.Seconds("s-maxage") ? cdn.Seconds("s-maxage") : cdn.Seconds("max-age");
   if (!lifetime) lifetime = surrogate.Seconds("max-age");
   if (!lifetime) lifetime = cc.Seconds("s-maxage");
   if (!lifetime) lifetime = cc.Seconds("max-age");
@@ -103,8 +115,9 @@ StorageDecision DecideStorage(const http::request_header<>& req,
     auto last_modified = DateField(resp, http::field::last_modified);
     if (!heuristic_allowed) return refuse("no explicit freshness");
     if (last_modified && *last_modified < date) {
-      lifetime = std::min<int64_t>(options.heuristic_max_seconds,
-                                   static_cast<int64_t>((date - *last_modified) * options.heuristic_fraction));
+      lifetime = std::min<int64_t>(
+          options.heuristic_max_seconds,
+          static_cast<int64_t>((date - *last_modified) * options.heuristic_fraction));
     } else {
       lifetime = 0;  // storable, but stale at once: it will be revalidated before use
     }
@@ -165,7 +178,8 @@ ServeDecision DecideServe(const http::request_header<>& req, const ObjectInfo& i
   bool client_no_cache = req_cc.Has("no-cache");
   if (req_cc.empty()) {
     auto pragma = req.find(http::field::pragma);
-    client_no_cache = pragma != req.end() && pragma->value().find("no-cache") != boost::beast::string_view::npos;
+    client_no_cache =
+        pragma != req.end() && pragma->value().find("no-cache") != boost::beast::string_view::npos;
   }
   if (client_no_cache && options.honour_client_no_cache && !(d.fresh && (flags & kImmutable))) {
     return revalidate("request no-cache");

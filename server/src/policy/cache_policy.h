@@ -63,11 +63,11 @@ StorageDecision DecideStorage(const http::request_header<>& req,
 int64_t CurrentAge(const ObjectMeta& meta, int64_t now);
 
 struct ServeDecision {
-  bool usable = false;   // may answer the request without contacting the origin
-  bool fresh = false;    // within its freshness lifetime
-  int64_t age = 0;       // current age, seconds
-  int64_t ttl = 0;       // freshness lifetime - age (negative when stale)
-  std::string detail;    // why not usable, for Cache-Status
+  bool usable = false;  // may answer the request without contacting the origin
+  bool fresh = false;   // within its freshness lifetime
+  int64_t age = 0;      // current age, seconds
+  int64_t ttl = 0;      // freshness lifetime - age (negative when stale)
+  std::string detail;   // why not usable, for Cache-Status
 };
 
 // Can the stored response `info` answer `req` without validation (§4, §5.2.1)?

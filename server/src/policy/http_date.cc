@@ -10,9 +10,9 @@ std::optional<int64_t> ParseHttpDate(std::string_view text) {
   size_t start = s.find_first_not_of(" \t");
   if (start == std::string::npos) return std::nullopt;
   s.erase(0, start);
-  for (const char* format : {"%a, %d %b %Y %H:%M:%S GMT",   // IMF-fixdate
-                             "%A, %d-%b-%y %H:%M:%S GMT",   // RFC 850
-                             "%a %b %e %H:%M:%S %Y"}) {     // asctime
+  for (const char* format : {"%a, %d %b %Y %H:%M:%S GMT",  // IMF-fixdate
+                             "%A, %d-%b-%y %H:%M:%S GMT",  // RFC 850
+                             "%a %b %e %H:%M:%S %Y"}) {    // asctime
     std::tm tm{};
     const char* end = ::strptime(s.c_str(), format, &tm);
     if (end != nullptr && *end == '\0') return static_cast<int64_t>(::timegm(&tm));

@@ -33,7 +33,8 @@ std::string NormalizePercentEncoding(std::string_view in) {
   for (size_t i = 0; i < in.size(); ++i) {
     if (in[i] == '%' && i + 2 < in.size() && hex(in[i + 1]) >= 0 && hex(in[i + 2]) >= 0) {
       const char c = static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2]));
-      if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' || c == '~') {
+      if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' ||
+          c == '~') {
         out += c;
       } else {
         out += '%';
@@ -55,7 +56,8 @@ std::string RemoveDotSegments(std::string_view path) {
   size_t i = 0;
   while (i <= path.size()) {
     size_t slash = path.find('/', i);
-    std::string_view seg = path.substr(i, slash == std::string_view::npos ? std::string_view::npos : slash - i);
+    std::string_view seg =
+        path.substr(i, slash == std::string_view::npos ? std::string_view::npos : slash - i);
     const bool last = slash == std::string_view::npos;
     if (seg == "..") {
       if (!out.empty()) out.pop_back();
@@ -124,11 +126,15 @@ std::string NormalizeAcceptEncoding(std::string_view value) {
     if (semi != std::string_view::npos) {
       std::string_view params = item.substr(semi + 1);
       size_t qpos = params.find("q=");
-      if (qpos != std::string_view::npos) q = std::atof(std::string(params.substr(qpos + 2)).c_str());
+      if (qpos != std::string_view::npos)
+        q = std::atof(std::string(params.substr(qpos + 2)).c_str());
     }
-    if (coding == "br") br = q;
-    else if (coding == "gzip" || coding == "x-gzip") gzip = q;
-    else if (coding == "*") any = q;
+    if (coding == "br")
+      br = q;
+    else if (coding == "gzip" || coding == "x-gzip")
+      gzip = q;
+    else if (coding == "*")
+      any = q;
   }
   if (any > 0) {
     if (br == 0) br = any;

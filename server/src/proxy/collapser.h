@@ -17,7 +17,6 @@
 #include <unordered_map>
 #include <vector>
 
-
 namespace edgecache::proxy {
 
 class Collapser {

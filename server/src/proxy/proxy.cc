@@ -2,19 +2,19 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/url/parse.hpp>
-#include <optional>
-#include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <optional>
 
 #include "edgecache/asio.h"
 #include "http/headers.h"
@@ -44,7 +44,8 @@ std::string Lower(std::string_view s) {
 template <typename Name>
 std::string_view Field(const http::fields& f, Name name) {
   auto it = f.find(name);
-  return it == f.end() ? std::string_view() : std::string_view(it->value().data(), it->value().size());
+  return it == f.end() ? std::string_view()
+                       : std::string_view(it->value().data(), it->value().size());
 }
 
 // An absolute URI's lower-case host and its origin-form path and query.
@@ -66,7 +67,8 @@ HeaderGetter RequestHeaders(const Request& req) {
 
 std::vector<std::string> VaryNames(const http::fields& f) {
   std::vector<std::string> names;
-  for (auto it = f.find(http::field::vary); it != f.end() && it->name() == http::field::vary; ++it) {
+  for (auto it = f.find(http::field::vary); it != f.end() && it->name() == http::field::vary;
+       ++it) {
     std::string_view v(it->value().data(), it->value().size());
     while (!v.empty()) {
       size_t comma = v.find(',');
@@ -136,7 +138,8 @@ Proxy::Proxy(const config::NodeConfig& config, Store& store, origin::OriginPool&
       pool_(pool),
       metrics_(metrics),
       access_log_(std::move(access_log)),
-      policy_{config.heuristic_fraction, config.heuristic_max_seconds, config.honour_client_no_cache},
+      policy_{config.heuristic_fraction, config.heuristic_max_seconds,
+              config.honour_client_no_cache},
       via_("1.1 " + config.name),
       key_options_{config.sort_query, config.strip_query_params} {}
 
@@ -204,11 +207,12 @@ asio::awaitable<bool> Proxy::Handle(Request& req, beast::tcp_stream& client,
   metrics_.ObserveLatency(seconds);
   metrics_.AddClientBytes(x.sent_bytes);
   if (access_log_) {
-    access_log_->info("{} \"{} {} HTTP/1.1\" host={} status={} bytes={} cache=\"{}\" duration_ms={:.3f}",
-                      x.client_address, std::string_view(req.method_string()), target, x.host,
-                      x.status, x.sent_bytes, x.cs.ToString(), seconds * 1000);
+    access_log_->info(
+        "{} \"{} {} HTTP/1.1\" host={} status={} bytes={} cache=\"{}\" duration_ms={:.3f}",
+        x.client_address, std::string_view(req.method_string()), target, x.host, x.status,
+        x.sent_bytes, x.cs.ToString(), seconds * 1000);
   }
-  co_return keep && x.keep_alive;
+  co_return keep&& x.keep_alive;
 }
 
 bool Proxy::TooManyVariants(const ObjectKey& key) {
@@ -224,8 +228,8 @@ void Proxy::Invalidate(Exchange& x, unsigned status) {
   // RFC 9111 §4.4: a successful unsafe request invalidates the target URI and the
   // same-origin URIs in Location and Content-Location.
   const auto m = x.req.method();
-  const bool unsafe = m == http::verb::post || m == http::verb::put ||
-                      m == http::verb::delete_ || m == http::verb::patch;
+  const bool unsafe = m == http::verb::post || m == http::verb::put || m == http::verb::delete_ ||
+                      m == http::verb::patch;
   if (!unsafe || status < 200 || status >= 400) return;
   std::vector<std::string> keys = {CacheKey(x.host, x.target, key_options_)};
   for (const std::string& location : x.response_locations) {
@@ -289,7 +293,8 @@ asio::awaitable<bool> Proxy::Cached(Exchange& x) {
     }
     Collapser::Ticket ticket;
     if (co_await WaitForLeader(x, &ticket)) co_return co_await Cached(x);
-    x.cs.fwd = d.detail == "stale" || d.detail == "purged" || d.detail == "no-cache" ? "stale" : "request";
+    x.cs.fwd =
+        d.detail == "stale" || d.detail == "purged" || d.detail == "no-cache" ? "stale" : "request";
     x.cs.detail = d.detail == "stale" ? "" : d.detail;
     x.outcome = metrics::Outcome::kStale;
     co_return co_await Forward(x, &info);  // the ticket wakes the waiters after this
@@ -327,7 +332,8 @@ asio::awaitable<bool> Proxy::WaitForLeader(Exchange& x, Collapser::Ticket* ticke
 bool Proxy::StaleIfErrorAllows(const Exchange& x, const ObjectInfo* stale) const {
   if (stale == nullptr || x.client == nullptr) return false;
   const ObjectMeta& m = stale->meta;
-  if (m.policy_flags & policy::kMustRevalidate) return false;  // must-revalidate, proxy-revalidate, s-maxage
+  if (m.policy_flags & policy::kMustRevalidate)
+    return false;  // must-revalidate, proxy-revalidate, s-maxage
   const int64_t staleness = policy::CurrentAge(m, Now()) - m.freshness_lifetime;
   int64_t window = std::max(m.stale_if_error, config_.default_stale_if_error_seconds);
   const policy::Directives req_cc = policy::Collect(x.req, "cache-control");
@@ -360,7 +366,8 @@ void Proxy::RevalidateInBackground(const Exchange& x, const ObjectInfo& stale,
     std::string host, target, primary;
     const config::OriginUrl* origin;
   };
-  auto bg = std::make_shared<Background>(Background{x.req, stale, x.host, x.target, x.primary, x.origin});
+  auto bg =
+      std::make_shared<Background>(Background{x.req, stale, x.host, x.target, x.primary, x.origin});
   asio::co_spawn(
       executor,
       [this, bg]() -> asio::awaitable<void> {
@@ -422,8 +429,8 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
   if (!x.keep_alive) res.set(http::field::connection, "close");
   if (not_modified) {
     res.result(http::status::not_modified);
-    for (const auto name : {"cache-control", "content-location", "date", "etag", "expires",
-                            "vary", "last-modified"}) {
+    for (const auto name : {"cache-control", "content-location", "date", "etag", "expires", "vary",
+                            "last-modified"}) {
       std::string_view v = http_util::StoredHeader(meta, name);
       if (!v.empty()) res.set(name, v);
     }
@@ -441,7 +448,8 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
       res.set(http::field::content_range, "bytes */" + std::to_string(info.body_length));
     }
   }
-  if (synthesized_last_modified) res.set(http::field::last_modified, policy::FormatHttpDate(last_modified));
+  if (synthesized_last_modified)
+    res.set(http::field::last_modified, policy::FormatHttpDate(last_modified));
   if (synthesized_etag) res.set(http::field::etag, etag);
   res.set(http::field::age, std::to_string(age));
   res.set(http::field::via, via_);
@@ -536,8 +544,8 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   out.keep_alive(true);
   if (cacheable_method) {
     out.method(http::verb::get);
-    for (auto f : {http::field::if_none_match, http::field::if_modified_since, http::field::if_match,
-                   http::field::if_unmodified_since}) {
+    for (auto f : {http::field::if_none_match, http::field::if_modified_since,
+                   http::field::if_match, http::field::if_unmodified_since}) {
       out.erase(f);
     }
     // A range miss fetches the whole object to store it (the client gets its range out of
@@ -604,7 +612,8 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   const unsigned status = header.result_int();
   x.cs.fwd_status = static_cast<int>(status);
   for (auto f : {http::field::location, http::field::content_location}) {
-    if (auto it = header.find(f); it != header.end()) x.response_locations.emplace_back(it->value());
+    if (auto it = header.find(f); it != header.end())
+      x.response_locations.emplace_back(it->value());
   }
   // Before any of the response reaches the client, so its next request sees the result.
   if (!cacheable_method) Invalidate(x, status);
@@ -649,7 +658,8 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
     if (stale != nullptr && status >= 500) d.store = false;
     if (d.store) {
       ObjectMeta meta = MetaFrom(end_to_end, d, request_time, response_time);
-      ObjectKey key{x.primary, meta.vary.empty() ? "" : SecondaryKeyFor(meta.vary, RequestHeaders(x.req))};
+      ObjectKey key{x.primary,
+                    meta.vary.empty() ? "" : SecondaryKeyFor(meta.vary, RequestHeaders(x.req))};
       Status s;
       if (!meta.vary.empty() && TooManyVariants(key)) {
         s = Status::Aborted("variant cap reached");
@@ -682,8 +692,8 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   std::string upstream_via(Field(header, http::field::via));
   res.set(http::field::via, upstream_via.empty() ? via_ : upstream_via + ", " + via_);
   std::string upstream_status(Field(header, "cache-status"));
-  res.set("Cache-Status", upstream_status.empty() ? x.cs.ToString()
-                                                  : upstream_status + ", " + x.cs.ToString());
+  res.set("Cache-Status",
+          upstream_status.empty() ? x.cs.ToString() : upstream_status + ", " + x.cs.ToString());
   res.keep_alive(x.keep_alive);
   const bool bodiless = status == 204 || status == 304 || status < 200;
   auto length = parser.content_length();
@@ -695,15 +705,17 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   if (cacheable_method && config_.range_miss_fetch_full && status == 200 && length &&
       !range_header.empty() &&
       (if_range.empty() ||
-       http_util::IfRangeMatches(if_range, Field(header, http::field::etag),
-                                 policy::ParseHttpDate(Field(header, http::field::last_modified)).value_or(0)))) {
+       http_util::IfRangeMatches(
+           if_range, Field(header, http::field::etag),
+           policy::ParseHttpDate(Field(header, http::field::last_modified)).value_or(0)))) {
     http_util::ByteRange range = http_util::ParseRange(range_header, *length);
     if (range.kind == http_util::ByteRange::kSatisfiable) {
       client_first = range.first;
       client_end = range.last + 1;
       res.result(http::status::partial_content);
       res.set(http::field::content_range, "bytes " + std::to_string(range.first) + "-" +
-                                              std::to_string(range.last) + "/" + std::to_string(*length));
+                                              std::to_string(range.last) + "/" +
+                                              std::to_string(*length));
       length = client_end - client_first;
     } else if (range.kind == http_util::ByteRange::kUnsatisfiable) {
       res.result(http::status::range_not_satisfiable);
@@ -741,16 +753,19 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
     parser.get().body().data = piece.data();
     parser.get().body().size = piece.size();
     conn.stream->expires_after(std::chrono::milliseconds(config_.origin_timeout_ms));
-    auto [read_error, read] = co_await http::async_read(*conn.stream, origin_buffer, parser, kToken);
+    auto [read_error, read] =
+        co_await http::async_read(*conn.stream, origin_buffer, parser, kToken);
     if (read_error == http::error::need_buffer) read_error = {};
     const size_t n = piece.size() - parser.get().body().size;
     if (n > 0) {
       received += n;
       metrics_.AddOriginBytes(n);
       if (insert) {
-        auto [append_status] = co_await async_append(*insert, std::string_view(piece.data(), n), executor, kToken);
+        auto [append_status] =
+            co_await async_append(*insert, std::string_view(piece.data(), n), executor, kToken);
         if (!append_status.ok() || received > config_.max_object_bytes) {
-          if (!append_status.ok()) spdlog::warn("storing {}: {}", x.primary, append_status.ToString());
+          if (!append_status.ok())
+            spdlog::warn("storing {}: {}", x.primary, append_status.ToString());
           insert.reset();  // abort: the response still reaches the client
         }
       }
@@ -758,7 +773,8 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
         // Committed before the last bytes go out, so a client that has the whole response
         // and asks again finds it stored.
         auto [commit_status] = co_await async_commit(*insert, executor, kToken);
-        if (!commit_status.ok()) spdlog::warn("storing {}: {}", x.primary, commit_status.ToString());
+        if (!commit_status.ok())
+          spdlog::warn("storing {}: {}", x.primary, commit_status.ToString());
         insert.reset();
       }
       const uint64_t piece_start = received - n;
@@ -772,8 +788,10 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
         auto [write_error, written] = co_await http::async_write(*x.client, sr, kToken);
         if (write_error == http::error::need_buffer) write_error = {};
         // A client that went away does not stop the store of a cacheable object.
-        if (write_error) client_ok = false;
-        else x.sent_bytes += to - from;
+        if (write_error)
+          client_ok = false;
+        else
+          x.sent_bytes += to - from;
       }
     }
     if (read_error) {
