@@ -14,6 +14,7 @@
 //   chunked=1       no Content-Length: chunked transfer coding
 //   delay_ms=N      wait before answering
 //   fail=reset|hang|cut   close without answering, never answer, or cut the body halfway
+//   trickle_ms=N    send the body in 8 parts, N ms apart (a slow origin mid-body)
 // The body is derived from the path and its version, so a changed body is visible.
 // Conditional GETs (If-None-Match, If-Modified-Since) are answered 304 when they match.
 //
@@ -277,6 +278,23 @@ asio::awaitable<void> Serve(tcp::socket socket) {
       co_await asio::async_write(stream, asio::buffer(res.body().data(), res.body().size() / 2),
                                  kToken);
       break;
+    }
+    if (int trickle = std::atoi(param("trickle_ms", "0").c_str()); trickle > 0) {
+      res.content_length(res.body().size());
+      http::response_serializer<http::string_body> sr{res};
+      auto [header_error, h] = co_await http::async_write_header(stream, sr, kToken);
+      if (header_error) break;
+      const std::string& all = res.body();
+      bool failed = false;
+      for (size_t part = 0, step = (all.size() + 7) / 8; part * step < all.size() && !failed; ++part) {
+        asio::steady_timer timer(stream.get_executor(), std::chrono::milliseconds(trickle));
+        co_await timer.async_wait(kToken);
+        auto [e, w] = co_await asio::async_write(
+            stream, asio::buffer(all.data() + part * step, std::min(step, all.size() - part * step)), kToken);
+        failed = static_cast<bool>(e);
+      }
+      if (failed || !res.keep_alive()) break;
+      continue;
     }
     if (param("chunked") == "1") {
       res.chunked(true);

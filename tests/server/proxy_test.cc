@@ -531,6 +531,37 @@ TEST_F(ProxyTest, HundredConcurrentMissesMakeOneOriginRequest) {
   EXPECT_EQ(OriginCount("/hot-uncacheable"), 10);
 }
 
+TEST_F(ProxyTest, CollapsedRequestsAreStreamedWhileTheResponseArrives) {
+  // The origin trickles the body (8 parts, 100 ms apart); requests arriving mid-body get
+  // the leader's response as it streams, not a copy after it was stored.
+  auto run = [&](const std::string& url, size_t size, int followers) {
+    std::thread leader([&] { EXPECT_EQ(Get(url).body.size(), size); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    std::vector<std::thread> threads;
+    std::atomic<int> streamed{0};
+    for (int i = 0; i < followers; ++i) {
+      threads.emplace_back([&] {
+        HttpResponse r = Get(url);
+        if (r.status == 200 && r.body.size() == size &&
+            r.Header("cache-status").find("fwd=miss; fwd-status=200; detail=\"collapsed\"") !=
+                std::string::npos) {
+          ++streamed;
+        }
+      });
+    }
+    leader.join();
+    for (auto& t : threads) t.join();
+    return streamed.load();
+  };
+  EXPECT_EQ(run("/trickle?cc=max-age=600&size=400000&trickle_ms=100", 400000, 5), 5);
+  EXPECT_EQ(OriginCount("/trickle"), 1);
+  // Larger than the broadcast buffer (4 MiB): followers continue from the store.
+  EXPECT_EQ(run("/trickle-big?cc=max-age=600&size=6000000&trickle_ms=100", 6000000, 2), 2);
+  EXPECT_EQ(OriginCount("/trickle-big"), 1);
+  HttpResponse stored = Get("/trickle-big?cc=max-age=600&size=6000000&trickle_ms=100");
+  EXPECT_NE(stored.Header("cache-status").find("hit"), std::string::npos);
+}
+
 // --- Range ---
 
 TEST_F(ProxyTest, RangeAndIfRangeAnsweredFromTheStoredBody) {

@@ -1,20 +1,55 @@
 #include "proxy/collapser.h"
 
 #include <algorithm>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 namespace edgecache::proxy {
 
 namespace asio = boost::asio;
 
-struct Collapser::Waiter {
-  asio::any_io_executor executor;
-  asio::steady_timer* timer;
-};
+Broadcast::Broadcast(boost::beast::http::response_header<> header, std::optional<uint64_t> length,
+                     uint64_t max_buffered)
+    : header_(std::move(header)), length_(length), max_buffered_(max_buffered) {}
+
+void Broadcast::Append(std::string_view piece) {
+  std::lock_guard lock(wait_->mu());
+  if (overflowed_ || buffered_ + piece.size() > max_buffered_) {
+    overflowed_ = true;
+  } else {
+    starts_.push_back(buffered_);
+    pieces_.push_back(std::make_shared<const std::string>(piece));
+    buffered_ += piece.size();
+  }
+  wait_->WakeAll();
+}
+
+void Broadcast::Finish(bool complete) {
+  std::lock_guard lock(wait_->mu());
+  done_ = true;
+  complete_ = complete;
+  wait_->WakeAll();
+}
+
+asio::awaitable<Broadcast::Next> Broadcast::Read(uint64_t offset, std::chrono::milliseconds max_wait) {
+  co_await wait_->Park(max_wait, [&] { return offset < buffered_ || overflowed_ || done_; });
+  std::lock_guard lock(wait_->mu());
+  Next next;
+  if (offset < buffered_) {
+    size_t i = static_cast<size_t>(std::upper_bound(starts_.begin(), starts_.end(), offset) - starts_.begin()) - 1;
+    next.piece = pieces_[i];
+    next.data = std::string_view(*next.piece).substr(offset - starts_[i]);
+    co_return next;
+  }
+  next.done = done_;
+  next.complete = complete_;
+  next.beyond_buffer = overflowed_;
+  co_return next;
+}
+
+asio::awaitable<bool> Broadcast::WaitDone(std::chrono::milliseconds max_wait) {
+  co_await wait_->Park(max_wait, [&] { return done_; });
+  std::lock_guard lock(wait_->mu());
+  co_return done_ && complete_;
+}
 
 void Collapser::Ticket::Release() {
   if (owner_ == nullptr) return;
@@ -22,11 +57,28 @@ void Collapser::Ticket::Release() {
   owner_ = nullptr;
 }
 
-asio::awaitable<bool> Collapser::Acquire(const std::string& key, std::chrono::milliseconds max_wait,
-                                         Ticket* ticket) {
-  auto executor = co_await asio::this_coro::executor;
-  asio::steady_timer timer(executor);
-  Waiter self{executor, &timer};
+std::shared_ptr<Broadcast> Collapser::Ticket::StartBroadcast(boost::beast::http::response_header<> header,
+                                                             std::optional<uint64_t> length) {
+  if (owner_ == nullptr) return nullptr;
+  std::shared_ptr<Flight> flight = owner_->Find(key_);
+  if (!flight) return nullptr;
+  std::lock_guard lock(flight->wait->mu());
+  // Made even when nobody waits yet: a request arriving mid-body still needs the bytes
+  // from the start. kBroadcastBufferBytes bounds what that costs.
+  flight->broadcast = std::make_shared<Broadcast>(std::move(header), length, kBroadcastBufferBytes);
+  flight->wait->WakeAll();
+  return flight->broadcast;
+}
+
+std::shared_ptr<Collapser::Flight> Collapser::Find(const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto it = flights_.find(key);
+  return it == flights_.end() ? nullptr : it->second;
+}
+
+asio::awaitable<Collapser::Joined> Collapser::Acquire(const std::string& key,
+                                                      std::chrono::milliseconds max_wait,
+                                                      bool can_stream, Ticket* ticket) {
   std::shared_ptr<Flight> flight;
   {
     std::lock_guard lock(mu_);
@@ -35,43 +87,29 @@ asio::awaitable<bool> Collapser::Acquire(const std::string& key, std::chrono::mi
       it->second = std::make_shared<Flight>();
       ticket->owner_ = this;
       ticket->key_ = key;
-      co_return false;
+      co_return Joined{};
     }
     flight = it->second;
-    flight->waiters.push_back(&self);
   }
-  // Leaves the waiter list however this frame ends (woken, timed out, or destroyed at
-  // shutdown), so the leader never touches a timer that is gone.
-  struct Registration {
-    Collapser* owner;
-    Flight* flight;
-    Waiter* waiter;
-    ~Registration() {
-      std::lock_guard lock(owner->mu_);
-      std::erase(flight->waiters, waiter);
-    }
-  } registration{this, flight.get(), &self};
-  timer.expires_after(max_wait);
-  co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));  // cancelled by the leader
-  co_return true;
+  co_await flight->wait->Park(max_wait, [&] {
+    return flight->finished || (can_stream && flight->broadcast != nullptr);
+  });
+  std::lock_guard lock(flight->wait->mu());
+  co_return Joined{true, can_stream ? flight->broadcast : nullptr};
 }
 
 void Collapser::Finish(const std::string& key) {
-  std::lock_guard lock(mu_);
-  auto it = flights_.find(key);
-  if (it == flights_.end()) return;
-  std::shared_ptr<Flight> flight = std::move(it->second);
-  flights_.erase(it);
-  for (Waiter* w : flight->waiters) {
-    // On the waiter's own strand; it may have timed out and left meanwhile, which the
-    // check under the lock sees before its timer is touched.
-    asio::post(w->executor, [this, flight, w] {
-      std::lock_guard lock(mu_);
-      if (std::find(flight->waiters.begin(), flight->waiters.end(), w) != flight->waiters.end()) {
-        w->timer->cancel();
-      }
-    });
+  std::shared_ptr<Flight> flight;
+  {
+    std::lock_guard lock(mu_);
+    auto it = flights_.find(key);
+    if (it == flights_.end()) return;
+    flight = std::move(it->second);
+    flights_.erase(it);
   }
+  std::lock_guard lock(flight->wait->mu());
+  flight->finished = true;
+  flight->wait->WakeAll();
 }
 
 }  // namespace edgecache::proxy

@@ -129,6 +129,7 @@ struct Proxy::Exchange {
   uint64_t sent_bytes = 0;
   std::vector<std::string> response_locations;  // Location / Content-Location received
   bool collapsed = false;  // waited once for another request's fetch of the same key
+  Collapser::Ticket* ticket = nullptr;  // held while this request leads a collapsed fetch
 };
 
 Proxy::Proxy(const config::NodeConfig& config, Store& store, origin::OriginPool& pool,
@@ -292,7 +293,9 @@ asio::awaitable<bool> Proxy::Cached(Exchange& x) {
       co_return co_await ServeStored(x, info, d.age);
     }
     Collapser::Ticket ticket;
-    if (co_await WaitForLeader(x, &ticket)) co_return co_await Cached(x);
+    Collapser::Joined joined = co_await WaitForLeader(x, &ticket);
+    if (joined.broadcast) co_return co_await ServeBroadcast(x, *joined.broadcast);
+    if (joined.waited) co_return co_await Cached(x);
     x.cs.fwd =
         d.detail == "stale" || d.detail == "purged" || d.detail == "no-cache" ? "stale" : "request";
     x.cs.detail = d.detail == "stale" ? "" : d.detail;
@@ -307,7 +310,9 @@ asio::awaitable<bool> Proxy::Cached(Exchange& x) {
     co_return co_await SendError(x, 504, "not in cache (only-if-cached)\n");
   }
   Collapser::Ticket ticket;
-  if (co_await WaitForLeader(x, &ticket)) co_return co_await Cached(x);
+  Collapser::Joined joined = co_await WaitForLeader(x, &ticket);
+  if (joined.broadcast) co_return co_await ServeBroadcast(x, *joined.broadcast);
+  if (joined.waited) co_return co_await Cached(x);
   std::vector<ObjectInfo> variants;
   const bool vary_miss = store_.Variants(x.primary, &variants).ok() && !variants.empty();
   x.cs.fwd = vary_miss ? "vary-miss" : "miss";
@@ -315,18 +320,83 @@ asio::awaitable<bool> Proxy::Cached(Exchange& x) {
   co_return co_await Forward(x, nullptr);  // the ticket wakes the waiters after this
 }
 
-asio::awaitable<bool> Proxy::WaitForLeader(Exchange& x, Collapser::Ticket* ticket) {
+asio::awaitable<Collapser::Joined> Proxy::WaitForLeader(Exchange& x, Collapser::Ticket* ticket) {
   // A request that already waited once goes to the origin itself: the response it waited
   // for was not stored (uncacheable, or another variant), so waiting again would only
   // serialise the clients.
-  if (x.collapsed || config_.collapse_wait_ms == 0) co_return false;
-  const bool waited = co_await collapser_.Acquire(
-      x.primary, std::chrono::milliseconds(config_.collapse_wait_ms), ticket);
-  if (waited) {
+  if (x.collapsed || config_.collapse_wait_ms == 0) co_return Collapser::Joined{};
+  // Only a plain GET can take the leader's response as it streams by.
+  const bool can_stream = x.req.method() == http::verb::get &&
+                          x.req.find(http::field::range) == x.req.end() &&
+                          x.req.find(http::field::if_none_match) == x.req.end() &&
+                          x.req.find(http::field::if_modified_since) == x.req.end();
+  Collapser::Joined joined = co_await collapser_.Acquire(
+      x.primary, std::chrono::milliseconds(config_.collapse_wait_ms), can_stream, ticket);
+  if (joined.waited) {
     x.collapsed = true;
     x.cs.detail = "collapsed";
+  } else {
+    x.ticket = ticket;
   }
-  co_return waited;
+  co_return joined;
+}
+
+asio::awaitable<bool> Proxy::ServeBroadcast(Exchange& x, Broadcast& b) {
+  // The leader's response, as it arrives; bytes past the broadcast's buffer come from
+  // the store once the leader has committed the object.
+  http::response<http::buffer_body> res;
+  res.base() = b.header();
+  x.cs = CacheStatus{};
+  x.cs.name = config_.name;
+  x.cs.fwd = "miss";
+  x.cs.fwd_status = static_cast<int>(res.result_int());
+  x.cs.detail = "collapsed";
+  x.outcome = metrics::Outcome::kMiss;
+  x.status = res.result_int();
+  res.set("Cache-Status", x.cs.ToString());
+  res.keep_alive(x.keep_alive);
+  res.body().data = nullptr;
+  res.body().more = true;
+  http::response_serializer<http::buffer_body> sr{res};
+  x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+  if (auto [ec, n] = co_await http::async_write_header(*x.client, sr, kToken); ec) co_return false;
+  auto send = [&](std::string_view data, bool more) -> asio::awaitable<bool> {
+    res.body().data = const_cast<char*>(data.data());
+    res.body().size = data.size();
+    res.body().more = more;
+    x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+    auto [ec, n] = co_await http::async_write(*x.client, sr, kToken);
+    if (ec == http::error::need_buffer) ec = {};
+    x.sent_bytes += data.size();
+    co_return !ec;
+  };
+  uint64_t offset = 0;
+  const auto wait = std::chrono::milliseconds(config_.origin_timeout_ms);
+  Broadcast::Next next;
+  for (;;) {
+    next = co_await b.Read(offset, wait);
+    if (next.data.empty()) break;
+    if (!co_await send(next.data, true)) co_return false;
+    offset += next.data.size();
+  }
+  // Past the buffer: wait for the leader to finish, then read the rest from the store.
+  const bool complete = next.done ? next.complete : next.beyond_buffer && co_await b.WaitDone(wait);
+  if (!complete) co_return false;  // the origin failed or timed out: close, never short
+  if (auto length = b.length(); length && offset < *length) {
+    ObjectInfo info;
+    if (!store_.LookupVariant(x.primary, RequestHeaders(x.req), &info).ok() ||
+        info.body_length != *length) {
+      co_return false;
+    }
+    auto executor = co_await asio::this_coro::executor;
+    while (offset < *length) {
+      auto [read_status, slice] =
+          co_await async_read(store_, info, offset, kPieceBytes * 4, executor, kToken);
+      if (!read_status.ok() || !co_await send(slice.data, true)) co_return false;
+      offset += slice.data.size();
+    }
+  }
+  co_return co_await send({}, false);
 }
 
 bool Proxy::StaleIfErrorAllows(const Exchange& x, const ObjectInfo* stale) const {
@@ -648,10 +718,14 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   http_util::StripHopByHop(end_to_end);
   // Decide whether to store, and start the insert.
   std::unique_ptr<InsertHandle> insert;
+  bool shareable = false;
   if (cacheable_method) {
     http::request_header<> as_get = x.req.base();
     as_get.method(http::verb::get);
     policy::StorageDecision d = policy::DecideStorage(as_get, end_to_end, response_time, policy_);
+    // Requests collapsed behind this one may share the response only if it is fresh: one
+    // that must be revalidated before every use is theirs to revalidate.
+    shareable = d.freshness_lifetime > 0 && !(d.flags & policy::kNoCacheResponse);
     auto length = parser.content_length();
     if (d.store && length && *length > config_.max_object_bytes) d.store = false;
     // An origin error never replaces a stored response it failed to revalidate.
@@ -736,6 +810,27 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   res.body().data = nullptr;
   res.body().more = true;
   http::response_serializer<http::buffer_body> sr{res};
+  // Requests collapsed behind this one get the response as it streams by, when it is
+  // the plain full response and will be stored.
+  struct BroadcastGuard {
+    std::shared_ptr<Broadcast> broadcast;
+    ~BroadcastGuard() {
+      if (broadcast) broadcast->Finish(false);  // the body never completed
+    }
+  } relay;
+  // Once the object is stored the collapsed fetch is over: later requests must look it
+  // up (it may need revalidating), not join a response that already arrived.
+  auto stored = [&x, &relay] {
+    if (relay.broadcast) relay.broadcast->Finish(true);
+    relay.broadcast.reset();
+    if (x.ticket != nullptr) x.ticket->Release();
+  };
+  if (insert && shareable && x.ticket != nullptr && !x.head && client_first == 0 &&
+      client_end == UINT64_MAX) {
+    auto total = parser.content_length();
+    relay.broadcast = x.ticket->StartBroadcast(
+        res.base(), total ? std::optional<uint64_t>(*total) : std::nullopt);
+  }
   auto send_header = [&]() -> asio::awaitable<void> {
     if (!client_ok) co_return;
     x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
@@ -760,6 +855,7 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
     if (n > 0) {
       received += n;
       metrics_.AddOriginBytes(n);
+      if (relay.broadcast) relay.broadcast->Append(std::string_view(piece.data(), n));
       if (insert) {
         auto [append_status] =
             co_await async_append(*insert, std::string_view(piece.data(), n), executor, kToken);
@@ -775,6 +871,7 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
         auto [commit_status] = co_await async_commit(*insert, executor, kToken);
         if (!commit_status.ok())
           spdlog::warn("storing {}: {}", x.primary, commit_status.ToString());
+        if (commit_status.ok()) stored();
         insert.reset();
       }
       const uint64_t piece_start = received - n;
@@ -805,6 +902,7 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   if (insert) {
     auto [commit_status] = co_await async_commit(*insert, executor, kToken);
     if (!commit_status.ok()) spdlog::warn("storing {}: {}", x.primary, commit_status.ToString());
+    if (commit_status.ok()) stored();
   }
   if (parser.keep_alive()) pool_.Release(*x.origin, std::move(conn.stream));
   if (x.head) co_await send_header();

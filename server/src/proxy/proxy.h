@@ -68,9 +68,11 @@ class Proxy {
   // After a successful (`status` 2xx/3xx) unsafe method: drops the target and the
   // same-origin Location / Content-Location URLs.
   void Invalidate(Exchange& x, unsigned status);
-  // Request collapsing: true when another request was fetching the key and this one
-  // waited for it (look the key up again); false when this one leads (*ticket held).
-  boost::asio::awaitable<bool> WaitForLeader(Exchange& x, Collapser::Ticket* ticket);
+  // Request collapsing: joins another request's fetch of the key (stream its response,
+  // or look the key up again once it is done), or leads (*ticket held).
+  boost::asio::awaitable<Collapser::Joined> WaitForLeader(Exchange& x, Collapser::Ticket* ticket);
+  // A collapsed request served from the leader's response as it arrives.
+  boost::asio::awaitable<bool> ServeBroadcast(Exchange& x, Broadcast& broadcast);
   // Storing `key` would add a variant beyond cache.max_variants.
   bool TooManyVariants(const ObjectKey& key);
 
