@@ -850,7 +850,13 @@ TEST_F(ProxyTest, AdminServesHealthAndMetrics) {
   HttpResponse health = Fetch(admin_port_, "GET", "/healthz");
   EXPECT_EQ(health.status, 200);
   EXPECT_EQ(health.body, "ok\n");
-  HttpResponse metrics = Fetch(admin_port_, "GET", "/metrics");
+  // A request is counted once its response is out, which the client may see first.
+  HttpResponse metrics;
+  for (int i = 0; i < 250; ++i) {
+    metrics = Fetch(admin_port_, "GET", "/metrics");
+    if (metrics.body.find("edgecache_request_duration_seconds_count 2\n") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   EXPECT_EQ(metrics.status, 200);
   EXPECT_NE(metrics.body.find("edgecache_requests_total{cache=\"hit\"} 1"), std::string::npos)
       << metrics.body;
