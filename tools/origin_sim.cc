@@ -286,11 +286,14 @@ asio::awaitable<void> Serve(tcp::socket socket) {
       if (header_error) break;
       const std::string& all = res.body();
       bool failed = false;
-      for (size_t part = 0, step = (all.size() + 7) / 8; part * step < all.size() && !failed; ++part) {
+      for (size_t part = 0, step = (all.size() + 7) / 8; part * step < all.size() && !failed;
+           ++part) {
         asio::steady_timer timer(stream.get_executor(), std::chrono::milliseconds(trickle));
         co_await timer.async_wait(kToken);
         auto [e, w] = co_await asio::async_write(
-            stream, asio::buffer(all.data() + part * step, std::min(step, all.size() - part * step)), kToken);
+            stream,
+            asio::buffer(all.data() + part * step, std::min(step, all.size() - part * step)),
+            kToken);
         failed = static_cast<bool>(e);
       }
       if (failed || !res.keep_alive()) break;

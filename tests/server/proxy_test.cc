@@ -854,7 +854,8 @@ TEST_F(ProxyTest, AdminServesHealthAndMetrics) {
   HttpResponse metrics;
   for (int i = 0; i < 250; ++i) {
     metrics = Fetch(admin_port_, "GET", "/metrics");
-    if (metrics.body.find("edgecache_request_duration_seconds_count 2\n") != std::string::npos) break;
+    if (metrics.body.find("edgecache_request_duration_seconds_count 2\n") != std::string::npos)
+      break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_EQ(metrics.status, 200);

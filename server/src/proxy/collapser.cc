@@ -29,12 +29,15 @@ void Broadcast::Finish(bool complete) {
   wait_->WakeAll();
 }
 
-asio::awaitable<Broadcast::Next> Broadcast::Read(uint64_t offset, std::chrono::milliseconds max_wait) {
+asio::awaitable<Broadcast::Next> Broadcast::Read(uint64_t offset,
+                                                 std::chrono::milliseconds max_wait) {
   co_await wait_->Park(max_wait, [&] { return offset < buffered_ || overflowed_ || done_; });
   std::lock_guard lock(wait_->mu());
   Next next;
   if (offset < buffered_) {
-    size_t i = static_cast<size_t>(std::upper_bound(starts_.begin(), starts_.end(), offset) - starts_.begin()) - 1;
+    size_t i = static_cast<size_t>(std::upper_bound(starts_.begin(), starts_.end(), offset) -
+                                   starts_.begin()) -
+               1;
     next.piece = pieces_[i];
     next.data = std::string_view(*next.piece).substr(offset - starts_[i]);
     co_return next;
@@ -48,7 +51,7 @@ asio::awaitable<Broadcast::Next> Broadcast::Read(uint64_t offset, std::chrono::m
 asio::awaitable<bool> Broadcast::WaitDone(std::chrono::milliseconds max_wait) {
   co_await wait_->Park(max_wait, [&] { return done_; });
   std::lock_guard lock(wait_->mu());
-  co_return done_ && complete_;
+  co_return done_&& complete_;
 }
 
 void Collapser::Ticket::Release() {
@@ -57,8 +60,8 @@ void Collapser::Ticket::Release() {
   owner_ = nullptr;
 }
 
-std::shared_ptr<Broadcast> Collapser::Ticket::StartBroadcast(boost::beast::http::response_header<> header,
-                                                             std::optional<uint64_t> length) {
+std::shared_ptr<Broadcast> Collapser::Ticket::StartBroadcast(
+    boost::beast::http::response_header<> header, std::optional<uint64_t> length) {
   if (owner_ == nullptr) return nullptr;
   std::shared_ptr<Flight> flight = owner_->Find(key_);
   if (!flight) return nullptr;
@@ -91,9 +94,8 @@ asio::awaitable<Collapser::Joined> Collapser::Acquire(const std::string& key,
     }
     flight = it->second;
   }
-  co_await flight->wait->Park(max_wait, [&] {
-    return flight->finished || (can_stream && flight->broadcast != nullptr);
-  });
+  co_await flight->wait->Park(
+      max_wait, [&] { return flight->finished || (can_stream && flight->broadcast != nullptr); });
   std::lock_guard lock(flight->wait->mu());
   co_return Joined{true, can_stream ? flight->broadcast : nullptr};
 }

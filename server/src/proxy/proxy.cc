@@ -128,7 +128,7 @@ struct Proxy::Exchange {
   unsigned status = 0;
   uint64_t sent_bytes = 0;
   std::vector<std::string> response_locations;  // Location / Content-Location received
-  bool collapsed = false;  // waited once for another request's fetch of the same key
+  bool collapsed = false;               // waited once for another request's fetch of the same key
   Collapser::Ticket* ticket = nullptr;  // held while this request leads a collapsed fetch
 };
 
