@@ -665,7 +665,10 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
           co_await http::async_read_header(*conn.stream, origin_buffer, *parser_slot, kToken);
       ec = read_error;
     }
-    if (!ec || !conn.reused || IsTimeout(ec)) break;
+    // Only idempotent requests are sent twice (RFC 9110 §9.2.2): a POST the origin may
+    // have acted on before the connection broke is not repeated behind the client's back.
+    const bool idempotent = out.method() != http::verb::post && out.method() != http::verb::patch;
+    if (!ec || !conn.reused || IsTimeout(ec) || !idempotent) break;
   }
   if (ec) {
     metrics_.CountOriginError();
