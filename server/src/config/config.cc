@@ -6,15 +6,12 @@
 #include <cctype>
 #include <charconv>
 
+#include "util/ascii.h"
+
 namespace edgecache::config {
 namespace {
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
+using util::AsciiLower;
 
 Status Bad(std::string_view key, std::string_view reason) {
   return Status::InvalidArgument("config key '" + std::string(key) + "': " + std::string(reason));
@@ -30,7 +27,7 @@ std::string Endpoint::ToString() const {
 std::string OriginUrl::ToString() const { return "http://" + host + ":" + std::to_string(port); }
 
 std::optional<uint64_t> ParseSize(std::string_view text) {
-  std::string s = Lower(text);
+  std::string s = AsciiLower(text);
   s.erase(std::remove(s.begin(), s.end(), ' '), s.end());
   uint64_t value = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
@@ -78,7 +75,7 @@ std::optional<Endpoint> ParseEndpoint(std::string_view text) {
 
 std::optional<OriginUrl> ParseOrigin(std::string_view text) {
   constexpr std::string_view kScheme = "http://";
-  if (Lower(text.substr(0, kScheme.size())) != kScheme) return std::nullopt;
+  if (AsciiLower(text.substr(0, kScheme.size())) != kScheme) return std::nullopt;
   std::string_view rest = text.substr(kScheme.size());
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   if (rest.empty() || rest.find('/') != std::string_view::npos) return std::nullopt;
@@ -230,7 +227,7 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
       if (host.str() == "default") {
         c->default_origin = origin;
       } else {
-        c->origins[Lower(host.str())] = *origin;
+        c->origins[AsciiLower(host.str())] = *origin;
       }
     }
   } else if (root["origins"]) {

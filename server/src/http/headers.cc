@@ -6,6 +6,7 @@
 #include <set>
 
 #include "policy/http_date.h"
+#include "util/ascii.h"
 
 namespace edgecache::http_util {
 namespace {
@@ -16,14 +17,11 @@ constexpr std::string_view kHopByHop[] = {
     "connection", "keep-alive",         "proxy-connection",   "te", "trailer", "transfer-encoding",
     "upgrade",    "proxy-authenticate", "proxy-authorization"};
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using util::AsciiLower;
+using util::TrimOws;
 
 std::string_view Opaque(std::string_view tag) {
-  tag = Trim(tag);
+  tag = TrimOws(tag);
   if (tag.starts_with("W/")) tag.remove_prefix(2);
   return tag;
 }
@@ -37,7 +35,7 @@ void StripHopByHop(http::fields& fields) {
     std::string_view v(it->value().data(), it->value().size());
     while (!v.empty()) {
       size_t comma = v.find(',');
-      std::string_view token = Trim(v.substr(0, comma));
+      std::string_view token = TrimOws(v.substr(0, comma));
       if (!token.empty()) named.emplace_back(token);
       if (comma == std::string_view::npos) break;
       v.remove_prefix(comma + 1);
@@ -62,7 +60,7 @@ std::vector<std::string> SurrogateTags(const http::fields& fields) {
   std::vector<std::string> tags;
   std::set<std::string> seen;
   auto add = [&](std::string_view tag) {
-    tag = Trim(tag);
+    tag = TrimOws(tag);
     if (!tag.empty() && tag.find('\0') == std::string_view::npos && seen.emplace(tag).second) {
       tags.emplace_back(tag);
     }
@@ -101,16 +99,10 @@ void MergeNotModified(const http::fields& not_modified,
   for (const auto& f : not_modified) {
     std::string name(f.name_string());
     if (IsFramingOrHopByHop(name)) continue;
-    std::string lower(name);
-    std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
-    replaced.insert(lower);
+    replaced.insert(AsciiLower(name));
     added.emplace_back(std::move(name), std::string(f.value()));
   }
-  std::erase_if(*stored, [&](const auto& h) {
-    std::string lower(h.first);
-    std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
-    return replaced.count(lower) > 0;
-  });
+  std::erase_if(*stored, [&](const auto& h) { return replaced.count(AsciiLower(h.first)) > 0; });
   stored->insert(stored->end(), added.begin(), added.end());
 }
 
@@ -160,14 +152,14 @@ std::string SerializeHeader(const http::response_header<>& header) {
 
 ByteRange ParseRange(std::string_view range, uint64_t length) {
   ByteRange r;
-  range = Trim(range);
+  range = TrimOws(range);
   if (!range.starts_with("bytes=")) return r;
-  std::string_view spec = Trim(range.substr(6));
+  std::string_view spec = TrimOws(range.substr(6));
   if (spec.find(',') != std::string_view::npos) return r;
   size_t dash = spec.find('-');
   if (dash == std::string_view::npos) return r;
   auto number = [](std::string_view t, uint64_t* out) {
-    t = Trim(t);
+    t = TrimOws(t);
     if (t.empty() || t.size() > 19) return false;
     uint64_t v = 0;
     for (char c : t) {
@@ -180,8 +172,8 @@ ByteRange ParseRange(std::string_view range, uint64_t length) {
   uint64_t a = 0, b = 0;
   const bool has_a = number(spec.substr(0, dash), &a);
   const bool has_b = number(spec.substr(dash + 1), &b);
-  if (!has_a && !Trim(spec.substr(0, dash)).empty()) return r;
-  if (!has_b && !Trim(spec.substr(dash + 1)).empty()) return r;
+  if (!has_a && !TrimOws(spec.substr(0, dash)).empty()) return r;
+  if (!has_b && !TrimOws(spec.substr(dash + 1)).empty()) return r;
   if (has_a) {
     if (has_b && b < a) return r;
     if (a >= length) {
@@ -204,11 +196,11 @@ ByteRange ParseRange(std::string_view range, uint64_t length) {
 }
 
 bool IfRangeMatches(std::string_view if_range, std::string_view etag, int64_t last_modified) {
-  if_range = Trim(if_range);
+  if_range = TrimOws(if_range);
   if (if_range.starts_with("\"") || if_range.starts_with("W/")) {
     // Strong comparison: neither may be weak.
     return !etag.empty() && !etag.starts_with("W/") && !if_range.starts_with("W/") &&
-           if_range == Trim(etag);
+           if_range == TrimOws(etag);
   }
   auto date = policy::ParseHttpDate(if_range);
   return date && last_modified != 0 && *date == last_modified;
@@ -226,7 +218,7 @@ bool WeakMatch(std::string_view a, std::string_view b) {
 }
 
 bool IfNoneMatchMatches(std::string_view if_none_match, std::string_view etag) {
-  if (Trim(if_none_match) == "*") return !etag.empty();
+  if (TrimOws(if_none_match) == "*") return !etag.empty();
   while (!if_none_match.empty()) {
     size_t comma = if_none_match.find(',');
     if (WeakMatch(if_none_match.substr(0, comma), etag)) return true;

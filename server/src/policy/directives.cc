@@ -3,21 +3,13 @@
 #include <algorithm>
 #include <cctype>
 
+#include "util/ascii.h"
+
 namespace edgecache::policy {
 namespace {
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
+using util::AsciiLower;
+using util::TrimOws;
 
 }  // namespace
 
@@ -33,7 +25,7 @@ void Directives::Add(std::string_view value) {
     // name
     size_t name_end = i;
     while (name_end < value.size() && value[name_end] != ',' && value[name_end] != '=') ++name_end;
-    std::string name = Lower(Trim(value.substr(i, name_end - i)));
+    std::string name = AsciiLower(TrimOws(value.substr(i, name_end - i)));
     std::string arg;
     i = name_end;
     if (i < value.size() && value[i] == '=') {
@@ -50,7 +42,7 @@ void Directives::Add(std::string_view value) {
       } else {
         size_t end = i;
         while (end < value.size() && value[end] != ',') ++end;
-        arg = std::string(Trim(value.substr(i, end - i)));
+        arg = std::string(TrimOws(value.substr(i, end - i)));
         i = end;
       }
     }
@@ -84,8 +76,8 @@ std::vector<std::string> Directives::FieldNames(std::string_view name) const {
   std::string_view rest = it->second;
   while (!rest.empty()) {
     size_t comma = rest.find(',');
-    std::string_view field = Trim(rest.substr(0, comma));
-    if (!field.empty()) out.push_back(Lower(field));
+    std::string_view field = TrimOws(rest.substr(0, comma));
+    if (!field.empty()) out.push_back(AsciiLower(field));
     if (comma == std::string_view::npos) break;
     rest.remove_prefix(comma + 1);
   }

@@ -21,6 +21,7 @@
 #include "policy/directives.h"
 #include "policy/http_date.h"
 #include "proxy/cache_key.h"
+#include "util/ascii.h"
 
 namespace edgecache::proxy {
 namespace {
@@ -35,11 +36,8 @@ constexpr size_t kPieceBytes = 64 * 1024;
 
 int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
+using util::AsciiLower;
+using util::TrimOws;
 
 template <typename Name>
 std::string_view Field(const http::fields& f, Name name) {
@@ -54,7 +52,7 @@ std::optional<std::pair<std::string, std::string>> SplitAbsolute(std::string_vie
   if (!url) return std::nullopt;
   std::string target = url->encoded_path().empty() ? "/" : std::string(url->encoded_path());
   if (url->has_query()) target += "?" + std::string(url->encoded_query());
-  return std::make_pair(Lower(url->encoded_host()), std::move(target));
+  return std::make_pair(AsciiLower(url->encoded_host()), std::move(target));
 }
 
 HeaderGetter RequestHeaders(const Request& req) {
@@ -72,10 +70,8 @@ std::vector<std::string> VaryNames(const http::fields& f) {
     std::string_view v(it->value().data(), it->value().size());
     while (!v.empty()) {
       size_t comma = v.find(',');
-      std::string_view name = v.substr(0, comma);
-      while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
-      while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
-      if (!name.empty()) names.push_back(Lower(name));
+      std::string_view name = TrimOws(v.substr(0, comma));
+      if (!name.empty()) names.push_back(AsciiLower(name));
       if (comma == std::string_view::npos) break;
       v.remove_prefix(comma + 1);
     }
@@ -165,7 +161,7 @@ asio::awaitable<bool> Proxy::Handle(Request& req, beast::tcp_stream& client,
   } else if (target.starts_with("/")) {
     std::string_view host = Field(req, http::field::host);
     if (host.empty()) ok = false;
-    x.host = Lower(host);
+    x.host = AsciiLower(host);
     x.target = std::string(target);
   } else {
     ok = false;

@@ -1,0 +1,24 @@
+// ASCII helpers for HTTP tokens, header values and config keys (locale-independent).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace edgecache::util {
+
+inline std::string AsciiLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// Without leading and trailing spaces and tabs (HTTP optional whitespace).
+inline std::string_view TrimOws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace edgecache::util
