@@ -171,7 +171,7 @@ int main(int argc, char** argv) {
         {"all", 100000, objects}}) {
     uint64_t covered = end - begin;
     t0 = Clock::now();
-    Check(store->PurgeTag(tag, PurgeMode::kHard), "purge tag");
+    Check(store->PurgeTag(tag, PurgeMode::kHard, nullptr), "purge tag");
     double effect_ms = Ms(t0);
     double miss = MissRatio(*store, begin, end, 10000);
     auto t1 = Clock::now();

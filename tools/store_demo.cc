@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
   std::printf("read back %d objects, every chunk checksum-verified\n", verified);
 
   t0 = std::chrono::steady_clock::now();
-  s = store->PurgeTag("demo-odd", edgecache::PurgeMode::kHard);
+  s = store->PurgeTag("demo-odd", edgecache::PurgeMode::kHard, nullptr);
   if (!s.ok()) return Fail(s, "purge tag");
   auto purge_us =
       std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();

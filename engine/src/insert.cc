@@ -314,6 +314,7 @@ Status InsertHandle::Commit() {
 
 Status StoreImpl::BeginInsert(const ObjectKey& key, const ObjectMeta& meta,
                               std::unique_ptr<InsertHandle>* out) {
+  if (options_.read_only) return ReadOnlyError();
   Status s = ValidateKey(key);
   if (!s.ok()) return s;
   for (const auto& tag : meta.tags) {

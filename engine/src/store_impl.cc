@@ -113,32 +113,40 @@ StoreImpl::StoreImpl(const StoreOptions& options, std::string dir)
       dir_(std::move(dir)),
       ram_(options.ram_cache_bytes),
       workers_(static_cast<size_t>(options.worker_threads)),
-      hit_bits_(new std::atomic<uint64_t>[kHitBitWords]()) {}
+      hit_bits_(new std::atomic<uint64_t>[kHitBitWords]()),
+      hit_sketch_(new std::atomic<uint32_t>[kSketchRows * kSketchColumns]()) {}
 
 Status StoreImpl::Init() {
   std::error_code ec;
   if (!fs::exists(dir_, ec)) {
-    if (!options_.create_if_missing) return Status::NotFound("no store at " + dir_);
+    if (!options_.create_if_missing || options_.read_only)
+      return Status::NotFound("no store at " + dir_);
     fs::create_directories(dir_, ec);
     if (ec) return Status::IOError("create " + dir_ + ": " + ec.message());
   }
   bool exists = false;
   Status s = CheckMarker(dir_, &exists);
   if (!s.ok()) return s;
+  if (!exists && options_.read_only) return Status::NotFound("no store at " + dir_);
 
+  // Writers hold the lock exclusively; read-only users share it (and write no pid).
   std::string lock_path = dir_ + "/" + kLockFile;
-  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  lock_fd_ = options_.read_only ? ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC)
+                                : ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (lock_fd_ < 0) return Status::FromErrno(errno, "open " + lock_path);
-  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+  if (::flock(lock_fd_, (options_.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
     char pid[32] = {};
     ssize_t n = ::pread(lock_fd_, pid, sizeof(pid) - 1, 0);
-    std::string holder = n > 0 ? std::string(pid, static_cast<size_t>(n)) : "unknown";
+    std::string holder = n > 0 ? std::string(pid, static_cast<size_t>(n)) : "";
     while (!holder.empty() && holder.back() == '\n') holder.pop_back();
-    return Status::Busy("store " + dir_ + " is in use by another process (pid " + holder + ")");
+    return Status::Busy("store " + dir_ + " is in use by another process (" +
+                        (holder.empty() ? "a read-only user" : "pid " + holder) + ")");
   }
-  std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(lock_fd_, 0) != 0 || ::pwrite(lock_fd_, pid.data(), pid.size(), 0) < 0) {
-    return Status::FromErrno(errno, "write " + lock_path);
+  if (!options_.read_only) {
+    std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(lock_fd_, 0) != 0 || ::pwrite(lock_fd_, pid.data(), pid.size(), 0) < 0) {
+      return Status::FromErrno(errno, "write " + lock_path);
+    }
   }
   if (!exists) {
     s = WriteMarker(dir_);
@@ -175,8 +183,10 @@ Status StoreImpl::Init() {
   if (!s.ok()) return s;
 
   maintenance_ = std::thread([this] { MaintenanceLoop(); });
-  for (uint64_t id : dead) Enqueue([this, id] { CleanupSegment(id); });
-  for (const purge::Rule& rule : loaded_rules) Enqueue([this, rule] { CleanupRule(rule); });
+  if (!options_.read_only) {
+    for (uint64_t id : dead) Enqueue([this, id] { CleanupSegment(id); });
+    for (const purge::Rule& rule : loaded_rules) Enqueue([this, rule] { CleanupRule(rule); });
+  }
   if (!clean_open_) Enqueue([this] { Recount(); });
   return Status::OK();
 }
@@ -190,7 +200,7 @@ StoreImpl::~StoreImpl() {
     io_idle_.wait(lock, [this] { return inflight_io_.load() == 0; });
   }
   workers_.join();
-  if (index_.db && segments_ && counts_valid_) {
+  if (index_.db && segments_ && counts_valid_ && !options_.read_only) {
     std::string value;
     format::PutVarint64(&value, static_cast<uint64_t>(std::max<int64_t>(0, objects_)));
     format::PutVarint64(&value, static_cast<uint64_t>(std::max<int64_t>(0, body_bytes_)));
@@ -216,12 +226,18 @@ Status StoreImpl::ValidateKey(const ObjectKey& key) {
   return Status::OK();
 }
 
+Status StoreImpl::ReadOnlyError() const {
+  return Status::NotSupported("store " + dir_ + " is open read-only");
+}
+
 Status StoreImpl::LoadMeta(std::vector<purge::Rule>* rules) {
   rocksdb::DB& db = *index_.db;
   std::string value;
   rocksdb::Status rs =
       db.Get(rocksdb::ReadOptions(), index_.meta, format::kMetaFormatVersion, &value);
-  if (rs.IsNotFound()) {
+  if (rs.IsNotFound() && options_.read_only) {
+    return Status::Corruption("index of " + dir_ + " records no format version");
+  } else if (rs.IsNotFound()) {
     std::string v;
     format::PutFixed32(&v, format::kStoreFormatVersion);
     Status s = FromRocks(db.Put(WriteOpts(true), index_.meta, format::kMetaFormatVersion, v),
@@ -252,9 +268,11 @@ Status StoreImpl::LoadMeta(std::vector<purge::Rule>* rules) {
     body_bytes_ = static_cast<int64_t>(d.Varint64());
     clean_open_ = counts_valid_ = d.ok();
     // Counters are only trusted after a clean close: remove them until the next one.
-    Status s =
-        FromRocks(db.Delete(WriteOpts(true), index_.meta, format::kMetaCounters), "clear counters");
-    if (!s.ok()) return s;
+    if (!options_.read_only) {
+      Status s = FromRocks(db.Delete(WriteOpts(true), index_.meta, format::kMetaCounters),
+                           "clear counters");
+      if (!s.ok()) return s;
+    }
   } else if (!rs.IsNotFound()) {
     return FromRocks(rs, "read counters");
   }
@@ -294,13 +312,16 @@ uint64_t StoreImpl::NextVersion() {
 }
 
 StoreImpl::Serve StoreImpl::Classify(const ObjectInfo& info) const {
+  return Classify(info, *rules_.Snapshot());
+}
+
+StoreImpl::Serve StoreImpl::Classify(const ObjectInfo& info, const purge::RuleSet& rules) const {
   const uint64_t min_live = segments_->min_live();
   for (const BodyExtent& e : info.extents) {
     if (e.segment < min_live) return Serve::kNo;
   }
-  std::shared_ptr<const purge::RuleSet> rules = rules_.Snapshot();
-  if (!rules->empty()) {
-    switch (rules->Apply(info)) {
+  if (!rules.empty()) {
+    switch (rules.Apply(info)) {
       case purge::Verdict::kGone:
         return Serve::kNo;
       case purge::Verdict::kStale:
@@ -326,6 +347,7 @@ Status StoreImpl::ReadEntry(const std::string& entry_key, ObjectInfo* info, bool
   if (!s.ok()) {
     // A bad entry is a miss; removing it keeps it from being decoded again.
     spdlog::warn("store {}: dropping undecodable index entry: {}", dir_, s.ToString());
+    if (options_.read_only) return Status::OK();
     return FromRocks(index_.db->Delete(WriteOpts(false), index_.entries, entry_key),
                      "drop bad entry");
   }
@@ -348,6 +370,7 @@ Status StoreImpl::Lookup(const ObjectKey& key, ObjectInfo* info) {
   info->invalidated = serve == Serve::kStale;
   hits_.fetch_add(1, std::memory_order_relaxed);
   MarkHit(entry_key);
+  CountHit(entry_key);
   return Status::OK();
 }
 
@@ -376,6 +399,7 @@ Status StoreImpl::Variants(std::string_view primary, std::vector<ObjectInfo>* ou
     Serve serve = Classify(info);
     if (serve == Serve::kNo) continue;
     info.invalidated = serve == Serve::kStale;
+    info.hits = EstimateHits(it->key().ToStringView());
     out->push_back(std::move(info));
   }
   return FromRocks(it->status(), "scan variants");
@@ -416,6 +440,12 @@ void StoreImpl::AsyncRead(const ObjectInfo& info, uint64_t offset, size_t max_le
     done(Status::OK(), std::move(cached));
     return;
   }
+  ReadChunk(info, offset, max_len, /*fill_cache=*/true, /*drop_bad=*/!options_.read_only,
+            std::move(done));
+}
+
+void StoreImpl::ReadChunk(const ObjectInfo& info, uint64_t offset, size_t max_len, bool fill_cache,
+                          bool drop_bad, ReadCallback done) {
   const ChunkSpan span = Locate(info, offset, max_len);
   const BodyExtent extent = span.extent;
   const std::string& entry_key = span.entry_key;
@@ -435,7 +465,7 @@ void StoreImpl::AsyncRead(const ObjectInfo& info, uint64_t offset, size_t max_le
   int fd = seg->fd;
   io_->Read(
       fd, record->data(), record->size(), extent.offset,
-      [this, record, seg, extent, entry_key, data_at, len, chunk_start,
+      [this, record, seg, extent, entry_key, data_at, len, chunk_start, fill_cache, drop_bad,
        body_version = info.body_version, version = info.version,
        done = std::move(done)](ssize_t n) {
         Status s;
@@ -450,15 +480,17 @@ void StoreImpl::AsyncRead(const ObjectInfo& info, uint64_t offset, size_t max_le
                                         extent.length, &data);
         }
         if (s.ok()) {
-          ram_.Put(extent.segment, extent.offset, record);
+          if (fill_cache) ram_.Put(extent.segment, extent.offset, record);
           done(Status::OK(), BodySlice{record, std::string_view(*record).substr(data_at, len)});
         } else {
           corrupt_reads_.fetch_add(1, std::memory_order_relaxed);
           spdlog::warn("store {}: chunk of {} at segment {} offset {} is bad: {}", dir_,
                        entry_key.substr(0, entry_key.find('\0')), extent.segment, extent.offset,
                        s.ToString());
-          boost::asio::post(workers_,
-                            [this, entry_key, version] { DropEntry(entry_key, version); });
+          if (drop_bad) {
+            boost::asio::post(workers_,
+                              [this, entry_key, version] { DropEntry(entry_key, version); });
+          }
           done(std::move(s), {});
         }
         EndIo();
@@ -554,6 +586,7 @@ uint64_t StoreImpl::RegisterInsert() {
 
 Status StoreImpl::UpdateMeta(const ObjectKey& key, uint64_t expected_version,
                              const ObjectMeta& meta) {
+  if (options_.read_only) return ReadOnlyError();
   Status s = ValidateKey(key);
   if (!s.ok()) return s;
   const std::string entry_key = format::EntryKey(key);
@@ -589,6 +622,7 @@ void StoreImpl::CountRemoved(const ObjectInfo& info) {
 }
 
 Status StoreImpl::Remove(const ObjectKey& key) {
+  if (options_.read_only) return ReadOnlyError();
   Status s = ValidateKey(key);
   if (!s.ok()) return s;
   const std::string entry_key = format::EntryKey(key);
@@ -656,6 +690,7 @@ bool StoreImpl::PurgeEntry(const std::string& entry_key, uint64_t seq, PurgeMode
 }
 
 Status StoreImpl::PurgeUrl(std::string_view primary, PurgeMode mode, uint64_t* affected) {
+  if (options_.read_only) return ReadOnlyError();
   if (primary.empty() || primary.find('\0') != std::string_view::npos) {
     return Status::InvalidArgument("bad primary key");
   }
@@ -686,7 +721,9 @@ Status StoreImpl::PurgeUrl(std::string_view primary, PurgeMode mode, uint64_t* a
   return s;
 }
 
-Status StoreImpl::InstallRule(purge::Rule::Kind kind, std::string_view value, PurgeMode mode) {
+Status StoreImpl::InstallRule(purge::Rule::Kind kind, std::string_view value, PurgeMode mode,
+                              uint64_t* affected) {
+  if (options_.read_only) return ReadOnlyError();
   if (value.find('\0') != std::string_view::npos) {
     return Status::InvalidArgument("purge value contains a NUL byte");
   }
@@ -694,8 +731,10 @@ Status StoreImpl::InstallRule(purge::Rule::Kind kind, std::string_view value, Pu
   rule.kind = kind;
   rule.mode = mode;
   rule.value = std::string(value);
+  std::shared_ptr<const purge::RuleSet> before;  // the rules without this one, for the count
   {
     std::unique_lock rules_lock(rules_mu_);
+    before = rules_.Snapshot();
     rule.seq = NextVersion();
     Status s = FromRocks(index_.db->Put(WriteOpts(true), index_.meta, format::RuleKey(rule.seq),
                                         purge::EncodeRule(rule)),
@@ -705,16 +744,38 @@ Status StoreImpl::InstallRule(purge::Rule::Kind kind, std::string_view value, Pu
   }
   purges_.fetch_add(1, std::memory_order_relaxed);
   Enqueue([this, rule] { CleanupRule(rule); });
-  return Status::OK();
+  if (affected == nullptr) return Status::OK();
+  // Counted once the purge is in effect, so the count never delays it: the entries the
+  // rule covers that were servable (or stale) under the rules before it.
+  *affected = 0;
+  const bool by_tag = kind == purge::Rule::Kind::kTag;
+  const std::string prefix = by_tag ? format::TagKeyPrefix(rule.value) : rule.value;
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(
+      index_.db->NewIterator(ro, by_tag ? index_.tags : index_.entries));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    const std::string_view entry_key = it->key().ToStringView().substr(by_tag ? prefix.size() : 0);
+    ObjectInfo info;
+    std::string value;
+    if (by_tag && !index_.db->Get(ro, index_.entries, entry_key, &value).ok()) continue;
+    if (!format::DecodeEntry(by_tag ? std::string_view(value) : it->value().ToStringView(), &info)
+             .ok() ||
+        !format::SplitEntryKey(entry_key, &info.key) || info.version >= rule.seq ||
+        (by_tag && !HasTag(info, rule.value)))
+      continue;
+    if (Classify(info, *before) != Serve::kNo) ++*affected;
+  }
+  return FromRocks(it->status(), "count purged entries");
 }
 
-Status StoreImpl::PurgeTag(std::string_view tag, PurgeMode mode) {
+Status StoreImpl::PurgeTag(std::string_view tag, PurgeMode mode, uint64_t* affected) {
   if (tag.empty()) return Status::InvalidArgument("empty tag");
-  return InstallRule(purge::Rule::Kind::kTag, tag, mode);
+  return InstallRule(purge::Rule::Kind::kTag, tag, mode, affected);
 }
 
-Status StoreImpl::PurgePrefix(std::string_view prefix, PurgeMode mode) {
-  return InstallRule(purge::Rule::Kind::kPrefix, prefix, mode);
+Status StoreImpl::PurgePrefix(std::string_view prefix, PurgeMode mode, uint64_t* affected) {
+  return InstallRule(purge::Rule::Kind::kPrefix, prefix, mode, affected);
 }
 
 Status StoreImpl::List(const ListOptions& options, std::vector<ObjectInfo>* out) {
@@ -748,6 +809,7 @@ Status StoreImpl::List(const ListOptions& options, std::vector<ObjectInfo>* out)
     Serve serve = Classify(info);
     if (serve == Serve::kNo) continue;
     info.invalidated = serve == Serve::kStale;
+    info.hits = EstimateHits(entry_key);
     out->push_back(std::move(info));
   }
   return FromRocks(it->status(), "list");
@@ -912,6 +974,197 @@ bool StoreImpl::TakeHit(std::string_view entry_key) {
   size_t h = std::hash<std::string_view>()(entry_key);
   const uint64_t bit = 1ull << (h & 63);
   return (hit_bits_[(h >> 6) % kHitBitWords].fetch_and(~bit, std::memory_order_relaxed) & bit) != 0;
+}
+
+void StoreImpl::CountHit(std::string_view entry_key) {
+  // Conservative update: only the cells holding the current minimum grow, which keeps the
+  // over-count of a count-min sketch low.
+  const size_t h = std::hash<std::string_view>()(entry_key);
+  std::array<std::atomic<uint32_t>*, kSketchRows> cells;
+  uint32_t min = UINT32_MAX;
+  for (size_t row = 0; row < kSketchRows; ++row) {
+    const size_t column = (h + row * ((h >> 32) | 1)) % kSketchColumns;
+    cells[row] = &hit_sketch_[row * kSketchColumns + column];
+    min = std::min(min, cells[row]->load(std::memory_order_relaxed));
+  }
+  if (min == UINT32_MAX) return;
+  for (auto* cell : cells) {
+    if (cell->load(std::memory_order_relaxed) == min) cell->fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+uint64_t StoreImpl::EstimateHits(std::string_view entry_key) const {
+  const size_t h = std::hash<std::string_view>()(entry_key);
+  uint32_t min = UINT32_MAX;
+  for (size_t row = 0; row < kSketchRows; ++row) {
+    const size_t column = (h + row * ((h >> 32) | 1)) % kSketchColumns;
+    min = std::min(min, hit_sketch_[row * kSketchColumns + column].load(std::memory_order_relaxed));
+  }
+  return min;
+}
+
+// --- verification ---
+
+namespace {
+
+void AddProblem(const VerifyOptions& options, VerifyReport* report, std::string_view entry_key,
+                const std::string& what) {
+  if (report->problems.size() >= options.max_problems) return;
+  report->problems.push_back(std::string(entry_key.substr(0, entry_key.find('\0'))) + ": " + what);
+}
+
+}  // namespace
+
+void StoreImpl::VerifyEntry(const std::string& entry_key, const ObjectInfo& info,
+                            const VerifyOptions& options, VerifyReport* report,
+                            std::vector<std::string>* bad_entries) {
+  // Entries below the live segment mark or covered by a purge rule are already misses and
+  // queued for background cleanup: not a fault of the store.
+  if (Classify(info) == Serve::kNo) return;
+  uint64_t length = 0;
+  for (const BodyExtent& e : info.extents) {
+    length += e.length;
+    if (segments_->Get(e.segment) == nullptr) {
+      ++report->dangling;
+      AddProblem(options, report, entry_key,
+                 "body chunk in segment " + std::to_string(e.segment) + ", which is missing");
+      bad_entries->push_back(entry_key);
+      return;
+    }
+  }
+  if (length != info.body_length) {
+    ++report->corrupt;
+    AddProblem(options, report, entry_key, "extents do not add up to the body length");
+    bad_entries->push_back(entry_key);
+    return;
+  }
+  for (uint64_t offset = 0; offset < info.body_length;) {
+    std::promise<std::pair<Status, size_t>> result;
+    ReadChunk(info, offset, SIZE_MAX, /*fill_cache=*/false, /*drop_bad=*/false,
+              [&result](Status s, BodySlice slice) {
+                result.set_value({std::move(s), slice.data.size()});
+              });
+    auto [s, n] = result.get_future().get();
+    if (!s.ok() || n == 0) {
+      ++report->corrupt;
+      AddProblem(options, report, entry_key,
+                 "body at offset " + std::to_string(offset) + ": " + s.ToString());
+      bad_entries->push_back(entry_key);
+      return;
+    }
+    report->verified_bytes += n;
+    offset += n;
+  }
+  for (const BodyExtent& e : info.extents)
+    report->referenced_bytes += format::ChunkRecordSize(entry_key.size(), e.length);
+}
+
+Status StoreImpl::Verify(const VerifyOptions& options, VerifyReport* report) {
+  *report = VerifyReport();
+  if (options.repair && options_.read_only) return ReadOnlyError();
+  // One snapshot for both passes, so a node writing meanwhile cannot make a consistent
+  // entry and its tag keys look orphaned. Repairs re-check the live index before deleting.
+  const rocksdb::Snapshot* snapshot = index_.db->GetSnapshot();
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+  ro.snapshot = snapshot;
+  std::vector<std::string> bad_entries;
+  std::vector<std::string> orphaned_tags;
+  Status s;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(index_.db->NewIterator(ro, index_.entries));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const std::string entry_key = it->key().ToString();
+      ObjectInfo info;
+      Status d = format::DecodeEntry(it->value().ToStringView(), &info);
+      if (d.ok() && !format::SplitEntryKey(entry_key, &info.key))
+        d = Status::Corruption("entry key without separator");
+      if (!d.ok()) {
+        ++report->undecodable;
+        AddProblem(options, report, entry_key, "index entry does not decode: " + d.ToString());
+        bad_entries.push_back(entry_key);
+      } else {
+        VerifyEntry(entry_key, info, options, report, &bad_entries);
+      }
+      if (++report->entries % 4096 == 0 && options.progress) options.progress(report->entries);
+    }
+    s = FromRocks(it->status(), "scan entries");
+  }
+  if (s.ok()) {
+    std::unique_ptr<rocksdb::Iterator> it(index_.db->NewIterator(ro, index_.tags));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      std::string_view key = it->key().ToStringView();
+      const size_t sep = key.find('\0');
+      if (sep == std::string_view::npos) {
+        orphaned_tags.emplace_back(key);
+        continue;
+      }
+      std::string value;
+      ObjectInfo info;
+      rocksdb::Status rs = index_.db->Get(ro, index_.entries, key.substr(sep + 1), &value);
+      if (rs.ok() && format::DecodeEntry(value, &info).ok() && HasTag(info, key.substr(0, sep)))
+        continue;
+      if (!rs.ok() && !rs.IsNotFound()) {
+        s = FromRocks(rs, "read entry of a tag key");
+        break;
+      }
+      orphaned_tags.emplace_back(key);
+    }
+    if (s.ok()) s = FromRocks(it->status(), "scan tag index");
+  }
+  index_.db->ReleaseSnapshot(snapshot);
+  if (!s.ok()) return s;
+  report->orphaned_tag_keys = orphaned_tags.size();
+  for (const std::string& key : orphaned_tags) {
+    const std::string_view tag = std::string_view(key).substr(0, key.find('\0'));
+    AddProblem(options, report, key.substr(tag.size() + 1),
+               "tag index key '" + std::string(tag) + "' without a matching entry");
+  }
+
+  report->segment_bytes = segments_->count() * options_.segment_bytes;
+  std::error_code ec;
+  for (const auto& file : fs::directory_iterator(dir_ + "/segments", ec)) {
+    uint64_t id = 0;
+    if (segment::SegmentManager::ParseFileName(file.path().filename().c_str(), &id) &&
+        segments_->Get(id) == nullptr) {
+      ++report->orphaned_segment_files;  // deleted by the next writable open
+    }
+  }
+
+  if (!options.repair) return Status::OK();
+  for (const std::string& entry_key : bad_entries) {
+    std::lock_guard stripe(Stripe(entry_key));
+    std::string value;
+    rocksdb::Status rs = index_.db->Get(rocksdb::ReadOptions(), index_.entries, entry_key, &value);
+    if (!rs.ok()) continue;  // gone since
+    ObjectInfo info;
+    rocksdb::WriteBatch batch;
+    if (format::DecodeEntry(value, &info).ok()) {
+      DeleteEntry(entry_key, info, &batch);
+      CountRemoved(info);
+    } else {
+      batch.Delete(index_.entries, entry_key);
+    }
+    s = FromRocks(index_.db->Write(WriteOpts(false), &batch), "repair: drop entry");
+    if (!s.ok()) return s;
+    ++report->repaired;
+  }
+  for (const std::string& key : orphaned_tags) {
+    const size_t sep = key.find('\0');
+    const std::string entry_key = sep == std::string::npos ? "" : key.substr(sep + 1);
+    std::lock_guard stripe(Stripe(entry_key));
+    if (sep != std::string::npos) {
+      bool found = false;
+      ObjectInfo info;
+      s = ReadEntry(entry_key, &info, &found);
+      if (!s.ok()) return s;
+      if (found && HasTag(info, std::string_view(key).substr(0, sep))) continue;  // re-added
+    }
+    s = FromRocks(index_.db->Delete(WriteOpts(false), index_.tags, key), "repair: drop tag key");
+    if (!s.ok()) return s;
+    ++report->repaired;
+  }
+  return FromRocks(index_.db->SyncWAL(), "sync repair");
 }
 
 Status StoreImpl::CopyBody(const ObjectInfo& info, std::vector<BodyExtent>* out) {

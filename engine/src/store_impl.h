@@ -58,10 +58,11 @@ class StoreImpl final : public Store {
                     const ObjectMeta& meta) override;
   Status Remove(const ObjectKey& key) override;
   Status PurgeUrl(std::string_view primary, PurgeMode mode, uint64_t* affected) override;
-  Status PurgeTag(std::string_view tag, PurgeMode mode) override;
-  Status PurgePrefix(std::string_view prefix, PurgeMode mode) override;
+  Status PurgeTag(std::string_view tag, PurgeMode mode, uint64_t* affected) override;
+  Status PurgePrefix(std::string_view prefix, PurgeMode mode, uint64_t* affected) override;
   Status List(const ListOptions& options, std::vector<ObjectInfo>* out) override;
   StoreCounters Counters() const override;
+  Status Verify(const VerifyOptions& options, VerifyReport* report) override;
   std::string_view IoBackendName() const override { return io_->Name(); }
   void WaitForBackgroundWork() override;
 
@@ -81,6 +82,7 @@ class StoreImpl final : public Store {
   uint64_t RegisterInsert();
   void InsertFinished(uint64_t version);
   static Status ValidateKey(const ObjectKey& key);
+  Status ReadOnlyError() const;
 
  private:
   enum class Serve { kYes, kStale, kNo };
@@ -94,12 +96,21 @@ class StoreImpl final : public Store {
     size_t length = 0;   // bytes to return
   };
   static ChunkSpan Locate(const ObjectInfo& info, uint64_t offset, size_t max_len);
+  // AsyncRead's disk path. `fill_cache`: verified chunks go into the RAM cache; `drop_bad`:
+  // an entry whose chunk fails is dropped from the index.
+  void ReadChunk(const ObjectInfo& info, uint64_t offset, size_t max_len, bool fill_cache,
+                 bool drop_bad, ReadCallback done);
+  // Verify's check of one entry's body, extents and tags; adds to *report.
+  void VerifyEntry(const std::string& entry_key, const ObjectInfo& info,
+                   const VerifyOptions& options, VerifyReport* report,
+                   std::vector<std::string>* bad_entries);
 
   uint64_t NextVersion();
   // Reads format version, version reservation, counters and purge rules (installed, and
   // returned so their cleanup can be queued).
   Status LoadMeta(std::vector<purge::Rule>* rules);
-  Serve Classify(const ObjectInfo& info) const;
+  Serve Classify(const ObjectInfo& info) const;  // under the current purge rules
+  Serve Classify(const ObjectInfo& info, const purge::RuleSet& rules) const;
   Status ReadEntry(const std::string& entry_key, ObjectInfo* info, bool* found);
   // Adds the deletes of an entry and its tag keys to `batch`.
   void DeleteEntry(const std::string& entry_key, const ObjectInfo& info,
@@ -113,7 +124,8 @@ class StoreImpl final : public Store {
                   const std::function<bool(const ObjectInfo&)>& covered);
   // Drops the entry if it still has `version` (a read found its body bad or gone).
   void DropEntry(const std::string& entry_key, uint64_t version);
-  Status InstallRule(purge::Rule::Kind kind, std::string_view value, PurgeMode mode);
+  Status InstallRule(purge::Rule::Kind kind, std::string_view value, PurgeMode mode,
+                     uint64_t* affected);
   std::mutex& Stripe(std::string_view entry_key);
   uint64_t OldestInflightInsert();
 
@@ -130,6 +142,9 @@ class StoreImpl final : public Store {
   // One bit per hash of an entry key: set on a hit, taken by ReinsertHot.
   void MarkHit(std::string_view entry_key);
   bool TakeHit(std::string_view entry_key);
+  // Count-min sketch of lookups per entry key (ObjectInfo::hits).
+  void CountHit(std::string_view entry_key);
+  uint64_t EstimateHits(std::string_view entry_key) const;
   bool TryRetireRule(const purge::Rule& rule);
 
   const StoreOptions options_;
@@ -174,6 +189,8 @@ class StoreImpl final : public Store {
 
   static constexpr size_t kHitBitWords = 1 << 16;  // 4 Mi bits, 512 KiB
   std::unique_ptr<std::atomic<uint64_t>[]> hit_bits_;
+  static constexpr size_t kSketchRows = 4, kSketchColumns = 1 << 18;  // 4 MiB
+  std::unique_ptr<std::atomic<uint32_t>[]> hit_sketch_;
 
   std::atomic<int64_t> objects_{0};
   std::atomic<int64_t> body_bytes_{0};

@@ -106,16 +106,7 @@ TEST_F(FaultTest, FlippedBytesInASegmentAreDetectedAndNeverServed) {
   store_.reset();
 
   // Flip one byte in the middle of the second chunk's body bytes, as bit rot would.
-  char name[64];
-  std::snprintf(name, sizeof(name), "/segments/%020llu.seg", (unsigned long long)second.segment);
-  int fd = ::open((dir_.Sub("s") + name).c_str(), O_RDWR);
-  ASSERT_GE(fd, 0);
-  off_t at = second.offset + 48 + 7 /* key "f/flip\0" */ + second.length / 2;
-  char byte = 0;
-  ASSERT_EQ(::pread(fd, &byte, 1, at), 1);
-  byte ^= 0x01;
-  ASSERT_EQ(::pwrite(fd, &byte, 1, at), 1);
-  ::close(fd);
+  ASSERT_TRUE(testing::FlipBodyByte(dir_.Sub("s"), {"f/flip", ""}, second));
 
   Reopen();
   ASSERT_TRUE(store_->Lookup({"f/flip", ""}, &info).ok());
@@ -137,9 +128,9 @@ TEST_F(FaultTest, TruncatedSegmentIsDetected) {
   ASSERT_TRUE(store_->Lookup({"f/trunc", ""}, &info).ok());
   uint64_t segment = info.extents[0].segment;
   store_.reset();
-  char name[64];
-  std::snprintf(name, sizeof(name), "/segments/%020llu.seg", (unsigned long long)segment);
-  ASSERT_EQ(::truncate((dir_.Sub("s") + name).c_str(), info.extents[0].offset + 100), 0);
+  ASSERT_EQ(::truncate(testing::SegmentPath(dir_.Sub("s"), segment).c_str(),
+                       info.extents[0].offset + 100),
+            0);
   Reopen();
   ASSERT_TRUE(store_->Lookup({"f/trunc", ""}, &info).ok());
   std::string got;

@@ -42,7 +42,9 @@ TEST_F(PurgeTest, HardTagPurgeTakesEffectBeforeItReturns) {
   for (int i = 0; i < 2000; ++i)
     PutTagged("s/" + std::to_string(i), {i % 2 ? "odd" : "even", "all"});
   PutTagged("s/untagged", {});
-  ASSERT_TRUE(store_->PurgeTag("odd", PurgeMode::kHard).ok());
+  uint64_t affected = 0;
+  ASSERT_TRUE(store_->PurgeTag("odd", PurgeMode::kHard, &affected).ok());
+  EXPECT_EQ(affected, 1000u);
   // No waiting for the background: every covered object misses at once.
   for (int i = 0; i < 2000; ++i) EXPECT_EQ(Has("s/" + std::to_string(i)), i % 2 == 0) << i;
   EXPECT_TRUE(Has("s/untagged"));
@@ -60,7 +62,7 @@ TEST_F(PurgeTest, HardTagPurgeTakesEffectBeforeItReturns) {
 
 TEST_F(PurgeTest, ObjectsStoredAfterThePurgeAreServed) {
   PutTagged("s/a", {"t"});
-  ASSERT_TRUE(store_->PurgeTag("t", PurgeMode::kHard).ok());
+  ASSERT_TRUE(store_->PurgeTag("t", PurgeMode::kHard, nullptr).ok());
   EXPECT_FALSE(Has("s/a"));
   PutTagged("s/a", {"t"}, 2);  // before the background cleanup has necessarily run
   EXPECT_TRUE(Has("s/a"));
@@ -71,7 +73,7 @@ TEST_F(PurgeTest, ObjectsStoredAfterThePurgeAreServed) {
 TEST_F(PurgeTest, SoftTagPurgeMarksStaleUntilRevalidated) {
   PutTagged("s/a", {"t"});
   PutTagged("s/b", {"other"});
-  ASSERT_TRUE(store_->PurgeTag("t", PurgeMode::kSoft).ok());
+  ASSERT_TRUE(store_->PurgeTag("t", PurgeMode::kSoft, nullptr).ok());
   bool stale = false;
   ASSERT_TRUE(Has("s/a", &stale));
   EXPECT_TRUE(stale);
@@ -87,7 +89,7 @@ TEST_F(PurgeTest, SoftTagPurgeMarksStaleUntilRevalidated) {
 
   // Persisted by the background cleanup too.
   PutTagged("s/c", {"t2"});
-  ASSERT_TRUE(store_->PurgeTag("t2", PurgeMode::kSoft).ok());
+  ASSERT_TRUE(store_->PurgeTag("t2", PurgeMode::kSoft, nullptr).ok());
   store_->WaitForBackgroundWork();
   Reopen();
   ASSERT_TRUE(Has("s/c", &stale));
@@ -98,11 +100,15 @@ TEST_F(PurgeTest, PrefixPurgeHardAndSoft) {
   PutTagged("site/a/1", {});
   PutTagged("site/a/2", {});
   PutTagged("site/b/1", {});
-  ASSERT_TRUE(store_->PurgePrefix("site/a/", PurgeMode::kHard).ok());
+  uint64_t affected = 0;
+  ASSERT_TRUE(store_->PurgePrefix("site/a/", PurgeMode::kHard, &affected).ok());
+  EXPECT_EQ(affected, 2u);
   EXPECT_FALSE(Has("site/a/1"));
   EXPECT_FALSE(Has("site/a/2"));
   EXPECT_TRUE(Has("site/b/1"));
-  ASSERT_TRUE(store_->PurgePrefix("site/", PurgeMode::kSoft).ok());
+  // Counted under the purges before it: the two objects already gone are not counted again.
+  ASSERT_TRUE(store_->PurgePrefix("site/", PurgeMode::kSoft, &affected).ok());
+  EXPECT_EQ(affected, 1u);
   bool stale = false;
   ASSERT_TRUE(Has("site/b/1", &stale));
   EXPECT_TRUE(stale);
@@ -128,7 +134,7 @@ TEST_F(PurgeTest, UrlPurgeSoftKeepsBodyAndCounts) {
 TEST_F(PurgeTest, PurgeIsDurableEvenIfClosedBeforeCleanup) {
   for (int i = 0; i < 3000; ++i) PutTagged("d/" + std::to_string(i), {"gone"});
   PutTagged("d/keep", {"kept"});
-  ASSERT_TRUE(store_->PurgeTag("gone", PurgeMode::kHard).ok());
+  ASSERT_TRUE(store_->PurgeTag("gone", PurgeMode::kHard, nullptr).ok());
   Reopen();  // the cleanup may have been cut short; the recorded rule still holds
   for (int i = 0; i < 3000; i += 97) EXPECT_FALSE(Has("d/" + std::to_string(i))) << i;
   EXPECT_TRUE(Has("d/keep"));
@@ -146,9 +152,9 @@ TEST_F(PurgeTest, InsertInFlightDuringHardPurgeIsNotPublished) {
   for (auto* h : {&tag_insert, &url_insert, &prefix_insert}) {
     ASSERT_TRUE((*h)->Append(Body(3, 40000)).ok());
   }
-  ASSERT_TRUE(store_->PurgeTag("deploy", PurgeMode::kHard).ok());
+  ASSERT_TRUE(store_->PurgeTag("deploy", PurgeMode::kHard, nullptr).ok());
   ASSERT_TRUE(store_->PurgeUrl("f/url", PurgeMode::kHard, nullptr).ok());
-  ASSERT_TRUE(store_->PurgePrefix("p/", PurgeMode::kHard).ok());
+  ASSERT_TRUE(store_->PurgePrefix("p/", PurgeMode::kHard, nullptr).ok());
   store_->WaitForBackgroundWork();  // cleanup done, rules wait for these inserts
   EXPECT_TRUE(tag_insert->Commit().IsAborted());
   EXPECT_TRUE(url_insert->Commit().IsAborted());
@@ -164,7 +170,7 @@ TEST_F(PurgeTest, InsertInFlightDuringSoftPurgeIsStoredStale) {
   std::unique_ptr<InsertHandle> insert;
   ASSERT_TRUE(store_->BeginInsert({"f/soft", ""}, meta, &insert).ok());
   ASSERT_TRUE(insert->Append("old body").ok());
-  ASSERT_TRUE(store_->PurgeTag("deploy", PurgeMode::kSoft).ok());
+  ASSERT_TRUE(store_->PurgeTag("deploy", PurgeMode::kSoft, nullptr).ok());
   ASSERT_TRUE(insert->Commit().ok());
   bool stale = false;
   ASSERT_TRUE(Has("f/soft", &stale));
@@ -175,7 +181,7 @@ TEST_F(PurgeTest, UpdateMetaOfAHardPurgedObjectIsNotFound) {
   PutTagged("s/r", {"t"});
   ObjectInfo info;
   ASSERT_TRUE(store_->Lookup({"s/r", ""}, &info).ok());
-  ASSERT_TRUE(store_->PurgeTag("t", PurgeMode::kHard).ok());
+  ASSERT_TRUE(store_->PurgeTag("t", PurgeMode::kHard, nullptr).ok());
   EXPECT_TRUE(store_->UpdateMeta({"s/r", ""}, info.version, info.meta).IsNotFound());
   EXPECT_FALSE(Has("s/r"));
 }

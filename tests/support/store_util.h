@@ -1,7 +1,11 @@
 // Helpers for engine tests: small options, deterministic bodies, one-call inserts.
 #pragma once
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdint>
+#include <cstdio>
 #include <string>
 
 #include "edgecache/store.h"
@@ -56,6 +60,30 @@ inline Status Get(Store& store, const ObjectKey& key, std::string* body,
   s = store.Read(info, body);
   if (info_out != nullptr) *info_out = info;
   return s;
+}
+
+// Path of a segment file of the store in `store_dir`.
+inline std::string SegmentPath(const std::string& store_dir, uint64_t segment) {
+  char name[64];
+  std::snprintf(name, sizeof(name), "/segments/%020llu.seg", (unsigned long long)segment);
+  return store_dir + name;
+}
+
+// Flips one bit in the middle of the body bytes of `extent` (a chunk of `key`'s body), as
+// bit rot would. The store must be closed. False when the file cannot be changed.
+inline bool FlipBodyByte(const std::string& store_dir, const ObjectKey& key,
+                         const BodyExtent& extent) {
+  int fd = ::open(SegmentPath(store_dir, extent.segment).c_str(), O_RDWR);
+  if (fd < 0) return false;
+  // Chunk record: 48-byte header, then primary '\0' secondary, then the body bytes.
+  const off_t at = static_cast<off_t>(extent.offset + 48 + key.primary.size() + 1 +
+                                      key.secondary.size() + extent.length / 2);
+  char byte = 0;
+  bool ok = ::pread(fd, &byte, 1, at) == 1;
+  byte ^= 0x01;
+  ok = ok && ::pwrite(fd, &byte, 1, at) == 1;
+  ::close(fd);
+  return ok;
 }
 
 }  // namespace edgecache::testing

@@ -75,6 +75,9 @@ struct ObjectInfo {
   // serving it (it may still serve it stale where stale-if-error allows).
   bool invalidated = false;
   std::vector<BodyExtent> extents;
+  // Lookups that found this object since the store was opened: a count-min estimate (may
+  // over-count, never under-counts), kept in memory only. Filled by Variants and List.
+  uint64_t hits = 0;
 };
 
 // A verified piece of a body. `data` points into memory kept alive by `owner`, which may

@@ -62,6 +62,13 @@ struct StoreOptions {
   // NotFound.
   bool create_if_missing = true;
 
+  // Opens an existing store for reading only (admin tools on a stopped node's store):
+  // nothing on disk changes (no recovery work, no new segment, no counters rewritten),
+  // every write and purge is NotSupported, and a body that fails verification is reported
+  // but its entry is not dropped. Takes a shared lock on the store: Busy while a node has
+  // it open, and a node cannot open it while a read-only user has it.
+  bool read_only = false;
+
   // When set, used instead of creating a backend from io_backend (for example a
   // fault-injecting wrapper in tests).
   std::shared_ptr<IoBackend> io;

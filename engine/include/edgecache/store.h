@@ -66,6 +66,28 @@ class InsertHandle {
   virtual uint64_t size() const = 0;
 };
 
+struct VerifyOptions {
+  bool repair = false;
+  // Called every few thousand entries with the number checked so far (may be empty).
+  std::function<void(uint64_t checked)> progress;
+  size_t max_problems = 100;  // descriptions kept in VerifyReport::problems
+};
+
+struct VerifyReport {
+  uint64_t entries = 0;                 // index entries examined
+  uint64_t verified_bytes = 0;          // body bytes read from disk and checksum-verified
+  uint64_t corrupt = 0;                 // entries whose body failed verification or a read
+  uint64_t dangling = 0;                // entries pointing into a reclaimed or missing segment
+  uint64_t undecodable = 0;             // entries whose index value does not decode
+  uint64_t orphaned_tag_keys = 0;       // tag index keys whose entry is gone or lacks the tag
+  uint64_t orphaned_segment_files = 0;  // segment files the index does not know
+  uint64_t segment_bytes = 0;           // bytes of the live segment files
+  uint64_t referenced_bytes = 0;        // of those, bytes holding chunks of live entries
+  uint64_t repaired = 0;                // entries and keys removed by repair
+  std::vector<std::string> problems;    // "primary key: what is wrong", at most max_problems
+  bool ok() const { return corrupt + dangling + undecodable + orphaned_tag_keys == 0; }
+};
+
 struct ListOptions {
   std::string prefix;       // primary keys starting with this ("" for all)
   std::string tag;          // only objects carrying this tag ("" for any)
@@ -142,14 +164,25 @@ class Store {
   // Every object carrying `tag`, or whose primary key starts with `prefix`. Takes effect
   // for every later Lookup before it returns, whatever the number of objects (a purge rule
   // checked at lookup), and is durable when it returns. The index entries are removed (or
-  // marked stale) in the background.
-  virtual Status PurgeTag(std::string_view tag, PurgeMode mode) = 0;
-  virtual Status PurgePrefix(std::string_view prefix, PurgeMode mode) = 0;
+  // marked stale) in the background. `affected` (may be null, which skips the work)
+  // receives the number of index entries the purge covers, counted by a scan of the tag
+  // index (keys only) or of the prefix's entries after the purge is in effect; entries of
+  // segments reclaimed but not yet cleaned up may be among them.
+  virtual Status PurgeTag(std::string_view tag, PurgeMode mode, uint64_t* affected) = 0;
+  virtual Status PurgePrefix(std::string_view prefix, PurgeMode mode, uint64_t* affected) = 0;
 
   // Objects by primary-key prefix and/or tag, in key order, purge state applied.
   virtual Status List(const ListOptions& options, std::vector<ObjectInfo>* out) = 0;
 
   virtual StoreCounters Counters() const = 0;
+
+  // Checks the whole store: reads and checksum-verifies every live entry's body from disk
+  // (not from the RAM cache), and looks for entries whose segment is gone, tag index keys
+  // without their entry, segment files the index does not know, and segment space no
+  // entry references. Without options.repair nothing changes (not even a bad entry is
+  // dropped); with it, bad entries and orphaned tag keys are removed (NotSupported on a
+  // read-only store). Runs on the calling thread; may take long on a large store.
+  virtual Status Verify(const VerifyOptions& options, VerifyReport* report) = 0;
 
   // "io_uring" or "pread/pwrite" (or the injected backend's name).
   virtual std::string_view IoBackendName() const = 0;

@@ -81,7 +81,11 @@ Status OpenIndexDb(const StoreOptions& options, const std::string& path, IndexDb
       {format::kSegmentsFamily, cf},
   };
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(db, path, families, &out->handles, &raw);
+  // Read-only: RocksDB replays its WAL into memory and writes nothing (no lock file either;
+  // the store's own LOCK keeps writers out).
+  rocksdb::Status s = options.read_only
+                          ? rocksdb::DB::OpenForReadOnly(db, path, families, &out->handles, &raw)
+                          : rocksdb::DB::Open(db, path, families, &out->handles, &raw);
   if (!s.ok()) return FromRocks(s, "open index " + path);
   out->db.reset(raw);
   out->meta = out->handles[0];

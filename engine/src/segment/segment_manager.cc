@@ -30,7 +30,9 @@ int64_t NowSeconds() {
       .count();
 }
 
-bool ParseFileName(const char* name, uint64_t* id) {
+}  // namespace
+
+bool SegmentManager::ParseFileName(const char* name, uint64_t* id) {
   unsigned long long v = 0;
   int consumed = 0;
   if (std::sscanf(name, "%20llu.seg%n", &v, &consumed) != 1) return false;
@@ -38,8 +40,6 @@ bool ParseFileName(const char* name, uint64_t* id) {
   *id = v;
   return true;
 }
-
-}  // namespace
 
 Segment::~Segment() { ::close(fd); }
 
@@ -64,7 +64,7 @@ std::string SegmentManager::FileName(uint64_t id) {
 }
 
 Status SegmentManager::Open(std::vector<uint64_t>* dead) {
-  if (::mkdir(dir_.c_str(), 0755) != 0 && errno != EEXIST) {
+  if (!options_.read_only && ::mkdir(dir_.c_str(), 0755) != 0 && errno != EEXIST) {
     return Status::FromErrno(errno, "create " + dir_);
   }
 
@@ -106,7 +106,7 @@ Status SegmentManager::Open(std::vector<uint64_t>* dead) {
     max_id = std::max(max_id, id);
     if (recorded.count(id)) {
       on_disk.insert(id);
-    } else {
+    } else if (!options_.read_only) {
       ::unlink((dir_ + "/" + ent->d_name).c_str());
     }
   }
@@ -119,7 +119,7 @@ Status SegmentManager::Open(std::vector<uint64_t>* dead) {
       spdlog::warn("segment {} is missing: its objects will be misses", path);
       continue;
     }
-    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    int fd = ::open(path.c_str(), (options_.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
     if (fd < 0) return Status::FromErrno(errno, "open " + path);
     auto seg = std::make_shared<Segment>(id, fd);
     std::string header(format::kSegmentHeaderSize, '\0');

@@ -68,8 +68,10 @@ class SegmentManager {
                  rocksdb::ColumnFamilyHandle& segments_family, Hooks hooks);
   ~SegmentManager();
 
-  // Loads the segment table from the index and the directory, deletes files that are not
-  // (or no longer) part of the store, and starts a fresh active segment. Returns, in
+  // Loads the segment table from the index and the directory and deletes files that are
+  // not (or no longer) part of the store (except under options.read_only, which changes
+  // nothing and opens the files read-only). The first Allocate starts a fresh active
+  // segment. Returns, in
   // *dead, ids that still have 'S' records but are below the live mark (their cleanup was
   // interrupted).
   Status Open(std::vector<uint64_t>* dead);
@@ -87,8 +89,9 @@ class SegmentManager {
   size_t count() const;
   uint64_t reclaimed() const { return reclaimed_.load(std::memory_order_relaxed); }
 
-  // Path of a segment file.
+  // Name of a segment file, and its inverse (false for any other name).
   static std::string FileName(uint64_t id);
+  static bool ParseFileName(const char* name, uint64_t* id);
 
  private:
   struct Table {
