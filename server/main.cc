@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 
 #include "config/config.h"
@@ -31,7 +32,8 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
   app.add_option("--listen", listen,
                  "client listener ADDRESS:PORT (repeatable; default 127.0.0.1:8080)");
-  app.add_option("--admin", admin, "admin listener ADDRESS:PORT (/healthz, /metrics)");
+  app.add_option("--admin", admin,
+                 "admin listener ADDRESS:PORT or unix:/PATH (admin API, /healthz, /metrics)");
   app.add_option("--origin", origin, "default origin for every Host, http://HOST:PORT");
   app.add_option("--parent", parent, "parent edgecache (shield) for every miss, http://HOST:PORT");
   app.add_option("--name", name, "this node's name in Cache-Status and Via (default edgecache)");
@@ -45,7 +47,7 @@ int main(int argc, char** argv) {
   app.add_flag("--check-config", check_config, "validate the configuration and exit");
   app.footer(
       "Config file keys (TOML; docs/configuration.md has their defaults and meaning):\n"
-      "  listen, admin, threads, log_level, access_log, name, parent\n"
+      "  listen, admin, admin_token, threads, log_level, access_log, name, parent\n"
       "  [store] dir, capacity, segment_size, ram_cache, index_cache, sync (none|commit),\n"
       "          io_backend (auto|io_uring|posix), reinsert_hot_objects\n"
       "  [origins] default = URL, \"HOST\" = URL\n"
@@ -55,6 +57,9 @@ int main(int argc, char** argv) {
       "          content_etag, max_variants, sort_query, strip_query_params,\n"
       "          range_miss_fetch_full, collapse_wait_ms,\n"
       "          heuristic_fraction, heuristic_max_seconds\n"
+      "Environment: EDGECACHE_ADMIN_TOKEN sets admin_token (required when the admin listener\n"
+      "is not loopback or a unix: socket; then every admin route but /healthz needs\n"
+      "\"Authorization: Bearer TOKEN\"). docs/admin-api.md lists the admin routes.\n"
       "Exit codes: 0 stopped cleanly, 1 could not start (store, listener), 2 bad configuration.");
   try {
     app.parse(argc, argv);
@@ -75,10 +80,13 @@ int main(int argc, char** argv) {
     config.listen.push_back(*e);
   }
   if (admin) {
-    auto e = edgecache::config::ParseEndpoint(*admin);
-    if (!e) return ConfigError("--admin: '" + *admin + "' is not ADDRESS:PORT");
+    auto e = edgecache::config::ParseEndpoint(*admin, /*allow_unix=*/true);
+    if (!e) return ConfigError("--admin: '" + *admin + "' is not ADDRESS:PORT or unix:/PATH");
     config.admin = e;
   }
+  // The token is never a flag: command lines are visible to every user of the machine.
+  if (const char* token = std::getenv("EDGECACHE_ADMIN_TOKEN"); token && *token)
+    config.admin_token = token;
   if (origin) {
     auto o = edgecache::config::ParseOrigin(*origin);
     if (!o) return ConfigError("--origin: '" + *origin + "' is not http://HOST:PORT");

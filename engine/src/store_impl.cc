@@ -743,15 +743,18 @@ Status StoreImpl::InstallRule(purge::Rule::Kind kind, std::string_view value, Pu
     rules_.Install(rule);
   }
   purges_.fetch_add(1, std::memory_order_relaxed);
+  // Counted once the purge is in effect, so the count never delays it, on a snapshot taken
+  // before the cleanup starts: the entries the rule covers that were servable (or stale)
+  // under the rules before it.
+  const rocksdb::Snapshot* snapshot = affected ? index_.db->GetSnapshot() : nullptr;
   Enqueue([this, rule] { CleanupRule(rule); });
   if (affected == nullptr) return Status::OK();
-  // Counted once the purge is in effect, so the count never delays it: the entries the
-  // rule covers that were servable (or stale) under the rules before it.
   *affected = 0;
   const bool by_tag = kind == purge::Rule::Kind::kTag;
   const std::string prefix = by_tag ? format::TagKeyPrefix(rule.value) : rule.value;
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
+  ro.snapshot = snapshot;
   std::unique_ptr<rocksdb::Iterator> it(
       index_.db->NewIterator(ro, by_tag ? index_.tags : index_.entries));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
@@ -766,7 +769,10 @@ Status StoreImpl::InstallRule(purge::Rule::Kind kind, std::string_view value, Pu
       continue;
     if (Classify(info, *before) != Serve::kNo) ++*affected;
   }
-  return FromRocks(it->status(), "count purged entries");
+  Status s = FromRocks(it->status(), "count purged entries");
+  it.reset();
+  index_.db->ReleaseSnapshot(snapshot);
+  return s;
 }
 
 Status StoreImpl::PurgeTag(std::string_view tag, PurgeMode mode, uint64_t* affected) {

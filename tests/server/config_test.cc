@@ -91,6 +91,29 @@ TEST(ConfigFileTest, ErrorsNameTheKey) {
   EXPECT_NE(load("log_level = \"loud\"\n").find("log_level"), std::string::npos);
   EXPECT_NE(load("not toml [").find("line"), std::string::npos);
   EXPECT_EQ(load(""), "OK");
+  // The admin listener: loopback and Unix sockets need no token, anything else does.
+  EXPECT_EQ(load("admin = \"127.0.0.1:8081\"\n"), "OK");
+  EXPECT_EQ(load("admin = \"[::1]:8081\"\n"), "OK");
+  EXPECT_EQ(load("admin = \"unix:/run/edgecache/admin.sock\"\n"), "OK");
+  EXPECT_NE(load("admin = \"0.0.0.0:8081\"\n").find("admin_token"), std::string::npos);
+  EXPECT_NE(load("admin = \"10.1.2.3:8081\"\n").find("admin_token"), std::string::npos);
+  EXPECT_EQ(load("admin = \"0.0.0.0:8081\"\nadmin_token = \"t\"\n"), "OK");
+  EXPECT_NE(load("admin = \"unix:relative.sock\"\n").find("unix:/PATH"), std::string::npos);
+  EXPECT_NE(load("listen = \"unix:/x.sock\"\n").find("listen"), std::string::npos);
+}
+
+TEST(ConfigParseTest, UnixAndLoopbackEndpoints) {
+  auto u = ParseEndpoint("unix:/run/a.sock", /*allow_unix=*/true);
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->unix_path, "/run/a.sock");
+  EXPECT_EQ(u->ToString(), "unix:/run/a.sock");
+  EXPECT_TRUE(u->IsLocal());
+  EXPECT_FALSE(ParseEndpoint("unix:/run/a.sock"));
+  EXPECT_TRUE(ParseEndpoint("127.0.0.2:1")->IsLocal());
+  EXPECT_TRUE(ParseEndpoint("localhost:1")->IsLocal());
+  EXPECT_FALSE(ParseEndpoint("0.0.0.0:1")->IsLocal());
+  EXPECT_FALSE(ParseEndpoint("[::]:1")->IsLocal());
+  EXPECT_FALSE(ParseEndpoint("192.168.1.1:1")->IsLocal());
 }
 
 }  // namespace

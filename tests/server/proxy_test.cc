@@ -9,6 +9,7 @@
 
 #include "edgecache/store.h"
 #include "support/http_client.h"
+#include "support/node_fixture.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
 
@@ -20,48 +21,7 @@ using testing::Fetch;
 using testing::HttpConnection;
 using testing::HttpResponse;
 
-class ProxyTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    origin_ = std::make_unique<ChildProcess>(ORIGIN_SIM_BIN,
-                                             std::vector<std::string>{"--listen", "127.0.0.1:0"});
-    origin_port_ = origin_->WaitForPort("origin-sim: listening on");
-    ASSERT_NE(origin_port_, 0) << "origin-sim did not start";
-    StartNode();
-  }
-
-  void StartNode(std::vector<std::string> extra = {}, bool default_origin = true) {
-    std::vector<std::string> args = {
-        "--listen",        "127.0.0.1:0", "--admin", "127.0.0.1:0", "--store",
-        dir_.Sub("store"), "--threads",   "2",       "--log-level", "error"};
-    if (default_origin) {
-      args.push_back("--origin");
-      args.push_back(OriginUrl());
-    }
-    args.insert(args.end(), extra.begin(), extra.end());
-    node_ = std::make_unique<ChildProcess>(EDGECACHE_BIN, args);
-    port_ = node_->WaitForPort("edgecache: listening on");
-    admin_port_ = node_->WaitForPort("edgecache: admin on");
-    ASSERT_NE(port_, 0) << "edgecache did not start";
-  }
-
-  std::string OriginUrl() const { return "http://127.0.0.1:" + std::to_string(origin_port_); }
-
-  HttpResponse Get(const std::string& target,
-                   const std::map<std::string, std::string>& headers = {}) {
-    return Fetch(port_, "GET", target, headers);
-  }
-
-  int64_t OriginCount(const std::string& path, const char* what = "requests") {
-    HttpResponse r = Fetch(origin_port_, "GET", "/__stats?path=" + path);
-    return boost::json::parse(r.body).as_object().at(what).as_int64();
-  }
-
-  testing::TempDir dir_;
-  std::unique_ptr<ChildProcess> origin_;
-  std::unique_ptr<ChildProcess> node_;
-  uint16_t origin_port_ = 0, port_ = 0, admin_port_ = 0;
-};
+class ProxyTest : public testing::NodeFixture {};
 
 // --- storage and hits ---
 

@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <boost/asio/ip/address.hpp>
 #include <cctype>
 #include <charconv>
 
@@ -20,8 +21,16 @@ Status Bad(std::string_view key, std::string_view reason) {
 }  // namespace
 
 std::string Endpoint::ToString() const {
+  if (!unix_path.empty()) return "unix:" + unix_path;
   return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
          std::to_string(port);
+}
+
+bool Endpoint::IsLocal() const {
+  if (!unix_path.empty() || host == "localhost" || host == "::1") return true;
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(host, ec);
+  return !ec && address.is_loopback();
 }
 
 std::string OriginUrl::ToString() const { return "http://" + host + ":" + std::to_string(port); }
@@ -50,8 +59,13 @@ std::optional<uint64_t> ParseSize(std::string_view text) {
   return value << shift;
 }
 
-std::optional<Endpoint> ParseEndpoint(std::string_view text) {
+std::optional<Endpoint> ParseEndpoint(std::string_view text, bool allow_unix) {
   Endpoint e;
+  if (text.starts_with("unix:")) {
+    if (!allow_unix || text.size() < 7 || text[5] != '/') return std::nullopt;
+    e.unix_path = std::string(text.substr(5));
+    return e;
+  }
   std::string_view port;
   if (!text.empty() && text.front() == '[') {
     size_t close = text.find(']');
@@ -143,14 +157,16 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
     }
   };
   auto endpoint = [&](const std::string& text, std::string_view key) -> std::optional<Endpoint> {
-    auto e = ParseEndpoint(text);
-    if (!e && s.ok()) s = Bad(key, "'" + text + "' is not ADDRESS:PORT");
+    const bool admin = key == "admin";
+    auto e = ParseEndpoint(text, admin);
+    if (!e && s.ok())
+      s = Bad(key, "'" + text + "' is not ADDRESS:PORT" + (admin ? " or unix:/PATH" : ""));
     return e;
   };
 
   static const std::vector<std::string> kTopKeys = {
-      "listen", "admin", "log_level", "access_log", "threads", "name",
-      "parent", "store", "origins",   "timeouts",   "limits",  "cache"};
+      "listen", "admin", "admin_token", "log_level", "access_log", "threads", "name",
+      "parent", "store", "origins",     "timeouts",  "limits",     "cache"};
   for (auto&& [k, v] : root) {
     (void)v;
     if (std::find(kTopKeys.begin(), kTopKeys.end(), std::string(k.str())) == kTopKeys.end()) {
@@ -176,6 +192,7 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   std::string admin;
   str(root["admin"], "admin", &admin);
   if (!admin.empty()) c->admin = endpoint(admin, "admin");
+  str(root["admin_token"], "admin_token", &c->admin_token);
   str(root["log_level"], "log_level", &c->log_level);
   str(root["name"], "name", &c->name);
   std::string parent;
@@ -328,6 +345,13 @@ Status Validate(const NodeConfig& c) {
     return Bad("cache.heuristic_fraction", "must be between 0 and 1");
   }
   if (c.admin) {
+    if (!c.admin->IsLocal() && c.admin_token.empty()) {
+      return Bad("admin_token",
+                 "is required when the admin listener (" + c.admin->ToString() +
+                     ") is reachable from other machines; set admin_token in the config file or "
+                     "EDGECACHE_ADMIN_TOKEN, or bind the admin listener to 127.0.0.1 or a "
+                     "unix: socket");
+    }
     for (const auto& l : c.listen) {
       if (l.port != 0 && l.port == c.admin->port && l.host == c.admin->host) {
         return Bad("admin", "must not be one of the listen addresses");

@@ -17,7 +17,11 @@ namespace edgecache::config {
 struct Endpoint {
   std::string host;  // numeric IPv4/IPv6 address or "localhost"
   uint16_t port = 0;
+  std::string unix_path;  // set for a Unix socket ("unix:/run/edgecache/admin.sock")
   std::string ToString() const;
+  // A loopback address (127.0.0.0/8, ::1, localhost) or a Unix socket: reachable only from
+  // this machine.
+  bool IsLocal() const;
 };
 
 // Where a host's misses go: only plain http:// origins for now.
@@ -28,8 +32,11 @@ struct OriginUrl {
 };
 
 struct NodeConfig {
-  std::vector<Endpoint> listen;              // [] = 127.0.0.1:8080
-  std::optional<Endpoint> admin;             // admin listener (healthz, metrics)
+  std::vector<Endpoint> listen;   // [] = 127.0.0.1:8080
+  std::optional<Endpoint> admin;  // admin listener (TCP or Unix socket)
+  // Bearer token the admin API requires (every route but /healthz) when set; required
+  // when the admin listener is reachable from other machines.
+  std::string admin_token;
   std::string store_dir;                     // required
   StoreOptions store;                        // capacity, caches, segment size, sync, backend
   std::map<std::string, OriginUrl> origins;  // lower-case Host -> origin
@@ -70,8 +77,8 @@ struct NodeConfig {
 
 // Parses "10GiB", "512MiB", "64k", "1048576" (binary units; K/M/G/T = KiB/MiB/GiB/TiB).
 std::optional<uint64_t> ParseSize(std::string_view text);
-// "127.0.0.1:8080", "[::1]:8080", "localhost:0"
-std::optional<Endpoint> ParseEndpoint(std::string_view text);
+// "127.0.0.1:8080", "[::1]:8080", "localhost:0"; with `allow_unix`, "unix:/PATH" too
+std::optional<Endpoint> ParseEndpoint(std::string_view text, bool allow_unix = false);
 // "http://host[:port][/]"
 std::optional<OriginUrl> ParseOrigin(std::string_view text);
 

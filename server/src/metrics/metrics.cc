@@ -12,6 +12,30 @@ void Metrics::ObserveLatency(double seconds) {
   latency_sum_us_.fetch_add(static_cast<uint64_t>(seconds * 1e6), std::memory_order_relaxed);
 }
 
+const char* Metrics::Name(Outcome o) {
+  static const char* kNames[] = {"hit", "miss", "stale", "pass", "error"};
+  return kNames[static_cast<size_t>(o)];
+}
+
+const char* Metrics::Name(Revalidation r) {
+  static const char* kNames[] = {"not_modified", "replaced", "removed", "failed"};
+  return kNames[static_cast<size_t>(r)];
+}
+
+Metrics::Snapshot Metrics::Read() const {
+  Snapshot out;
+  for (size_t i = 0; i < requests_.size(); ++i) out.requests[i] = requests_[i].load();
+  for (size_t i = 0; i < revalidations_.size(); ++i)
+    out.revalidations[i] = revalidations_[i].load();
+  out.client_bytes = client_bytes_.load();
+  out.store_bytes = store_bytes_.load();
+  out.origin_bytes = origin_bytes_.load();
+  out.not_modified_saved_bytes = not_modified_saved_bytes_.load();
+  out.origin_errors = origin_errors_.load();
+  out.connections = connections_.load();
+  return out;
+}
+
 std::string Metrics::Render(const StoreCounters& s) const {
   std::ostringstream out;
   auto counter = [&](const char* name, const char* help, auto value) {
@@ -22,24 +46,27 @@ std::string Metrics::Render(const StoreCounters& s) const {
     out << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n"
         << name << " " << value << "\n";
   };
-  static const char* kOutcomes[] = {"hit", "miss", "stale", "pass", "error"};
   out << "# HELP edgecache_requests_total Requests by how the cache answered them.\n"
          "# TYPE edgecache_requests_total counter\n";
   for (size_t i = 0; i < requests_.size(); ++i) {
-    out << "edgecache_requests_total{cache=\"" << kOutcomes[i] << "\"} " << requests_[i].load()
-        << "\n";
+    out << "edgecache_requests_total{cache=\"" << Name(static_cast<Outcome>(i)) << "\"} "
+        << requests_[i].load() << "\n";
   }
-  static const char* kRevalidations[] = {"not_modified", "replaced", "removed", "failed"};
   out << "# HELP edgecache_revalidations_total Revalidations with the origin by outcome.\n"
          "# TYPE edgecache_revalidations_total counter\n";
   for (size_t i = 0; i < revalidations_.size(); ++i) {
-    out << "edgecache_revalidations_total{outcome=\"" << kRevalidations[i] << "\"} "
-        << revalidations_[i].load() << "\n";
+    out << "edgecache_revalidations_total{outcome=\"" << Name(static_cast<Revalidation>(i))
+        << "\"} " << revalidations_[i].load() << "\n";
   }
   counter("edgecache_client_bytes_total", "Response body bytes sent to clients.",
           client_bytes_.load());
+  counter("edgecache_store_served_bytes_total",
+          "Response body bytes sent to clients from the store.", store_bytes_.load());
   counter("edgecache_origin_bytes_total", "Response body bytes received from origins.",
           origin_bytes_.load());
+  counter("edgecache_not_modified_saved_bytes_total",
+          "Stored body bytes reused after a 304 from the origin (not transferred again).",
+          not_modified_saved_bytes_.load());
   counter("edgecache_origin_errors_total", "Origin connections or responses that failed.",
           origin_errors_.load());
   gauge("edgecache_client_connections", "Open client connections.", connections_.load());

@@ -27,6 +27,12 @@ class Metrics {
   }
   void AddClientBytes(uint64_t n) { client_bytes_.fetch_add(n, std::memory_order_relaxed); }
   void AddOriginBytes(uint64_t n) { origin_bytes_.fetch_add(n, std::memory_order_relaxed); }
+  // Body bytes sent to clients from the store (hits, stale and revalidated answers).
+  void AddStoreBytes(uint64_t n) { store_bytes_.fetch_add(n, std::memory_order_relaxed); }
+  // A 304 from the origin let the stored body of this many bytes be reused.
+  void AddNotModifiedSavedBytes(uint64_t n) {
+    not_modified_saved_bytes_.fetch_add(n, std::memory_order_relaxed);
+  }
   void CountOriginError() { origin_errors_.fetch_add(1, std::memory_order_relaxed); }
   void ObserveLatency(double seconds);
   void ConnectionOpened() { connections_.fetch_add(1, std::memory_order_relaxed); }
@@ -35,12 +41,25 @@ class Metrics {
 
   std::string Render(const StoreCounters& store) const;
 
+  // The counters as plain values (the admin API's stats).
+  struct Snapshot {
+    std::array<uint64_t, static_cast<size_t>(Outcome::kCount)> requests{};
+    std::array<uint64_t, static_cast<size_t>(Revalidation::kCount)> revalidations{};
+    uint64_t client_bytes = 0, store_bytes = 0, origin_bytes = 0, not_modified_saved_bytes = 0;
+    uint64_t origin_errors = 0;
+    int64_t connections = 0;
+  };
+  Snapshot Read() const;
+  static const char* Name(Outcome o);
+  static const char* Name(Revalidation r);
+
  private:
   static constexpr std::array<double, 12> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                       0.05,   0.1,   0.25,   0.5,   1,    5};
   std::array<std::atomic<uint64_t>, static_cast<size_t>(Outcome::kCount)> requests_{};
   std::array<std::atomic<uint64_t>, static_cast<size_t>(Revalidation::kCount)> revalidations_{};
-  std::atomic<uint64_t> client_bytes_{0}, origin_bytes_{0}, origin_errors_{0};
+  std::atomic<uint64_t> client_bytes_{0}, store_bytes_{0}, origin_bytes_{0},
+      not_modified_saved_bytes_{0}, origin_errors_{0};
   std::atomic<int64_t> connections_{0};
   std::array<std::atomic<uint64_t>, kBuckets.size() + 1> latency_buckets_{};  // last = +Inf
   std::atomic<uint64_t> latency_count_{0};

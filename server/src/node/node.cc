@@ -3,6 +3,7 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -87,12 +88,26 @@ Status Node::Start() {
     listeners_.push_back(std::move(acceptor));
   }
   if (config_.admin) {
-    admin_ = std::make_unique<Acceptor>(*io_);
-    s = Bind(*config_.admin, admin_.get());
-    if (!s.ok()) return s;
-    auto bound = admin_->local_endpoint();
-    std::printf("edgecache: admin on %s\n",
-                config::Endpoint{bound.address().to_string(), bound.port()}.ToString().c_str());
+    std::vector<config::Endpoint> bound_listeners;
+    for (const auto& l : listeners_) {
+      bound_listeners.push_back(
+          {l->local_endpoint().address().to_string(), l->local_endpoint().port()});
+    }
+    admin_api_ =
+        std::make_unique<admin::AdminApi>(config_, *store_, metrics_, std::move(bound_listeners));
+    admin_pool_ = std::make_unique<asio::thread_pool>(2);
+    config::Endpoint shown = *config_.admin;
+    if (!config_.admin->unix_path.empty()) {
+      admin_unix_ = std::make_unique<UnixAcceptor>(*io_);
+      s = BindUnix(config_.admin->unix_path, admin_unix_.get());
+      if (!s.ok()) return s;
+    } else {
+      admin_ = std::make_unique<Acceptor>(*io_);
+      s = Bind(*config_.admin, admin_.get());
+      if (!s.ok()) return s;
+      shown = {admin_->local_endpoint().address().to_string(), admin_->local_endpoint().port()};
+    }
+    std::printf("edgecache: admin on %s\n", shown.ToString().c_str());
   }
   std::fflush(stdout);
   spdlog::info("edgecache node: store {} ({} objects, I/O backend {})", config_.store_dir,
@@ -103,6 +118,7 @@ Status Node::Start() {
 void Node::Run() {
   for (auto& l : listeners_) asio::co_spawn(*io_, Accept(*l, false), asio::detached);
   if (admin_) asio::co_spawn(*io_, Accept(*admin_, true), asio::detached);
+  if (admin_unix_) asio::co_spawn(*io_, Accept(*admin_unix_, true), asio::detached);
   auto signals = std::make_unique<asio::signal_set>(*io_, SIGINT, SIGTERM);
   signals->async_wait([this](const boost::system::error_code& ec, int signal) {
     if (!ec) {
@@ -116,13 +132,24 @@ void Node::Run() {
   for (int i = 1; i < threads; ++i) pool.emplace_back([this] { io_->run(); });
   io_->run();
   for (auto& t : pool) t.join();
+  // An admin call in progress (a verify) finishes; queued ones are dropped.
+  if (admin_pool_) {
+    admin_pool_->stop();
+    admin_pool_->join();
+    admin_pool_.reset();
+  }
   // Sockets first, then the context with whatever is still suspended on it (its inserts
   // abort, its connections close), then what those coroutines used.
   pool_->Clear();
   listeners_.clear();
   admin_.reset();
+  if (admin_unix_) {
+    admin_unix_.reset();
+    ::unlink(config_.admin->unix_path.c_str());
+  }
   signals.reset();
   io_.reset();
+  admin_api_.reset();
   proxy_.reset();
   pool_.reset();
   store_.reset();  // clean close: counters recorded, background work finished
@@ -138,6 +165,7 @@ asio::awaitable<void> Node::Shutdown() {
   boost::system::error_code ignored;
   for (auto& l : listeners_) l->close(ignored);
   if (admin_) admin_->close(ignored);
+  if (admin_unix_) admin_unix_->close(ignored);
   {
     std::lock_guard lock(idle_mu_);
     for (auto* stream : idle_) {
@@ -162,7 +190,9 @@ asio::awaitable<void> Node::Shutdown() {
   io_->stop();
 }
 
-asio::awaitable<void> Node::Accept(Acceptor& acceptor, bool admin) {
+template <typename AnyAcceptor>
+asio::awaitable<void> Node::Accept(AnyAcceptor& acceptor, bool admin) {
+  using Protocol = typename AnyAcceptor::protocol_type;
   while (!stopping_) {
     auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(*io_), kToken);
     if (ec) {
@@ -170,12 +200,40 @@ asio::awaitable<void> Node::Accept(Acceptor& acceptor, bool admin) {
       spdlog::warn("accept: {}", ec.message());
       continue;
     }
-    if (admin) {
-      asio::co_spawn(socket.get_executor(), AdminSession(std::move(socket)), asio::detached);
-    } else {
-      asio::co_spawn(socket.get_executor(), Session(std::move(socket)), asio::detached);
+    if constexpr (std::is_same_v<Protocol, tcp>) {
+      if (!admin) {
+        asio::co_spawn(socket.get_executor(), Session(std::move(socket)), asio::detached);
+        continue;
+      }
     }
+    asio::co_spawn(socket.get_executor(), AdminSession<Protocol>(std::move(socket)),
+                   asio::detached);
   }
+}
+
+Status Node::BindUnix(const std::string& path, UnixAcceptor* acceptor) {
+  using Local = asio::local::stream_protocol;
+  boost::system::error_code ec;
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode))
+      return Status::InvalidArgument("admin socket " + path + " exists and is not a socket");
+    Local::socket probe(*io_);
+    probe.connect(Local::endpoint(path), ec);
+    if (!ec) return Status::Busy("admin socket " + path + " is in use by a running process");
+    ::unlink(path.c_str());  // left by a node that did not stop cleanly
+  }
+  acceptor->open(Local(), ec);
+  if (!ec) {
+    // Created with no access for group and others, so there is no moment it is open.
+    const mode_t old = ::umask(0177);
+    acceptor->bind(Local::endpoint(path), ec);
+    ::umask(old);
+  }
+  if (!ec && ::chmod(path.c_str(), 0600) != 0) ec.assign(errno, boost::system::system_category());
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Status::IOError("cannot listen on unix:" + path + ": " + ec.message());
+  return Status::OK();
 }
 
 asio::awaitable<void> Node::Session(tcp::socket socket) {
@@ -237,37 +295,32 @@ asio::awaitable<void> Node::Session(tcp::socket socket) {
   sessions_.fetch_sub(1);
 }
 
-asio::awaitable<void> Node::AdminSession(tcp::socket socket) {
-  beast::tcp_stream stream(std::move(socket));
+template <typename Protocol>
+asio::awaitable<void> Node::AdminSession(typename Protocol::socket socket) {
+  beast::basic_stream<Protocol> stream(std::move(socket));
   beast::flat_buffer buffer;
   while (!stopping_) {
-    http::request<http::string_body> req;
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(config_.max_header_bytes);
+    parser.body_limit(16u << 20);  // a purge of many URLs
     stream.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
-    auto [ec, n] = co_await http::async_read(stream, buffer, req, kToken);
+    auto [ec, n] = co_await http::async_read(stream, buffer, parser, kToken);
     if (ec) break;
-    http::response<http::string_body> res{http::status::ok, 11};
-    std::string_view target(req.target().data(), req.target().size());
-    if (req.method() != http::verb::get && req.method() != http::verb::head) {
-      res.result(http::status::method_not_allowed);
-      res.body() = "only GET\n";
-    } else if (target == "/healthz") {
-      res.body() = "ok\n";
-    } else if (target == "/metrics") {
-      res.set(http::field::content_type, "text/plain; version=0.0.4");
-      res.body() = metrics_.Render(store_->Counters());
-    } else {
-      res.result(http::status::not_found);
-      res.body() = "not found: try /healthz or /metrics\n";
-    }
-    if (res.find(http::field::content_type) == res.end())
-      res.set(http::field::content_type, "text/plain");
-    res.keep_alive(req.keep_alive());
-    res.prepare_payload();
+    admin::AdminRequest req = parser.release();
+    // Off the network threads; this coroutine resumes on its strand with the answer.
+    admin::AdminResponse res = co_await asio::co_spawn(
+        *admin_pool_,
+        [this, &req]() -> asio::awaitable<admin::AdminResponse> {
+          co_return admin_api_->Handle(req);
+        },
+        asio::use_awaitable);
+    if (req.method() == http::verb::head) res.body().clear();
+    stream.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
     auto [write_error, written] = co_await http::async_write(stream, res, kToken);
     if (write_error || !res.keep_alive()) break;
   }
   boost::system::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.socket().shutdown(Protocol::socket::shutdown_send, ignored);
 }
 
 }  // namespace edgecache::node

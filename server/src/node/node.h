@@ -1,5 +1,6 @@
-// Node: one running edgecache: the store, the client listeners, the admin listener, the
-// origin pool, and graceful stop on SIGTERM/SIGINT.
+// Node: one running edgecache: the store, the client listeners, the admin listener (TCP
+// or a Unix socket, served by admin::AdminApi on its own threads), the origin pool, and
+// graceful stop on SIGTERM/SIGINT.
 //
 // Thread safety: Start and Run are called once, from one thread; Run blocks until stop.
 #pragma once
@@ -7,6 +8,8 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <memory>
 #include <mutex>
@@ -14,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "admin/admin_api.h"
 #include "config/config.h"
 #include "edgecache/store.h"
 #include "metrics/metrics.h"
@@ -37,11 +41,18 @@ class Node {
 
  private:
   using Acceptor = boost::asio::ip::tcp::acceptor;
-  boost::asio::awaitable<void> Accept(Acceptor& acceptor, bool admin);
+  using UnixAcceptor = boost::asio::local::stream_protocol::acceptor;
+  // Client connections (TCP only) or admin connections (TCP or Unix).
+  template <typename AnyAcceptor>
+  boost::asio::awaitable<void> Accept(AnyAcceptor& acceptor, bool admin);
   boost::asio::awaitable<void> Session(boost::asio::ip::tcp::socket socket);
-  boost::asio::awaitable<void> AdminSession(boost::asio::ip::tcp::socket socket);
+  template <typename Protocol>
+  boost::asio::awaitable<void> AdminSession(typename Protocol::socket socket);
   boost::asio::awaitable<void> Shutdown();
   Status Bind(const config::Endpoint& where, Acceptor* acceptor);
+  // A Unix socket only this user can connect to (mode 0600); a stale socket file left by a
+  // crashed node is replaced, a live one is refused.
+  Status BindUnix(const std::string& path, UnixAcceptor* acceptor);
 
   const config::NodeConfig config_;
   // Owned by pointer so Run can destroy it (and with it any coroutine still suspended on
@@ -53,6 +64,11 @@ class Node {
   std::unique_ptr<proxy::Proxy> proxy_;
   std::vector<std::unique_ptr<Acceptor>> listeners_;
   std::unique_ptr<Acceptor> admin_;
+  std::unique_ptr<UnixAcceptor> admin_unix_;
+  std::unique_ptr<admin::AdminApi> admin_api_;
+  // Admin requests block on the store (purges sync, verify reads everything): they run
+  // here, never on the network threads.
+  std::unique_ptr<boost::asio::thread_pool> admin_pool_;
   std::atomic<bool> stopping_{false};
 
   // Client connections waiting for their next request: closed at once on stop.

@@ -1,8 +1,11 @@
 #include "proxy/cache_key.h"
 
 #include <algorithm>
+#include <boost/url/parse.hpp>
 #include <cctype>
 #include <cstdlib>
+
+#include "util/ascii.h"
 
 namespace edgecache::proxy {
 namespace {
@@ -143,6 +146,22 @@ std::string NormalizeAcceptEncoding(std::string_view value) {
   if (br > 0 && br >= gzip) return "br";
   if (gzip > 0) return "gzip";
   return "identity";
+}
+
+std::optional<std::pair<std::string, std::string>> SplitAbsolute(std::string_view uri) {
+  auto url = boost::urls::parse_absolute_uri(uri);
+  if (!url) return std::nullopt;
+  std::string target = url->encoded_path().empty() ? "/" : std::string(url->encoded_path());
+  if (url->has_query()) target += "?" + std::string(url->encoded_query());
+  return std::make_pair(util::AsciiLower(url->encoded_host()), std::move(target));
+}
+
+std::optional<std::string> CacheKeyForUrl(std::string_view url, const KeyOptions& options) {
+  std::string absolute(url);
+  if (absolute.find("://") == std::string::npos) absolute = "http://" + absolute;
+  auto split = SplitAbsolute(absolute);
+  if (!split || split->first.empty()) return std::nullopt;
+  return CacheKey(split->first, split->second, options);
 }
 
 }  // namespace edgecache::proxy

@@ -7,8 +7,10 @@
 // to the origin keeps the client's path and query unchanged.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace edgecache::proxy {
@@ -20,6 +22,15 @@ struct KeyOptions {
 
 // `host` lower-case without port; `target` in origin form ("/path?query").
 std::string CacheKey(std::string_view host, std::string_view target, const KeyOptions& options);
+
+// An absolute URI's lower-case host (without port) and its origin-form path and query;
+// nullopt when `uri` is not an absolute URI.
+std::optional<std::pair<std::string, std::string>> SplitAbsolute(std::string_view uri);
+
+// The cache key of a URL as an operator writes it: "http://host/path?q", or "host/path?q"
+// (http assumed); the port is not part of the key. nullopt when it is not a URL with a
+// host. A URL prefix gives the key prefix of every URL under it.
+std::optional<std::string> CacheKeyForUrl(std::string_view url, const KeyOptions& options);
 
 // Accept-Encoding reduced to what the node caches variants of: "br", "gzip" or
 // "identity" (best acceptable by q-value and preference), so equivalent requests share

@@ -11,7 +11,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/url/parse.hpp>
 #include <chrono>
 #include <ctime>
 #include <optional>
@@ -44,15 +43,6 @@ std::string_view Field(const http::fields& f, Name name) {
   auto it = f.find(name);
   return it == f.end() ? std::string_view()
                        : std::string_view(it->value().data(), it->value().size());
-}
-
-// An absolute URI's lower-case host and its origin-form path and query.
-std::optional<std::pair<std::string, std::string>> SplitAbsolute(std::string_view uri) {
-  auto url = boost::urls::parse_absolute_uri(uri);
-  if (!url) return std::nullopt;
-  std::string target = url->encoded_path().empty() ? "/" : std::string(url->encoded_path());
-  if (url->has_query()) target += "?" + std::string(url->encoded_query());
-  return std::make_pair(AsciiLower(url->encoded_host()), std::move(target));
 }
 
 HeaderGetter RequestHeaders(const Request& req) {
@@ -123,6 +113,7 @@ struct Proxy::Exchange {
   metrics::Outcome outcome = metrics::Outcome::kPass;
   unsigned status = 0;
   uint64_t sent_bytes = 0;
+  bool from_store = false;  // the body sent came from the store (byte hit ratio)
   std::vector<std::string> response_locations;  // Location / Content-Location received
   bool collapsed = false;               // waited once for another request's fetch of the same key
   Collapser::Ticket* ticket = nullptr;  // held while this request leads a collapsed fetch
@@ -203,6 +194,7 @@ asio::awaitable<bool> Proxy::Handle(Request& req, beast::tcp_stream& client,
   metrics_.CountRequest(x.outcome);
   metrics_.ObserveLatency(seconds);
   metrics_.AddClientBytes(x.sent_bytes);
+  if (x.from_store) metrics_.AddStoreBytes(x.sent_bytes);
   if (access_log_) {
     access_log_->info(
         "{} \"{} {} HTTP/1.1\" host={} status={} bytes={} cache=\"{}\" duration_ms={:.3f}",
@@ -452,6 +444,7 @@ void Proxy::RevalidateInBackground(const Exchange& x, const ObjectInfo& stale,
 }
 
 asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, int64_t age) {
+  x.from_store = true;
   const ObjectMeta& meta = info.meta;
   // Validators the origin forgot: a response stored with neither ETag nor Last-Modified
   // is given a Last-Modified of when it was stored and, when configured, a strong ETag
@@ -591,6 +584,7 @@ asio::awaitable<bool> Proxy::Refreshed(Exchange& x, const ObjectInfo& stale,
     if (!s.ok() && !s.IsAborted()) spdlog::warn("refreshing {}: {}", x.primary, s.ToString());
   }
   metrics_.CountRevalidation(metrics::Revalidation::kNotModified);
+  metrics_.AddNotModifiedSavedBytes(stale.body_length);
   if (x.client == nullptr) co_return false;  // a background revalidation: nobody to answer
   x.cs.fwd_status = 304;
   x.cs.has_ttl = true;

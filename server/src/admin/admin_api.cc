@@ -1,0 +1,186 @@
+#include "admin/admin_api.h"
+
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <charconv>
+#include <ctime>
+#include <map>
+
+#include "admin/store_report.h"
+#include "util/ascii.h"
+
+namespace edgecache::admin {
+namespace {
+
+namespace http = boost::beast::http;
+
+AdminResponse Reply(const AdminRequest& req, http::status status, std::string body,
+                    std::string_view content_type) {
+  AdminResponse res{status, req.version()};
+  res.set(http::field::content_type, content_type);
+  res.set(http::field::cache_control, "no-store");
+  res.body() = std::move(body);
+  res.keep_alive(req.keep_alive());
+  res.prepare_payload();
+  return res;
+}
+
+AdminResponse Json(const AdminRequest& req, http::status status, const json::value& v) {
+  return Reply(req, status, json::serialize(v) + "\n", "application/json");
+}
+
+AdminResponse Error(const AdminRequest& req, http::status status, const std::string& message) {
+  return Json(req, status, json::object{{"error", message}});
+}
+
+// The HTTP status for a failed store call.
+AdminResponse Failed(const AdminRequest& req, const Status& s) {
+  switch (s.code()) {
+    case Status::Code::kNotFound:
+      return Error(req, http::status::not_found, s.message());
+    case Status::Code::kInvalidArgument:
+      return Error(req, http::status::bad_request, s.message());
+    default:
+      return Error(req, http::status::internal_server_error, s.ToString());
+  }
+}
+
+// Constant-time comparison: the time taken does not tell how much of a guess was right.
+bool SameSecret(std::string_view a, std::string_view b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i) diff |= a[i] ^ b[i % (b.empty() ? 1 : b.size())];
+  return diff == 0 && !b.empty();
+}
+
+}  // namespace
+
+AdminApi::AdminApi(const config::NodeConfig& config, Store& store, const metrics::Metrics& metrics,
+                   std::vector<config::Endpoint> listeners)
+    : config_(config),
+      store_(store),
+      metrics_(metrics),
+      listeners_(std::move(listeners)),
+      keys_{config.sort_query, config.strip_query_params} {}
+
+bool AdminApi::Authorized(const AdminRequest& req) const {
+  if (config_.admin_token.empty()) return true;
+  auto it = req.find(http::field::authorization);
+  if (it == req.end()) return false;
+  std::string_view value(it->value().data(), it->value().size());
+  constexpr std::string_view kBearer = "bearer ";
+  if (util::AsciiLower(value.substr(0, kBearer.size())) != kBearer) return false;
+  return SameSecret(util::TrimOws(value.substr(kBearer.size())), config_.admin_token);
+}
+
+AdminResponse AdminApi::Handle(const AdminRequest& req) {
+  auto url =
+      boost::urls::parse_origin_form(std::string_view(req.target().data(), req.target().size()));
+  if (!url) return Error(req, http::status::bad_request, "bad request target");
+  const std::string path = url->path();
+  if (path == "/healthz") return Reply(req, http::status::ok, "ok\n", "text/plain");
+  if (!Authorized(req)) {
+    AdminResponse res = Error(req, http::status::unauthorized,
+                              "this admin API needs \"Authorization: Bearer TOKEN\"");
+    res.set(http::field::www_authenticate, "Bearer realm=\"edgecache admin\"");
+    return res;
+  }
+  std::multimap<std::string, std::string> params;
+  for (const auto& p : url->params()) params.emplace(p.key, p.has_value ? p.value : "");
+  auto param = [&params](const std::string& name) {
+    auto it = params.find(name);
+    return it == params.end() ? std::string() : it->second;
+  };
+  auto flag = [&](const std::string& name) {
+    const std::string v = param(name);
+    return v == "1" || v == "true" || v == "yes";
+  };
+  const bool get = req.method() == http::verb::get || req.method() == http::verb::head;
+  const bool post = req.method() == http::verb::post;
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+
+  if (path == "/metrics" && get) {
+    return Reply(req, http::status::ok, metrics_.Render(store_.Counters()),
+                 "text/plain; version=0.0.4");
+  }
+  if (path == "/api/v1/node" && get) {
+    json::array listen;
+    for (const auto& l : listeners_) listen.emplace_back(l.ToString());
+    return Json(req, http::status::ok,
+                json::object{{"name", config_.name},
+                             {"listen", std::move(listen)},
+                             {"store", config_.store_dir},
+                             {"io_backend", std::string(store_.IoBackendName())}});
+  }
+  if (path == "/api/v1/stats" && get) {
+    const metrics::Metrics::Snapshot snapshot = metrics_.Read();
+    return Json(req, http::status::ok, Stats(store_, &snapshot));
+  }
+  if (path == "/api/v1/inspect" && get) {
+    std::map<std::string, std::string> headers;
+    for (auto [it, end] = params.equal_range("header"); it != end; ++it) {
+      const size_t colon = it->second.find(':');
+      if (colon == std::string::npos || colon == 0)
+        return Error(req, http::status::bad_request,
+                     "header '" + it->second + "' is not Name:Value");
+      headers[util::AsciiLower(util::TrimOws(std::string_view(it->second).substr(0, colon)))] =
+          std::string(util::TrimOws(std::string_view(it->second).substr(colon + 1)));
+    }
+    json::object out;
+    Status s = Inspect(store_, keys_, param("url"), headers, now, &out);
+    return s.ok() ? Json(req, http::status::ok, out) : Failed(req, s);
+  }
+  if (path == "/api/v1/list" && get) {
+    ListRequest list{.prefix = param("prefix"), .tag = param("tag"), .stale_only = flag("stale")};
+    if (const std::string limit = param("limit"); !limit.empty()) {
+      auto [end, ec] = std::from_chars(limit.data(), limit.data() + limit.size(), list.limit);
+      if (ec != std::errc() || end != limit.data() + limit.size() || list.limit == 0)
+        return Error(req, http::status::bad_request, "limit must be a positive number");
+    }
+    json::object out;
+    Status s = List(store_, keys_, list, now, &out);
+    return s.ok() ? Json(req, http::status::ok, out) : Failed(req, s);
+  }
+  if (path == "/api/v1/purge" && post) {
+    boost::system::error_code ec;
+    json::value body = json::parse(req.body(), ec);
+    const json::object* o = ec ? nullptr : body.if_object();
+    const json::array* values = o && o->contains("values") ? o->at("values").if_array() : nullptr;
+    const json::string* kind_text = o && o->contains("kind") ? o->at("kind").if_string() : nullptr;
+    auto kind = kind_text ? ParsePurgeKind(*kind_text) : std::nullopt;
+    if (!kind || values == nullptr) {
+      return Error(req, http::status::bad_request,
+                   "body must be {\"kind\": \"url\"|\"tag\"|\"prefix\", \"values\": [...], "
+                   "\"soft\": false}");
+    }
+    std::vector<std::string> list;
+    for (const auto& v : *values) {
+      if (!v.is_string()) return Error(req, http::status::bad_request, "values must be strings");
+      list.emplace_back(v.as_string());
+    }
+    const json::value* soft = o->if_contains("soft");
+    const PurgeMode mode =
+        soft && soft->is_bool() && soft->as_bool() ? PurgeMode::kSoft : PurgeMode::kHard;
+    json::object out;
+    Status s = Purge(store_, keys_, *kind, list, mode, &out);
+    return s.ok() ? Json(req, http::status::ok, out) : Failed(req, s);
+  }
+  if (path == "/api/v1/verify" && post) {
+    json::object out;
+    Status s = Verify(store_, flag("repair"), {}, &out);
+    return s.ok() ? Json(req, http::status::ok, out) : Failed(req, s);
+  }
+  static const std::vector<std::string> kRoutes = {
+      "/metrics",     "/api/v1/node",  "/api/v1/stats", "/api/v1/inspect",
+      "/api/v1/list", "/api/v1/purge", "/api/v1/verify"};
+  for (const auto& route : kRoutes) {
+    if (path == route) {
+      return Error(req, http::status::method_not_allowed,
+                   std::string(req.method_string()) + " is not allowed on " + path);
+    }
+  }
+  return Error(req, http::status::not_found,
+               "no route " + path + " (try /healthz, /metrics or /api/v1/stats)");
+}
+
+}  // namespace edgecache::admin

@@ -1,0 +1,54 @@
+// AdminApi: what the node's admin listener answers (docs/admin-api.md is the reference).
+//
+//   GET  /healthz                      "ok" (no token needed: load balancers probe it)
+//   GET  /metrics                      Prometheus text
+//   GET  /api/v1/node                  name, client listeners, store directory
+//   GET  /api/v1/stats                 store and request counters, hit ratios
+//   GET  /api/v1/inspect?url=U[&header=Name:Value]...
+//   GET  /api/v1/list?[prefix=P][&tag=T][&stale=1][&limit=N]
+//   POST /api/v1/purge                 {"kind": "url|tag|prefix", "values": [...], "soft": b}
+//   POST /api/v1/verify[?repair=1]
+//
+// Everything under /api/ answers JSON; errors are {"error": "..."} with 400 (bad request),
+// 401 (token missing or wrong), 404 (no such object or route), 405 (method) or 500. When
+// the node has an admin token, every route but /healthz requires
+// "Authorization: Bearer TOKEN".
+//
+// Thread safety: Handle may run concurrently. It blocks on store work (a purge syncs the
+// index, verify reads the whole store): call it off the network threads.
+#pragma once
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "edgecache/store.h"
+#include "metrics/metrics.h"
+#include "proxy/cache_key.h"
+
+namespace edgecache::admin {
+
+using AdminRequest = boost::beast::http::request<boost::beast::http::string_body>;
+using AdminResponse = boost::beast::http::response<boost::beast::http::string_body>;
+
+class AdminApi {
+ public:
+  // `listeners`: the client listeners as bound (ports resolved), for /api/v1/node.
+  AdminApi(const config::NodeConfig& config, Store& store, const metrics::Metrics& metrics,
+           std::vector<config::Endpoint> listeners);
+
+  AdminResponse Handle(const AdminRequest& req);
+
+ private:
+  bool Authorized(const AdminRequest& req) const;
+
+  const config::NodeConfig& config_;
+  Store& store_;
+  const metrics::Metrics& metrics_;
+  const std::vector<config::Endpoint> listeners_;
+  const proxy::KeyOptions keys_;
+};
+
+}  // namespace edgecache::admin
