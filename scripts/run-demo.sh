@@ -32,6 +32,13 @@ show "$base/reval?cc=max-age=0&size=2048"
 show "$base/reval?cc=max-age=0&size=2048"
 echo "origin-sim counted for /reval: $(curl -s "http://127.0.0.1:$origin/__stats?path=/reval")"
 echo
-echo "edgecache serves on $base (admin: http://127.0.0.1:$admin/metrics), store ./demo-store."
+ctl=(build-release/cli/edgecachectl --node "http://127.0.0.1:$admin")
+echo "== edgecachectl: what the node holds for /hello, and its counters =="
+echo "\$ edgecachectl inspect '$base/hello?cc=max-age=60&size=1024'"
+"${ctl[@]}" inspect "$base/hello?cc=max-age=60&size=1024"
+echo "\$ edgecachectl stats"
+"${ctl[@]}" stats
+echo
+echo "edgecache serves on $base (admin: http://127.0.0.1:$admin, edgecachectl --help), store ./demo-store."
 echo "origin-sim query parameters shape responses (see tools/origin_sim.cc). Ctrl-C stops."
 wait $node_pid

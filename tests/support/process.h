@@ -73,6 +73,25 @@ class ChildProcess {
     }
   }
 
+  // Everything the child writes to stdout until it closes it (usually: exits), or until
+  // `timeout`.
+  std::string ReadAll(std::chrono::milliseconds timeout = std::chrono::seconds(120)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::string out = std::move(pending_);
+    pending_.clear();
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return out;
+      pollfd p{out_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return out;
+      char buf[4096];
+      ssize_t n = ::read(out_, buf, sizeof(buf));
+      if (n <= 0) return out;
+      out.append(buf, static_cast<size_t>(n));
+    }
+  }
+
   // The port in a "...listening on ADDRESS:PORT" style line.
   uint16_t WaitForPort(const std::string& prefix) {
     std::string line = WaitForLine(prefix);

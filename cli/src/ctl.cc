@@ -1,0 +1,226 @@
+#include "ctl.h"
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <optional>
+
+#include "render.h"
+#include "target.h"
+#include "warm.h"
+
+namespace edgecache::ctl {
+namespace {
+
+namespace json = boost::json;
+
+constexpr char kFooter[] =
+    "Targets: --node http://HOST:PORT or unix:/PATH (a running node's admin listener; default\n"
+    "$EDGECACHE_NODE, else http://127.0.0.1:8081), or --store DIR (a store on disk; read-only\n"
+    "for inspect, list, stats and verify, refused while a node runs on it). --config FILE\n"
+    "reads the node's TOML for the store directory, its options and cache-key rules.\n"
+    "Token: --token or $EDGECACHE_TOKEN. --json prints the admin API's JSON documents.\n"
+    "Exit codes: 0 ok, 1 not found, 2 usage, 3 node unreachable, 4 token refused,\n"
+    "5 store unavailable, 6 check failed (verify problems, warm failures), 7 other failure.\n"
+    "docs/cli.md has every command and field.";
+
+int Fail(int code, const std::string& message) {
+  std::fprintf(stderr, "edgecachectl: %s\n", message.c_str());
+  return code;
+}
+
+int Print(const Result& r, bool as_json, std::string (*render)(const json::object&)) {
+  if (!r.ok()) return Fail(r.exit, r.error);
+  const std::string out = as_json ? json::serialize(r.doc) + "\n" : render(r.doc);
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return kOk;
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  // The engine's log lines (warnings only) go to stderr: stdout is for the output.
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("edgecachectl"));
+  spdlog::set_level(spdlog::level::warn);
+  CLI::App app{"edgecachectl: inspect, purge, warm and verify an edgecache node or store."};
+  app.footer(kFooter);
+  app.require_subcommand(1);
+  std::optional<std::string> node, store_dir, config_file, token;
+  std::optional<double> timeout_seconds;
+  bool as_json = false;
+  app.add_option("--node", node, "a running node's admin listener: http://HOST:PORT or unix:/PATH");
+  app.add_option("--store", store_dir, "a store directory on disk (offline)");
+  app.add_option("--config", config_file, "the node's TOML configuration")
+      ->check(CLI::ExistingFile);
+  app.add_option("--token", token, "admin token (default $EDGECACHE_TOKEN)");
+  app.add_option("--timeout", timeout_seconds,
+                 "seconds to wait for each answer (default 30; verify: no limit)")
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--json", as_json, "print JSON documents instead of tables");
+  app.get_option("--node")->excludes(app.get_option("--store"));
+
+  auto command = [&app](const char* name, const char* what) {
+    CLI::App* c = app.add_subcommand(name, what);
+    c->fallthrough();  // the global options may follow the command
+    c->footer(kFooter);
+    return c;
+  };
+
+  std::string url;
+  std::vector<std::string> headers;
+  CLI::App* inspect =
+      command("inspect", "every variant stored under a URL, or the one a request gets");
+  inspect->add_option("url", url, "the URL, as clients request it")->required();
+  inspect->add_option("-H,--header", headers,
+                      "'Name: value' of a request: show only the variant it gets (repeatable)");
+
+  admin::ListRequest list_request;
+  CLI::App* list = command("list", "a table of stored objects, in key order");
+  list->add_option("--prefix", list_request.prefix, "only URLs under this URL prefix");
+  list->add_option("--tag", list_request.tag, "only objects with this surrogate tag");
+  list->add_flag("--stale", list_request.stale_only, "only objects that are not fresh");
+  list->add_option("--limit", list_request.limit, "at most this many (default 100)")
+      ->check(CLI::PositiveNumber);
+
+  command("stats", "objects, capacity, hit ratios, 304 savings, evictions, purges");
+
+  bool soft = false;
+  std::vector<std::string> purge_values;
+  CLI::App* purge = command("purge", "purge by URL, tag or URL prefix; prints how many objects");
+  purge->require_subcommand(1);
+  purge->add_flag("--soft", soft, "mark stale instead of deleting: the next request revalidates");
+  for (auto [name, what] : {std::pair<const char*, const char*>{"url", "these URLs (all variants)"},
+                            {"tag", "every object carrying these surrogate tags"},
+                            {"prefix", "every URL under these URL prefixes"}}) {
+    CLI::App* p = purge->add_subcommand(name, std::string("purge ") + what);
+    p->fallthrough();
+    p->add_option("values", purge_values, what)->required();
+  }
+
+  std::string warm_file;
+  int concurrency = 8;
+  std::optional<std::string> via;
+  CLI::App* warm = command("warm", "fetch a list of URLs through the node so they are cached");
+  warm->add_option("file", warm_file, "file with one URL per line, or - for stdin")->required();
+  warm->add_option("-c,--concurrency", concurrency, "requests in flight (default 8)")
+      ->check(CLI::Range(1, 1024));
+  warm->add_option("--via", via,
+                   "the node's client listener HOST:PORT (default: asked from --node)");
+
+  bool repair = false;
+  CLI::App* verify = command("verify", "check every body checksum, dangling entries, orphans");
+  verify->add_flag("--repair", repair, "drop what is bad (entries, tag keys)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? kOk : kUsage;
+  }
+
+  // The target.
+  const bool offline = store_dir.has_value() || (config_file.has_value() && !node.has_value());
+  std::unique_ptr<Target> target;
+  if (offline) {
+    config::NodeConfig config;
+    if (config_file) {
+      Status s = config::LoadFile(*config_file, &config);
+      if (!s.ok()) return Fail(kUsage, s.message());
+    }
+    if (store_dir) config.store_dir = *store_dir;
+    if (config.store_dir.empty()) return Fail(kUsage, "--config names no store.dir: give --store");
+    target = StoreTarget(std::move(config));
+  } else {
+    std::string where = node.value_or("");
+    if (where.empty()) {
+      const char* env = std::getenv("EDGECACHE_NODE");
+      where = env && *env ? env : "http://127.0.0.1:8081";
+    }
+    const char* env_token = std::getenv("EDGECACHE_TOKEN");
+    std::string t = token.value_or(env_token ? env_token : "");
+    const bool long_running = verify->parsed();
+    const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(
+        timeout_seconds ? *timeout_seconds * 1000 : (long_running ? 0 : 30000)));
+    target = NodeTarget(where, t, timeout);
+  }
+  const bool terminal = ::isatty(STDERR_FILENO) && !as_json;
+
+  if (inspect->parsed()) {
+    std::map<std::string, std::string> request_headers;
+    for (const std::string& h : headers) {
+      const size_t colon = h.find(':');
+      if (colon == std::string::npos || colon == 0)
+        return Fail(kUsage, "-H '" + h + "' is not 'Name: value'");
+      std::string name = h.substr(0, colon);
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      const size_t v = h.find_first_not_of(" \t", colon + 1);
+      request_headers[name] = v == std::string::npos ? "" : h.substr(v);
+    }
+    return Print(target->Inspect(url, request_headers), as_json, RenderInspect);
+  }
+  if (list->parsed()) return Print(target->List(list_request), as_json, RenderList);
+  if (app.got_subcommand("stats")) return Print(target->Stats(), as_json, RenderStats);
+  if (purge->parsed()) {
+    const std::string kind_name = purge->get_subcommands().front()->get_name();
+    return Print(target->Purge(*admin::ParsePurgeKind(kind_name), purge_values, soft), as_json,
+                 RenderPurge);
+  }
+  if (verify->parsed()) {
+    std::function<void(uint64_t)> progress;
+    if (terminal) {
+      progress = [](uint64_t n) {
+        std::fprintf(stderr, "\rverifying: %llu entries", static_cast<unsigned long long>(n));
+      };
+    }
+    Result r = target->Verify(repair, progress);
+    if (terminal && progress) std::fprintf(stderr, "\r\033[K");
+    const int rc = Print(r, as_json, RenderVerify);
+    if (rc != kOk) return rc;
+    return r.doc.contains("ok") && r.doc.at("ok").is_bool() && r.doc.at("ok").as_bool()
+               ? kOk
+               : kCheckFailed;
+  }
+  if (warm->parsed()) {
+    std::vector<std::string> urls;
+    std::string error;
+    bool read_ok = false;
+    if (warm_file == "-") {
+      read_ok = ReadUrlList(std::cin, &urls, &error);
+    } else {
+      std::ifstream in(warm_file);
+      if (!in) return Fail(kUsage, "cannot read " + warm_file);
+      read_ok = ReadUrlList(in, &urls, &error);
+    }
+    if (!read_ok) return Fail(kUsage, warm_file + ": " + error);
+    std::string listener = via.value_or("");
+    if (listener.empty()) {
+      Result r = target->ClientListener();
+      if (!r.ok()) return Fail(r.exit, r.error);
+      listener = std::string(r.doc.at("listen").as_string());
+    }
+    std::function<void(const WarmSummary&)> progress;
+    if (terminal) {
+      progress = [](const WarmSummary& s) {
+        std::fprintf(stderr, "\r%s", WarmProgressLine(s).c_str());
+      };
+    }
+    const auto timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds.value_or(30) * 1000));
+    WarmSummary summary = Warm(urls, listener, concurrency, timeout, progress);
+    if (terminal) std::fprintf(stderr, "\n");
+    const std::string out =
+        as_json ? json::serialize(WarmJson(summary)) + "\n" : RenderWarm(summary);
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return summary.failed > 0 ? kCheckFailed : kOk;
+  }
+  return Fail(kUsage, "no command");
+}
+
+}  // namespace edgecache::ctl
