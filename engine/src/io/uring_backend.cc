@@ -2,6 +2,7 @@
 
 #include <liburing.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -77,9 +78,14 @@ class UringBackend final : public IoBackend {
     prep(sqe);
     io_uring_sqe_set_data(sqe, op);
     ++inflight_;
-    // On a transient failure (EAGAIN/EBUSY) the sqe stays queued and goes out with the
-    // next submit, so the return value needs no handling here.
-    io_uring_submit(&ring_);
+    // On a transient failure (EAGAIN: no kernel memory for the request now; EBUSY: the
+    // completion queue is full until the reaper drains it) the sqe stays queued: submit
+    // again until the kernel has it, or an operation no later call submits would never
+    // complete and its caller would wait forever.
+    for (int rc; (rc = io_uring_submit(&ring_)) < 0;) {
+      if (rc != -EAGAIN && rc != -EBUSY && rc != -EINTR) break;  // ring-level: retried by
+      std::this_thread::sleep_for(std::chrono::microseconds(50));  // the next submission
+    }
   }
 
   void Reap() {
