@@ -1,9 +1,11 @@
 // Store-scale figures for docs/performance.md, on a store of --objects small objects:
 //  * resident memory per stored object, beyond the configured caches;
 //  * time to open the store after a clean stop and after kill -9;
-//  * time for a tag purge to take effect with 100k and with all objects under the tag, and
-//    time until its background cleanup has removed the index entries;
-//  * the same 100k objects purged one URL at a time, for comparison.
+//  * a tag purge of all of them: time until it is in effect (the call returns durable;
+//    then every covered URL is looked up and must miss) and until its background cleanup
+//    has removed the index entries and released their bytes from the store's accounts;
+//  * the same objects stored again and purged by URL list (--url-purge-objects of them,
+//    the time for all extrapolated), for comparison.
 // Run from a release build:  build-release/bench/engine_scale --objects 1000000
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -42,6 +44,7 @@ std::string Key(uint64_t i) { return "scale.example/obj/" + std::to_string(i); }
 
 std::vector<std::string> Tags(uint64_t i) {
   std::vector<std::string> tags{"all"};
+  // Extra tags on a fifth of the objects: the index cost of objects with several tags.
   if (i < 100000) tags.emplace_back("first100k");
   if (i >= 100000 && i < 200000) tags.emplace_back("second100k");
   return tags;
@@ -81,15 +84,14 @@ void Insert(Store& store, uint64_t begin, uint64_t end, int threads) {
   for (auto& t : pool) t.join();
 }
 
-// Fraction of `sample` random keys in [begin, end) that miss.
-double MissRatio(Store& store, uint64_t begin, uint64_t end, int sample) {
-  std::mt19937_64 rng(7);
-  int misses = 0;
-  for (int k = 0; k < sample; ++k) {
+// How many of the keys in [begin, end) a lookup still finds.
+uint64_t Hits(Store& store, uint64_t begin, uint64_t end) {
+  uint64_t hits = 0;
+  for (uint64_t i = begin; i < end; ++i) {
     ObjectInfo info;
-    misses += store.Lookup({Key(begin + rng() % (end - begin)), ""}, &info).IsNotFound();
+    hits += store.Lookup({Key(i), ""}, &info).ok();
   }
-  return static_cast<double>(misses) / sample;
+  return hits;
 }
 
 }  // namespace
@@ -103,10 +105,16 @@ int main(int argc, char** argv) {
   app.add_option("--objects", objects, "objects to store (>= 200000)")
       ->check(CLI::Range(200000, 100000000));
   app.add_option("--threads", threads, "inserting threads")->check(CLI::Range(1, 64));
+  uint64_t url_objects = 100000;
+  app.add_option("--url-purge-objects", url_objects,
+                 "objects purged one URL at a time for the comparison (default 100000; the "
+                 "time for all objects is extrapolated from their rate)")
+      ->check(CLI::Range(1000, 100000000));
   app.add_option("--index-cache-mib", index_cache_mib,
                  "RocksDB block cache (index, filters, memtables); small so it fills early")
       ->check(CLI::Range(1, 65536));
   CLI11_PARSE(app, argc, argv);
+  url_objects = std::min(url_objects, objects);
   spdlog::set_level(spdlog::level::warn);
 
   testing::TempDir tmp;
@@ -165,30 +173,53 @@ int main(int argc, char** argv) {
   std::printf("open after kill -9: %.1f ms\n", Ms(t0));
   store->WaitForBackgroundWork();  // counter recount
 
-  // Tag purges.
-  for (auto [tag, begin, end] :
-       {std::tuple<const char*, uint64_t, uint64_t>{"first100k", 0, 100000},
-        {"all", 100000, objects}}) {
-    uint64_t covered = end - begin;
-    t0 = Clock::now();
-    Check(store->PurgeTag(tag, PurgeMode::kHard, nullptr), "purge tag");
-    double effect_ms = Ms(t0);
-    double miss = MissRatio(*store, begin, end, 10000);
-    auto t1 = Clock::now();
-    store->WaitForBackgroundWork();
-    std::printf(
-        "purge tag %s (%llu live objects under it): in effect after %.3f ms (durable; "
-        "%.1f%% of 10000 sampled URLs miss), index entries removed after %.0f ms\n",
-        tag, (unsigned long long)covered, effect_ms, miss * 100, Ms(t1));
-    if (std::string(tag) == "first100k") {
-      // The next 100k objects purged one URL at a time, for comparison.
-      t0 = Clock::now();
-      for (uint64_t i = 100000; i < 200000; ++i) {
-        Check(store->PurgeUrl(Key(i), PurgeMode::kHard, nullptr), "purge url");
-      }
-      std::printf("purge by URL list of 100000 objects: %.0f ms\n", Ms(t0));
-    }
+  // Purge by tag of every stored object (all carry the tag "all"), then the same objects
+  // stored again and purged by URL list.
+  const uint64_t bytes_before = store->Counters().body_bytes;
+  t0 = Clock::now();
+  Check(store->PurgeTag("all", PurgeMode::kHard, nullptr), "purge tag");
+  const double tag_effect_ms = Ms(t0);
+  auto t1 = Clock::now();
+  const uint64_t tag_hits = Hits(*store, 0, objects);  // every covered URL, not a sample
+  const double check_ms = Ms(t1);
+  store->WaitForBackgroundWork();
+  const double tag_cleanup_ms = Ms(t0);
+  const StoreCounters after_tag = store->Counters();
+  std::printf(
+      "purge tag (%llu objects under it): in effect and durable after %.3f ms; then all %llu "
+      "URLs looked up in %.0f ms: %llu hits (must be 0)\n",
+      (unsigned long long)objects, tag_effect_ms, (unsigned long long)objects, check_ms,
+      (unsigned long long)tag_hits);
+  std::printf(
+      "  index entries removed and their bytes released after %.0f ms (live body bytes %.1f "
+      "MiB -> %.1f MiB, objects left %llu: the kill -9 writer's, untagged)\n",
+      tag_cleanup_ms, bytes_before / 1048576.0, after_tag.body_bytes / 1048576.0,
+      (unsigned long long)after_tag.objects);
+
+  t0 = Clock::now();
+  Insert(*store, 0, url_objects, threads);
+  std::printf("stored the first %llu objects again in %.1f s\n", (unsigned long long)url_objects,
+              Ms(t0) / 1000);
+  t0 = Clock::now();
+  for (uint64_t i = 0; i < url_objects; ++i) {
+    Check(store->PurgeUrl(Key(i), PurgeMode::kHard, nullptr), "purge url");
   }
+  const double url_ms = Ms(t0);
+  const uint64_t url_hits = Hits(*store, 0, url_objects);
+  const double url_full_ms = url_ms * static_cast<double>(objects) / url_objects;
+  std::printf(
+      "purge by URL list of the same %llu objects: %.0f ms (%.1f us per URL, %llu hits after: "
+      "must be 0)%s\n",
+      (unsigned long long)url_objects, url_ms, url_ms * 1000 / url_objects,
+      (unsigned long long)url_hits,
+      url_objects == objects ? ""
+                             : (" -> " + std::to_string(static_cast<long long>(url_full_ms)) +
+                                " ms for all " + std::to_string(objects) + " at that rate")
+                                   .c_str());
+  std::printf(
+      "  ratio URL list / tag purge: %.0fx until in effect, %.1fx until the index entries are "
+      "gone\n",
+      url_full_ms / std::max(tag_effect_ms, 0.001), url_full_ms / tag_cleanup_ms);
   std::printf("objects left: %llu\n", (unsigned long long)store->Counters().objects);
   return 0;
 }

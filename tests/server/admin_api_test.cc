@@ -104,6 +104,22 @@ TEST_F(AdminApiTest, InspectListPurgeAndStatsAnswerJson) {
   EXPECT_GE(stats.at("store").as_object().at("purges").as_int64(), 1);
 }
 
+TEST_F(AdminApiTest, PrefixPurgeCoversTheUrlsUnderIt) {
+  for (const std::string target : {"/p/1?cc=max-age=300", "/p/2?cc=max-age=300",
+                                   "/p2?cc=max-age=300", "/q/1?cc=max-age=300"}) {
+    Get(target);
+  }
+  json::object purged =
+      AdminJson("POST", "/api/v1/purge", R"({"kind":"prefix","values":["http://test.local/p/"]})");
+  EXPECT_EQ(purged.at("affected").as_int64(), 2);
+  EXPECT_NE(Cs("/p/1?cc=max-age=300").find("fwd=miss"), std::string::npos);
+  EXPECT_NE(Cs("/p2?cc=max-age=300").find("hit"), std::string::npos);
+  // The whole host, without a path.
+  purged = AdminJson("POST", "/api/v1/purge", R"({"kind":"prefix","values":["test.local"]})");
+  EXPECT_EQ(purged.at("affected").as_int64(), 3);  // /p/1 (stored again), /p2, /q/1
+  EXPECT_NE(Cs("/q/1?cc=max-age=300").find("fwd=miss"), std::string::npos);
+}
+
 TEST_F(AdminApiTest, BadRequestsGetClearErrors) {
   EXPECT_EQ(Admin("POST", "/api/v1/purge", "not json").status, 400);
   EXPECT_EQ(Admin("POST", "/api/v1/purge", R"({"kind":"everything","values":["x"]})").status, 400);
