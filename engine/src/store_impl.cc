@@ -1021,12 +1021,11 @@ void AddProblem(const VerifyOptions& options, VerifyReport* report, std::string_
 
 }  // namespace
 
-void StoreImpl::VerifyEntry(const std::string& entry_key, const ObjectInfo& info,
-                            const VerifyOptions& options, VerifyReport* report,
-                            std::vector<std::string>* bad_entries) {
+bool StoreImpl::VerifyEntry(const std::string& entry_key, const ObjectInfo& info,
+                            const VerifyOptions& options, VerifyReport* report) {
   // Entries below the live segment mark or covered by a purge rule are already misses and
   // queued for background cleanup: not a fault of the store.
-  if (Classify(info) == Serve::kNo) return;
+  if (Classify(info) == Serve::kNo) return true;
   uint64_t length = 0;
   for (const BodyExtent& e : info.extents) {
     length += e.length;
@@ -1034,15 +1033,13 @@ void StoreImpl::VerifyEntry(const std::string& entry_key, const ObjectInfo& info
       ++report->dangling;
       AddProblem(options, report, entry_key,
                  "body chunk in segment " + std::to_string(e.segment) + ", which is missing");
-      bad_entries->push_back(entry_key);
-      return;
+      return false;
     }
   }
   if (length != info.body_length) {
     ++report->corrupt;
     AddProblem(options, report, entry_key, "extents do not add up to the body length");
-    bad_entries->push_back(entry_key);
-    return;
+    return false;
   }
   for (uint64_t offset = 0; offset < info.body_length;) {
     std::promise<std::pair<Status, size_t>> result;
@@ -1055,14 +1052,14 @@ void StoreImpl::VerifyEntry(const std::string& entry_key, const ObjectInfo& info
       ++report->corrupt;
       AddProblem(options, report, entry_key,
                  "body at offset " + std::to_string(offset) + ": " + s.ToString());
-      bad_entries->push_back(entry_key);
-      return;
+      return false;
     }
     report->verified_bytes += n;
     offset += n;
   }
   for (const BodyExtent& e : info.extents)
     report->referenced_bytes += format::ChunkRecordSize(entry_key.size(), e.length);
+  return true;
 }
 
 Status StoreImpl::Verify(const VerifyOptions& options, VerifyReport* report) {
@@ -1074,7 +1071,9 @@ Status StoreImpl::Verify(const VerifyOptions& options, VerifyReport* report) {
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
   ro.snapshot = snapshot;
-  std::vector<std::string> bad_entries;
+  // Bad entries with the index value found bad: a repair drops an entry only if it still
+  // has that value, never one rewritten (a new body stored) since.
+  std::vector<std::pair<std::string, std::string>> bad_entries;
   std::vector<std::string> orphaned_tags;
   Status s;
   {
@@ -1088,10 +1087,9 @@ Status StoreImpl::Verify(const VerifyOptions& options, VerifyReport* report) {
       if (!d.ok()) {
         ++report->undecodable;
         AddProblem(options, report, entry_key, "index entry does not decode: " + d.ToString());
-        bad_entries.push_back(entry_key);
-      } else {
-        VerifyEntry(entry_key, info, options, report, &bad_entries);
       }
+      if (!d.ok() || !VerifyEntry(entry_key, info, options, report))
+        bad_entries.emplace_back(entry_key, it->value().ToString());
       if (++report->entries % 4096 == 0 && options.progress) options.progress(report->entries);
     }
     s = FromRocks(it->status(), "scan entries");
@@ -1138,21 +1136,22 @@ Status StoreImpl::Verify(const VerifyOptions& options, VerifyReport* report) {
   }
 
   if (!options.repair) return Status::OK();
-  for (const std::string& entry_key : bad_entries) {
+  for (const auto& [entry_key, bad_value] : bad_entries) {
     std::lock_guard stripe(Stripe(entry_key));
     std::string value;
     rocksdb::Status rs = index_.db->Get(rocksdb::ReadOptions(), index_.entries, entry_key, &value);
-    if (!rs.ok()) continue;  // gone since
+    if (!rs.ok() || value != bad_value) continue;  // gone or replaced since
     ObjectInfo info;
+    const bool decodable = format::DecodeEntry(value, &info).ok();
     rocksdb::WriteBatch batch;
-    if (format::DecodeEntry(value, &info).ok()) {
+    if (decodable) {
       DeleteEntry(entry_key, info, &batch);
-      CountRemoved(info);
     } else {
       batch.Delete(index_.entries, entry_key);
     }
     s = FromRocks(index_.db->Write(WriteOpts(false), &batch), "repair: drop entry");
     if (!s.ok()) return s;
+    if (decodable) CountRemoved(info);
     ++report->repaired;
   }
   for (const std::string& key : orphaned_tags) {

@@ -100,10 +100,9 @@ class StoreImpl final : public Store {
   // an entry whose chunk fails is dropped from the index.
   void ReadChunk(const ObjectInfo& info, uint64_t offset, size_t max_len, bool fill_cache,
                  bool drop_bad, ReadCallback done);
-  // Verify's check of one entry's body, extents and tags; adds to *report.
-  void VerifyEntry(const std::string& entry_key, const ObjectInfo& info,
-                   const VerifyOptions& options, VerifyReport* report,
-                   std::vector<std::string>* bad_entries);
+  // Verify's check of one entry's extents and body; adds to *report. False when it is bad.
+  bool VerifyEntry(const std::string& entry_key, const ObjectInfo& info,
+                   const VerifyOptions& options, VerifyReport* report);
 
   uint64_t NextVersion();
   // Reads format version, version reservation, counters and purge rules (installed, and

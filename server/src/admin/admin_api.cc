@@ -46,11 +46,13 @@ AdminResponse Failed(const AdminRequest& req, const Status& s) {
   }
 }
 
-// Constant-time comparison: the time taken does not tell how much of a guess was right.
+// Constant-time comparison of equal-length strings: the time taken does not tell how much
+// of a guess was right (only whether its length was).
 bool SameSecret(std::string_view a, std::string_view b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < a.size(); ++i) diff |= a[i] ^ b[i % (b.empty() ? 1 : b.size())];
-  return diff == 0 && !b.empty();
+  if (a.size() != b.size() || b.empty()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
 }
 
 }  // namespace
