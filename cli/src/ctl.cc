@@ -59,7 +59,8 @@ int Main(int argc, char** argv) {
   app.add_option("--store", store_dir, "a store directory on disk (offline)");
   app.add_option("--config", config_file, "the node's TOML configuration")
       ->check(CLI::ExistingFile);
-  app.add_option("--token", token, "admin token (default $EDGECACHE_TOKEN)");
+  app.add_option("--token", token,
+                 "admin token (default $EDGECACHE_TOKEN, which other users cannot see in ps)");
   app.add_option("--timeout", timeout_seconds,
                  "seconds to wait for each answer (default 30; verify: no limit)")
       ->check(CLI::PositiveNumber);
@@ -155,13 +156,10 @@ int Main(int argc, char** argv) {
   if (inspect->parsed()) {
     std::map<std::string, std::string> request_headers;
     for (const std::string& h : headers) {
-      const size_t colon = h.find(':');
-      if (colon == std::string::npos || colon == 0)
+      std::string name, value;
+      if (!admin::ParseHeaderLine(h, &name, &value))
         return Fail(kUsage, "-H '" + h + "' is not 'Name: value'");
-      std::string name = h.substr(0, colon);
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      const size_t v = h.find_first_not_of(" \t", colon + 1);
-      request_headers[name] = v == std::string::npos ? "" : h.substr(v);
+      request_headers[name] = value;
     }
     return Print(target->Inspect(url, request_headers), as_json, RenderInspect);
   }
@@ -183,9 +181,16 @@ int Main(int argc, char** argv) {
     if (terminal && progress) std::fprintf(stderr, "\r\033[K");
     const int rc = Print(r, as_json, RenderVerify);
     if (rc != kOk) return rc;
-    return r.doc.contains("ok") && r.doc.at("ok").is_bool() && r.doc.at("ok").as_bool()
-               ? kOk
-               : kCheckFailed;
+    // Clean, or everything found was repaired.
+    auto count = [&r](const char* key) -> int64_t {
+      const json::value* v = r.doc.if_contains(key);
+      boost::system::error_code ec;
+      const int64_t n = v == nullptr ? 0 : v->to_number<int64_t>(ec);
+      return ec ? 0 : n;
+    };
+    const int64_t problems =
+        count("corrupt") + count("dangling") + count("undecodable") + count("orphaned_tag_keys");
+    return problems == 0 || (repair && count("repaired") >= problems) ? kOk : kCheckFailed;
   }
   if (warm->parsed()) {
     std::vector<std::string> urls;

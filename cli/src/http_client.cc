@@ -1,12 +1,11 @@
 #include "http_client.h"
 
-#include <sys/socket.h>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
 namespace edgecache::ctl {
@@ -16,32 +15,28 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
+// Blocking calls built from asynchronous ones on a private io_context, so every connect,
+// write and read has a deadline (blocking socket calls in Asio have none).
 template <typename Protocol>
 class Client final : public HttpClient {
  public:
   Client(std::vector<typename Protocol::endpoint> endpoints, std::string where,
-         std::chrono::milliseconds timeout)
+         std::string host_header, std::chrono::milliseconds timeout)
       : endpoints_(std::move(endpoints)),
         where_(std::move(where)),
-        timeout_(timeout),
-        socket_(io_) {}
+        host_header_(std::move(host_header)),
+        timeout_(timeout) {}
 
   Status Open() {
+    stream_ = std::make_unique<beast::basic_stream<Protocol>>(io_);
     buffer_.clear();
+    reused_ = false;
     boost::system::error_code ec;
-    socket_.close(ec);
-    ec = asio::error::host_not_found;
-    for (const auto& endpoint : endpoints_) {
-      socket_.close(ec);
-      socket_.connect(endpoint, ec);
-      if (!ec) break;
-    }
-    if (ec) return Status::IOError("cannot connect to " + where_ + ": " + ec.message());
-    // Blocking calls with a bound: a node that stops answering fails the command.
-    timeval tv{static_cast<time_t>(timeout_.count() / 1000),
-               static_cast<suseconds_t>(timeout_.count() % 1000 * 1000)};
-    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    Arm();
+    stream_->async_connect(endpoints_, [&ec](const boost::system::error_code& e,
+                                             const typename Protocol::endpoint&) { ec = e; });
+    Run();
+    if (ec) return Status::IOError("cannot connect to " + where_ + ": " + Describe(ec));
     return Status::OK();
   }
 
@@ -54,54 +49,83 @@ class Client final : public HttpClient {
     for (const auto& [name, value] : headers) req.set(name, value);
     req.body() = body;
     req.prepare_payload();
-    for (int attempt = 0;; ++attempt) {
-      if (!socket_.is_open()) {
+    for (;;) {
+      if (!stream_) {
         Status s = Open();
         if (!s.ok()) return s;
       }
+      const bool reused = reused_;
       boost::system::error_code ec;
-      bool received_any = false;
-      http::write(socket_, req, ec);
+      bool answered = false;
+      http::response_parser<http::string_body> parser;
+      parser.body_limit(boost::none);
+      parser.skip(method == "HEAD");
+      Arm();
+      http::async_write(*stream_, req, [&](const boost::system::error_code& e, size_t) {
+        ec = e;
+        if (e) return;
+        http::async_read_header(
+            *stream_, buffer_, parser, [&](const boost::system::error_code& e2, size_t) {
+              ec = e2;
+              answered = !e2;
+              if (e2 || parser.is_done()) return;
+              http::async_read(*stream_, buffer_, parser,
+                               [&](const boost::system::error_code& e3, size_t) { ec = e3; });
+            });
+      });
+      Run();
       if (!ec) {
-        http::response_parser<http::string_body> parser;
-        parser.body_limit(boost::none);
-        parser.skip(method == "HEAD");
-        http::read_header(socket_, buffer_, parser, ec);
-        received_any = !ec;
-        if (!ec && !parser.is_done()) http::read(socket_, buffer_, parser, ec);
-        if (!ec) {
-          *reply = HttpReply{};
-          reply->status = static_cast<int>(parser.get().result_int());
-          for (const auto& f : parser.get()) {
-            std::string name(f.name_string());
-            for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            auto& slot = reply->headers[name];
-            slot += (slot.empty() ? "" : ", ") + std::string(f.value());
-          }
-          reply->body = std::move(parser.get().body());
-          if (!parser.get().keep_alive()) socket_.close(ec);
-          return Status::OK();
+        *reply = HttpReply{};
+        reply->status = static_cast<int>(parser.get().result_int());
+        for (const auto& f : parser.get()) {
+          std::string name(f.name_string());
+          for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          auto& slot = reply->headers[name];
+          slot += (slot.empty() ? "" : ", ") + std::string(f.value());
         }
+        reply->body = std::move(parser.get().body());
+        if (parser.get().keep_alive()) {
+          reused_ = true;
+        } else {
+          stream_.reset();
+        }
+        return Status::OK();
       }
-      socket_.close();
-      // A kept-alive connection the server had closed fails before any byte of the
-      // answer: one retry on a fresh connection. Anything else is the answer.
-      if (attempt > 0 || received_any) {
-        const bool timed_out = ec == asio::error::would_block || ec == asio::error::timed_out;
-        return Status::IOError(where_ + ": " + (timed_out ? "no answer in time" : ec.message()));
+      stream_.reset();
+      // A kept-alive connection the server closed while idle fails before any answer:
+      // one retry on a fresh connection, never for a POST (it may have been carried out).
+      const bool closed = ec == http::error::end_of_stream || ec == asio::error::eof ||
+                          ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
+      if (!(reused && closed && !answered && method != "POST")) {
+        return Status::IOError(where_ + ": " + Describe(ec));
       }
     }
   }
 
-  std::string host_header_ = "localhost";
-
  private:
+  void Arm() {
+    if (timeout_.count() > 0) {
+      stream_->expires_after(timeout_);
+    } else {
+      stream_->expires_never();
+    }
+  }
+  void Run() {
+    io_.restart();
+    io_.run();
+  }
+  static std::string Describe(const boost::system::error_code& ec) {
+    return ec == beast::error::timeout ? "no answer in time" : ec.message();
+  }
+
   const std::vector<typename Protocol::endpoint> endpoints_;
   const std::string where_;
-  const std::chrono::milliseconds timeout_;
+  const std::string host_header_;
+  const std::chrono::milliseconds timeout_;  // 0: none
   asio::io_context io_;
-  typename Protocol::socket socket_;
+  std::unique_ptr<beast::basic_stream<Protocol>> stream_;
   beast::flat_buffer buffer_;
+  bool reused_ = false;  // the connection has carried a request already
 };
 
 }  // namespace
@@ -111,7 +135,8 @@ Status HttpClient::Connect(const std::string& where, std::chrono::milliseconds t
   if (where.starts_with("unix:")) {
     using Local = asio::local::stream_protocol;
     auto client = std::make_unique<Client<Local>>(
-        std::vector<Local::endpoint>{Local::endpoint(where.substr(5))}, where, timeout);
+        std::vector<Local::endpoint>{Local::endpoint(where.substr(5))}, where, "localhost",
+        timeout);
     Status s = client->Open();
     if (!s.ok()) return s;
     *out = std::move(client);
@@ -135,8 +160,7 @@ Status HttpClient::Connect(const std::string& where, std::chrono::milliseconds t
   if (ec) return Status::IOError("cannot resolve " + where + ": " + ec.message());
   std::vector<asio::ip::tcp::endpoint> endpoints;
   for (const auto& r : results) endpoints.push_back(r.endpoint());
-  auto client = std::make_unique<Client<asio::ip::tcp>>(std::move(endpoints), where, timeout);
-  client->host_header_ = rest;
+  auto client = std::make_unique<Client<asio::ip::tcp>>(std::move(endpoints), where, rest, timeout);
   Status s = client->Open();
   if (!s.ok()) return s;
   *out = std::move(client);

@@ -36,11 +36,10 @@ class Node final : public Target {
   }
   Result Stats() override { return Call("GET", "/api/v1/stats"); }
   Result Purge(admin::PurgeKind kind, const std::vector<std::string>& values, bool soft) override {
-    static const char* kKinds[] = {"url", "tag", "prefix"};
     json::array list;
     for (const auto& v : values) list.emplace_back(v);
     json::object body{
-        {"kind", kKinds[static_cast<int>(kind)]}, {"values", std::move(list)}, {"soft", soft}};
+        {"kind", admin::PurgeKindName(kind)}, {"values", std::move(list)}, {"soft", soft}};
     return Call("POST", "/api/v1/purge", json::serialize(body));
   }
   Result Verify(bool repair, const std::function<void(uint64_t)>&) override {
@@ -97,8 +96,8 @@ class Node final : public Target {
             kRefused,
             error + (token_.empty() ? " (give --token or EDGECACHE_TOKEN)" : " (token refused)"),
             {}};
-      case 404:
-        return {kNotFound, error, {}};
+      case 404:  // no such object; "no route" means this is not an admin API we know
+        return {error.starts_with("no route") ? kFailed : kNotFound, error, {}};
       default:
         return {kFailed, error, {}};
     }
@@ -142,7 +141,7 @@ class Offline final : public Target {
   }
   Result Verify(bool repair, const std::function<void(uint64_t)>& progress) override {
     return With(repair, [&](Store& store, json::object* doc) {
-      return admin::Verify(store, repair, progress, doc);
+      return admin::Verify(store, repair, progress, nullptr, doc);
     });
   }
   Result ClientListener() override {

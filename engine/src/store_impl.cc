@@ -135,12 +135,18 @@ Status StoreImpl::Init() {
                                 : ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (lock_fd_ < 0) return Status::FromErrno(errno, "open " + lock_path);
   if (::flock(lock_fd_, (options_.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+    // The file names the last process that opened the store for writing: the holder when
+    // a reader is refused (only a writer excludes readers), maybe not when a writer is.
     char pid[32] = {};
     ssize_t n = ::pread(lock_fd_, pid, sizeof(pid) - 1, 0);
-    std::string holder = n > 0 ? std::string(pid, static_cast<size_t>(n)) : "";
-    while (!holder.empty() && holder.back() == '\n') holder.pop_back();
-    return Status::Busy("store " + dir_ + " is in use by another process (" +
-                        (holder.empty() ? "a read-only user" : "pid " + holder) + ")");
+    std::string writer = n > 0 ? std::string(pid, static_cast<size_t>(n)) : "";
+    while (!writer.empty() && writer.back() == '\n') writer.pop_back();
+    if (options_.read_only) {
+      return Status::Busy("store " + dir_ + " is in use by another process (pid " + writer + ")");
+    }
+    return Status::Busy("store " + dir_ +
+                        " is in use by another process: a node (last opened by pid " + writer +
+                        ") or a read-only user such as edgecachectl");
   }
   if (!options_.read_only) {
     std::string pid = std::to_string(::getpid()) + "\n";
@@ -772,7 +778,9 @@ Status StoreImpl::InstallRule(purge::Rule::Kind kind, std::string_view value, Pu
   Status s = FromRocks(it->status(), "count purged entries");
   it.reset();
   index_.db->ReleaseSnapshot(snapshot);
-  return s;
+  // The purge itself succeeded and is durable: a failed count is only logged.
+  if (!s.ok()) spdlog::warn("store {}: {} (the purge is in effect)", dir_, s.ToString());
+  return Status::OK();
 }
 
 Status StoreImpl::PurgeTag(std::string_view tag, PurgeMode mode, uint64_t* affected) {
@@ -983,19 +991,12 @@ bool StoreImpl::TakeHit(std::string_view entry_key) {
 }
 
 void StoreImpl::CountHit(std::string_view entry_key) {
-  // Conservative update: only the cells holding the current minimum grow, which keeps the
-  // over-count of a count-min sketch low.
+  // Every row counts every hit, so the minimum over the rows never under-counts, however
+  // hits race.
   const size_t h = std::hash<std::string_view>()(entry_key);
-  std::array<std::atomic<uint32_t>*, kSketchRows> cells;
-  uint32_t min = UINT32_MAX;
   for (size_t row = 0; row < kSketchRows; ++row) {
     const size_t column = (h + row * ((h >> 32) | 1)) % kSketchColumns;
-    cells[row] = &hit_sketch_[row * kSketchColumns + column];
-    min = std::min(min, cells[row]->load(std::memory_order_relaxed));
-  }
-  if (min == UINT32_MAX) return;
-  for (auto* cell : cells) {
-    if (cell->load(std::memory_order_relaxed) == min) cell->fetch_add(1, std::memory_order_relaxed);
+    hit_sketch_[row * kSketchColumns + column].fetch_add(1, std::memory_order_relaxed);
   }
 }
 
@@ -1090,9 +1091,13 @@ Status StoreImpl::Verify(const VerifyOptions& options, VerifyReport* report) {
       }
       if (!d.ok() || !VerifyEntry(entry_key, info, options, report))
         bad_entries.emplace_back(entry_key, it->value().ToString());
+      if (options.cancel != nullptr && options.cancel->load()) {
+        s = Status::Aborted("verify cancelled");
+        break;
+      }
       if (++report->entries % 4096 == 0 && options.progress) options.progress(report->entries);
     }
-    s = FromRocks(it->status(), "scan entries");
+    if (s.ok()) s = FromRocks(it->status(), "scan entries");
   }
   if (s.ok()) {
     std::unique_ptr<rocksdb::Iterator> it(index_.db->NewIterator(ro, index_.tags));
@@ -1120,12 +1125,13 @@ Status StoreImpl::Verify(const VerifyOptions& options, VerifyReport* report) {
   if (!s.ok()) return s;
   report->orphaned_tag_keys = orphaned_tags.size();
   for (const std::string& key : orphaned_tags) {
-    const std::string_view tag = std::string_view(key).substr(0, key.find('\0'));
-    AddProblem(options, report, key.substr(tag.size() + 1),
+    const size_t sep = key.find('\0');
+    const std::string_view tag = std::string_view(key).substr(0, sep);
+    AddProblem(options, report, sep == std::string::npos ? "" : key.substr(sep + 1),
                "tag index key '" + std::string(tag) + "' without a matching entry");
   }
 
-  report->segment_bytes = segments_->count() * options_.segment_bytes;
+  report->segment_bytes = segments_->FileBytes();
   std::error_code ec;
   for (const auto& file : fs::directory_iterator(dir_ + "/segments", ec)) {
     uint64_t id = 0;

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/json.hpp>
 #include <fstream>
 #include <mutex>
@@ -245,6 +247,7 @@ TEST_F(CtlTest, OfflineCommandsWorkOnTheStoreOnceTheNodeStopped) {
   EXPECT_EQ(Ctl({"--store", store, "verify"}, true).exit, 6);  // still there: read-only
   CtlRun repaired = Ctl({"--store", store, "verify", "--repair", "--json"}, true);
   EXPECT_EQ(repaired.Json().at("repaired").as_int64(), 1) << repaired.out;
+  EXPECT_EQ(repaired.exit, 0);  // everything found was repaired
   EXPECT_EQ(Ctl({"--store", store, "verify"}, true).exit, 0);
   EXPECT_EQ(Ctl({"--store", store, "inspect", urls[5]}, true).exit, 1);
   // Offline purges write: the store is not in use any more.
@@ -266,6 +269,13 @@ TEST_F(CtlTest, TokenAndUnixSocketAdminListeners) {
 
   node_.reset();
   const std::string socket = dir_.Sub("admin.sock");
+  {
+    // A socket file left by a node that was killed: nobody listens, so it is replaced.
+    boost::asio::io_context io;
+    boost::asio::local::stream_protocol::acceptor stale(io);
+    stale.open();
+    stale.bind(boost::asio::local::stream_protocol::endpoint(socket));
+  }
   StartNode({}, true, "unix:" + socket);
   struct stat st;
   ASSERT_EQ(::stat(socket.c_str(), &st), 0);
@@ -293,6 +303,17 @@ TEST_F(CtlTest, UsageAndReachabilityErrorsHaveTheirExitCodes) {
   CtlRun unreachable = Ctl({"--node", "http://127.0.0.1:1", "stats"}, /*offline=*/true);
   EXPECT_EQ(unreachable.exit, 3);
   EXPECT_NE(unreachable.out.find("cannot connect"), std::string::npos) << unreachable.out;
+  // A listener that accepts and never answers: the command gives up after --timeout.
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor silent(
+      io, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+  const auto started = std::chrono::steady_clock::now();
+  CtlRun hung = Ctl({"--node", "127.0.0.1:" + std::to_string(silent.local_endpoint().port()),
+                     "--timeout", "1", "stats"},
+                    /*offline=*/true);
+  EXPECT_EQ(hung.exit, 3) << hung.out;
+  EXPECT_NE(hung.out.find("no answer in time"), std::string::npos) << hung.out;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20));
   CtlRun help = Ctl({"purge", "--help"});
   EXPECT_EQ(help.exit, 0);
   EXPECT_NE(help.out.find("--soft"), std::string::npos);

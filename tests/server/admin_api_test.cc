@@ -124,6 +124,8 @@ TEST_F(AdminApiTest, BadRequestsGetClearErrors) {
   EXPECT_EQ(Admin("POST", "/api/v1/purge", "not json").status, 400);
   EXPECT_EQ(Admin("POST", "/api/v1/purge", R"({"kind":"everything","values":["x"]})").status, 400);
   EXPECT_EQ(Admin("POST", "/api/v1/purge", R"({"kind":"url","values":[]})").status, 400);
+  EXPECT_EQ(Admin("POST", "/api/v1/purge", R"({"kind":"tag","values":["a"],"soft":"yes"})").status,
+            400);
   EXPECT_EQ(Admin("POST", "/api/v1/purge", R"({"kind":"url","values":["::not a url"]})").status,
             400);
   HttpResponse missing = Admin("GET", "/api/v1/inspect?url=http://test.local/never");

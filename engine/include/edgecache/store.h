@@ -23,6 +23,7 @@
 // Asio handlers).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -71,6 +72,8 @@ struct VerifyOptions {
   // Called every few thousand entries with the number checked so far (may be empty).
   std::function<void(uint64_t checked)> progress;
   size_t max_problems = 100;  // descriptions kept in VerifyReport::problems
+  // When set (and it becomes true), Verify stops early with Aborted.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct VerifyReport {

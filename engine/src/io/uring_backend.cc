@@ -82,9 +82,12 @@ class UringBackend final : public IoBackend {
     // completion queue is full until the reaper drains it) the sqe stays queued: submit
     // again until the kernel has it, or an operation no later call submits would never
     // complete and its caller would wait forever.
-    for (int rc; (rc = io_uring_submit(&ring_)) < 0;) {
-      if (rc != -EAGAIN && rc != -EBUSY && rc != -EINTR) break;  // ring-level: retried by
-      std::this_thread::sleep_for(std::chrono::microseconds(50));  // the next submission
+    // A partial submit leaves the rest queued likewise. A hard (ring-level) error leaves it
+    // for the next submission; there is no way to take an sqe back.
+    while (io_uring_sq_ready(&ring_) > 0) {
+      const int rc = io_uring_submit(&ring_);
+      if (rc < 0 && rc != -EAGAIN && rc != -EBUSY && rc != -EINTR) break;
+      if (rc <= 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
   }
 

@@ -152,6 +152,15 @@ std::shared_ptr<Segment> SegmentManager::Get(uint64_t id) const {
 
 size_t SegmentManager::count() const { return table_.load()->segments.size(); }
 
+uint64_t SegmentManager::FileBytes() const {
+  uint64_t bytes = 0;
+  for (const auto& seg : table_.load()->segments) {
+    struct stat st;
+    if (::fstat(seg->fd, &st) == 0) bytes += static_cast<uint64_t>(st.st_size);
+  }
+  return bytes;
+}
+
 void SegmentManager::Publish(std::vector<std::shared_ptr<Segment>> segments) {
   auto table = std::make_shared<Table>();
   table->segments = std::move(segments);

@@ -87,6 +87,8 @@ class SegmentManager {
   uint64_t min_live() const { return min_live_.load(std::memory_order_acquire); }
 
   size_t count() const;
+  // Bytes the live segment files take on disk (their sizes, whatever the options say).
+  uint64_t FileBytes() const;
   uint64_t reclaimed() const { return reclaimed_.load(std::memory_order_relaxed); }
 
   // Name of a segment file, and its inverse (false for any other name).

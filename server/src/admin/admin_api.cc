@@ -75,6 +75,14 @@ bool AdminApi::Authorized(const AdminRequest& req) const {
   return SameSecret(util::TrimOws(value.substr(kBearer.size())), config_.admin_token);
 }
 
+bool AdminApi::Quick(const AdminRequest& req) {
+  std::string_view target(req.target().data(), req.target().size());
+  target = target.substr(0, target.find('?'));
+  return target == "/healthz" || target == "/metrics";
+}
+
+void AdminApi::Cancel() { cancel_ = true; }
+
 AdminResponse AdminApi::Handle(const AdminRequest& req) {
   auto url =
       boost::urls::parse_origin_form(std::string_view(req.target().data(), req.target().size()));
@@ -121,12 +129,11 @@ AdminResponse AdminApi::Handle(const AdminRequest& req) {
   if (path == "/api/v1/inspect" && get) {
     std::map<std::string, std::string> headers;
     for (auto [it, end] = params.equal_range("header"); it != end; ++it) {
-      const size_t colon = it->second.find(':');
-      if (colon == std::string::npos || colon == 0)
+      std::string name, value;
+      if (!ParseHeaderLine(it->second, &name, &value))
         return Error(req, http::status::bad_request,
                      "header '" + it->second + "' is not Name:Value");
-      headers[util::AsciiLower(util::TrimOws(std::string_view(it->second).substr(0, colon)))] =
-          std::string(util::TrimOws(std::string_view(it->second).substr(colon + 1)));
+      headers[name] = value;
     }
     json::object out;
     Status s = Inspect(store_, keys_, param("url"), headers, now, &out);
@@ -161,15 +168,21 @@ AdminResponse AdminApi::Handle(const AdminRequest& req) {
       list.emplace_back(v.as_string());
     }
     const json::value* soft = o->if_contains("soft");
-    const PurgeMode mode =
-        soft && soft->is_bool() && soft->as_bool() ? PurgeMode::kSoft : PurgeMode::kHard;
+    if (soft != nullptr && !soft->is_bool())
+      return Error(req, http::status::bad_request, "soft must be true or false");
+    const PurgeMode mode = soft && soft->as_bool() ? PurgeMode::kSoft : PurgeMode::kHard;
     json::object out;
     Status s = Purge(store_, keys_, *kind, list, mode, &out);
     return s.ok() ? Json(req, http::status::ok, out) : Failed(req, s);
   }
   if (path == "/api/v1/verify" && post) {
+    // It reads the whole store: one at a time is plenty.
+    if (verifying_.exchange(true))
+      return Error(req, http::status::conflict, "a verify is already running on this node");
     json::object out;
-    Status s = Verify(store_, flag("repair"), {}, &out);
+    Status s = Verify(store_, flag("repair"), {}, &cancel_, &out);
+    verifying_ = false;
+    if (s.IsAborted()) return Error(req, http::status::service_unavailable, "the node is stopping");
     return s.ok() ? Json(req, http::status::ok, out) : Failed(req, s);
   }
   static const std::vector<std::string> kRoutes = {

@@ -10,7 +10,8 @@
 //   POST /api/v1/verify[?repair=1]
 //
 // Everything under /api/ answers JSON; errors are {"error": "..."} with 400 (bad request),
-// 401 (token missing or wrong), 404 (no such object or route), 405 (method) or 500. When
+// 401 (token missing or wrong), 404 (no such object or route), 405 (method), 409 (a verify
+// is already running), 500, or 503 (a verify cut short because the node stops). When
 // the node has an admin token, every route but /healthz requires
 // "Authorization: Bearer TOKEN".
 //
@@ -18,6 +19,7 @@
 // index, verify reads the whole store): call it off the network threads.
 #pragma once
 
+#include <atomic>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <string>
@@ -41,6 +43,13 @@ class AdminApi {
 
   AdminResponse Handle(const AdminRequest& req);
 
+  // Routes answered from memory (/healthz, /metrics): the node may call Handle for them on
+  // a network thread, so health probes never queue behind a purge or a verify.
+  static bool Quick(const AdminRequest& req);
+
+  // Stops a verify in progress (it answers 503); for a node that is stopping.
+  void Cancel();
+
  private:
   bool Authorized(const AdminRequest& req) const;
 
@@ -49,6 +58,8 @@ class AdminApi {
   const metrics::Metrics& metrics_;
   const std::vector<config::Endpoint> listeners_;
   const proxy::KeyOptions keys_;
+  std::atomic<bool> verifying_{false};  // one verify at a time (409 for a second one)
+  std::atomic<bool> cancel_{false};
 };
 
 }  // namespace edgecache::admin

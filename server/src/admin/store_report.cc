@@ -120,12 +120,19 @@ Status List(Store& store, const proxy::KeyOptions& keys, const ListRequest& requ
   options.tag = request.tag;
   json::array entries;
   bool truncated = false;
-  // Pages through the store until `limit` entries pass the filter.
+  // Pages through the store until `limit` entries pass the filter. A page resumes after
+  // a primary key, so a full page gives back the variants of its last key for the next
+  // one; pages are large enough to always hold every variant of one key (at most 1024).
   for (;;) {
-    options.limit = std::max<size_t>(request.limit, 64) + 1;
+    options.limit = std::max<size_t>(request.limit, 256) + 1024;
     std::vector<ObjectInfo> page;
     Status s = store.List(options, &page);
     if (!s.ok()) return s;
+    const bool full = page.size() == options.limit;
+    if (full) {
+      const std::string last = page.back().key.primary;
+      while (page.size() > 1 && page.back().key.primary == last) page.pop_back();
+    }
     for (const ObjectInfo& info : page) {
       if (request.stale_only && StateOf(info, now) == "fresh") continue;
       if (entries.size() == request.limit) {
@@ -134,7 +141,7 @@ Status List(Store& store, const proxy::KeyOptions& keys, const ListRequest& requ
       }
       entries.emplace_back(DescribeObject(info, now));
     }
-    if (truncated || page.size() < options.limit) break;
+    if (truncated || !full) break;
     options.start_after = page.back().key.primary;
   }
   *out = json::object{{"entries", std::move(entries)}, {"truncated", truncated}};
@@ -194,6 +201,19 @@ json::object Stats(Store& store, const metrics::Metrics::Snapshot* node) {
   return out;
 }
 
+const char* PurgeKindName(PurgeKind kind) {
+  static const char* kNames[] = {"url", "tag", "prefix"};
+  return kNames[static_cast<int>(kind)];
+}
+
+bool ParseHeaderLine(std::string_view line, std::string* name, std::string* value) {
+  const size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return false;
+  *name = util::AsciiLower(util::TrimOws(line.substr(0, colon)));
+  *value = std::string(util::TrimOws(line.substr(colon + 1)));
+  return !name->empty();
+}
+
 std::optional<PurgeKind> ParsePurgeKind(std::string_view text) {
   if (text == "url") return PurgeKind::kUrl;
   if (text == "tag") return PurgeKind::kTag;
@@ -228,8 +248,7 @@ Status Purge(Store& store, const proxy::KeyOptions& keys, PurgeKind kind,
     total += affected;
     results.emplace_back(json::object{{"value", values[i]}, {"affected", affected}});
   }
-  static const char* kKinds[] = {"url", "tag", "prefix"};
-  *out = json::object{{"kind", kKinds[static_cast<int>(kind)]},
+  *out = json::object{{"kind", PurgeKindName(kind)},
                       {"mode", mode == PurgeMode::kSoft ? "soft" : "hard"},
                       {"affected", total},
                       {"values", std::move(results)}};
@@ -237,9 +256,9 @@ Status Purge(Store& store, const proxy::KeyOptions& keys, PurgeKind kind,
 }
 
 Status Verify(Store& store, bool repair, const std::function<void(uint64_t)>& progress,
-              json::object* out) {
+              const std::atomic<bool>* cancel, json::object* out) {
   VerifyReport r;
-  Status s = store.Verify({.repair = repair, .progress = progress}, &r);
+  Status s = store.Verify({.repair = repair, .progress = progress, .cancel = cancel}, &r);
   if (!s.ok()) return s;
   *out = json::object{
       {"ok", r.ok()},

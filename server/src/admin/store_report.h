@@ -6,6 +6,7 @@
 // Thread safety: free functions over a Store (itself thread-safe); no state of their own.
 #pragma once
 
+#include <atomic>
 #include <boost/json/object.hpp>
 #include <cstdint>
 #include <functional>
@@ -59,8 +60,16 @@ std::optional<PurgeKind> ParsePurgeKind(std::string_view text);
 Status Purge(Store& store, const proxy::KeyOptions& keys, PurgeKind kind,
              const std::vector<std::string>& values, PurgeMode mode, json::object* out);
 
-// Store::Verify as a document: the report's counts, "ok" and "problems".
+// Store::Verify as a document: the report's counts, "ok" and "problems". `cancel` (may be
+// null) stops it early (Aborted).
 Status Verify(Store& store, bool repair, const std::function<void(uint64_t)>& progress,
-              json::object* out);
+              const std::atomic<bool>* cancel, json::object* out);
+
+// "url", "tag", "prefix"
+const char* PurgeKindName(PurgeKind kind);
+
+// A request header as an operator writes it, "Name: value": the lower-case name and the
+// trimmed value; false when there is no name.
+bool ParseHeaderLine(std::string_view line, std::string* name, std::string* value);
 
 }  // namespace edgecache::admin

@@ -132,7 +132,8 @@ void Node::Run() {
   for (int i = 1; i < threads; ++i) pool.emplace_back([this] { io_->run(); });
   io_->run();
   for (auto& t : pool) t.join();
-  // An admin call in progress (a verify) finishes; queued ones are dropped.
+  // An admin call in progress finishes (a verify was cancelled by Stop); queued ones are
+  // dropped.
   if (admin_pool_) {
     admin_pool_->stop();
     admin_pool_->join();
@@ -158,6 +159,7 @@ void Node::Run() {
 
 void Node::Stop() {
   if (stopping_.exchange(true)) return;
+  if (admin_api_) admin_api_->Cancel();  // a verify in progress ends now
   asio::co_spawn(*io_, Shutdown(), asio::detached);
 }
 
@@ -221,16 +223,20 @@ Status Node::BindUnix(const std::string& path, UnixAcceptor* acceptor) {
     Local::socket probe(*io_);
     probe.connect(Local::endpoint(path), ec);
     if (!ec) return Status::Busy("admin socket " + path + " is in use by a running process");
-    ::unlink(path.c_str());  // left by a node that did not stop cleanly
+    if (ec != asio::error::connection_refused)
+      return Status::IOError("admin socket " + path +
+                             " exists and cannot be probed: " + ec.message());
+    ::unlink(path.c_str());  // nobody listens: left by a node that did not stop cleanly
   }
   acceptor->open(Local(), ec);
   if (!ec) {
-    // Created with no access for group and others, so there is no moment it is open.
+    // Created 0600 (no access for group and others), so there is no moment it is open.
+    // The umask is the process's for this instant: at worst a file created meanwhile by a
+    // store thread gets fewer permissions, never more.
     const mode_t old = ::umask(0177);
     acceptor->bind(Local::endpoint(path), ec);
     ::umask(old);
   }
-  if (!ec && ::chmod(path.c_str(), 0600) != 0) ec.assign(errno, boost::system::system_category());
   if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Status::IOError("cannot listen on unix:" + path + ": " + ec.message());
   return Status::OK();
@@ -307,13 +313,19 @@ asio::awaitable<void> Node::AdminSession(typename Protocol::socket socket) {
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, kToken);
     if (ec) break;
     admin::AdminRequest req = parser.release();
-    // Off the network threads; this coroutine resumes on its strand with the answer.
-    admin::AdminResponse res = co_await asio::co_spawn(
-        *admin_pool_,
-        [this, &req]() -> asio::awaitable<admin::AdminResponse> {
-          co_return admin_api_->Handle(req);
-        },
-        asio::use_awaitable);
+    // Store work runs off the network threads (this coroutine resumes on its strand with
+    // the answer); health and metrics are answered here, never queued behind it.
+    admin::AdminResponse res;
+    if (admin::AdminApi::Quick(req)) {
+      res = admin_api_->Handle(req);
+    } else {
+      res = co_await asio::co_spawn(
+          *admin_pool_,
+          [this, &req]() -> asio::awaitable<admin::AdminResponse> {
+            co_return admin_api_->Handle(req);
+          },
+          asio::use_awaitable);
+    }
     if (req.method() == http::verb::head) res.body().clear();
     stream.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
     auto [write_error, written] = co_await http::async_write(stream, res, kToken);
