@@ -696,34 +696,50 @@ bool StoreImpl::PurgeEntry(const std::string& entry_key, uint64_t seq, PurgeMode
 }
 
 Status StoreImpl::PurgeUrl(std::string_view primary, PurgeMode mode, uint64_t* affected) {
+  std::vector<uint64_t> counts;
+  Status s = PurgeUrls({std::string(primary)}, mode, affected ? &counts : nullptr);
+  if (s.ok() && affected != nullptr) *affected = counts[0];
+  return s;
+}
+
+Status StoreImpl::PurgeUrls(const std::vector<std::string>& primaries, PurgeMode mode,
+                            std::vector<uint64_t>* affected) {
   if (options_.read_only) return ReadOnlyError();
-  if (primary.empty() || primary.find('\0') != std::string_view::npos) {
-    return Status::InvalidArgument("bad primary key");
-  }
-  uint64_t seq = 0;
-  {
-    std::unique_lock rules_lock(rules_mu_);
-    seq = NextVersion();
-    // Inserts begun before this purge must not publish their (older) bodies afterwards.
-    uint64_t oldest = OldestInflightInsert();
-    std::erase_if(url_purges_, [oldest](const auto& kv) { return kv.second.first <= oldest; });
-    if (oldest < seq) {
-      auto& slot = url_purges_[std::string(primary)];
-      if (slot.first == 0 || mode == PurgeMode::kHard) slot = {seq, mode};
-      slot.first = seq;
+  for (const std::string& primary : primaries) {
+    if (primary.empty() || primary.find('\0') != std::string::npos) {
+      return Status::InvalidArgument("bad primary key");
     }
   }
-  uint64_t n = 0;
-  const std::string prefix = format::EntryKeyPrefix(primary);
-  std::unique_ptr<rocksdb::Iterator> it(
-      index_.db->NewIterator(rocksdb::ReadOptions(), index_.entries));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    if (PurgeEntry(it->key().ToString(), seq, mode, [](const ObjectInfo&) { return true; })) ++n;
+  if (affected != nullptr) affected->assign(primaries.size(), 0);
+  Status s;
+  for (size_t i = 0; i < primaries.size() && s.ok(); ++i) {
+    const std::string& primary = primaries[i];
+    uint64_t seq = 0;
+    {
+      std::unique_lock rules_lock(rules_mu_);
+      seq = NextVersion();
+      // Inserts begun before this purge must not publish their (older) bodies afterwards.
+      uint64_t oldest = OldestInflightInsert();
+      std::erase_if(url_purges_, [oldest](const auto& kv) { return kv.second.first <= oldest; });
+      if (oldest < seq) {
+        auto& slot = url_purges_[primary];
+        if (slot.first == 0 || mode == PurgeMode::kHard) slot = {seq, mode};
+        slot.first = seq;
+      }
+    }
+    uint64_t n = 0;
+    const std::string prefix = format::EntryKeyPrefix(primary);
+    std::unique_ptr<rocksdb::Iterator> it(
+        index_.db->NewIterator(rocksdb::ReadOptions(), index_.entries));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      if (PurgeEntry(it->key().ToString(), seq, mode, [](const ObjectInfo&) { return true; })) ++n;
+    }
+    s = FromRocks(it->status(), "scan variants");
+    purges_.fetch_add(1, std::memory_order_relaxed);
+    if (affected != nullptr) (*affected)[i] = n;
   }
-  Status s = FromRocks(it->status(), "scan variants");
+  // One sync makes every purge of the list durable.
   if (s.ok()) s = FromRocks(index_.db->SyncWAL(), "sync purge");
-  purges_.fetch_add(1, std::memory_order_relaxed);
-  if (affected != nullptr) *affected = n;
   return s;
 }
 

@@ -58,6 +58,8 @@ class StoreImpl final : public Store {
                     const ObjectMeta& meta) override;
   Status Remove(const ObjectKey& key) override;
   Status PurgeUrl(std::string_view primary, PurgeMode mode, uint64_t* affected) override;
+  Status PurgeUrls(const std::vector<std::string>& primaries, PurgeMode mode,
+                   std::vector<uint64_t>* affected) override;
   Status PurgeTag(std::string_view tag, PurgeMode mode, uint64_t* affected) override;
   Status PurgePrefix(std::string_view prefix, PurgeMode mode, uint64_t* affected) override;
   Status List(const ListOptions& options, std::vector<ObjectInfo>* out) override;

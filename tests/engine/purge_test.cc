@@ -116,6 +116,24 @@ TEST_F(PurgeTest, PrefixPurgeHardAndSoft) {
   EXPECT_EQ(store_->Counters().objects, 1u);
 }
 
+TEST_F(PurgeTest, UrlListPurgeIsOneDurableCall) {
+  for (int i = 0; i < 5; ++i) PutTagged("list/" + std::to_string(i), {});
+  ASSERT_TRUE(Put(*store_, {"list/0", "v=2"}, "variant").ok());
+  std::vector<uint64_t> counts;
+  // A malformed key anywhere in the list: nothing is purged.
+  EXPECT_EQ(
+      store_->PurgeUrls({"list/0", std::string("bad\0key", 7)}, PurgeMode::kHard, &counts).code(),
+      Status::Code::kInvalidArgument);
+  EXPECT_TRUE(Has("list/0"));
+  ASSERT_TRUE(store_->PurgeUrls({"list/0", "list/3", "list/none"}, PurgeMode::kHard, &counts).ok());
+  EXPECT_EQ(counts, (std::vector<uint64_t>{2, 1, 0}));
+  Reopen();  // durable when it returned
+  EXPECT_FALSE(Has("list/0"));
+  EXPECT_FALSE(Has("list/3"));
+  EXPECT_TRUE(Has("list/1"));
+  EXPECT_TRUE(Has("list/4"));
+}
+
 TEST_F(PurgeTest, UrlPurgeSoftKeepsBodyAndCounts) {
   PutTagged("s/u", {});
   uint64_t affected = 0;

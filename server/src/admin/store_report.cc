@@ -237,16 +237,22 @@ Status Purge(Store& store, const proxy::KeyOptions& keys, PurgeKind kind,
     }
     targets.push_back(std::move(target));
   }
+  std::vector<uint64_t> counts(values.size(), 0);
+  if (kind == PurgeKind::kUrl) {
+    Status s = store.PurgeUrls(targets, mode, &counts);  // one sync for the whole list
+    if (!s.ok()) return s;
+  } else {
+    for (size_t i = 0; i < values.size(); ++i) {
+      Status s = kind == PurgeKind::kTag ? store.PurgeTag(targets[i], mode, &counts[i])
+                                         : store.PurgePrefix(targets[i], mode, &counts[i]);
+      if (!s.ok()) return s;
+    }
+  }
   json::array results;
   uint64_t total = 0;
   for (size_t i = 0; i < values.size(); ++i) {
-    uint64_t affected = 0;
-    Status s = kind == PurgeKind::kUrl   ? store.PurgeUrl(targets[i], mode, &affected)
-               : kind == PurgeKind::kTag ? store.PurgeTag(targets[i], mode, &affected)
-                                         : store.PurgePrefix(targets[i], mode, &affected);
-    if (!s.ok()) return s;
-    total += affected;
-    results.emplace_back(json::object{{"value", values[i]}, {"affected", affected}});
+    total += counts[i];
+    results.emplace_back(json::object{{"value", values[i]}, {"affected", counts[i]}});
   }
   *out = json::object{{"kind", PurgeKindName(kind)},
                       {"mode", mode == PurgeMode::kSoft ? "soft" : "hard"},
