@@ -135,6 +135,15 @@ TEST_F(AdminApiTest, BadRequestsGetClearErrors) {
   EXPECT_EQ(Admin("DELETE", "/api/v1/stats").status, 405);
   EXPECT_EQ(Admin("GET", "/api/v1/list?limit=lots").status, 400);
   EXPECT_EQ(Admin("GET", "/nothing").status, 404);
+  // A request the parser refuses gets a JSON error, then the connection closes.
+  testing::HttpConnection raw(admin_port_);
+  raw.SendRaw(
+      "GET /api/v1/stats HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n");
+  HttpResponse refused = raw.Read();
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_NE(refused.body.find("\"error\""), std::string::npos) << refused.body;
+  EXPECT_TRUE(raw.ClosedByPeer());
 }
 
 TEST_F(AdminApiTest, SoftPurgeRevalidatesAndCountsTheBytesA304Saved) {

@@ -83,6 +83,12 @@ bool AdminApi::Quick(const AdminRequest& req) {
 
 void AdminApi::Cancel() { cancel_ = true; }
 
+AdminResponse AdminApi::RequestError(unsigned status, const std::string& message) {
+  AdminRequest closing;
+  closing.keep_alive(false);
+  return Error(closing, static_cast<http::status>(status), message);
+}
+
 AdminResponse AdminApi::Handle(const AdminRequest& req) {
   auto url =
       boost::urls::parse_origin_form(std::string_view(req.target().data(), req.target().size()));

@@ -50,6 +50,9 @@ class AdminApi {
   // Stops a verify in progress (it answers 503); for a node that is stopping.
   void Cancel();
 
+  // The answer to a request the node could not parse: {"error": message}, closing.
+  static AdminResponse RequestError(unsigned status, const std::string& message);
+
  private:
   bool Authorized(const AdminRequest& req) const;
 

@@ -311,7 +311,19 @@ asio::awaitable<void> Node::AdminSession(typename Protocol::socket socket) {
     parser.body_limit(16u << 20);  // a purge of many URLs
     stream.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, kToken);
-    if (ec) break;
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+        ec == asio::error::eof) {
+      break;
+    }
+    if (ec) {  // malformed or oversized: say so (in JSON) and close
+      admin::AdminResponse res = admin::AdminApi::RequestError(
+          StatusFor(ec), ec == http::error::body_limit
+                             ? "request body over 16 MiB: split it over several calls"
+                             : "bad request: " + ec.message());
+      co_await http::async_write(stream, res, kToken);
+      break;
+    }
     admin::AdminRequest req = parser.release();
     // Store work runs off the network threads (this coroutine resumes on its strand with
     // the answer); health and metrics are answered here, never queued behind it.
