@@ -37,6 +37,7 @@ Metrics::Snapshot Metrics::Read() const {
 }
 
 std::string Metrics::Render(const StoreCounters& s) const {
+  const Snapshot n = Read();
   std::ostringstream out;
   auto counter = [&](const char* name, const char* help, auto value) {
     out << "# HELP " << name << " " << help << "\n# TYPE " << name << " counter\n"
@@ -48,28 +49,27 @@ std::string Metrics::Render(const StoreCounters& s) const {
   };
   out << "# HELP edgecache_requests_total Requests by how the cache answered them.\n"
          "# TYPE edgecache_requests_total counter\n";
-  for (size_t i = 0; i < requests_.size(); ++i) {
+  for (size_t i = 0; i < n.requests.size(); ++i) {
     out << "edgecache_requests_total{cache=\"" << Name(static_cast<Outcome>(i)) << "\"} "
-        << requests_[i].load() << "\n";
+        << n.requests[i] << "\n";
   }
   out << "# HELP edgecache_revalidations_total Revalidations with the origin by outcome.\n"
          "# TYPE edgecache_revalidations_total counter\n";
-  for (size_t i = 0; i < revalidations_.size(); ++i) {
+  for (size_t i = 0; i < n.revalidations.size(); ++i) {
     out << "edgecache_revalidations_total{outcome=\"" << Name(static_cast<Revalidation>(i))
-        << "\"} " << revalidations_[i].load() << "\n";
+        << "\"} " << n.revalidations[i] << "\n";
   }
-  counter("edgecache_client_bytes_total", "Response body bytes sent to clients.",
-          client_bytes_.load());
+  counter("edgecache_client_bytes_total", "Response body bytes sent to clients.", n.client_bytes);
   counter("edgecache_store_served_bytes_total",
-          "Response body bytes sent to clients from the store.", store_bytes_.load());
+          "Response body bytes sent to clients from the store.", n.store_bytes);
   counter("edgecache_origin_bytes_total", "Response body bytes received from origins.",
-          origin_bytes_.load());
+          n.origin_bytes);
   counter("edgecache_not_modified_saved_bytes_total",
           "Stored body bytes reused after a 304 from the origin (not transferred again).",
-          not_modified_saved_bytes_.load());
+          n.not_modified_saved_bytes);
   counter("edgecache_origin_errors_total", "Origin connections or responses that failed.",
-          origin_errors_.load());
-  gauge("edgecache_client_connections", "Open client connections.", connections_.load());
+          n.origin_errors);
+  gauge("edgecache_client_connections", "Open client connections.", n.connections);
 
   out << "# HELP edgecache_request_duration_seconds Time from request to response end.\n"
          "# TYPE edgecache_request_duration_seconds histogram\n";
