@@ -1118,17 +1118,15 @@ Status StoreImpl::Verify(const VerifyOptions& options, VerifyReport* report) {
   if (s.ok()) {
     std::unique_ptr<rocksdb::Iterator> it(index_.db->NewIterator(ro, index_.tags));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      std::string_view key = it->key().ToStringView();
-      const size_t sep = key.find('\0');
-      if (sep == std::string_view::npos) {
+      std::string_view key = it->key().ToStringView(), tag, entry_key;
+      if (!format::SplitTagKey(key, &tag, &entry_key)) {
         orphaned_tags.emplace_back(key);
         continue;
       }
       std::string value;
       ObjectInfo info;
-      rocksdb::Status rs = index_.db->Get(ro, index_.entries, key.substr(sep + 1), &value);
-      if (rs.ok() && format::DecodeEntry(value, &info).ok() && HasTag(info, key.substr(0, sep)))
-        continue;
+      rocksdb::Status rs = index_.db->Get(ro, index_.entries, entry_key, &value);
+      if (rs.ok() && format::DecodeEntry(value, &info).ok() && HasTag(info, tag)) continue;
       if (!rs.ok() && !rs.IsNotFound()) {
         s = FromRocks(rs, "read entry of a tag key");
         break;
@@ -1141,9 +1139,9 @@ Status StoreImpl::Verify(const VerifyOptions& options, VerifyReport* report) {
   if (!s.ok()) return s;
   report->orphaned_tag_keys = orphaned_tags.size();
   for (const std::string& key : orphaned_tags) {
-    const size_t sep = key.find('\0');
-    const std::string_view tag = std::string_view(key).substr(0, sep);
-    AddProblem(options, report, sep == std::string::npos ? "" : key.substr(sep + 1),
+    std::string_view tag = key, entry_key;
+    format::SplitTagKey(key, &tag, &entry_key);
+    AddProblem(options, report, entry_key,
                "tag index key '" + std::string(tag) + "' without a matching entry");
   }
 
@@ -1177,15 +1175,15 @@ Status StoreImpl::Verify(const VerifyOptions& options, VerifyReport* report) {
     ++report->repaired;
   }
   for (const std::string& key : orphaned_tags) {
-    const size_t sep = key.find('\0');
-    const std::string entry_key = sep == std::string::npos ? "" : key.substr(sep + 1);
-    std::lock_guard stripe(Stripe(entry_key));
-    if (sep != std::string::npos) {
+    std::string_view tag, entry_key;
+    const bool split = format::SplitTagKey(key, &tag, &entry_key);
+    std::lock_guard stripe(Stripe(entry_key));  // held until the key is gone
+    if (split) {
       bool found = false;
       ObjectInfo info;
-      s = ReadEntry(entry_key, &info, &found);
+      s = ReadEntry(std::string(entry_key), &info, &found);
       if (!s.ok()) return s;
-      if (found && HasTag(info, std::string_view(key).substr(0, sep))) continue;  // re-added
+      if (found && HasTag(info, tag)) continue;  // re-added since the scan
     }
     s = FromRocks(index_.db->Delete(WriteOpts(false), index_.tags, key), "repair: drop tag key");
     if (!s.ok()) return s;

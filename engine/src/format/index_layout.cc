@@ -42,6 +42,14 @@ std::string TagKeyPrefix(std::string_view tag) {
   return out;
 }
 
+bool SplitTagKey(std::string_view tag_key, std::string_view* tag, std::string_view* entry_key) {
+  const size_t nul = tag_key.find('\0');
+  if (nul == std::string_view::npos) return false;
+  *tag = tag_key.substr(0, nul);
+  *entry_key = tag_key.substr(nul + 1);
+  return true;
+}
+
 std::string SegmentRecordKey(uint64_t segment) {
   std::string out(1, kSegmentRecordTag);
   PutBigEndian64(&out, segment);

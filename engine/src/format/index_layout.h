@@ -40,6 +40,8 @@ bool SplitEntryKey(std::string_view entry_key, ObjectKey* key);
 
 std::string TagKey(std::string_view tag, std::string_view entry_key);
 std::string TagKeyPrefix(std::string_view tag);
+// The inverse of TagKey; false for a key without the separator (views into `tag_key`).
+bool SplitTagKey(std::string_view tag_key, std::string_view* tag, std::string_view* entry_key);
 
 std::string SegmentRecordKey(uint64_t segment);
 std::string SegmentMemberKey(uint64_t segment, std::string_view entry_key);
