@@ -3,7 +3,8 @@
 // every acknowledged object is there and byte-exact, and that every object it can read at
 // all is byte-exact.
 //
-// The child acknowledges (key, version) on a pipe after each Commit returns OK. Under
+// The child says it has opened the store, then acknowledges (key, version) on a pipe after
+// each Commit returns OK; the random kill time counts from the open. Under
 // SyncPolicy::kNone an acknowledged object must survive a killed process (the page cache
 // outlives it); under kCommit it would also survive a power loss, which a test cannot cut.
 //
@@ -57,6 +58,9 @@ StoreOptions CrashOptions(SyncPolicy sync) {
     std::fprintf(stderr, "child: open failed: %s\n", s.ToString().c_str());
     ::_exit(3);
   }
+  // Open can take a while on a loaded machine: the kill timer starts after it.
+  const Ack opened{-1, 0};
+  if (::write(ack_fd, &opened, sizeof(opened)) != sizeof(opened)) ::_exit(5);
   std::mt19937 rng(static_cast<unsigned>(round * 7 + 1));
   for (;;) {
     int key = static_cast<int>(rng() % kKeys);
@@ -95,6 +99,10 @@ void RunCrashRounds(SyncPolicy sync) {
       WriterChild(dir, sync, fds[1], round, attempted);
     }
     ::close(fds[1]);
+    Ack opened{};
+    ASSERT_EQ(::read(fds[0], &opened, sizeof(opened)), static_cast<ssize_t>(sizeof(opened)))
+        << "the writer did not open the store";
+    ASSERT_EQ(opened.key, -1);
     std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 400));
     ::kill(pid, SIGKILL);
     int status = 0;
