@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
       "  [limits] max_header_bytes, max_request_body_bytes, max_connections, max_object_bytes\n"
       "  [cache] honour_client_no_cache, forward_surrogate_headers, stale_if_error_seconds,\n"
       "          content_etag, max_variants, sort_query, strip_query_params,\n"
+      "          key_headers, store_set_cookie,\n"
       "          range_miss_fetch_full, collapse_wait_ms,\n"
       "          heuristic_fraction, heuristic_max_seconds\n"
       "Environment: EDGECACHE_ADMIN_TOKEN sets admin_token (required when the admin listener\n"
@@ -123,6 +124,7 @@ int main(int argc, char** argv) {
   if (access_log) config.access_log = *access_log;
 
   edgecache::Status s = edgecache::config::Validate(config);
+  if (s.ok()) s = edgecache::config::CheckStoreDir(config.store_dir);
   if (!s.ok()) return ConfigError(s.message());
   if (check_config) {
     std::printf("edgecache: configuration OK\n");

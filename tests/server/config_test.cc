@@ -2,6 +2,7 @@
 #include "config/config.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -100,6 +101,42 @@ TEST(ConfigFileTest, ErrorsNameTheKey) {
   EXPECT_EQ(load("admin = \"0.0.0.0:8081\"\nadmin_token = \"t\"\n"), "OK");
   EXPECT_NE(load("admin = \"unix:relative.sock\"\n").find("unix:/PATH"), std::string::npos);
   EXPECT_NE(load("listen = \"unix:/x.sock\"\n").find("listen"), std::string::npos);
+  // A misspelt key inside a table is an error too, named with its table.
+  EXPECT_NE(load("[store]\ncapcity = \"1GiB\"\n").find("store.capcity"), std::string::npos);
+  EXPECT_NE(load("[cache]\nstore_set_cookies = true\n").find("cache.store_set_cookies"),
+            std::string::npos);
+  EXPECT_NE(load("[limits]\nmax_conections = 5\n").find("limits.max_conections"),
+            std::string::npos);
+  EXPECT_NE(load("store = 5\n").find("store"), std::string::npos);
+  EXPECT_NE(load("[cache]\nkey_headers = [\"\"]\n").find("cache.key_headers"), std::string::npos);
+  EXPECT_NE(load("[cache]\nkey_headers = [\"bad name\"]\n").find("cache.key_headers"),
+            std::string::npos);
+  EXPECT_EQ(load("[cache]\nkey_headers = [\"X-Forwarded-Host\"]\nstore_set_cookie = true\n"), "OK");
+}
+
+TEST(ConfigFileTest, KeyHeadersAreLowerCased) {
+  testing::TempDir dir;
+  std::string path = dir.Sub("c.toml");
+  std::ofstream(path) << "[cache]\nkey_headers = [\"X-Forwarded-Host\"]\n";
+  NodeConfig c;
+  ASSERT_TRUE(LoadFile(path, &c).ok());
+  EXPECT_EQ(c.key_headers, std::vector<std::string>{"x-forwarded-host"});
+}
+
+TEST(ConfigStoreCheckTest, TheStoreDirectoryMustBeUsable) {
+  testing::TempDir dir;
+  EXPECT_TRUE(CheckStoreDir(dir.Sub("new-store")).ok());  // created at start
+  EXPECT_TRUE(CheckStoreDir(dir.path()).ok());
+  const std::string file = dir.Sub("a-file");
+  std::ofstream(file) << "x";
+  Status s = CheckStoreDir(file);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("not a directory"), std::string::npos) << s.message();
+  EXPECT_FALSE(CheckStoreDir(file + "/below").ok());
+  if (::geteuid() != 0) {  // root writes anywhere; the read-only mount case covers it
+    EXPECT_FALSE(CheckStoreDir("/proc/edgecache-store").ok());
+  }
+  EXPECT_FALSE(CheckStoreDir("/proc/sys").ok());  // a read-only file system
 }
 
 TEST(ConfigParseTest, UnixAndLoopbackEndpoints) {

@@ -1,11 +1,16 @@
 #include "config/config.h"
 
 #include <toml++/toml.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/ip/address.hpp>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <map>
 
 #include "util/ascii.h"
 
@@ -156,6 +161,18 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
       s = Bad(key, "must be true or false");
     }
   };
+  auto names = [&](const toml::node_view<toml::node>& n, std::string_view key,
+                   std::vector<std::string>* out) {
+    if (!n) return;
+    auto* arr = n.as_array();
+    bool ok = arr != nullptr;
+    for (size_t i = 0; ok && i < arr->size(); ++i) {
+      auto name = (*arr)[i].value<std::string>();
+      ok = name && !name->empty();
+      if (ok) out->push_back(*name);
+    }
+    if (!ok && s.ok()) s = Bad(key, "must be an array of non-empty names");
+  };
   auto endpoint = [&](const std::string& text, std::string_view key) -> std::optional<Endpoint> {
     const bool admin = key == "admin";
     auto e = ParseEndpoint(text, admin);
@@ -171,6 +188,32 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
     (void)v;
     if (std::find(kTopKeys.begin(), kTopKeys.end(), std::string(k.str())) == kTopKeys.end()) {
       return Bad(k.str(), "unknown key");
+    }
+  }
+
+  // Inside the tables too, a misspelt key is an error rather than a silent default.
+  static const std::map<std::string, std::vector<std::string>> kTableKeys = {
+      {"store",
+       {"dir", "capacity", "segment_size", "ram_cache", "index_cache", "reinsert_hot_objects",
+        "sync", "io_backend"}},
+      {"timeouts", {"connect_ms", "origin_ms", "client_ms", "idle_ms", "grace_ms"}},
+      {"limits",
+       {"max_header_bytes", "max_request_body_bytes", "max_connections", "max_object_bytes"}},
+      {"cache",
+       {"honour_client_no_cache", "forward_surrogate_headers", "content_etag", "sort_query",
+        "collapse_wait_ms", "range_miss_fetch_full", "max_variants", "strip_query_params",
+        "key_headers", "store_set_cookie", "heuristic_fraction", "heuristic_max_seconds",
+        "stale_if_error_seconds"}}};
+  for (const auto& [table, keys] : kTableKeys) {
+    auto node = root[table];
+    if (!node) continue;
+    auto* t = node.as_table();
+    if (t == nullptr) return Bad(table, "must be a table ([" + table + "])");
+    for (auto&& [k, v] : *t) {
+      (void)v;
+      if (std::find(keys.begin(), keys.end(), std::string(k.str())) == keys.end()) {
+        return Bad(table + "." + std::string(k.str()), "unknown key");
+      }
     }
   }
 
@@ -283,20 +326,10 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   } else {
     c->max_variants = static_cast<uint32_t>(max_variants);
   }
-  if (auto strip = cache["strip_query_params"]) {
-    auto* arr = strip.as_array();
-    if (arr == nullptr && s.ok()) s = Bad("cache.strip_query_params", "must be an array of names");
-    if (arr != nullptr) {
-      for (auto& item : *arr) {
-        auto name = item.value<std::string>();
-        if (!name || name->empty()) {
-          if (s.ok()) s = Bad("cache.strip_query_params", "must be an array of non-empty names");
-          break;
-        }
-        c->strip_query_params.push_back(*name);
-      }
-    }
-  }
+  names(cache["strip_query_params"], "cache.strip_query_params", &c->strip_query_params);
+  names(cache["key_headers"], "cache.key_headers", &c->key_headers);
+  for (auto& name : c->key_headers) name = AsciiLower(name);
+  boolean(cache["store_set_cookie"], "cache.store_set_cookie", &c->store_set_cookie);
   if (auto f = cache["heuristic_fraction"]) {
     if (auto v = f.value<double>())
       c->heuristic_fraction = *v;
@@ -322,6 +355,14 @@ Status Validate(const NodeConfig& c) {
     return Bad("log_level", "must be one of trace, debug, info, warn, error, off");
   }
   if (c.threads < 0 || c.threads > 256) return Bad("threads", "must be between 0 and 256");
+  for (const auto& name : c.key_headers) {
+    // A field name is an HTTP token (RFC 9110 §5.1).
+    const bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
+      return std::isalnum(static_cast<unsigned char>(ch)) ||
+             std::string_view("!#$%&'*+-.^_`|~").find(ch) != std::string_view::npos;
+    });
+    if (!token) return Bad("cache.key_headers", "'" + name + "' is not a header field name");
+  }
   if (c.name.empty() || c.name.find_first_of(" ,;=\"\r\n") != std::string::npos) {
     return Bad("name", "must be a non-empty token (no spaces, commas, semicolons or quotes)");
   }
@@ -358,6 +399,30 @@ Status Validate(const NodeConfig& c) {
       }
     }
   }
+  return Status::OK();
+}
+
+Status CheckStoreDir(const std::string& dir) {
+  if (dir.empty()) return Bad("store.dir", "is required (--store DIR)");
+  // The directory itself, or the nearest ancestor that exists (the start creates the rest).
+  std::filesystem::path probe_dir(dir);
+  std::error_code ec;
+  while (!std::filesystem::exists(probe_dir, ec)) {
+    if (ec) return Bad("store.dir", dir + ": " + ec.message());
+    probe_dir = probe_dir.has_relative_path() ? probe_dir.parent_path() : ".";
+    if (probe_dir.empty()) probe_dir = ".";
+  }
+  if (!std::filesystem::is_directory(probe_dir, ec)) {
+    return Bad("store.dir", dir + ": " + probe_dir.string() + " is not a directory");
+  }
+  std::string probe = (probe_dir / ".edgecache-probe-XXXXXX").string();
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0) {
+    return Bad("store.dir", dir + ": cannot create files in " + probe_dir.string() + ": " +
+                                std::strerror(errno));
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
   return Status::OK();
 }
 

@@ -58,15 +58,20 @@ struct NodeConfig {
 
   bool honour_client_no_cache = true;
   bool forward_surrogate_headers = false;  // Surrogate-Key / Cache-Tag to clients
-  bool content_etag = false;
-  bool range_miss_fetch_full = true;
-  int64_t collapse_wait_ms = 10000;  // request collapsing: how long followers wait; 0 = off  // a
-                                     // Range miss fetches and stores the whole object
-  uint32_t max_variants = 16;        // Vary variants stored per URL
-  bool sort_query = false;           // cache key: sort query parameters
-  std::vector<std::string>
-      strip_query_params;  // cache key: drop these ("utm_*" wildcards)  // give responses stored
-                           // without validators a content ETag
+  bool content_etag = false;          // give responses stored without validators a content ETag
+  bool range_miss_fetch_full = true;  // a Range miss fetches and stores the whole object
+  int64_t collapse_wait_ms = 10000;   // request collapsing: how long followers wait; 0 = off
+  uint32_t max_variants = 16;         // Vary variants stored per URL
+  bool sort_query = false;            // cache key: sort query parameters
+  // Cache key: drop these query parameters ("utm_*" wildcards); forwarded without them.
+  std::vector<std::string> strip_query_params;
+  // Request fields dropped by default because they change what origins serve without being
+  // part of the URL (X-Forwarded-Host …), forwarded and made part of the variant key when
+  // listed here (lower-case).
+  std::vector<std::string> key_headers;
+  // Responses carrying Set-Cookie are passed unstored (as Varnish and nginx do); when true
+  // they are stored with Set-Cookie removed from what is stored.
+  bool store_set_cookie = false;
   int64_t default_stale_if_error_seconds = 0;  // stale-if-error window when the origin gives none
   double heuristic_fraction = 0.1;
   int64_t heuristic_max_seconds = 86400;
@@ -86,5 +91,10 @@ std::optional<OriginUrl> ParseOrigin(std::string_view text);
 Status LoadFile(const std::string& path, NodeConfig* config);
 // Checks the whole configuration; InvalidArgument naming the key and the reason.
 Status Validate(const NodeConfig& config);
+
+// What starting a node needs of store.dir: a directory, or a path that can be created,
+// on a file system where files can be created (probed with a temporary file, removed).
+// InvalidArgument naming store.dir and the reason. Used by --check-config and at start.
+Status CheckStoreDir(const std::string& dir);
 
 }  // namespace edgecache::config
