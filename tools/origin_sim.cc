@@ -9,6 +9,11 @@
 //   lm=EPOCH|none   Last-Modified (default 1700000000)
 //   vary=H          Vary: H                      skey=K    Surrogate-Key: K
 //   ctag=T          Cache-Tag: T                 setcookie=1 adds a Set-Cookie
+//   setcookie=user  Set-Cookie: session=<the request's X-User value> (one per user)
+//   echo=1          the body is the request as this origin received it: method, target
+//                   and every header line (Host, Vary-selected values ...), cacheable
+//   interim=N[,N]   send these 1xx interim responses (e.g. 103, 100, 101) before the
+//                   final one, each with a Link and an X-Interim field
 //   age=N           Age: N                       size=N    body bytes (default 100)
 //   hdr=Name:Value  any extra response header (repeatable)
 //   chunked=1       no Content-Length: chunked transfer coding
@@ -209,8 +214,14 @@ asio::awaitable<void> Serve(tcp::socket socket) {
       break;
     }
 
-    const std::string body =
-        Body(path, st.version, std::strtoull(param("size", "100").c_str(), nullptr, 10));
+    std::string body;
+    if (param("echo") == "1") {
+      body = std::string(req.method_string()) + " " + std::string(req.target()) + "\n";
+      for (const auto& f : req)
+        body += std::string(f.name_string()) + ": " + std::string(f.value()) + "\n";
+    } else {
+      body = Body(path, st.version, std::strtoull(param("size", "100").c_str(), nullptr, 10));
+    }
     std::string etag = param("etag", "content");
     if (etag == "content")
       etag = ContentEtag(body);
@@ -241,8 +252,27 @@ asio::awaitable<void> Serve(tcp::socket socket) {
     if (q.count("expires"))
       res.set(http::field::expires,
               HttpDate(std::time(nullptr) + std::atoll(q["expires"].c_str())));
-    if (q.count("setcookie")) res.set(http::field::set_cookie, "session=abc");
+    if (q.count("setcookie")) {
+      res.set(http::field::set_cookie,
+              q["setcookie"] == "user" ? "session=" + std::string(req[beast::string_view("x-user")])
+                                       : std::string("session=abc"));
+    }
     res.set(http::field::content_type, "text/plain");
+
+    // Interim responses first, raw, as an origin with Early Hints sends them.
+    std::string interim = param("interim");
+    bool interim_failed = false;
+    while (!interim.empty() && !interim_failed) {
+      const size_t comma = interim.find(',');
+      const std::string code = interim.substr(0, comma);
+      interim = comma == std::string::npos ? "" : interim.substr(comma + 1);
+      const std::string raw = "HTTP/1.1 " + code +
+                              " Interim\r\nLink: </interim.css>; rel=preload\r\n"
+                              "X-Interim: leaked\r\n\r\n";
+      auto [e, w] = co_await asio::async_write(stream, asio::buffer(raw), kToken);
+      interim_failed = static_cast<bool>(e);
+    }
+    if (interim_failed) break;
 
     bool not_modified = false;
     if (auto inm = req.find(http::field::if_none_match); inm != req.end()) {

@@ -1,7 +1,10 @@
-// Cache keys and Accept-Encoding normalisation.
+// Cache keys, Accept-Encoding normalisation, the forwarded request and request framing.
 #include "proxy/cache_key.h"
 
 #include <gtest/gtest.h>
+
+#include "http/headers.h"
+#include "proxy/forwarded_request.h"
 
 namespace edgecache::proxy {
 namespace {
@@ -31,6 +34,104 @@ TEST(AcceptEncodingTest, ReducedToTheCodingsVariantsAreKeptFor) {
   EXPECT_EQ(NormalizeAcceptEncoding("deflate"), "identity");
   EXPECT_EQ(NormalizeAcceptEncoding("*"), "br");
   EXPECT_EQ(NormalizeAcceptEncoding("identity"), "identity");
+  // A coding refused with q=0 stays refused when "*" accepts the rest.
+  EXPECT_EQ(NormalizeAcceptEncoding("gzip;q=0, *"), "br");
+  EXPECT_EQ(NormalizeAcceptEncoding("br;q=0, gzip;q=0, *"), "identity");
+  EXPECT_EQ(NormalizeAcceptEncoding("br;q=0, *;q=0.5"), "gzip");
+  EXPECT_EQ(NormalizeAcceptEncoding(" GZIP ; Q=0.5 "), "gzip");
+  EXPECT_EQ(NormalizeAcceptEncoding("gzip;q=2"), "identity");    // not a qvalue
+  EXPECT_EQ(NormalizeAcceptEncoding("gzip;q=0.x"), "identity");  // not a qvalue
+  EXPECT_EQ(NormalizeAcceptEncoding("gzip;level=1;q=0.9"), "gzip");
+  EXPECT_EQ(NormalizeAcceptEncoding("\xff\xfe, gzip"), "gzip");  // bytes past ASCII
+}
+
+TEST(CacheKeyTest, NormalizedTargetsAreFixedPoints) {
+  KeyOptions o{true, {"utm_*"}};
+  for (const char* t : {"/a/%2e%2e/b?x=%7e&utm_a=1", "/./a/../../b/", "/%2E%2e%2fc", "/p?b&a"}) {
+    const std::string once = NormalizeTarget(t, o);
+    EXPECT_EQ(NormalizeTarget(once, o), once) << t;
+    EXPECT_EQ(CacheKey("h", t, o), "h" + once) << t;
+  }
+  EXPECT_EQ(NormalizeTarget("/static/%2e%2e/uploads/x", {}), "/uploads/x");
+}
+
+TEST(ForwardedRequestTest, AuthorityIsARegNameOrAddressWithANumericPort) {
+  EXPECT_EQ(ParseAuthority("Example.COM"), "example.com");
+  EXPECT_EQ(ParseAuthority("example.com:8080"), "example.com");
+  EXPECT_EQ(ParseAuthority("example.com."), "example.com");
+  EXPECT_EQ(ParseAuthority("10.0.0.1:80"), "10.0.0.1");
+  EXPECT_EQ(ParseAuthority("[::1]:8080"), "[::1]");
+  EXPECT_EQ(ParseAuthority("[2001:DB8::1]"), "[2001:db8::1]");
+  EXPECT_EQ(ParseAuthority("example.com:"), "example.com");  // empty port (RFC 3986)
+  for (const char* bad :
+       {"", "victim2.example:@evil.example", "u@h", "h:99999", "h:80x", "h:-1", "a b", "h/p",
+        "[::1", "[::1]x", "[zz]", "..", ".h", "a..b", "h:1:2", "h%41", "h\\x"}) {
+    EXPECT_FALSE(ParseAuthority(bad)) << bad;
+  }
+}
+
+TEST(ForwardedRequestTest, TheForwardedRequestIsWhatIsKeyed) {
+  namespace http = boost::beast::http;
+  ForwardOptions o{{true, {"utm_*"}}, {}, "1.1 edge"};
+  http::request_header<> req;
+  req.method(http::verb::get);
+  req.target("http://Victim.example:81/a/%2e%2e/b?z=1&utm_x=2&a=1");
+  req.set(http::field::host, "attacker.example");
+  req.set(http::field::connection, "keep-alive, X-Drop");
+  req.set("X-Drop", "1");
+  req.set("X-Forwarded-Host", "evil.example");
+  req.insert("X-Multi", "a");
+  req.insert("X-Multi", "b");
+  req.insert(http::field::cookie, "a=1");
+  req.insert(http::field::cookie, "b=2");
+  req.set(http::field::accept_encoding, "gzip;q=0, *");
+  Routed r;
+  ASSERT_TRUE(PrepareForward(req, o, "192.0.2.1", &r).ok());
+  EXPECT_EQ(r.host, "victim.example");
+  EXPECT_EQ(r.target, "/b?a=1&z=1");
+  EXPECT_EQ(r.key, "victim.example/b?a=1&z=1");
+  EXPECT_EQ(req.target(), "/b?a=1&z=1");
+  EXPECT_EQ(req[http::field::host], "victim.example");
+  EXPECT_EQ(req.count("x-drop"), 0u);
+  EXPECT_EQ(req.count(http::field::connection), 0u);
+  EXPECT_EQ(req.count("x-forwarded-host"), 0u);
+  EXPECT_EQ(req.count("x-multi"), 1u);
+  EXPECT_EQ(req["x-multi"], "a, b");
+  EXPECT_EQ(req[http::field::cookie], "a=1; b=2");
+  EXPECT_EQ(req[http::field::accept_encoding], "br");
+  EXPECT_EQ(req[http::field::via], "1.1 edge");
+  EXPECT_EQ(req["x-forwarded-for"], "192.0.2.1");
+
+  for (const char* target : {"/a#frag", "*", "example.com:443", "ftp://h/x", "http://u@h/x",
+                             "http:///x", "relative/path"}) {
+    http::request_header<> bad;
+    bad.method(http::verb::get);
+    bad.target(target);
+    bad.set(http::field::host, "h");
+    EXPECT_FALSE(PrepareForward(bad, o, "192.0.2.1", &r).ok()) << target;
+  }
+}
+
+TEST(FramingTest, OnlyAChunkedRequestBodyWithoutContentLengthIsAccepted) {
+  namespace http = boost::beast::http;
+  auto check = [](std::vector<std::pair<std::string, std::string>> fields, unsigned version = 11) {
+    http::request_header<> req;
+    req.version(version);
+    for (const auto& [n, v] : fields) req.insert(n, v);
+    auto e = http_util::RequestFramingError(req);
+    return e ? e->status : 0u;
+  };
+  EXPECT_EQ(check({}), 0u);
+  EXPECT_EQ(check({{"Content-Length", "5"}}), 0u);
+  EXPECT_EQ(check({{"Transfer-Encoding", "chunked"}}), 0u);
+  EXPECT_EQ(check({{"Transfer-Encoding", " Chunked "}}), 0u);
+  EXPECT_EQ(check({{"Transfer-Encoding", "gzip"}}), 400u);
+  EXPECT_EQ(check({{"Transfer-Encoding", "chunked, gzip"}}), 400u);
+  EXPECT_EQ(check({{"Transfer-Encoding", ""}}), 400u);
+  EXPECT_EQ(check({{"Transfer-Encoding", "chunked"}, {"Content-Length", "3"}}), 400u);
+  EXPECT_EQ(check({{"Transfer-Encoding", "chunked"}, {"Transfer-Encoding", "chunked"}}), 400u);
+  EXPECT_EQ(check({{"Transfer-Encoding", "gzip, chunked"}}), 501u);
+  EXPECT_EQ(check({{"Transfer-Encoding", "chunked"}}, 10), 400u);
 }
 
 }  // namespace

@@ -28,6 +28,33 @@ std::string_view Opaque(std::string_view tag) {
 
 }  // namespace
 
+std::optional<FramingError> RequestFramingError(const http::request_header<>& request) {
+  if (request.find(http::field::transfer_encoding) == request.end()) return std::nullopt;
+  std::vector<std::string> codings;
+  for (auto it = request.find(http::field::transfer_encoding);
+       it != request.end() && it->name() == http::field::transfer_encoding; ++it) {
+    std::string_view v(it->value().data(), it->value().size());
+    while (true) {
+      const size_t comma = v.find(',');
+      std::string_view coding = TrimOws(v.substr(0, comma));
+      coding = coding.substr(0, coding.find(';'));  // parameters do not change the coding
+      if (!coding.empty()) codings.push_back(AsciiLower(TrimOws(coding)));
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  if (request.version() < 11) return FramingError{400, "Transfer-Encoding in an HTTP/1.0 request"};
+  if (request.find(http::field::content_length) != request.end())
+    return FramingError{400, "both Transfer-Encoding and Content-Length"};
+  if (codings.empty() || codings.back() != "chunked")
+    return FramingError{400, "Transfer-Encoding whose final coding is not chunked"};
+  if (std::count(codings.begin(), codings.end(), "chunked") > 1)
+    return FramingError{400, "chunked applied more than once"};
+  if (codings.size() > 1)
+    return FramingError{501, "transfer coding other than chunked: " + codings.front()};
+  return std::nullopt;
+}
+
 void StripHopByHop(http::fields& fields) {
   std::vector<std::string> named;
   for (auto it = fields.find(http::field::connection);
@@ -98,7 +125,8 @@ void MergeNotModified(const http::fields& not_modified,
   std::vector<std::pair<std::string, std::string>> added;
   for (const auto& f : not_modified) {
     std::string name(f.name_string());
-    if (IsFramingOrHopByHop(name)) continue;
+    // A 304 answers one user's revalidation: its cookie is not for the next user.
+    if (IsFramingOrHopByHop(name) || iequals(name, "set-cookie")) continue;
     replaced.insert(AsciiLower(name));
     added.emplace_back(std::move(name), std::string(f.value()));
   }
@@ -108,7 +136,8 @@ void MergeNotModified(const http::fields& not_modified,
 
 void LoadStoredHeaders(const ObjectMeta& meta, bool forward_surrogate, http::fields* out) {
   for (const auto& [name, value] : meta.headers) {
-    if (iequals(name, "age") || IsFramingOrHopByHop(name)) continue;
+    // Set-Cookie is never stored; an entry written before that rule must not replay it.
+    if (iequals(name, "age") || iequals(name, "set-cookie") || IsFramingOrHopByHop(name)) continue;
     if (!forward_surrogate && IsSurrogateHeader(name)) continue;
     out->insert(name, value);
   }

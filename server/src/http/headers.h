@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/beast/http.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +14,16 @@
 namespace edgecache::http_util {
 
 namespace http = boost::beast::http;
+
+// Why a request's framing must be refused (RFC 9112 §6.1, §6.3): 400 for
+// Transfer-Encoding whose final coding is not chunked, Transfer-Encoding together with
+// Content-Length, or Transfer-Encoding in an HTTP/1.0 request; 501 for a transfer coding
+// other than chunked. nullopt when the framing is sound.
+struct FramingError {
+  unsigned status;
+  std::string reason;
+};
+std::optional<FramingError> RequestFramingError(const http::request_header<>& request);
 
 // Removes Connection, the headers it names, and the other hop-by-hop headers.
 void StripHopByHop(http::fields& fields);
@@ -29,12 +40,13 @@ bool IsSurrogateHeader(std::string_view name);
 // The end-to-end headers of a response, in order, as the engine stores them.
 std::vector<std::pair<std::string, std::string>> StoredHeaders(const http::fields& fields);
 
-// RFC 9111 §4.3.4: a 304's headers replace the stored ones of the same name.
+// RFC 9111 §4.3.4: a 304's headers replace the stored ones of the same name; its
+// Set-Cookie is never merged (it belongs to the user who revalidated).
 void MergeNotModified(const http::fields& not_modified,
                       std::vector<std::pair<std::string, std::string>>* stored);
 
-// Builds a response header from stored headers (without Age, framing, and surrogate headers
-// unless `forward_surrogate`).
+// Builds a response header from stored headers (without Age, framing, Set-Cookie, and
+// surrogate headers unless `forward_surrogate`).
 void LoadStoredHeaders(const ObjectMeta& meta, bool forward_surrogate, http::fields* out);
 
 // A header value from stored headers (case-insensitive name), "" when absent.

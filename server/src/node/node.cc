@@ -13,10 +13,14 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <cstdio>
 #include <thread>
+
+#include "http/headers.h"
+#include "util/ascii.h"
 
 namespace edgecache::node {
 namespace {
@@ -268,7 +272,30 @@ asio::awaitable<void> Node::Session(tcp::socket socket) {
       std::lock_guard lock(idle_mu_);
       idle_.erase(&stream);
     }
-    if (!ec && !parser.is_done()) {
+    // Framing the parser lets through but RFC 9112 §6 refuses (smuggling shapes), and
+    // expectations we cannot meet: answered and closed before any body byte is read.
+    unsigned refusal = 0;
+    std::string reason;
+    if (!ec) {
+      if (auto bad = http_util::RequestFramingError(parser.get())) {
+        refusal = bad->status;
+        reason = bad->reason;
+      } else if (auto expect = parser.get().find(http::field::expect);
+                 expect != parser.get().end()) {
+        if (!beast::iequals(
+                util::TrimOws(std::string_view(expect->value().data(), expect->value().size())),
+                "100-continue")) {
+          refusal = 417;
+          reason = "only Expect: 100-continue is supported";
+        } else if (!parser.is_done() && !over_limit) {
+          // The client waits for this before sending its body (RFC 9110 §10.1.1).
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          stream.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+          std::tie(ec, n) = co_await asio::async_write(stream, asio::buffer(kContinue), kToken);
+        }
+      }
+    }
+    if (!ec && !refusal && !parser.is_done()) {
       stream.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
       std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, kToken);
     }
@@ -277,14 +304,15 @@ asio::awaitable<void> Node::Session(tcp::socket socket) {
         ec == asio::error::eof) {
       break;  // the client went away, or was idle too long, or we are stopping
     }
-    if (ec || over_limit) {
+    if (ec || refusal || over_limit) {
       // Malformed, oversized, or smuggling-shaped (e.g. Content-Length with chunked):
       // answered with a 4xx (or 503 above the connection limit) and the connection closed.
-      const unsigned status = over_limit ? 503 : StatusFor(ec);
+      const unsigned status = over_limit ? 503 : refusal ? refusal : StatusFor(ec);
       http::response<http::string_body> res{static_cast<http::status>(status), 11};
       res.set(http::field::content_type, "text/plain");
       res.set(http::field::connection, "close");
-      res.body() = over_limit ? "too many connections\n" : "bad request: " + ec.message() + "\n";
+      res.body() = over_limit ? "too many connections\n"
+                              : "bad request: " + (refusal ? reason : ec.message()) + "\n";
       res.prepare_payload();
       stream.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
       co_await http::async_write(stream, res, kToken);

@@ -86,11 +86,12 @@ StorageDecision DecideStorage(const http::request_header<>& req,
       if (it->value().find('*') != boost::beast::string_view::npos) return refuse("vary *");
     }
   }
-  if (resp.find(http::field::set_cookie) != resp.end() && !governing.Has("public") &&
-      !governing.Has("s-maxage")) {
-    // As Varnish and nginx do by default: a per-user cookie is not shared unless the
-    // origin says the response is public.
-    return refuse("set-cookie");
+  if (resp.find(http::field::set_cookie) != resp.end()) {
+    // A cookie is one user's, even on a response the origin calls public: as Varnish,
+    // nginx and Fastly do, such a response is passed unstored, or (when configured)
+    // stored without its Set-Cookie. A deliberate deviation from RFC 9111 §3.
+    if (!options.store_set_cookie) return refuse("set-cookie");
+    d.strip_fields.push_back("set-cookie");
   }
   if (req.find(http::field::authorization) != req.end() && !governing.Has("must-revalidate") &&
       !governing.Has("public") && !governing.Has("s-maxage")) {

@@ -33,6 +33,8 @@ struct PolicyOptions {
   // Whether a client's Cache-Control: no-cache (or Pragma: no-cache) forces a
   // revalidation with the origin, as RFC 9111 says; CDNs often make it configurable.
   bool honour_client_no_cache = true;
+  // Store responses that carry Set-Cookie (without it) instead of passing them.
+  bool store_set_cookie = false;
 };
 
 struct StorageDecision {

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <boost/url/parse.hpp>
 #include <cctype>
-#include <cstdlib>
 
+#include "proxy/forwarded_request.h"
 #include "util/ascii.h"
 
 namespace edgecache::proxy {
@@ -83,18 +83,32 @@ std::string RemoveDotSegments(std::string_view path) {
   return result;
 }
 
+// A qvalue (RFC 9110 §12.4.2): "0", "0.5", "1.000"; anything malformed accepts nothing.
+double ParseQValue(std::string_view text) {
+  if (text.empty() || text.size() > 5 || (text[0] != '0' && text[0] != '1')) return 0;
+  double q = text[0] - '0';
+  if (text.size() == 1) return q;
+  if (text[1] != '.') return 0;
+  double scale = 0.1;
+  for (char c : text.substr(2)) {
+    if (c < '0' || c > '9') return 0;
+    q += (c - '0') * scale;
+    scale /= 10;
+  }
+  return q > 1 ? 0 : q;
+}
+
 }  // namespace
 
-std::string CacheKey(std::string_view host, std::string_view target, const KeyOptions& options) {
+std::string NormalizeTarget(std::string_view target, const KeyOptions& options) {
   const size_t qmark = target.find('?');
-  std::string key(host);
-  key += RemoveDotSegments(NormalizePercentEncoding(target.substr(0, qmark)));
-  if (qmark == std::string_view::npos) return key;
+  std::string out = RemoveDotSegments(NormalizePercentEncoding(target.substr(0, qmark)));
+  if (qmark == std::string_view::npos) return out;
   std::string query = NormalizePercentEncoding(target.substr(qmark + 1));
   if (!options.sort_query && options.strip_query_params.empty()) {
-    key += '?';
-    key += query;
-    return key;
+    out += '?';
+    out += query;
+    return out;
   }
   std::vector<std::string> params;
   std::string_view rest = query;
@@ -109,28 +123,33 @@ std::string CacheKey(std::string_view host, std::string_view target, const KeyOp
   }
   if (options.sort_query) std::stable_sort(params.begin(), params.end());
   for (size_t i = 0; i < params.size(); ++i) {
-    key += i == 0 ? '?' : '&';
-    key += params[i];
+    out += i == 0 ? '?' : '&';
+    out += params[i];
   }
-  return key;
+  return out;
+}
+
+std::string CacheKey(std::string_view host, std::string_view target, const KeyOptions& options) {
+  return std::string(host) + NormalizeTarget(target, options);
 }
 
 std::string NormalizeAcceptEncoding(std::string_view value) {
-  double br = 0, gzip = 0, any = -1;
+  // -1: not listed; 0: listed as not acceptable.
+  double br = -1, gzip = -1, any = -1;
   while (!value.empty()) {
-    size_t comma = value.find(',');
+    const size_t comma = value.find(',');
     std::string_view item = value.substr(0, comma);
     value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
     size_t semi = item.find(';');
-    std::string coding(item.substr(0, semi));
-    coding.erase(std::remove_if(coding.begin(), coding.end(), ::isspace), coding.end());
-    std::transform(coding.begin(), coding.end(), coding.begin(), ::tolower);
+    const std::string coding = util::AsciiLower(util::TrimOws(item.substr(0, semi)));
     double q = 1;
-    if (semi != std::string_view::npos) {
-      std::string_view params = item.substr(semi + 1);
-      size_t qpos = params.find("q=");
-      if (qpos != std::string_view::npos)
-        q = std::atof(std::string(params.substr(qpos + 2)).c_str());
+    while (semi != std::string_view::npos) {
+      item.remove_prefix(semi + 1);
+      semi = item.find(';');
+      const std::string_view param = util::TrimOws(item.substr(0, semi));
+      if (param.size() >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
+        q = ParseQValue(param.substr(2));
+      }
     }
     if (coding == "br")
       br = q;
@@ -139,10 +158,8 @@ std::string NormalizeAcceptEncoding(std::string_view value) {
     else if (coding == "*")
       any = q;
   }
-  if (any > 0) {
-    if (br == 0) br = any;
-    if (gzip == 0) gzip = any;
-  }
+  if (br < 0) br = std::max(any, 0.0);
+  if (gzip < 0) gzip = std::max(any, 0.0);
   if (br > 0 && br >= gzip) return "br";
   if (gzip > 0) return "gzip";
   return "identity";
@@ -150,10 +167,12 @@ std::string NormalizeAcceptEncoding(std::string_view value) {
 
 std::optional<std::pair<std::string, std::string>> SplitAbsolute(std::string_view uri) {
   auto url = boost::urls::parse_absolute_uri(uri);
-  if (!url) return std::nullopt;
+  if (!url || !url->has_authority() || url->has_userinfo()) return std::nullopt;
+  auto host = ParseAuthority(url->encoded_authority());
+  if (!host) return std::nullopt;
   std::string target = url->encoded_path().empty() ? "/" : std::string(url->encoded_path());
   if (url->has_query()) target += "?" + std::string(url->encoded_query());
-  return std::make_pair(util::AsciiLower(url->encoded_host()), std::move(target));
+  return std::make_pair(std::move(*host), std::move(target));
 }
 
 std::optional<std::string> CacheKeyForUrl(std::string_view url, const KeyOptions& options) {

@@ -3,8 +3,8 @@
 // key = lower-case host + normalised path + normalised query, where normalising means
 // (RFC 3986 §6.2.2) upper-case percent-encoding hex digits, decoded unreserved characters
 // and removed dot segments; then, when configured, query parameters dropped by name
-// (`utm_*` style trailing wildcards allowed) and the rest sorted. The request forwarded
-// to the origin keeps the client's path and query unchanged.
+// (`utm_*` style trailing wildcards allowed) and the rest sorted. The proxy forwards the
+// normalised target itself (proxy/forwarded_request.h), so the key is what the origin saw.
 #pragma once
 
 #include <optional>
@@ -20,11 +20,15 @@ struct KeyOptions {
   std::vector<std::string> strip_query_params;  // names; "utm_*" matches any utm_ prefix
 };
 
-// `host` lower-case without port; `target` in origin form ("/path?query").
+// `target` (origin form, "/path?query") normalised as above. Idempotent: a normalised
+// target normalises to itself.
+std::string NormalizeTarget(std::string_view target, const KeyOptions& options);
+
+// `host` lower-case without port; `target` in origin form: host + NormalizeTarget(target).
 std::string CacheKey(std::string_view host, std::string_view target, const KeyOptions& options);
 
 // An absolute URI's lower-case host (without port) and its origin-form path and query;
-// nullopt when `uri` is not an absolute URI.
+// nullopt when `uri` is not an absolute URI with a valid authority (no userinfo).
 std::optional<std::pair<std::string, std::string>> SplitAbsolute(std::string_view uri);
 
 // The cache key of a URL as an operator writes it: "http://host/path?q", or "host/path?q"
@@ -33,8 +37,8 @@ std::optional<std::pair<std::string, std::string>> SplitAbsolute(std::string_vie
 std::optional<std::string> CacheKeyForUrl(std::string_view url, const KeyOptions& options);
 
 // Accept-Encoding reduced to what the node caches variants of: "br", "gzip" or
-// "identity" (best acceptable by q-value and preference), so equivalent requests share
-// one variant.
+// "identity" (best acceptable by q-value, br preferred on a tie; a coding listed with q=0
+// is refused even when "*" accepts the rest), so equivalent requests share one variant.
 std::string NormalizeAcceptEncoding(std::string_view value);
 
 }  // namespace edgecache::proxy

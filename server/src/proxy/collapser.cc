@@ -6,9 +6,8 @@ namespace edgecache::proxy {
 
 namespace asio = boost::asio;
 
-Broadcast::Broadcast(boost::beast::http::response_header<> header, std::optional<uint64_t> length,
-                     uint64_t max_buffered)
-    : header_(std::move(header)), length_(length), max_buffered_(max_buffered) {}
+Broadcast::Broadcast(SharedResponse shared, uint64_t max_buffered)
+    : shared_(std::move(shared)), max_buffered_(max_buffered) {}
 
 void Broadcast::Append(std::string_view piece) {
   std::lock_guard lock(wait_->mu());
@@ -60,15 +59,14 @@ void Collapser::Ticket::Release() {
   owner_ = nullptr;
 }
 
-std::shared_ptr<Broadcast> Collapser::Ticket::StartBroadcast(
-    boost::beast::http::response_header<> header, std::optional<uint64_t> length) {
+std::shared_ptr<Broadcast> Collapser::Ticket::StartBroadcast(SharedResponse shared) {
   if (owner_ == nullptr) return nullptr;
   std::shared_ptr<Flight> flight = owner_->Find(key_);
   if (!flight) return nullptr;
   std::lock_guard lock(flight->wait->mu());
   // Made even when nobody waits yet: a request arriving mid-body still needs the bytes
   // from the start. kBroadcastBufferBytes bounds what that costs.
-  flight->broadcast = std::make_shared<Broadcast>(std::move(header), length, kBroadcastBufferBytes);
+  flight->broadcast = std::make_shared<Broadcast>(std::move(shared), kBroadcastBufferBytes);
   flight->wait->WakeAll();
   return flight->broadcast;
 }

@@ -26,17 +26,29 @@
 
 namespace edgecache::proxy {
 
+// What every follower of a fetch may be sent: the response header as it is stored (no
+// Set-Cookie, no private="…" / no-cache="…" fields), its length when known, and the
+// variant it is: the Vary names it was selected by and the variant key they gave.
+struct SharedResponse {
+  boost::beast::http::response_header<> header;
+  std::optional<uint64_t> length;
+  std::vector<std::string> vary;
+  std::string secondary;
+};
+
 // One response body fetched once and sent to several clients while it arrives. The
 // leader appends pieces; each follower reads from its own offset. At most
 // `max_buffered` bytes are kept: a follower that needs bytes beyond them waits for the
-// end and reads the rest from the store.
+// end and reads the rest from the store. A follower may only take it when its own
+// request selects the same variant (SecondaryKeyFor(vary(), its headers) == secondary()).
 class Broadcast {
  public:
-  Broadcast(boost::beast::http::response_header<> header, std::optional<uint64_t> length,
-            uint64_t max_buffered);
+  Broadcast(SharedResponse shared, uint64_t max_buffered);
 
-  const boost::beast::http::response_header<>& header() const { return header_; }
-  std::optional<uint64_t> length() const { return length_; }
+  const boost::beast::http::response_header<>& header() const { return shared_.header; }
+  std::optional<uint64_t> length() const { return shared_.length; }
+  const std::vector<std::string>& vary() const { return shared_.vary; }
+  const std::string& secondary() const { return shared_.secondary; }
 
   // Leader side.
   void Append(std::string_view piece);
@@ -57,8 +69,7 @@ class Broadcast {
   boost::asio::awaitable<bool> WaitDone(std::chrono::milliseconds max_wait);
 
  private:
-  const boost::beast::http::response_header<> header_;
-  const std::optional<uint64_t> length_;
+  const SharedResponse shared_;
   const uint64_t max_buffered_;
   std::shared_ptr<WaitList> wait_ = std::make_shared<WaitList>();
   // GUARDED_BY(wait_->mu()):
@@ -83,8 +94,7 @@ class Collapser {
     void Release();
     // Once the leader knows its response will be stored: the broadcast that waiters which
     // can take the plain response (now or arriving later) stream from.
-    std::shared_ptr<Broadcast> StartBroadcast(boost::beast::http::response_header<> header,
-                                              std::optional<uint64_t> length);
+    std::shared_ptr<Broadcast> StartBroadcast(SharedResponse shared);
 
    private:
     friend class Collapser;

@@ -32,6 +32,8 @@ using http_util::CacheStatus;
 
 constexpr auto kToken = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kPieceBytes = 64 * 1024;
+// More interim (1xx) responses than this before the final one: the origin misbehaves.
+constexpr int kMaxInterimResponses = 8;
 
 int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
 
@@ -70,8 +72,10 @@ std::vector<std::string> VaryNames(const http::fields& f) {
 }
 
 // Fills the metadata the engine stores from an origin response and the storage decision.
+// `key_headers` (cache.key_headers) select variants as if every response named them in Vary.
 ObjectMeta MetaFrom(const http::response_header<>& resp, const policy::StorageDecision& d,
-                    int64_t request_time, int64_t response_time) {
+                    int64_t request_time, int64_t response_time,
+                    const std::vector<std::string>& key_headers) {
   ObjectMeta m;
   m.status = static_cast<uint16_t>(resp.result_int());
   m.headers = http_util::StoredHeaders(resp);
@@ -90,6 +94,7 @@ ObjectMeta MetaFrom(const http::response_header<>& resp, const policy::StorageDe
   m.policy_flags = d.flags;
   m.tags = http_util::SurrogateTags(resp);
   m.vary = VaryNames(resp);
+  m.vary.insert(m.vary.end(), key_headers.begin(), key_headers.end());
   return m;
 }
 
@@ -115,6 +120,8 @@ struct Proxy::Exchange {
   uint64_t sent_bytes = 0;
   bool from_store = false;  // the body sent came from the store (byte hit ratio)
   std::vector<std::string> response_locations;  // Location / Content-Location received
+  // Set-Cookie of a 304 answering this client's revalidation: sent to this client only.
+  std::vector<std::string> own_set_cookies;
   bool collapsed = false;               // waited once for another request's fetch of the same key
   Collapser::Ticket* ticket = nullptr;  // held while this request leads a collapsed fetch
 };
@@ -127,9 +134,9 @@ Proxy::Proxy(const config::NodeConfig& config, Store& store, origin::OriginPool&
       metrics_(metrics),
       access_log_(std::move(access_log)),
       policy_{config.heuristic_fraction, config.heuristic_max_seconds,
-              config.honour_client_no_cache},
+              config.honour_client_no_cache, config.store_set_cookie},
       via_("1.1 " + config.name),
-      key_options_{config.sort_query, config.strip_query_params} {}
+      forward_options_{{config.sort_query, config.strip_query_params}, config.key_headers, via_} {}
 
 asio::awaitable<bool> Proxy::Handle(Request& req, beast::tcp_stream& client,
                                     const std::string& client_address) {
@@ -139,31 +146,18 @@ asio::awaitable<bool> Proxy::Handle(Request& req, beast::tcp_stream& client,
   x.head = req.method() == http::verb::head;
   x.keep_alive = req.keep_alive();
 
-  // Route: absolute-form targets name their host; origin-form ones use Host.
-  std::string_view target(req.target().data(), req.target().size());
-  bool ok = true;
-  if (target.starts_with("http://") || target.starts_with("https://") ||
-      target.starts_with("HTTP://")) {
-    if (auto split = SplitAbsolute(target)) {
-      std::tie(x.host, x.target) = std::move(*split);
-    } else {
-      ok = false;
-    }
-  } else if (target.starts_with("/")) {
-    std::string_view host = Field(req, http::field::host);
-    if (host.empty()) ok = false;
-    x.host = AsciiLower(host);
-    x.target = std::string(target);
-  } else {
-    ok = false;
-  }
-  if (!x.host.empty() && x.host.front() != '[') {
-    if (size_t colon = x.host.rfind(':'); colon != std::string::npos) x.host.resize(colon);
-  }
+  // From here on `req` is the request as the origin will see it, and the key is built
+  // from exactly that (proxy/forwarded_request.h).
+  const std::string target(req.target().data(), req.target().size());  // as received, for logs
+  Routed routed;
+  Status routing = PrepareForward(req, forward_options_, client_address, &routed);
   bool keep = true;
-  if (!ok || x.host.empty()) {
-    keep = co_await SendError(x, 400, "bad request target or missing Host\n");
+  if (!routing.ok()) {
+    keep = co_await SendError(x, 400, "bad request: " + routing.message() + "\n");
   } else {
+    x.host = std::move(routed.host);
+    x.target = std::move(routed.target);
+    x.primary = std::move(routed.key);
     if (auto it = config_.origins.find(x.host); it != config_.origins.end()) {
       x.origin = &it->second;
     } else if (config_.default_origin) {
@@ -175,13 +169,6 @@ asio::awaitable<bool> Proxy::Handle(Request& req, beast::tcp_stream& client,
       // Never an open proxy: only configured hosts are served.
       keep = co_await SendError(x, 421, "no origin is configured for host " + x.host + "\n");
     } else if (req.method() == http::verb::get || x.head) {
-      x.primary = CacheKey(x.host, x.target, key_options_);
-      // Variants are kept per normalised Accept-Encoding, and the origin is asked for
-      // exactly that one, so what is stored under a key is what the key says.
-      if (auto ae = req.find(http::field::accept_encoding); ae != req.end()) {
-        req.set(http::field::accept_encoding,
-                NormalizeAcceptEncoding(std::string_view(ae->value().data(), ae->value().size())));
-      }
       keep = co_await Cached(x);
     } else {
       x.cs.fwd = "method";
@@ -220,12 +207,12 @@ void Proxy::Invalidate(Exchange& x, unsigned status) {
   const bool unsafe = m == http::verb::post || m == http::verb::put || m == http::verb::delete_ ||
                       m == http::verb::patch;
   if (!unsafe || status < 200 || status >= 400) return;
-  std::vector<std::string> keys = {CacheKey(x.host, x.target, key_options_)};
+  std::vector<std::string> keys = {x.primary};
   for (const std::string& location : x.response_locations) {
     if (location.starts_with("/")) {
-      keys.push_back(CacheKey(x.host, location, key_options_));
+      keys.push_back(CacheKey(x.host, location, forward_options_.key));
     } else if (auto split = SplitAbsolute(location); split && split->first == x.host) {
-      keys.push_back(CacheKey(x.host, split->second, key_options_));
+      keys.push_back(CacheKey(x.host, split->second, forward_options_.key));
     }
   }
   for (const auto& key : keys) {
@@ -282,8 +269,7 @@ asio::awaitable<bool> Proxy::Cached(Exchange& x) {
     }
     Collapser::Ticket ticket;
     Collapser::Joined joined = co_await WaitForLeader(x, &ticket);
-    if (joined.broadcast) co_return co_await ServeBroadcast(x, *joined.broadcast);
-    if (joined.waited) co_return co_await Cached(x);
+    if (joined.waited) co_return co_await Follow(x, joined);
     x.cs.fwd =
         d.detail == "stale" || d.detail == "purged" || d.detail == "no-cache" ? "stale" : "request";
     x.cs.detail = d.detail == "stale" ? "" : d.detail;
@@ -299,8 +285,7 @@ asio::awaitable<bool> Proxy::Cached(Exchange& x) {
   }
   Collapser::Ticket ticket;
   Collapser::Joined joined = co_await WaitForLeader(x, &ticket);
-  if (joined.broadcast) co_return co_await ServeBroadcast(x, *joined.broadcast);
-  if (joined.waited) co_return co_await Cached(x);
+  if (joined.waited) co_return co_await Follow(x, joined);
   std::vector<ObjectInfo> variants;
   const bool vary_miss = store_.Variants(x.primary, &variants).ok() && !variants.empty();
   x.cs.fwd = vary_miss ? "vary-miss" : "miss";
@@ -327,6 +312,19 @@ asio::awaitable<Collapser::Joined> Proxy::WaitForLeader(Exchange& x, Collapser::
     x.ticket = ticket;
   }
   co_return joined;
+}
+
+asio::awaitable<bool> Proxy::Follow(Exchange& x, const Collapser::Joined& joined) {
+  if (joined.broadcast) {
+    Broadcast& b = *joined.broadcast;
+    // Only a request that selects the same variant may take the leader's response; any
+    // other waits for the leader to finish and looks its own variant up.
+    if (SecondaryKeyFor(b.vary(), RequestHeaders(x.req)) == b.secondary()) {
+      co_return co_await ServeBroadcast(x, b);
+    }
+    co_await b.WaitDone(std::chrono::milliseconds(config_.collapse_wait_ms));
+  }
+  co_return co_await Cached(x);
 }
 
 asio::awaitable<bool> Proxy::ServeBroadcast(Exchange& x, Broadcast& b) {
@@ -510,6 +508,7 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
   if (synthesized_last_modified)
     res.set(http::field::last_modified, policy::FormatHttpDate(last_modified));
   if (synthesized_etag) res.set(http::field::etag, etag);
+  for (const std::string& cookie : x.own_set_cookies) res.insert(http::field::set_cookie, cookie);
   res.set(http::field::age, std::to_string(age));
   res.set(http::field::via, via_);
   res.set("Cache-Status", x.cs.ToString());
@@ -568,14 +567,18 @@ asio::awaitable<bool> Proxy::Refreshed(Exchange& x, const ObjectInfo& stale,
   std::erase_if(meta.headers, [](const auto& h) { return beast::iequals(h.first, "age"); });
   http::response_header<> end_to_end = not_modified;
   http_util::StripHopByHop(end_to_end);
-  http_util::MergeNotModified(end_to_end, &meta.headers);
+  http_util::MergeNotModified(end_to_end, &meta.headers);  // never its Set-Cookie
+  for (auto it = end_to_end.find(http::field::set_cookie);
+       it != end_to_end.end() && it->name() == http::field::set_cookie; ++it) {
+    x.own_set_cookies.emplace_back(it->value());
+  }
   http::response_header<> merged;
   merged.result(meta.status);
   for (const auto& [name, value] : meta.headers) merged.insert(name, value);
   http::request_header<> as_get = x.req.base();
   as_get.method(http::verb::get);
   policy::StorageDecision d = policy::DecideStorage(as_get, merged, response_time, policy_);
-  ObjectMeta fresh = MetaFrom(merged, d, request_time, response_time);
+  ObjectMeta fresh = MetaFrom(merged, d, request_time, response_time, config_.key_headers);
   ObjectInfo updated = stale;
   updated.meta = fresh;
   updated.invalidated = false;
@@ -595,11 +598,10 @@ asio::awaitable<bool> Proxy::Refreshed(Exchange& x, const ObjectInfo& stale,
 asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   const bool cacheable_method = x.req.method() == http::verb::get || x.head;
 
-  // The request to the origin: end-to-end headers unchanged, Via and X-Forwarded-For
-  // added. Cache fetches are full GETs: the client's own conditionals and ranges are
-  // answered here, and a revalidation sends the stored validators instead.
+  // The request to the origin is the prepared one (Handle). Cache fetches are full GETs:
+  // the client's own conditionals and ranges are answered here, and a revalidation sends
+  // the stored validators instead.
   Request out = x.req;
-  http_util::StripHopByHop(out);
   out.version(11);
   out.keep_alive(true);
   if (cacheable_method) {
@@ -623,12 +625,6 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
       }
     }
   }
-  out.target(x.target);
-  // Via and Cache-Status lists grow by one member per hop (RFC 9110 §7.6.3, RFC 9211).
-  std::string via(Field(x.req, http::field::via));
-  out.set(http::field::via, via.empty() ? via_ : via + ", " + via_);
-  std::string xff(Field(x.req, "x-forwarded-for"));
-  out.set("X-Forwarded-For", xff.empty() ? x.client_address : xff + ", " + x.client_address);
   out.prepare_payload();
 
   // Send it, retrying once on a fresh connection if a reused one turns out closed.
@@ -654,6 +650,19 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
       auto [read_error, read] =
           co_await http::async_read_header(*conn.stream, origin_buffer, *parser_slot, kToken);
       ec = read_error;
+      // Interim responses (RFC 9110 §15.2: 100 Continue, 103 Early Hints …) come before
+      // the final one: they are read past, never relayed as final, stored or merged. A
+      // fresh parser reads the next response from what is left in the buffer.
+      for (int interim = 0; !ec && parser_slot->get().result_int() < 200; ++interim) {
+        if (parser_slot->get().result_int() == 101 || interim == kMaxInterimResponses) {
+          ec = http::error::bad_status;  // we never ask to switch protocols
+          break;
+        }
+        parser_slot.emplace();
+        parser_slot->body_limit(boost::none);
+        std::tie(ec, read) =
+            co_await http::async_read_header(*conn.stream, origin_buffer, *parser_slot, kToken);
+      }
     }
     // Only idempotent requests are sent twice (RFC 9110 §9.2.2): a POST the origin may
     // have acted on before the connection broke is not repeated behind the client's back.
@@ -683,7 +692,7 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
 
   if (stale != nullptr && status == 304) {
     // No body follows a 304: the connection can go back to the pool at once.
-    if (parser.keep_alive()) pool_.Release(*x.origin, std::move(conn.stream));
+    if (parser.is_done() && parser.keep_alive()) pool_.Release(*x.origin, std::move(conn.stream));
     co_return co_await Refreshed(x, *stale, header, request_time, response_time);
   }
   if (stale != nullptr && status >= 500 && StaleIfErrorAllows(x, stale)) {
@@ -711,6 +720,8 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   http_util::StripHopByHop(end_to_end);
   // Decide whether to store, and start the insert.
   std::unique_ptr<InsertHandle> insert;
+  ObjectMeta stored_meta;  // what is stored, when `insert` is set
+  ObjectKey stored_key;
   bool shareable = false;
   if (cacheable_method) {
     http::request_header<> as_get = x.req.base();
@@ -724,7 +735,7 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
     // An origin error never replaces a stored response it failed to revalidate.
     if (stale != nullptr && status >= 500) d.store = false;
     if (d.store) {
-      ObjectMeta meta = MetaFrom(end_to_end, d, request_time, response_time);
+      ObjectMeta meta = MetaFrom(end_to_end, d, request_time, response_time, config_.key_headers);
       ObjectKey key{x.primary,
                     meta.vary.empty() ? "" : SecondaryKeyFor(meta.vary, RequestHeaders(x.req))};
       Status s;
@@ -739,6 +750,8 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
       if (s.ok()) {
         x.cs.has_ttl = true;
         x.cs.ttl = d.freshness_lifetime - policy::CurrentAge(meta, response_time);
+        stored_meta = std::move(meta);
+        stored_key = std::move(key);
       }
     } else if (!d.reason.empty() && x.cs.detail.empty()) {
       x.cs.detail = "not stored: " + d.reason;
@@ -820,9 +833,22 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   };
   if (insert && shareable && x.ticket != nullptr && !x.head && client_first == 0 &&
       client_end == UINT64_MAX) {
-    auto total = parser.content_length();
-    relay.broadcast = x.ticket->StartBroadcast(
-        res.base(), total ? std::optional<uint64_t>(*total) : std::nullopt);
+    // Followers get the header as it is stored, never fields kept from shared use.
+    SharedResponse shared;
+    shared.header.result(status);
+    shared.header.version(11);
+    http_util::LoadStoredHeaders(stored_meta, config_.forward_surrogate_headers, &shared.header);
+    shared.header.set(http::field::age, "0");
+    shared.header.set(http::field::via, Field(res, http::field::via));
+    if (auto total = parser.content_length()) {
+      shared.length = *total;
+      shared.header.set(http::field::content_length, std::to_string(*total));
+    } else {
+      shared.header.set(http::field::transfer_encoding, "chunked");
+    }
+    shared.vary = stored_meta.vary;
+    shared.secondary = stored_key.secondary;
+    relay.broadcast = x.ticket->StartBroadcast(std::move(shared));
   }
   auto send_header = [&]() -> asio::awaitable<void> {
     if (!client_ok) co_return;
@@ -897,7 +923,8 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
     if (!commit_status.ok()) spdlog::warn("storing {}: {}", x.primary, commit_status.ToString());
     if (commit_status.ok()) stored();
   }
-  if (parser.keep_alive()) pool_.Release(*x.origin, std::move(conn.stream));
+  // Only at a message boundary: the whole response was read.
+  if (parser.is_done() && parser.keep_alive()) pool_.Release(*x.origin, std::move(conn.stream));
   if (x.head) co_await send_header();
   if (!client_ok) co_return false;
   if (client_body) {

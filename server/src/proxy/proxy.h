@@ -29,6 +29,7 @@
 #include "policy/cache_policy.h"
 #include "proxy/cache_key.h"
 #include "proxy/collapser.h"
+#include "proxy/forwarded_request.h"
 
 namespace spdlog {
 class logger;
@@ -71,6 +72,9 @@ class Proxy {
   // Request collapsing: joins another request's fetch of the key (stream its response,
   // or look the key up again once it is done), or leads (*ticket held).
   boost::asio::awaitable<Collapser::Joined> WaitForLeader(Exchange& x, Collapser::Ticket* ticket);
+  // After waiting for a leader: its response as it arrives when this request selects the
+  // same variant, otherwise a fresh look-up once the leader is done.
+  boost::asio::awaitable<bool> Follow(Exchange& x, const Collapser::Joined& joined);
   // A collapsed request served from the leader's response as it arrives.
   boost::asio::awaitable<bool> ServeBroadcast(Exchange& x, Broadcast& broadcast);
   // Storing `key` would add a variant beyond cache.max_variants.
@@ -83,7 +87,7 @@ class Proxy {
   std::shared_ptr<spdlog::logger> access_log_;
   const policy::PolicyOptions policy_;
   const std::string via_;  // "1.1 <name>"
-  const KeyOptions key_options_;
+  const ForwardOptions forward_options_;
   Collapser collapser_;
 
   std::mutex background_mu_;

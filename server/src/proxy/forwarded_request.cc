@@ -1,0 +1,166 @@
+#include "proxy/forwarded_request.h"
+
+#include <algorithm>
+#include <boost/asio/ip/address_v6.hpp>
+#include <boost/url/parse.hpp>
+#include <charconv>
+#include <map>
+
+#include "http/headers.h"
+#include "util/ascii.h"
+
+namespace edgecache::proxy {
+namespace {
+
+namespace http = boost::beast::http;
+using util::AsciiLower;
+
+constexpr std::string_view kUnkeyedOverrides[] = {"forwarded",
+                                                  "x-forwarded-host",
+                                                  "x-forwarded-server",
+                                                  "x-forwarded-port",
+                                                  "x-forwarded-proto",
+                                                  "x-forwarded-scheme",
+                                                  "x-forwarded-prefix",
+                                                  "x-forwarded-uri",
+                                                  "x-original-url",
+                                                  "x-original-uri",
+                                                  "x-rewrite-url",
+                                                  "x-original-host",
+                                                  "x-host",
+                                                  "x-http-method-override",
+                                                  "x-http-method",
+                                                  "x-method-override",
+                                                  "x-http-host-override"};
+
+bool RegNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_';
+}
+
+std::string_view View(boost::beast::string_view v) { return {v.data(), v.size()}; }
+
+// Every field named more than once becomes one line with the values in order.
+void CombineRepeatedLines(http::fields& fields) {
+  std::map<std::string, int> count;
+  for (const auto& f : fields) ++count[AsciiLower(View(f.name_string()))];
+  for (const auto& [name, n] : count) {
+    if (n < 2) continue;
+    const std::string_view separator = name == "cookie" ? "; " : ", ";
+    std::string combined;
+    std::string original_name;
+    for (auto it = fields.find(name);
+         it != fields.end() && boost::beast::iequals(it->name_string(), name); ++it) {
+      if (original_name.empty()) original_name = std::string(View(it->name_string()));
+      if (!combined.empty()) combined += separator;
+      combined += View(it->value());
+    }
+    fields.erase(name);
+    fields.insert(original_name, combined);
+  }
+}
+
+Status Bad(std::string reason) { return Status::InvalidArgument(std::move(reason)); }
+
+}  // namespace
+
+bool IsUnkeyedOverrideHeader(std::string_view lower_name) {
+  return std::find(std::begin(kUnkeyedOverrides), std::end(kUnkeyedOverrides), lower_name) !=
+         std::end(kUnkeyedOverrides);
+}
+
+std::optional<std::string> ParseAuthority(std::string_view authority) {
+  std::string_view host = authority, port;
+  if (!authority.empty() && authority.front() == '[') {
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    host = authority.substr(0, close + 1);
+    std::string_view rest = authority.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return std::nullopt;
+      port = rest.substr(1);
+    }
+    boost::system::error_code ec;
+    boost::asio::ip::make_address_v6(std::string(host.substr(1, host.size() - 2)), ec);
+    if (ec) return std::nullopt;
+  } else {
+    if (const size_t colon = authority.find(':'); colon != std::string_view::npos) {
+      host = authority.substr(0, colon);
+      port = authority.substr(colon + 1);
+    }
+    if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+    if (host.empty() || host.size() > 253 || !std::all_of(host.begin(), host.end(), RegNameChar) ||
+        host.front() == '.' || host.find("..") != std::string_view::npos) {
+      return std::nullopt;
+    }
+  }
+  if (!port.empty()) {
+    unsigned p = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+    if (ec != std::errc() || end != port.data() + port.size() || p > 65535 || port.size() > 5) {
+      return std::nullopt;
+    }
+  }
+  return AsciiLower(host);
+}
+
+Status PrepareForward(http::request_header<>& req, const ForwardOptions& options,
+                      std::string_view client_address, Routed* routed) {
+  const std::string_view raw(req.target().data(), req.target().size());
+  if (raw.find('#') != std::string_view::npos) return Bad("fragment in the request target");
+  size_t host_lines = 0;
+  for (auto it = req.find(http::field::host); it != req.end() && it->name() == http::field::host;
+       ++it) {
+    ++host_lines;
+  }
+  if (host_lines > 1) return Bad("more than one Host field");
+
+  std::string authority, target;
+  if (raw.starts_with("/")) {
+    if (host_lines == 0) return Bad("missing Host");
+    authority = std::string(View(req[http::field::host]));
+    target = std::string(raw);
+  } else {
+    // Absolute form: its authority replaces Host (RFC 9112 §3.2.2).
+    auto url = boost::urls::parse_absolute_uri(raw);
+    if (!url) return Bad("request target is neither origin form nor an absolute URI");
+    const std::string scheme = AsciiLower(url->scheme());
+    if (scheme != "http" && scheme != "https") return Bad("scheme is not http or https");
+    if (!url->has_authority() || url->has_userinfo()) return Bad("bad authority in request target");
+    authority = std::string(url->encoded_authority());
+    target = url->encoded_path().empty() ? "/" : std::string(url->encoded_path());
+    if (url->has_query()) target += "?" + std::string(url->encoded_query());
+  }
+  auto host = ParseAuthority(authority);
+  if (!host) return Bad("Host is not a host name or address with an optional port");
+
+  routed->host = std::move(*host);
+  routed->target = NormalizeTarget(target, options.key);
+  routed->key = routed->host + routed->target;
+  req.target(routed->target);
+  req.set(http::field::host, routed->host);
+
+  http_util::StripHopByHop(req);
+  req.erase(http::field::expect);  // the body is read before the request is forwarded
+  for (auto name : kUnkeyedOverrides) {
+    if (std::find(options.key_headers.begin(), options.key_headers.end(), name) ==
+        options.key_headers.end()) {
+      req.erase(boost::beast::string_view(name.data(), name.size()));
+    }
+  }
+  CombineRepeatedLines(req);
+  if (req.method() == http::verb::get || req.method() == http::verb::head) {
+    if (auto ae = req.find(http::field::accept_encoding); ae != req.end()) {
+      req.set(http::field::accept_encoding, NormalizeAcceptEncoding(View(ae->value())));
+    }
+  }
+  // Via and X-Forwarded-For grow by this hop (RFC 9110 §7.6.3).
+  std::string via(View(req[http::field::via]));
+  req.set(http::field::via, via.empty() ? options.via : via + ", " + options.via);
+  std::string xff(View(req["x-forwarded-for"]));
+  req.set("X-Forwarded-For",
+          xff.empty() ? std::string(client_address) : xff + ", " + std::string(client_address));
+  return Status::OK();
+}
+
+}  // namespace edgecache::proxy

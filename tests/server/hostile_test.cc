@@ -1,0 +1,326 @@
+// Hostile clients and misbehaving origins against the real binaries: no response desync,
+// no cache poisoning, no cross-user leaks (docs/security.md maps each defence here).
+// Requests that a well-behaved client library would not send go out as raw bytes.
+#include <gtest/gtest.h>
+
+#include <boost/asio/read_until.hpp>
+#include <fstream>
+#include <thread>
+
+#include "support/http_client.h"
+#include "support/node_fixture.h"
+
+namespace edgecache {
+namespace {
+
+using testing::Fetch;
+using testing::HttpConnection;
+using testing::HttpResponse;
+
+class HostileTest : public testing::NodeFixture {
+ protected:
+  // Restarts the node with a config file holding `toml` (plus the default origin).
+  void RestartWith(const std::string& toml, bool default_origin = true) {
+    node_.reset();
+    const std::string conf = dir_.Sub("node.toml");
+    std::ofstream(conf) << toml;
+    StartNode({"--config", conf}, default_origin);
+  }
+
+  // Sends raw request bytes on a fresh connection and reads one response.
+  HttpResponse Raw(const std::string& bytes) {
+    HttpConnection c(port_);
+    c.SendRaw(bytes);
+    return c.Read();
+  }
+
+  // What origin-sim's echo=1 saw of header `name` ("" when absent).
+  static std::string Echoed(const HttpResponse& r, const std::string& name) {
+    const std::string needle = "\n" + name + ": ";
+    const size_t at = r.body.find(needle);
+    if (at == std::string::npos) return "";
+    const size_t start = at + needle.size();
+    return r.body.substr(start, r.body.find('\n', start) - start);
+  }
+
+  static bool Hit(const HttpResponse& r) {
+    return r.Header("cache-status").find("hit") != std::string::npos;
+  }
+};
+
+// --- 1. interim responses ---
+
+TEST_F(HostileTest, InterimResponsesAreReadPastNeverRelayedAsFinalNorStored) {
+  for (const std::string interim : {"103", "100", "103,100,103"}) {
+    const std::string early = "/early" + interim + "?interim=" + interim + "&cc=max-age=60";
+    const std::string next = "/next" + interim + "?cc=max-age=60";
+    HttpResponse r = Get(early);
+    ASSERT_EQ(r.status, 200) << interim << " " << r.error;
+    // origin-sim's bodies repeat "<path>#v<version>|".
+    EXPECT_TRUE(r.body.starts_with("/early" + interim + "#v1|")) << interim << " " << r.body;
+    // The interim response's fields are not merged into the final one.
+    EXPECT_FALSE(r.Has("x-interim")) << interim;
+    EXPECT_FALSE(r.Has("link")) << interim;
+    // The pooled origin connection is at a message boundary: the next URL gets its own.
+    for (int i = 0; i < 3; ++i) {
+      HttpResponse n = Get(next + "&i=" + std::to_string(i));
+      EXPECT_EQ(n.body, Fetch(origin_port_, "GET", next + "&i=" + std::to_string(i)).body)
+          << interim;
+    }
+    HttpResponse again = Get(early);
+    EXPECT_TRUE(Hit(again)) << again.Header("cache-status");
+    EXPECT_EQ(again.body, r.body);
+    EXPECT_FALSE(again.Has("x-interim"));
+  }
+  // 101 to a request that never asked to switch protocols: a bad origin, not a response.
+  HttpResponse switched = Get("/switch?interim=101&cc=max-age=60");
+  EXPECT_EQ(switched.status, 502);
+  HttpResponse after = Get("/after?cc=max-age=60");
+  EXPECT_EQ(after.body, Fetch(origin_port_, "GET", "/after?cc=max-age=60").body);
+}
+
+TEST_F(HostileTest, ExpectContinueIsAnsweredBeforeTheBodyIsRead) {
+  HttpConnection c(port_);
+  c.SendRaw(
+      "POST /upload HTTP/1.1\r\nHost: test.local\r\nContent-Length: 5\r\n"
+      "Expect: 100-continue\r\n\r\n");
+  HttpResponse interim = c.Read();
+  EXPECT_EQ(interim.status, 100) << interim.error;
+  c.SendRaw("hello");
+  HttpResponse final_response = c.Read();
+  EXPECT_EQ(final_response.status, 200) << final_response.error;
+  EXPECT_EQ(final_response.body, "POST /upload got 5 bytes\n");
+
+  HttpResponse refused =
+      Raw("POST /upload HTTP/1.1\r\nHost: test.local\r\nContent-Length: 5\r\n"
+          "Expect: something-else\r\n\r\nhello");
+  EXPECT_EQ(refused.status, 417);
+}
+
+// --- 2. request collapsing ---
+
+TEST_F(HostileTest, CollapsedFollowersOnlyTakeTheirOwnVariant) {
+  const std::string target = "/lang?echo=1&vary=Accept-Language&cc=max-age=60&delay_ms=400";
+  HttpResponse fr, de;
+  std::thread leader([&] { fr = Get(target, {{"Accept-Language", "fr"}}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  de = Get(target, {{"Accept-Language", "de"}});
+  leader.join();
+  EXPECT_EQ(Echoed(fr, "Accept-Language"), "fr") << fr.body;
+  EXPECT_EQ(Echoed(de, "Accept-Language"), "de") << de.body;
+  // Both variants are stored, each under its own key.
+  EXPECT_EQ(Echoed(Get(target, {{"Accept-Language", "fr"}}), "Accept-Language"), "fr");
+  EXPECT_EQ(Echoed(Get(target, {{"Accept-Language", "de"}}), "Accept-Language"), "de");
+}
+
+TEST_F(HostileTest, CollapsedFollowersGetTheStoredHeaderWithoutCookiesOrPrivateFields) {
+  RestartWith("[cache]\nstore_set_cookie = true\n");
+  // public, max-age=60, private="X-Secret" with a per-user cookie and a secret field.
+  const std::string target =
+      "/shared?cc=public%2Cmax-age%3D60%2Cprivate%3D%22X-Secret%22&setcookie=user"
+      "&hdr=X-Secret:s3cret&delay_ms=400";
+  HttpResponse alice, bob;
+  std::thread leader([&] { alice = Get(target, {{"X-User", "alice"}}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  bob = Get(target, {{"X-User", "bob"}});
+  leader.join();
+  ASSERT_EQ(alice.status, 200) << alice.error;
+  ASSERT_EQ(bob.status, 200) << bob.error;
+  EXPECT_NE(bob.Header("cache-status").find("collapsed"), std::string::npos)
+      << bob.Header("cache-status");
+  EXPECT_EQ(alice.Header("set-cookie"), "session=alice");  // her own response
+  EXPECT_EQ(alice.Header("x-secret"), "s3cret");
+  EXPECT_FALSE(bob.Has("set-cookie")) << bob.Header("set-cookie");
+  EXPECT_FALSE(bob.Has("x-secret"));
+  EXPECT_EQ(bob.body, alice.body);
+  HttpResponse carol = Get(target, {{"X-User", "carol"}});
+  EXPECT_TRUE(Hit(carol)) << carol.Header("cache-status");
+  EXPECT_FALSE(carol.Has("set-cookie"));
+  EXPECT_FALSE(carol.Has("x-secret"));
+}
+
+// --- 3. Host ---
+
+TEST_F(HostileTest, AbsoluteFormAuthorityReplacesHostForRoutingKeyAndOrigin) {
+  RestartWith("[origins]\n\"victim.example\" = \"" + OriginUrl() + "\"\n\"attacker.example\" = \"" +
+                  OriginUrl() + "\"\n",
+              /*default_origin=*/false);
+  const std::string path = "/app.js?echo=1&cc=max-age=60";
+  HttpResponse poisoned =
+      Fetch(port_, "GET", "http://victim.example" + path, {}, "", "attacker.example");
+  ASSERT_EQ(poisoned.status, 200) << poisoned.error;
+  EXPECT_EQ(Echoed(poisoned, "Host"), "victim.example") << poisoned.body;
+  // Stored as victim's, with what victim's origin served for it.
+  HttpResponse victim = Fetch(port_, "GET", path, {}, "", "victim.example");
+  EXPECT_TRUE(Hit(victim)) << victim.Header("cache-status");
+  EXPECT_EQ(Echoed(victim, "Host"), "victim.example");
+  HttpResponse attacker = Fetch(port_, "GET", path, {}, "", "attacker.example");
+  EXPECT_FALSE(Hit(attacker));
+  EXPECT_EQ(Echoed(attacker, "Host"), "attacker.example");
+  // Case and port do not make another key: the key and the forwarded Host agree.
+  HttpResponse ported = Fetch(port_, "GET", path, {}, "", "Victim.Example:8080");
+  EXPECT_TRUE(Hit(ported)) << ported.Header("cache-status");
+}
+
+TEST_F(HostileTest, MalformedHostIsRefused) {
+  for (const std::string host :
+       {"victim2.example:@evil.example", "user@victim.example", "a b.example", "[::1",
+        "victim.example:99999", "victim.example:80x", "victim.example/evil", "vic\\tim.example",
+        ".example", "a..example", "[not-an-address]:80"}) {
+    HttpResponse r = Raw("GET /h?cc=max-age=60 HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
+    EXPECT_EQ(r.status, 400) << host;
+  }
+  HttpResponse two = Raw("GET /h HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n");
+  EXPECT_EQ(two.status, 400);
+  HttpResponse missing = Raw("GET /h HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(missing.status, 400);
+  HttpResponse userinfo =
+      Raw("GET http://victim.example:@evil.example/h HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(userinfo.status, 400);
+  EXPECT_EQ(OriginCount("/h"), 0);
+}
+
+TEST_F(HostileTest, Ipv6HostKeysWithoutItsPort) {
+  const std::string path = "/v6?echo=1&cc=max-age=60";
+  HttpResponse first = Fetch(port_, "GET", path, {}, "", "[::1]:8080");
+  ASSERT_EQ(first.status, 200) << first.error;
+  EXPECT_EQ(Echoed(first, "Host"), "[::1]");
+  HttpResponse other_port = Fetch(port_, "GET", path, {}, "", "[::1]:9090");
+  EXPECT_TRUE(Hit(other_port)) << other_port.Header("cache-status");
+}
+
+TEST_F(HostileTest, UnkeyedOverrideHeadersAreNotForwardedUnlessListedThenKeyed) {
+  const std::map<std::string, std::string> overrides = {
+      {"X-Forwarded-Host", "evil.example"}, {"X-Original-URL", "/admin"},
+      {"X-Rewrite-URL", "/admin"},          {"X-HTTP-Method-Override", "DELETE"},
+      {"Forwarded", "host=evil.example"},   {"X-Forwarded-Proto", "gopher"}};
+  HttpResponse r = Get("/ovr?echo=1&cc=max-age=60", overrides);
+  ASSERT_EQ(r.status, 200);
+  for (const auto& [name, value] : overrides) {
+    EXPECT_EQ(r.body.find(value), std::string::npos) << name << " reached the origin:\n" << r.body;
+  }
+
+  RestartWith("[cache]\nkey_headers = [\"X-Forwarded-Host\"]\n");
+  const std::string target = "/xfh?echo=1&cc=max-age=60";
+  HttpResponse a = Get(target, {{"X-Forwarded-Host", "a.example"}});
+  EXPECT_EQ(Echoed(a, "X-Forwarded-Host"), "a.example");
+  HttpResponse b = Get(target, {{"X-Forwarded-Host", "b.example"}});
+  EXPECT_FALSE(Hit(b)) << b.Header("cache-status");
+  EXPECT_EQ(Echoed(b, "X-Forwarded-Host"), "b.example");
+  HttpResponse none = Get(target);
+  EXPECT_FALSE(Hit(none));
+  EXPECT_EQ(Echoed(none, "X-Forwarded-Host"), "");
+  HttpResponse a_again = Get(target, {{"X-Forwarded-Host", "a.example"}});
+  EXPECT_TRUE(Hit(a_again));
+  EXPECT_EQ(Echoed(a_again, "X-Forwarded-Host"), "a.example");
+}
+
+// --- 4. paths ---
+
+TEST_F(HostileTest, FragmentsAreRefusedAndDotSegmentsResolvedOnceForKeyAndOrigin) {
+  HttpResponse fragment =
+      Raw("GET /uploads/evil.js#/../../static/app.js HTTP/1.1\r\nHost: test.local\r\n\r\n");
+  EXPECT_EQ(fragment.status, 400);
+  EXPECT_EQ(OriginCount("/uploads/evil.js"), 0);
+
+  for (const std::string sneaky : {"/static/%2e%2e/uploads/x?echo=1&cc=max-age=60",
+                                   "/static/%2E%2E/uploads/./x?echo=1&cc=max-age=60",
+                                   "/static/../uploads/x?echo=1&cc=max-age=60"}) {
+    HttpResponse r = Get(sneaky);
+    ASSERT_EQ(r.status, 200) << sneaky;
+    EXPECT_EQ(r.body.substr(0, r.body.find('\n')), "GET /uploads/x?echo=1&cc=max-age=60") << sneaky;
+  }
+  EXPECT_EQ(OriginCount("/uploads/x"), 1);  // one key: the first stored, the rest hits
+  // An encoded slash is not a separator: it stays encoded, a different resource.
+  HttpResponse encoded = Get("/static%2F..%2Fuploads/x?echo=1&cc=max-age=60");
+  EXPECT_EQ(encoded.body.substr(0, encoded.body.find('\n')),
+            "GET /static%2F..%2Fuploads/x?echo=1&cc=max-age=60");
+}
+
+// --- 5. Set-Cookie ---
+
+TEST_F(HostileTest, ResponsesWithSetCookieArePassedNotStored) {
+  const std::string target = "/ck?cc=public%2Cmax-age%3D60&setcookie=user";
+  HttpResponse alice = Get(target, {{"X-User", "alice"}});
+  EXPECT_EQ(alice.Header("set-cookie"), "session=alice");
+  EXPECT_NE(alice.Header("cache-status").find("set-cookie"), std::string::npos)
+      << alice.Header("cache-status");
+  HttpResponse bob = Get(target, {{"X-User", "bob"}});
+  EXPECT_EQ(bob.Header("set-cookie"), "session=bob");
+  EXPECT_EQ(OriginCount("/ck"), 2);
+}
+
+TEST_F(HostileTest, StoreSetCookieStoresWithoutItAndA304NeverMergesIt) {
+  RestartWith("[cache]\nstore_set_cookie = true\n");
+  const std::string target = "/ck?cc=public%2Cmax-age%3D60&setcookie=user";
+  HttpResponse alice = Get(target, {{"X-User", "alice"}});
+  EXPECT_EQ(alice.Header("set-cookie"), "session=alice");
+  HttpResponse bob = Get(target, {{"X-User", "bob"}});
+  EXPECT_TRUE(Hit(bob)) << bob.Header("cache-status");
+  EXPECT_FALSE(bob.Has("set-cookie")) << bob.Header("set-cookie");
+
+  // Revalidated on every use: each 304 carries the revalidating user's cookie, which
+  // that user gets and nobody after.
+  const std::string revalidated = "/ck304?cc=no-cache&setcookie=user";
+  Get(revalidated, {{"X-User", "alice"}});
+  HttpResponse carol = Get(revalidated, {{"X-User", "carol"}});
+  EXPECT_EQ(carol.status, 200);
+  EXPECT_NE(carol.Header("cache-status").find("fwd-status=304"), std::string::npos)
+      << carol.Header("cache-status");
+  EXPECT_EQ(carol.Header("set-cookie"), "session=carol");
+  HttpResponse dave = Get(revalidated, {{"X-User", "dave"}});
+  EXPECT_EQ(dave.Header("set-cookie"), "session=dave");
+}
+
+// --- 6. variant keys ---
+
+TEST_F(HostileTest, VariantKeysComeFromTheRequestAsForwarded) {
+  const std::string target = "/var?echo=1&vary=X-Variant&cc=max-age=60";
+  // X-Variant named in Connection is hop-by-hop: the origin never sees it, so the
+  // response must not be stored as the "a" variant.
+  HttpResponse hop = Raw("GET " + target +
+                         " HTTP/1.1\r\nHost: test.local\r\nConnection: X-Variant\r\n"
+                         "X-Variant: a\r\n\r\n");
+  ASSERT_EQ(hop.status, 200) << hop.error;
+  EXPECT_EQ(Echoed(hop, "X-Variant"), "");
+  HttpResponse a = Get(target, {{"X-Variant", "a"}});
+  EXPECT_EQ(Echoed(a, "X-Variant"), "a") << a.body;
+
+  // Repeated lines are one value to the origin, and one key.
+  HttpResponse both = Raw("GET " + target +
+                          " HTTP/1.1\r\nHost: test.local\r\nX-Variant: a\r\nX-Variant: b\r\n\r\n");
+  EXPECT_EQ(Echoed(both, "X-Variant"), "a, b") << both.body;
+  HttpResponse a_again = Get(target, {{"X-Variant", "a"}});
+  EXPECT_TRUE(Hit(a_again));
+  EXPECT_EQ(Echoed(a_again, "X-Variant"), "a");
+  HttpResponse both_again = Get(target, {{"X-Variant", "a, b"}});
+  EXPECT_TRUE(Hit(both_again)) << both_again.Header("cache-status");
+  EXPECT_EQ(Echoed(both_again, "X-Variant"), "a, b");
+}
+
+// --- 9. framing ---
+
+TEST_F(HostileTest, SmugglingShapedFramingIsRefusedAndClosed) {
+  const std::string smuggled = "GET /smuggled HTTP/1.1\r\nHost: test.local\r\n\r\n";
+  for (const auto& [framing, status] : std::vector<std::pair<std::string, int>>{
+           {"Transfer-Encoding: gzip\r\n", 400},
+           {"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", 400},
+           {"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", 400},
+           {"Transfer-Encoding: chunked, gzip\r\n", 400},
+           {"Transfer-Encoding: gzip, chunked\r\n", 501},
+           {"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", 400}}) {
+    HttpConnection c(port_);
+    c.SendRaw("POST /te HTTP/1.1\r\nHost: test.local\r\n" + framing + "\r\n0\r\n\r\n" + smuggled);
+    HttpResponse r = c.Read();
+    EXPECT_EQ(r.status, status) << framing;
+    EXPECT_TRUE(c.ClosedByPeer()) << framing;
+  }
+  HttpResponse old =
+      Raw("POST /te HTTP/1.0\r\nHost: test.local\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  EXPECT_EQ(old.status, 400);
+  EXPECT_EQ(OriginCount("/smuggled"), 0);
+  EXPECT_EQ(OriginCount("/te"), 0);
+}
+
+}  // namespace
+}  // namespace edgecache
