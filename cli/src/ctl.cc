@@ -87,8 +87,10 @@ int Main(int argc, char** argv) {
   list->add_option("--prefix", list_request.prefix, "only URLs under this URL prefix");
   list->add_option("--tag", list_request.tag, "only objects with this surrogate tag");
   list->add_flag("--stale", list_request.stale_only, "only objects that are not fresh");
-  list->add_option("--limit", list_request.limit, "at most this many (default 100)")
-      ->check(CLI::PositiveNumber);
+  list->add_option("--after", list_request.after,
+                   "resume after this key (the 'more: --after' of the previous page)");
+  list->add_option("--limit", list_request.limit, "at most this many (default 100, at most 10000)")
+      ->check(CLI::Range(size_t{1}, admin::kMaxListLimit));
 
   command("stats", "objects, capacity, hit ratios, 304 savings, evictions, purges");
 

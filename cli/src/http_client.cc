@@ -46,6 +46,8 @@ class Client final : public HttpClient {
     http::request<http::string_body> req{http::string_to_verb(method), target, 11};
     req.set(http::field::host, host_header_);
     req.set(http::field::user_agent, "edgecachectl");
+    // The admin API takes only JSON POSTs (a browser cannot send one cross-site).
+    if (method == "POST") req.set(http::field::content_type, "application/json");
     for (const auto& [name, value] : headers) req.set(name, value);
     req.body() = body;
     req.prepare_payload();

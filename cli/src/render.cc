@@ -192,7 +192,9 @@ std::string RenderList(const json::object& doc) {
   }
   std::string out = n == 0 ? "" : Table(rows);
   out += std::to_string(n) + (n == 1 ? " object" : " objects");
-  if (Bool(doc, "truncated")) out += " (more: raise --limit)";
+  if (Bool(doc, "truncated") && doc.contains("next") && doc.at("next").is_string()) {
+    out += " (more: --after '" + std::string(doc.at("next").as_string()) + "')";
+  }
   return out + "\n";
 }
 

@@ -32,6 +32,7 @@ class Node final : public Target {
     if (!r.prefix.empty()) target += "&prefix=" + Encode(r.prefix);
     if (!r.tag.empty()) target += "&tag=" + Encode(r.tag);
     if (r.stale_only) target += "&stale=1";
+    if (!r.after.empty()) target += "&after=" + Encode(r.after);
     return Call("GET", target);
   }
   Result Stats() override { return Call("GET", "/api/v1/stats"); }

@@ -1,6 +1,7 @@
 // On-disk formats: chunk records, segment headers, index entries.
 #include <gtest/gtest.h>
 
+#include "format/coding.h"
 #include "format/index_layout.h"
 #include "format/record.h"
 
@@ -102,6 +103,27 @@ TEST(IndexLayoutTest, TruncatedOrGarbageEntriesAreCorruption) {
   }
   EXPECT_FALSE(DecodeEntry(value + "x", &out).ok());
   EXPECT_FALSE(DecodeEntry(std::string(100, '\xff'), &out).ok());
+}
+
+TEST(IndexLayoutTest, ExtentsOutOfBoundsAreCorruptionBeforeAnyAllocation) {
+  ObjectInfo empty;
+  empty.body_length = 5;
+  std::string prefix = EncodeEntry(empty);
+  prefix.pop_back();  // the extent count, 0: one varint byte
+  auto with_extent = [&](uint64_t offset, uint64_t length) {
+    std::string value = prefix;
+    PutVarint64(&value, 1);  // one extent
+    PutVarint64(&value, 1);  // segment
+    PutVarint64(&value, offset);
+    PutVarint64(&value, length);
+    return value;
+  };
+  ObjectInfo out;
+  ASSERT_TRUE(DecodeEntry(with_extent(64, 5), &out).ok());  // the shape is right
+  EXPECT_TRUE(DecodeEntry(with_extent(1ull << 33, 5), &out).IsCorruption());
+  EXPECT_TRUE(DecodeEntry(with_extent(64, 0), &out).IsCorruption());
+  EXPECT_TRUE(DecodeEntry(with_extent(64, (1ull << 32) + 5), &out).IsCorruption());
+  EXPECT_TRUE(DecodeEntry(with_extent(64, kMaxChunkBytes + 1), &out).IsCorruption());
 }
 
 TEST(IndexLayoutTest, KeysSortAndSplit) {

@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 #include <fstream>
+#include <set>
 
 #include "support/http_client.h"
 #include "support/node_fixture.h"
@@ -21,7 +22,9 @@ class AdminApiTest : public testing::NodeFixture {
   HttpResponse Admin(const std::string& method, const std::string& target,
                      const std::string& body = "",
                      const std::map<std::string, std::string>& headers = {}) {
-    return Fetch(admin_port_, method, target, headers, body);
+    std::map<std::string, std::string> with_type = headers;
+    if (method == "POST") with_type.emplace("Content-Type", "application/json");
+    return Fetch(admin_port_, method, target, with_type, body);
   }
   json::object AdminJson(const std::string& method, const std::string& target,
                          const std::string& body = "", int expect_status = 200) {
@@ -134,6 +137,8 @@ TEST_F(AdminApiTest, BadRequestsGetClearErrors) {
             json::string::npos);
   EXPECT_EQ(Admin("DELETE", "/api/v1/stats").status, 405);
   EXPECT_EQ(Admin("GET", "/api/v1/list?limit=lots").status, 400);
+  EXPECT_EQ(Admin("GET", "/api/v1/list?limit=1000000").status, 400);  // page instead
+  EXPECT_EQ(Admin("GET", "/api/v1/list?limit=10000").status, 200);
   EXPECT_EQ(Admin("GET", "/nothing").status, 404);
   // A request the parser refuses gets a JSON error, then the connection closes.
   testing::HttpConnection raw(admin_port_);
@@ -144,6 +149,54 @@ TEST_F(AdminApiTest, BadRequestsGetClearErrors) {
   EXPECT_EQ(refused.status, 400);
   EXPECT_NE(refused.body.find("\"error\""), std::string::npos) << refused.body;
   EXPECT_TRUE(raw.ClosedByPeer());
+}
+
+TEST_F(AdminApiTest, WebPagesCannotPostToTheAdminApi) {
+  Get("/csrf?cc=max-age=300");
+  const std::string body = R"({"kind":"url","values":["http://test.local/csrf?cc=max-age=300"]})";
+  // What a cross-site form or no-cors fetch can send: text/plain, or any type with Origin.
+  HttpResponse plain =
+      Fetch(admin_port_, "POST", "/api/v1/purge", {{"Content-Type", "text/plain"}}, body);
+  EXPECT_EQ(plain.status, 415);
+  HttpResponse untyped = Fetch(admin_port_, "POST", "/api/v1/purge", {}, body);
+  EXPECT_EQ(untyped.status, 415);
+  HttpResponse from_page =
+      Admin("POST", "/api/v1/purge", body, {{"Origin", "https://evil.example"}});
+  EXPECT_EQ(from_page.status, 403);
+  EXPECT_EQ(Admin("POST", "/api/v1/verify", "", {{"Origin", "null"}}).status, 403);
+  EXPECT_NE(Get("/csrf?cc=max-age=300").Header("cache-status").find("hit"), std::string::npos);
+  EXPECT_EQ(Admin("POST", "/api/v1/purge", body).status, 200);
+  EXPECT_EQ(Get("/csrf?cc=max-age=300").Header("cache-status").find("hit"), std::string::npos);
+}
+
+TEST_F(AdminApiTest, ListPagesEndBetweenKeysAndResumeAfterNext) {
+  for (int i = 0; i < 5; ++i) Get("/page/" + std::to_string(i) + "?cc=max-age=300");
+  for (const char* v : {"a", "b", "c"}) Get("/page/5?cc=max-age=300&vary=X-V", {{"X-V", v}});
+  auto encode = [](const std::string& key) {
+    std::string out;
+    for (char c : key)
+      out += c == '&' ? "%26" : c == '?' ? "%3F" : c == '=' ? "%3D" : std::string(1, c);
+    return out;
+  };
+  std::vector<std::string> seen;
+  std::string after;
+  for (int pages = 0; pages < 10; ++pages) {
+    json::object page =
+        AdminJson("GET", "/api/v1/list?prefix=http://test.local/page/&limit=2" +
+                             (after.empty() ? std::string() : "&after=" + encode(after)));
+    for (const auto& e : page.at("entries").as_array()) {
+      seen.emplace_back(e.as_object().at("key").as_string());
+    }
+    if (!page.at("truncated").as_bool()) break;
+    after = std::string(page.at("next").as_string());
+  }
+  // Every object once, every variant of a key on one page.
+  std::vector<std::string> keys = seen;
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  EXPECT_EQ(keys.size(), 6u) << ::testing::PrintToString(seen);
+  EXPECT_EQ(seen.size(), 8u) << ::testing::PrintToString(seen);
+  std::set<std::string> distinct(seen.begin(), seen.end());
+  EXPECT_EQ(distinct.size(), keys.size());  // no key split across pages
 }
 
 TEST_F(AdminApiTest, SoftPurgeRevalidatesAndCountsTheBytesA304Saved) {

@@ -57,9 +57,19 @@ TEST_F(StoreReportTest, ListPagesThroughEveryVariantOnce) {
 
   ASSERT_TRUE(List(*store_, keys_, {.limit = 5000}, now_, &out).ok());
   EXPECT_EQ(out.at("entries").as_array().size(), 1800u);
+  // A page ends between keys: 10 would split URL 1003's variants, so it holds 9.
   ASSERT_TRUE(List(*store_, keys_, {.limit = 10}, now_, &out).ok());
-  EXPECT_EQ(out.at("entries").as_array().size(), 10u);
+  EXPECT_EQ(out.at("entries").as_array().size(), 9u);
   EXPECT_TRUE(out.at("truncated").as_bool());
+  EXPECT_EQ(out.at("next").as_string(), "list.example/1002");
+  ASSERT_TRUE(List(*store_, keys_, {.limit = 10, .after = "list.example/1002"}, now_, &out).ok());
+  EXPECT_EQ(out.at("entries").as_array().at(0).as_object().at("key").as_string(),
+            "list.example/1003");
+  // One key's variants are never split, even past a smaller limit.
+  ASSERT_TRUE(List(*store_, keys_, {.limit = 1}, now_, &out).ok());
+  EXPECT_EQ(out.at("entries").as_array().size(), 3u);
+  EXPECT_TRUE(List(*store_, keys_, {.limit = kMaxListLimit + 1}, now_, &out).code() ==
+              Status::Code::kInvalidArgument);
 }
 
 TEST_F(StoreReportTest, InspectPicksTheVariantARequestGets) {

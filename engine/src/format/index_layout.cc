@@ -158,8 +158,15 @@ Status DecodeEntry(std::string_view value, ObjectInfo* info) {
   for (uint64_t i = 0; i < n && d.ok(); ++i) {
     BodyExtent e;
     e.segment = d.Varint64();
-    e.offset = static_cast<uint32_t>(d.Varint64());
-    e.length = static_cast<uint32_t>(d.Varint64());
+    const uint64_t offset = d.Varint64();
+    const uint64_t length = d.Varint64();
+    // Bounded before anything is allocated from them: a chunk record lies inside one
+    // segment (at most 4 GiB) and holds at most a quarter of it.
+    if (offset > UINT32_MAX || length == 0 || length > kMaxChunkBytes) {
+      return Status::Corruption("index entry: extent out of bounds");
+    }
+    e.offset = static_cast<uint32_t>(offset);
+    e.length = static_cast<uint32_t>(length);
     total += e.length;
     info->extents.push_back(e);
   }

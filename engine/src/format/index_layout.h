@@ -32,6 +32,9 @@ inline constexpr char kMetaRulePrefix[] = "rule/";
 
 // The format version of the whole store (index layout + segment records).
 inline constexpr uint32_t kStoreFormatVersion = 1;
+// The largest chunk a body extent can hold: StoreOptions caps chunk_bytes at a quarter of
+// segment_bytes, which is at most 4 GiB.
+inline constexpr uint64_t kMaxChunkBytes = 1ull << 30;
 
 // primary '\0' secondary
 std::string EntryKey(const ObjectKey& key);

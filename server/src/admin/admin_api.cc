@@ -113,6 +113,20 @@ AdminResponse AdminApi::Handle(const AdminRequest& req) {
   };
   const bool get = req.method() == http::verb::get || req.method() == http::verb::head;
   const bool post = req.method() == http::verb::post;
+  if (post) {
+    // A web page cannot make a browser send this: a cross-site POST carries Origin, and a
+    // JSON body needs a CORS preflight this API never answers. So a page on another site
+    // cannot purge through an admin listener without a token.
+    if (req.find(http::field::origin) != req.end()) {
+      return Error(req, http::status::forbidden, "requests from web pages (Origin) are refused");
+    }
+    std::string_view type = req[http::field::content_type];
+    type = util::TrimOws(type.substr(0, type.find(';')));
+    if (util::AsciiLower(type) != "application/json") {
+      return Error(req, http::status::unsupported_media_type,
+                   "POST needs \"Content-Type: application/json\"");
+    }
+  }
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
 
   if (path == "/metrics" && get) {
@@ -146,7 +160,10 @@ AdminResponse AdminApi::Handle(const AdminRequest& req) {
     return s.ok() ? Json(req, http::status::ok, out) : Failed(req, s);
   }
   if (path == "/api/v1/list" && get) {
-    ListRequest list{.prefix = param("prefix"), .tag = param("tag"), .stale_only = flag("stale")};
+    ListRequest list{.prefix = param("prefix"),
+                     .tag = param("tag"),
+                     .stale_only = flag("stale"),
+                     .after = param("after")};
     if (const std::string limit = param("limit"); !limit.empty()) {
       auto [end, ec] = std::from_chars(limit.data(), limit.data() + limit.size(), list.limit);
       if (ec != std::errc() || end != limit.data() + limit.size() || list.limit == 0)

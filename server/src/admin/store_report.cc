@@ -117,8 +117,15 @@ Status List(Store& store, const proxy::KeyOptions& keys, const ListRequest& requ
     Status s = KeyOf(keys, request.prefix, &options.prefix);
     if (!s.ok()) return s;  // "http://host" gives "host/": the whole host, not "host.evil"
   }
+  if (request.limit == 0 || request.limit > kMaxListLimit) {
+    return Status::InvalidArgument("limit must be between 1 and " + std::to_string(kMaxListLimit) +
+                                   ": page with next/after");
+  }
   options.tag = request.tag;
+  options.start_after = request.after;
   json::array entries;
+  std::string last_key;   // primary key of the last entry taken
+  size_t last_start = 0;  // index in `entries` of its first variant
   bool truncated = false;
   // Pages through the store until `limit` entries pass the filter. A page resumes after
   // a primary key, so a full page gives back the variants of its last key for the next
@@ -135,9 +142,16 @@ Status List(Store& store, const proxy::KeyOptions& keys, const ListRequest& requ
     }
     for (const ObjectInfo& info : page) {
       if (request.stale_only && StateOf(info, now) == "fresh") continue;
-      if (entries.size() == request.limit) {
+      const bool new_key = info.key.primary != last_key;
+      if (entries.size() >= request.limit && (new_key || last_start > 0)) {
+        // Full. A key whose variants would straddle the page moves to the next one.
+        if (!new_key) entries.resize(last_start);
         truncated = true;
         break;
+      }
+      if (new_key) {
+        last_start = entries.size();
+        last_key = info.key.primary;
       }
       entries.emplace_back(DescribeObject(info, now));
     }
@@ -145,6 +159,12 @@ Status List(Store& store, const proxy::KeyOptions& keys, const ListRequest& requ
     options.start_after = page.back().key.primary;
   }
   *out = json::object{{"entries", std::move(entries)}, {"truncated", truncated}};
+  if (truncated) {
+    // The last key wholly on this page.
+    const json::array& taken = out->at("entries").as_array();
+    (*out)["next"] =
+        taken.empty() ? json::value(request.after) : taken.back().as_object().at("key");
+  }
   return Status::OK();
 }
 

@@ -43,9 +43,14 @@ struct ListRequest {
   std::string prefix;  // a URL prefix ("http://host/path"); "" for every object
   std::string tag;
   bool stale_only = false;  // only objects that are not fresh
-  size_t limit = 100;
+  size_t limit = 100;       // at most kMaxListLimit
+  std::string after;        // resume after this key: the `next` of the previous page
 };
-// {"entries": [...], "truncated": bool}
+// The most entries one list answer holds: a page's memory is bounded, larger listings page.
+inline constexpr size_t kMaxListLimit = 10000;
+// {"entries": [...], "truncated": bool, "next": KEY when truncated}. A page ends between
+// keys: all variants of a key are on one page (a page may exceed `limit` by the variants of
+// its only key). `limit` above kMaxListLimit is InvalidArgument.
 Status List(Store& store, const proxy::KeyOptions& keys, const ListRequest& request, int64_t now,
             json::object* out);
 
