@@ -47,12 +47,14 @@ TEST(AcceptEncodingTest, ReducedToTheCodingsVariantsAreKeptFor) {
 
 TEST(CacheKeyTest, NormalizedTargetsAreFixedPoints) {
   KeyOptions o{true, {"utm_*"}};
-  for (const char* t : {"/a/%2e%2e/b?x=%7e&utm_a=1", "/./a/../../b/", "/%2E%2e%2fc", "/p?b&a"}) {
+  for (const char* t : {"/a/%2e%2e/b?x=%7e&utm_a=1", "/./a/../../b/", "/%2E%2e%2fc", "/p?b&a",
+                        "/%%34%31", "/a%zz?%%7e", "/%", "//..", "/a/.%2e/%2E./b"}) {
     const std::string once = NormalizeTarget(t, o);
     EXPECT_EQ(NormalizeTarget(once, o), once) << t;
     EXPECT_EQ(CacheKey("h", t, o), "h" + once) << t;
   }
   EXPECT_EQ(NormalizeTarget("/static/%2e%2e/uploads/x", {}), "/uploads/x");
+  EXPECT_EQ(NormalizeTarget("/%%34%31", {}), "/%2541");  // not "/%41", which means "/A"
 }
 
 TEST(ForwardedRequestTest, AuthorityIsARegNameOrAddressWithANumericPort) {
@@ -65,7 +67,7 @@ TEST(ForwardedRequestTest, AuthorityIsARegNameOrAddressWithANumericPort) {
   EXPECT_EQ(ParseAuthority("example.com:"), "example.com");  // empty port (RFC 3986)
   for (const char* bad :
        {"", "victim2.example:@evil.example", "u@h", "h:99999", "h:80x", "h:-1", "a b", "h/p",
-        "[::1", "[::1]x", "[zz]", "..", ".h", "a..b", "h:1:2", "h%41", "h\\x"}) {
+        "[::1", "[::1]x", "[zz]", "..", ".h", "a..b", "h:1:2", "h%41", "h\\x", "h..", "h..:80"}) {
     EXPECT_FALSE(ParseAuthority(bad)) << bad;
   }
 }

@@ -167,6 +167,22 @@ TEST(AgeTest, FollowsRfc9111Section423) {
   EXPECT_EQ(CurrentAge(m, kNow + 100), 110);
   m.headers = {{"Age", "50"}};
   EXPECT_EQ(CurrentAge(m, kNow), 53);
+  // A huge Age (found by cache_control_fuzz: it overflowed) is capped at 2^31.
+  m.headers = {{"Age", std::string(40, '1')}};
+  EXPECT_EQ(CurrentAge(m, kNow), kDeltaSecondsCap + 3);
+  EXPECT_GT(CurrentAge(m, INT64_MAX), 0);
+}
+
+TEST(AgeTest, AgeIsParsedStrictly) {
+  EXPECT_EQ(ParseAge("7200"), 7200);
+  EXPECT_EQ(ParseAge(" 10 "), 10);
+  EXPECT_EQ(ParseAge("10, 20"), 10);  // a list-valued Age: its first member
+  EXPECT_EQ(ParseAge("99999999999999999999999"), kDeltaSecondsCap);
+  EXPECT_EQ(ParseAge("2147483649"), kDeltaSecondsCap);
+  EXPECT_EQ(ParseAge("-5"), std::nullopt);
+  EXPECT_EQ(ParseAge("1.5"), std::nullopt);
+  EXPECT_EQ(ParseAge("0x10"), std::nullopt);
+  EXPECT_EQ(ParseAge(""), std::nullopt);
 }
 
 TEST(ServePolicyTest, RequestDirectives) {

@@ -4,6 +4,7 @@
 
 #include "policy/directives.h"
 #include "policy/http_date.h"
+#include "util/ascii.h"
 
 namespace edgecache::policy {
 namespace {
@@ -143,28 +144,55 @@ StorageDecision DecideStorage(const http::request_header<>& req,
   return d;
 }
 
+std::optional<int64_t> ParseAge(std::string_view value) {
+  // A list-valued Age (several lines joined) counts by its first member.
+  value = util::TrimOws(value.substr(0, value.find(',')));
+  if (value.empty() || value.size() > 64) return std::nullopt;
+  int64_t age = 0;
+  for (char c : value) {
+    if (c < '0' || c > '9') return std::nullopt;
+    // Past 2^31 an age is 2^31 (RFC 9111 §1.2.2): no overflow however many digits.
+    age = std::min<int64_t>(age * 10 + (c - '0'), kDeltaSecondsCap);
+  }
+  return age;
+}
+
+namespace {
+
+// a - b, and a + b, saturating: stored times come from disk and remote clocks.
+int64_t Sub(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_sub_overflow(a, b, &r) ? (b < 0 ? INT64_MAX : INT64_MIN) : r;
+}
+int64_t Add(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_add_overflow(a, b, &r) ? (b < 0 ? INT64_MIN : INT64_MAX) : r;
+}
+
+}  // namespace
+
 int64_t CurrentAge(const ObjectMeta& meta, int64_t now) {
   int64_t age_value = 0;
   for (const auto& [name, value] : meta.headers) {
     if (boost::beast::iequals(name, "age")) {
-      age_value = std::max<int64_t>(0, std::strtoll(value.c_str(), nullptr, 10));
+      age_value = ParseAge(value).value_or(0);
       break;
     }
   }
   const int64_t date = meta.date != 0 ? meta.date : meta.response_time;
-  const int64_t apparent_age = std::max<int64_t>(0, meta.response_time - date);
-  const int64_t response_delay = std::max<int64_t>(0, meta.response_time - meta.request_time);
-  const int64_t corrected_age_value = age_value + response_delay;
+  const int64_t apparent_age = std::max<int64_t>(0, Sub(meta.response_time, date));
+  const int64_t response_delay = std::max<int64_t>(0, Sub(meta.response_time, meta.request_time));
+  const int64_t corrected_age_value = Add(age_value, response_delay);
   const int64_t corrected_initial_age = std::max(apparent_age, corrected_age_value);
-  const int64_t resident_time = std::max<int64_t>(0, now - meta.response_time);
-  return corrected_initial_age + resident_time;
+  const int64_t resident_time = std::max<int64_t>(0, Sub(now, meta.response_time));
+  return Add(corrected_initial_age, resident_time);
 }
 
 ServeDecision DecideServe(const http::request_header<>& req, const ObjectInfo& info, int64_t now,
                           const PolicyOptions& options) {
   ServeDecision d;
   d.age = CurrentAge(info.meta, now);
-  d.ttl = info.meta.freshness_lifetime - d.age;
+  d.ttl = std::max(Sub(info.meta.freshness_lifetime, d.age), -INT64_MAX);  // -ttl never overflows
   d.fresh = d.ttl > 0;
   const uint32_t flags = info.meta.policy_flags;
   auto revalidate = [&d](std::string why) {

@@ -8,7 +8,9 @@
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "edgecache/object.h"
@@ -59,6 +61,13 @@ bool CacheableByDefault(unsigned status);
 StorageDecision DecideStorage(const http::request_header<>& req,
                               const http::response_header<>& resp, int64_t now,
                               const PolicyOptions& options);
+
+// Delta-seconds past this are this (RFC 9111 §1.2.2).
+inline constexpr int64_t kDeltaSecondsCap = 2147483648LL;
+
+// An Age field value (RFC 9111 §5.1): its first member when list-valued; nullopt unless
+// that is a non-negative integer; capped at kDeltaSecondsCap.
+std::optional<int64_t> ParseAge(std::string_view value);
 
 // §4.2.3: age of a stored response at `now`, from its Date, the Age it arrived with
 // (kept among its stored headers), and when it was requested and received.

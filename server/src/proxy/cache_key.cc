@@ -23,7 +23,9 @@ bool Stripped(std::string_view name, const std::vector<std::string>& patterns) {
 
 // RFC 3986 §6.2.2.1-2: upper-case hex in percent-encodings, and decode the ones that
 // encode unreserved characters (ALPHA / DIGIT / - . _ ~). Reserved ones stay encoded:
-// "/a%2Fb" and "/a/b" are different resources.
+// "/a%2Fb" and "/a/b" are different resources. A '%' that starts no percent-encoding is
+// itself encoded ("%25"), so the result is a fixed point: "%%34%31" must not become
+// "%41", which a second pass (or the origin) would read as "A".
 std::string NormalizePercentEncoding(std::string_view in) {
   auto hex = [](char c) -> int {
     if (c >= '0' && c <= '9') return c - '0';
@@ -45,6 +47,8 @@ std::string NormalizePercentEncoding(std::string_view in) {
         out += static_cast<char>(std::toupper(static_cast<unsigned char>(in[i + 2])));
       }
       i += 2;
+    } else if (in[i] == '%') {
+      out += "%25";
     } else {
       out += in[i];
     }

@@ -90,7 +90,7 @@ std::optional<std::string> ParseAuthority(std::string_view authority) {
     }
     if (!host.empty() && host.back() == '.') host.remove_suffix(1);
     if (host.empty() || host.size() > 253 || !std::all_of(host.begin(), host.end(), RegNameChar) ||
-        host.front() == '.' || host.find("..") != std::string_view::npos) {
+        host.front() == '.' || host.back() == '.' || host.find("..") != std::string_view::npos) {
       return std::nullopt;
     }
   }
