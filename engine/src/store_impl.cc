@@ -249,6 +249,9 @@ Status StoreImpl::LoadMeta(std::vector<purge::Rule>* rules) {
     Status s = FromRocks(db.Put(WriteOpts(true), index_.meta, format::kMetaFormatVersion, v),
                          "record format version");
     if (!s.ok()) return s;
+    // A new store: its counters (zero) are exact. A recount would race the first inserts
+    // and could overwrite the live counts with a snapshot's.
+    clean_open_ = counts_valid_ = true;
   } else if (!rs.ok()) {
     return FromRocks(rs, "read format version");
   } else if (value.size() != 4 ||
