@@ -104,6 +104,16 @@ TEST(ForwardedRequestTest, TheForwardedRequestIsWhatIsKeyed) {
   EXPECT_EQ(req[http::field::via], "1.1 edge");
   EXPECT_EQ(req["x-forwarded-for"], "192.0.2.1");
 
+  // Found by request_routing_fuzz: a Connection header naming Host removed the Host the
+  // key was built from.
+  http::request_header<> named;
+  named.method(http::verb::get);
+  named.target("/v");
+  named.set(http::field::host, "h.example");
+  named.set(http::field::connection, "close, host");
+  ASSERT_TRUE(PrepareForward(named, o, "192.0.2.1", &r).ok());
+  EXPECT_EQ(named[http::field::host], "h.example");
+
   for (const char* target : {"/a#frag", "*", "example.com:443", "ftp://h/x", "http://u@h/x",
                              "http:///x", "relative/path"}) {
     http::request_header<> bad;

@@ -298,6 +298,43 @@ TEST_F(HostileTest, VariantKeysComeFromTheRequestAsForwarded) {
   EXPECT_EQ(Echoed(both_again, "X-Variant"), "a, b");
 }
 
+// --- 7. resource bounds ---
+
+TEST_F(HostileTest, ConnectionsOverTheLimitAreRefusedAtAccept) {
+  RestartWith("[limits]\nmax_connections = 2\n");
+  auto first = std::make_unique<HttpConnection>(port_);
+  HttpConnection second(port_);
+  EXPECT_EQ(first->Send("GET", "/c1?cc=max-age=60").status, 200);
+  EXPECT_EQ(second.Send("GET", "/c2?cc=max-age=60").status, 200);
+  // Refused before it sends anything: the 503 is waiting to be read.
+  HttpConnection third(port_);
+  HttpResponse refused = third.Read();
+  EXPECT_EQ(refused.status, 503) << refused.error;
+  EXPECT_EQ(refused.body, "too many connections\n");
+  EXPECT_TRUE(third.ClosedByPeer());
+  // Once one closes, a new connection is served.
+  first.reset();
+  HttpResponse later;
+  for (int i = 0; i < 50 && later.status != 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    later = Get("/c3?cc=max-age=60");
+  }
+  EXPECT_EQ(later.status, 200);
+  HttpResponse metrics = Fetch(admin_port_, "GET", "/metrics");
+  EXPECT_NE(metrics.body.find("edgecache_refused_connections_total "), std::string::npos);
+  EXPECT_EQ(metrics.body.find("edgecache_refused_connections_total 0"), std::string::npos);
+}
+
+TEST_F(HostileTest, UnstoredHeadIsAnsweredFromTheHeader) {
+  // The origin sends the header at once and trickles the body over 4 s.
+  const auto started = std::chrono::steady_clock::now();
+  HttpResponse head = Fetch(port_, "HEAD", "/nostore-head?cc=no-store&size=800000&trickle_ms=500");
+  EXPECT_EQ(head.status, 200) << head.error;
+  EXPECT_EQ(head.Header("content-length"), "800000");
+  EXPECT_TRUE(head.body.empty());
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+}
+
 // --- 9. framing ---
 
 TEST_F(HostileTest, SmugglingShapedFramingIsRefusedAndClosed) {

@@ -495,34 +495,94 @@ TEST_F(ProxyTest, HundredConcurrentMissesMakeOneOriginRequest) {
 }
 
 TEST_F(ProxyTest, CollapsedRequestsAreStreamedWhileTheResponseArrives) {
-  // The origin trickles the body (8 parts, 100 ms apart); requests arriving mid-body get
-  // the leader's response as it streams, not a copy after it was stored.
-  auto run = [&](const std::string& url, size_t size, int followers) {
+  // The origin answers after 300 ms and trickles the body (8 parts, 100 ms apart).
+  // Followers that arrive before its first byte get the leader's response as it streams;
+  // the body is held only for them. Followers that arrive mid-body (its first bytes are
+  // gone) wait for the end and get it from the store. The origin is asked once.
+  auto run = [&](const std::string& url, size_t size, int followers, int after_ms,
+                 const std::string& expect) {
     std::thread leader([&] { EXPECT_EQ(Get(url).body.size(), size); });
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    std::this_thread::sleep_for(std::chrono::milliseconds(after_ms));
     std::vector<std::thread> threads;
-    std::atomic<int> streamed{0};
+    std::atomic<int> served{0};
     for (int i = 0; i < followers; ++i) {
       threads.emplace_back([&] {
         HttpResponse r = Get(url);
-        if (r.status == 200 && r.body.size() == size &&
-            r.Header("cache-status").find("fwd=miss; fwd-status=200; detail=\"collapsed\"") !=
-                std::string::npos) {
-          ++streamed;
+        const std::string cs = r.Header("cache-status");
+        if (r.status == 200 && r.body.size() == size && cs.find(expect) != std::string::npos) {
+          ++served;
+        } else {
+          ADD_FAILURE() << url << ": " << r.status << " " << r.body.size() << " " << cs;
         }
       });
     }
     leader.join();
     for (auto& t : threads) t.join();
-    return streamed.load();
+    return served.load();
   };
-  EXPECT_EQ(run("/trickle?cc=max-age=600&size=400000&trickle_ms=100", 400000, 5), 5);
+  const std::string streamed = "fwd=miss; fwd-status=200; detail=\"collapsed\"";
+  EXPECT_EQ(run("/trickle?cc=max-age=600&size=400000&delay_ms=300&trickle_ms=100", 400000, 5, 100,
+                streamed),
+            5);
   EXPECT_EQ(OriginCount("/trickle"), 1);
-  // Larger than the broadcast buffer (4 MiB): followers continue from the store.
-  EXPECT_EQ(run("/trickle-big?cc=max-age=600&size=6000000&trickle_ms=100", 6000000, 2), 2);
+  // Larger than the broadcast window (4 MiB).
+  EXPECT_EQ(run("/trickle-big?cc=max-age=600&size=6000000&delay_ms=300&trickle_ms=100", 6000000, 2,
+                100, streamed),
+            2);
   EXPECT_EQ(OriginCount("/trickle-big"), 1);
-  HttpResponse stored = Get("/trickle-big?cc=max-age=600&size=6000000&trickle_ms=100");
+  HttpResponse stored = Get("/trickle-big?cc=max-age=600&size=6000000&delay_ms=300&trickle_ms=100");
   EXPECT_NE(stored.Header("cache-status").find("hit"), std::string::npos);
+  // Mid-body: served from the store once the leader is done.
+  EXPECT_EQ(run("/late?cc=max-age=600&size=400000&trickle_ms=100", 400000, 3, 350, "hit; ttl="), 3);
+  EXPECT_EQ(OriginCount("/late"), 1);
+}
+
+TEST_F(ProxyTest, ASlowLeaderClientDoesNotPaceItsFollowers) {
+  // The leader's client asks for 8 MB and then reads nothing: its socket fills up. The
+  // origin is still read at its own pace, so a follower gets the whole body at once and
+  // the object is stored.
+  const std::string url = "/slow-leader?cc=max-age=600&size=8000000&delay_ms=300";
+  HttpConnection stalled(port_);
+  stalled.SendRaw("GET " + url + " HTTP/1.1\r\nHost: test.local\r\n\r\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto started = std::chrono::steady_clock::now();
+  HttpResponse follower = Get(url);
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(follower.status, 200);
+  EXPECT_EQ(follower.body.size(), 8000000u);
+  EXPECT_TRUE(follower.complete) << follower.error;
+  // Far below the 15 s client timeout the stalled leader would otherwise impose.
+  EXPECT_LT(took, std::chrono::seconds(8));
+  EXPECT_NE(Get(url).Header("cache-status").find("hit"), std::string::npos);
+  EXPECT_EQ(OriginCount("/slow-leader"), 1);
+}
+
+TEST_F(ProxyTest, AStoreFailureNeverTruncatesFollowers) {
+  // A chunked body that turns out larger than max_object_bytes: the insert is aborted
+  // mid-body, and the leader and its followers still get every byte.
+  node_.reset();
+  StartNode({"--config", [&] {
+               const std::string conf = dir_.Sub("small.toml");
+               std::ofstream(conf) << "[limits]\nmax_object_bytes = \"1MiB\"\n";
+               return conf;
+             }()});
+  const std::string url = "/too-big?cc=max-age=600&size=3000000&chunked=1&delay_ms=300";
+  HttpResponse leader_response;
+  std::thread leader([&] { leader_response = Get(url); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::vector<HttpResponse> followers(3);
+  std::vector<std::thread> threads;
+  for (auto& f : followers) threads.emplace_back([&f, this, &url] { f = Get(url); });
+  leader.join();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(leader_response.body.size(), 3000000u);
+  EXPECT_TRUE(leader_response.complete);
+  for (const auto& f : followers) {
+    EXPECT_EQ(f.body.size(), 3000000u) << f.Header("cache-status");
+    EXPECT_TRUE(f.complete) << f.error;
+    EXPECT_EQ(f.body, leader_response.body);
+  }
+  EXPECT_EQ(Get(url).Header("cache-status").find("hit"), std::string::npos);  // not stored
 }
 
 // --- Range ---

@@ -216,6 +216,7 @@ json::object Stats(Store& store, const metrics::Metrics::Snapshot* node) {
       {"origin_bytes", node->origin_bytes},
       {"not_modified_saved_bytes", node->not_modified_saved_bytes},
       {"origin_errors", node->origin_errors},
+      {"refused_connections", node->refused_connections},
       {"client_connections", node->connections},
   };
   return out;

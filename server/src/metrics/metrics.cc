@@ -32,6 +32,7 @@ Metrics::Snapshot Metrics::Read() const {
   out.origin_bytes = origin_bytes_.load();
   out.not_modified_saved_bytes = not_modified_saved_bytes_.load();
   out.origin_errors = origin_errors_.load();
+  out.refused_connections = refused_connections_.load();
   out.connections = connections_.load();
   return out;
 }
@@ -69,6 +70,9 @@ std::string Metrics::Render(const StoreCounters& s) const {
           n.not_modified_saved_bytes);
   counter("edgecache_origin_errors_total", "Origin connections or responses that failed.",
           n.origin_errors);
+  counter("edgecache_refused_connections_total",
+          "Client connections refused at accept: limits.max_connections were open.",
+          n.refused_connections);
   gauge("edgecache_client_connections", "Open client connections.", n.connections);
 
   out << "# HELP edgecache_request_duration_seconds Time from request to response end.\n"

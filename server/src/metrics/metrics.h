@@ -34,6 +34,8 @@ class Metrics {
     not_modified_saved_bytes_.fetch_add(n, std::memory_order_relaxed);
   }
   void CountOriginError() { origin_errors_.fetch_add(1, std::memory_order_relaxed); }
+  // A connection refused at accept (limits.max_connections).
+  void CountRefusedConnection() { refused_connections_.fetch_add(1, std::memory_order_relaxed); }
   void ObserveLatency(double seconds);
   void ConnectionOpened() { connections_.fetch_add(1, std::memory_order_relaxed); }
   void ConnectionClosed() { connections_.fetch_sub(1, std::memory_order_relaxed); }
@@ -47,6 +49,7 @@ class Metrics {
     std::array<uint64_t, static_cast<size_t>(Revalidation::kCount)> revalidations{};
     uint64_t client_bytes = 0, store_bytes = 0, origin_bytes = 0, not_modified_saved_bytes = 0;
     uint64_t origin_errors = 0;
+    uint64_t refused_connections = 0;
     int64_t connections = 0;
   };
   Snapshot Read() const;
@@ -59,7 +62,7 @@ class Metrics {
   std::array<std::atomic<uint64_t>, static_cast<size_t>(Outcome::kCount)> requests_{};
   std::array<std::atomic<uint64_t>, static_cast<size_t>(Revalidation::kCount)> revalidations_{};
   std::atomic<uint64_t> client_bytes_{0}, store_bytes_{0}, origin_bytes_{0},
-      not_modified_saved_bytes_{0}, origin_errors_{0};
+      not_modified_saved_bytes_{0}, origin_errors_{0}, refused_connections_{0};
   std::atomic<int64_t> connections_{0};
   std::array<std::atomic<uint64_t>, kBuckets.size() + 1> latency_buckets_{};  // last = +Inf
   std::atomic<uint64_t> latency_count_{0};

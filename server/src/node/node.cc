@@ -3,6 +3,7 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -199,15 +200,40 @@ asio::awaitable<void> Node::Shutdown() {
 template <typename AnyAcceptor>
 asio::awaitable<void> Node::Accept(AnyAcceptor& acceptor, bool admin) {
   using Protocol = typename AnyAcceptor::protocol_type;
+  asio::steady_timer backoff(acceptor.get_executor());
   while (!stopping_) {
     auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(*io_), kToken);
     if (ec) {
       if (stopping_ || ec == asio::error::operation_aborted) break;
-      spdlog::warn("accept: {}", ec.message());
+      // Out of descriptors or memory: the pending connection stays in the backlog and
+      // accept would fail again at once. Wait for some to close instead of spinning.
+      const bool exhausted = ec == asio::error::no_descriptors || ec.value() == ENFILE ||
+                             ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
+      spdlog::warn("accept: {}{}", ec.message(), exhausted ? " (pausing accepts 100 ms)" : "");
+      if (exhausted) {
+        backoff.expires_after(std::chrono::milliseconds(100));
+        co_await backoff.async_wait(kToken);
+      }
       continue;
     }
     if constexpr (std::is_same_v<Protocol, tcp>) {
+      if (!admin && metrics_.connections() >= static_cast<int64_t>(config_.max_connections)) {
+        // Refused at once: a canned 503 if the socket takes it without waiting, then
+        // close, never reading the request (RFC 9110 §15.6.4).
+        static constexpr std::string_view kRefusal =
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+            "Content-Length: 21\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+            "too many connections\n";
+        [[maybe_unused]] ssize_t sent = ::send(socket.native_handle(), kRefusal.data(),
+                                               kRefusal.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        boost::system::error_code ignored;
+        socket.shutdown(tcp::socket::shutdown_both, ignored);
+        socket.close(ignored);
+        metrics_.CountRefusedConnection();
+        continue;
+      }
       if (!admin) {
+        metrics_.ConnectionOpened();  // counted now, so the next accept sees it
         asio::co_spawn(socket.get_executor(), Session(std::move(socket)), asio::detached);
         continue;
       }
@@ -248,7 +274,6 @@ Status Node::BindUnix(const std::string& path, UnixAcceptor* acceptor) {
 
 asio::awaitable<void> Node::Session(tcp::socket socket) {
   sessions_.fetch_add(1);
-  metrics_.ConnectionOpened();
   beast::tcp_stream stream(std::move(socket));
   boost::system::error_code ignored;
   // Responses go out as header and body writes: without TCP_NODELAY, Nagle holds the
@@ -256,7 +281,6 @@ asio::awaitable<void> Node::Session(tcp::socket socket) {
   stream.socket().set_option(tcp::no_delay(true), ignored);
   std::string client = stream.socket().remote_endpoint(ignored).address().to_string();
   beast::flat_buffer buffer;
-  const bool over_limit = metrics_.connections() > static_cast<int64_t>(config_.max_connections);
   for (bool first = true; !stopping_; first = false) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(config_.max_header_bytes);
@@ -287,7 +311,7 @@ asio::awaitable<void> Node::Session(tcp::socket socket) {
                 "100-continue")) {
           refusal = 417;
           reason = "only Expect: 100-continue is supported";
-        } else if (!parser.is_done() && !over_limit) {
+        } else if (!parser.is_done()) {
           // The client waits for this before sending its body (RFC 9110 §10.1.1).
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
           stream.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
@@ -304,15 +328,14 @@ asio::awaitable<void> Node::Session(tcp::socket socket) {
         ec == asio::error::eof) {
       break;  // the client went away, or was idle too long, or we are stopping
     }
-    if (ec || refusal || over_limit) {
+    if (ec || refusal) {
       // Malformed, oversized, or smuggling-shaped (e.g. Content-Length with chunked):
-      // answered with a 4xx (or 503 above the connection limit) and the connection closed.
-      const unsigned status = over_limit ? 503 : refusal ? refusal : StatusFor(ec);
+      // answered with a 4xx and the connection closed.
+      const unsigned status = refusal ? refusal : StatusFor(ec);
       http::response<http::string_body> res{static_cast<http::status>(status), 11};
       res.set(http::field::content_type, "text/plain");
       res.set(http::field::connection, "close");
-      res.body() = over_limit ? "too many connections\n"
-                              : "bad request: " + (refusal ? reason : ec.message()) + "\n";
+      res.body() = "bad request: " + (refusal ? reason : ec.message()) + "\n";
       res.prepare_payload();
       stream.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
       co_await http::async_write(stream, res, kToken);

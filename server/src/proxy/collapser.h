@@ -2,10 +2,10 @@
 // make one origin request: the first caller leads, the others wait, bounded.
 //
 // When the leader's response is going to be stored, waiters that want the plain response
-// (a GET without conditionals or ranges) are handed a Broadcast and get the body streamed
-// as it arrives from the origin; the others wait until the leader is done and then look
-// the key up again, served from the store. When the response turns out uncacheable the
-// waiters find nothing and go to the origin themselves (without collapsing again).
+// (a GET without conditionals or ranges) are handed its Broadcast (proxy/broadcast.h) and
+// get the body streamed as it arrives from the origin; the others wait until the leader is
+// done and then look the key up again, served from the store. When the response turns out
+// uncacheable the waiters find nothing and go to the origin themselves (without collapsing again).
 //
 // Thread safety: all methods may be called from any coroutine; waiters must run on a
 // strand (or a single-threaded executor), as every connection of the node does.
@@ -22,64 +22,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "proxy/broadcast.h"
 #include "proxy/wait_list.h"
 
 namespace edgecache::proxy {
-
-// What every follower of a fetch may be sent: the response header as it is stored (no
-// Set-Cookie, no private="…" / no-cache="…" fields), its length when known, and the
-// variant it is: the Vary names it was selected by and the variant key they gave.
-struct SharedResponse {
-  boost::beast::http::response_header<> header;
-  std::optional<uint64_t> length;
-  std::vector<std::string> vary;
-  std::string secondary;
-};
-
-// One response body fetched once and sent to several clients while it arrives. The
-// leader appends pieces; each follower reads from its own offset. At most
-// `max_buffered` bytes are kept: a follower that needs bytes beyond them waits for the
-// end and reads the rest from the store. A follower may only take it when its own
-// request selects the same variant (SecondaryKeyFor(vary(), its headers) == secondary()).
-class Broadcast {
- public:
-  Broadcast(SharedResponse shared, uint64_t max_buffered);
-
-  const boost::beast::http::response_header<>& header() const { return shared_.header; }
-  std::optional<uint64_t> length() const { return shared_.length; }
-  const std::vector<std::string>& vary() const { return shared_.vary; }
-  const std::string& secondary() const { return shared_.secondary; }
-
-  // Leader side.
-  void Append(std::string_view piece);
-  void Finish(bool complete);  // complete: every byte arrived and the object was stored
-
-  // Follower side: bytes from `offset` (a slice of one buffered piece), or none with
-  // `done` set when the response is over (or `beyond_buffer` when the bytes at `offset`
-  // were not kept).
-  struct Next {
-    std::shared_ptr<const std::string> piece;
-    std::string_view data;
-    bool done = false;
-    bool complete = false;
-    bool beyond_buffer = false;
-  };
-  boost::asio::awaitable<Next> Read(uint64_t offset, std::chrono::milliseconds max_wait);
-  // Waits for the end of the response: true when it completed (and was stored).
-  boost::asio::awaitable<bool> WaitDone(std::chrono::milliseconds max_wait);
-
- private:
-  const SharedResponse shared_;
-  const uint64_t max_buffered_;
-  std::shared_ptr<WaitList> wait_ = std::make_shared<WaitList>();
-  // GUARDED_BY(wait_->mu()):
-  std::vector<std::shared_ptr<const std::string>> pieces_;
-  std::vector<uint64_t> starts_;  // body offset of each piece
-  uint64_t buffered_ = 0;         // bytes in pieces_
-  bool overflowed_ = false;       // pieces past max_buffered_ were not kept
-  bool done_ = false;
-  bool complete_ = false;
-};
 
 class Collapser {
  public:
@@ -94,7 +40,7 @@ class Collapser {
     void Release();
     // Once the leader knows its response will be stored: the broadcast that waiters which
     // can take the plain response (now or arriving later) stream from.
-    std::shared_ptr<Broadcast> StartBroadcast(SharedResponse shared);
+    void Publish(std::shared_ptr<Broadcast> broadcast);
 
    private:
     friend class Collapser;
@@ -124,9 +70,5 @@ class Collapser {
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;  // GUARDED_BY(mu_)
 };
-
-// Buffer limit of a broadcast (kept for every collapsible miss in flight): followers that
-// need bytes beyond it continue from the store once the object is committed.
-inline constexpr uint64_t kBroadcastBufferBytes = 4ull << 20;
 
 }  // namespace edgecache::proxy

@@ -137,11 +137,12 @@ Status PrepareForward(http::request_header<>& req, const ForwardOptions& options
   routed->host = std::move(*host);
   routed->target = NormalizeTarget(target, options.key);
   routed->key = routed->host + routed->target;
-  req.target(routed->target);
-  req.set(http::field::host, routed->host);
 
+  // Hop-by-hop first: "Connection: host" must not remove the Host set below.
   http_util::StripHopByHop(req);
   req.erase(http::field::expect);  // the body is read before the request is forwarded
+  req.target(routed->target);
+  req.set(http::field::host, routed->host);
   for (auto name : kUnkeyedOverrides) {
     if (std::find(options.key_headers.begin(), options.key_headers.end(), name) ==
         options.key_headers.end()) {

@@ -7,6 +7,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -318,18 +319,19 @@ asio::awaitable<bool> Proxy::Follow(Exchange& x, const Collapser::Joined& joined
   if (joined.broadcast) {
     Broadcast& b = *joined.broadcast;
     // Only a request that selects the same variant may take the leader's response; any
-    // other waits for the leader to finish and looks its own variant up.
+    // other (and one that joins after the first bytes are gone) waits for the leader to
+    // finish and looks its own variant up.
     if (SecondaryKeyFor(b.vary(), RequestHeaders(x.req)) == b.secondary()) {
-      co_return co_await ServeBroadcast(x, b);
+      if (std::unique_ptr<Broadcast::Reader> reader = b.Join()) {
+        co_return co_await ServeBroadcast(x, b, *reader);
+      }
     }
-    co_await b.WaitDone(std::chrono::milliseconds(config_.collapse_wait_ms));
+    co_await b.WaitDone(std::chrono::milliseconds(config_.origin_timeout_ms));
   }
   co_return co_await Cached(x);
 }
 
-asio::awaitable<bool> Proxy::ServeBroadcast(Exchange& x, Broadcast& b) {
-  // The leader's response, as it arrives; bytes past the broadcast's buffer come from
-  // the store once the leader has committed the object.
+asio::awaitable<bool> Proxy::ServeBroadcast(Exchange& x, Broadcast& b, Broadcast::Reader& reader) {
   http::response<http::buffer_body> res;
   res.base() = b.header();
   x.cs = CacheStatus{};
@@ -346,6 +348,13 @@ asio::awaitable<bool> Proxy::ServeBroadcast(Exchange& x, Broadcast& b) {
   http::response_serializer<http::buffer_body> sr{res};
   x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
   if (auto [ec, n] = co_await http::async_write_header(*x.client, sr, kToken); ec) co_return false;
+  co_return co_await RelayBroadcast(x, b, reader, 0, UINT64_MAX, res, sr);
+}
+
+asio::awaitable<bool> Proxy::RelayBroadcast(Exchange& x, Broadcast& b, Broadcast::Reader& reader,
+                                            uint64_t first, uint64_t end,
+                                            http::response<http::buffer_body>& res,
+                                            http::response_serializer<http::buffer_body>& sr) {
   auto send = [&](std::string_view data, bool more) -> asio::awaitable<bool> {
     res.body().data = const_cast<char*>(data.data());
     res.body().size = data.size();
@@ -356,31 +365,42 @@ asio::awaitable<bool> Proxy::ServeBroadcast(Exchange& x, Broadcast& b) {
     x.sent_bytes += data.size();
     co_return !ec;
   };
-  uint64_t offset = 0;
   const auto wait = std::chrono::milliseconds(config_.origin_timeout_ms);
-  Broadcast::Next next;
   for (;;) {
-    next = co_await b.Read(offset, wait);
-    if (next.data.empty()) break;
-    if (!co_await send(next.data, true)) co_return false;
-    offset += next.data.size();
-  }
-  // Past the buffer: wait for the leader to finish, then read the rest from the store.
-  const bool complete = next.done ? next.complete : next.beyond_buffer && co_await b.WaitDone(wait);
-  if (!complete) co_return false;  // the origin failed or timed out: close, never short
-  if (auto length = b.length(); length && offset < *length) {
+    Broadcast::Next next = co_await reader.Read(wait);
+    if (!next.data.empty()) {
+      const uint64_t start = reader.offset() - next.data.size();
+      const uint64_t from = std::max(start, first);
+      const uint64_t to = std::min<uint64_t>(reader.offset(), end);
+      if (from < to && !co_await send(next.data.substr(from - start, to - from), true))
+        co_return false;
+      if (reader.offset() >= end) break;
+      continue;
+    }
+    if (next.done) {
+      if (!next.complete) co_return false;  // the origin failed: close, never short
+      break;
+    }
+    if (!next.let_go) co_return false;  // nothing arrived in time
+    // Fell behind: the rest comes from the store once the object is committed.
+    auto [complete, stored] = co_await b.WaitDone(wait);
+    if (!stored) co_return false;
     ObjectInfo info;
     if (!store_.LookupVariant(x.primary, RequestHeaders(x.req), &info).ok() ||
-        info.body_length != *length) {
+        (b.length() && info.body_length != *b.length())) {
       co_return false;
     }
+    x.from_store = true;
     auto executor = co_await asio::this_coro::executor;
-    while (offset < *length) {
-      auto [read_status, slice] =
-          co_await async_read(store_, info, offset, kPieceBytes * 4, executor, kToken);
+    uint64_t offset = std::max(reader.offset(), first);
+    end = std::min<uint64_t>(end, info.body_length);
+    while (offset < end) {
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(kPieceBytes * 4, end - offset));
+      auto [read_status, slice] = co_await async_read(store_, info, offset, want, executor, kToken);
       if (!read_status.ok() || !co_await send(slice.data, true)) co_return false;
       offset += slice.data.size();
     }
+    break;
   }
   co_return co_await send({}, false);
 }
@@ -811,131 +831,174 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   }
   x.status = res.result_int();
 
-  // Relay the body piece by piece: to the client, and into the store.
   bool client_ok = x.client != nullptr;
   res.body().data = nullptr;
   res.body().more = true;
   http::response_serializer<http::buffer_body> sr{res};
-  // Requests collapsed behind this one get the response as it streams by, when it is
-  // the plain full response and will be stored.
-  struct BroadcastGuard {
-    std::shared_ptr<Broadcast> broadcast;
-    ~BroadcastGuard() {
-      if (broadcast) broadcast->Finish(false);  // the body never completed
-    }
-  } relay;
-  // Once the object is stored the collapsed fetch is over: later requests must look it
-  // up (it may need revalidating), not join a response that already arrived.
-  auto stored = [&x, &relay] {
-    if (relay.broadcast) relay.broadcast->Finish(true);
-    relay.broadcast.reset();
-    if (x.ticket != nullptr) x.ticket->Release();
-  };
-  if (insert && shareable && x.ticket != nullptr && !x.head && client_first == 0 &&
-      client_end == UINT64_MAX) {
-    // Followers get the header as it is stored, never fields kept from shared use.
-    SharedResponse shared;
-    shared.header.result(status);
-    shared.header.version(11);
-    http_util::LoadStoredHeaders(stored_meta, config_.forward_surrogate_headers, &shared.header);
-    shared.header.set(http::field::age, "0");
-    shared.header.set(http::field::via, Field(res, http::field::via));
-    if (auto total = parser.content_length()) {
-      shared.length = *total;
-      shared.header.set(http::field::content_length, std::to_string(*total));
-    } else {
-      shared.header.set(http::field::transfer_encoding, "chunked");
-    }
-    shared.vary = stored_meta.vary;
-    shared.secondary = stored_key.secondary;
-    relay.broadcast = x.ticket->StartBroadcast(std::move(shared));
-  }
   auto send_header = [&]() -> asio::awaitable<void> {
     if (!client_ok) co_return;
     x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
     auto [write_error, written] = co_await http::async_write_header(*x.client, sr, kToken);
     client_ok = !write_error;
   };
-  // A HEAD converted to a GET answers once the body is stored, so the next request for
-  // the URL finds it; everything else streams at once.
-  if (!x.head) co_await send_header();
-  auto executor = co_await asio::this_coro::executor;
-  std::vector<char> piece(kPieceBytes);
-  uint64_t received = 0;
-  bool complete = parser.is_done();
-  while (!complete) {
-    parser.get().body().data = piece.data();
-    parser.get().body().size = piece.size();
-    conn.stream->expires_after(std::chrono::milliseconds(config_.origin_timeout_ms));
-    auto [read_error, read] =
-        co_await http::async_read(*conn.stream, origin_buffer, parser, kToken);
-    if (read_error == http::error::need_buffer) read_error = {};
-    const size_t n = piece.size() - parser.get().body().size;
-    if (n > 0) {
-      received += n;
+  const auto origin_wait = std::chrono::milliseconds(config_.origin_timeout_ms);
+
+  if (!insert) {
+    // Passed through, unstored: relayed at the client's pace, and given up as soon as the
+    // client is gone (nobody else needs the bytes). A HEAD needs only the header.
+    co_await send_header();
+    if (x.head || !client_ok) co_return client_ok;  // the origin connection is not pooled
+    std::vector<char> piece(kPieceBytes);
+    bool complete = parser.is_done();
+    while (!complete) {
+      parser.get().body().data = piece.data();
+      parser.get().body().size = piece.size();
+      conn.stream->expires_after(origin_wait);
+      auto [read_error, read] =
+          co_await http::async_read(*conn.stream, origin_buffer, parser, kToken);
+      if (read_error == http::error::need_buffer) read_error = {};
+      const size_t n = piece.size() - parser.get().body().size;
       metrics_.AddOriginBytes(n);
-      if (relay.broadcast) relay.broadcast->Append(std::string_view(piece.data(), n));
-      if (insert) {
-        auto [append_status] =
-            co_await async_append(*insert, std::string_view(piece.data(), n), executor, kToken);
-        if (!append_status.ok() || received > config_.max_object_bytes) {
-          if (!append_status.ok())
-            spdlog::warn("storing {}: {}", x.primary, append_status.ToString());
-          insert.reset();  // abort: the response still reaches the client
-        }
-      }
-      if (insert && parser.is_done()) {
-        // Committed before the last bytes go out, so a client that has the whole response
-        // and asks again finds it stored.
-        auto [commit_status] = co_await async_commit(*insert, executor, kToken);
-        if (!commit_status.ok())
-          spdlog::warn("storing {}: {}", x.primary, commit_status.ToString());
-        if (commit_status.ok()) stored();
-        insert.reset();
-      }
-      const uint64_t piece_start = received - n;
-      const uint64_t from = std::max(piece_start, client_first);
-      const uint64_t to = std::min<uint64_t>(received, client_end);
-      if (client_ok && client_body && from < to) {
-        res.body().data = piece.data() + (from - piece_start);
-        res.body().size = static_cast<size_t>(to - from);
+      if (n > 0 && client_body) {
+        res.body().data = piece.data();
+        res.body().size = n;
         res.body().more = true;
         x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
         auto [write_error, written] = co_await http::async_write(*x.client, sr, kToken);
-        if (write_error == http::error::need_buffer) write_error = {};
-        // A client that went away does not stop the store of a cacheable object.
-        if (write_error)
-          client_ok = false;
-        else
-          x.sent_bytes += to - from;
+        if (write_error && write_error != http::error::need_buffer) co_return false;
+        x.sent_bytes += n;
       }
+      if (read_error) {
+        metrics_.CountOriginError();
+        spdlog::warn("origin {} cut the body of {}{}: {}", x.origin->ToString(), x.host, x.target,
+                     read_error.message());
+        co_return false;  // never finished as complete: close the client
+      }
+      complete = parser.is_done();
     }
-    if (read_error) {
-      metrics_.CountOriginError();
-      spdlog::warn("origin {} cut the body of {}{} after {} bytes: {}", x.origin->ToString(),
-                   x.host, x.target, received, read_error.message());
-      co_return false;  // never stored, never finished as complete: close the client
-    }
-    complete = parser.is_done();
-  }
-  if (insert) {
-    auto [commit_status] = co_await async_commit(*insert, executor, kToken);
-    if (!commit_status.ok()) spdlog::warn("storing {}: {}", x.primary, commit_status.ToString());
-    if (commit_status.ok()) stored();
-  }
-  // Only at a message boundary: the whole response was read.
-  if (parser.is_done() && parser.keep_alive()) pool_.Release(*x.origin, std::move(conn.stream));
-  if (x.head) co_await send_header();
-  if (!client_ok) co_return false;
-  if (client_body) {
+    if (parser.keep_alive()) pool_.Release(*x.origin, std::move(conn.stream));
+    if (!client_body) co_return true;
     res.body().data = nullptr;
     res.body().size = 0;
     res.body().more = false;
     x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
     auto [write_error, written] = co_await http::async_write(*x.client, sr, kToken);
-    if (write_error) co_return false;
+    co_return !write_error;
   }
-  co_return true;
+
+  // Stored: the origin is read at its own pace into the store and a broadcast, which this
+  // client reads like any collapsed follower. One slow client never paces the fetch, and a
+  // client that goes away does not stop the store.
+  SharedResponse shared;
+  shared.header.result(status);
+  shared.header.version(11);
+  // Followers get the header as it is stored, never fields kept from shared use.
+  http_util::LoadStoredHeaders(stored_meta, config_.forward_surrogate_headers, &shared.header);
+  shared.header.set(http::field::age, "0");
+  shared.header.set(http::field::via, Field(res, http::field::via));
+  if (auto total = parser.content_length()) {
+    shared.length = *total;
+    shared.header.set(http::field::content_length, std::to_string(*total));
+  } else {
+    shared.header.set(http::field::transfer_encoding, "chunked");
+  }
+  shared.vary = stored_meta.vary;
+  shared.secondary = stored_key.secondary;
+  auto broadcast = std::make_shared<Broadcast>(std::move(shared), kBroadcastBufferBytes);
+  std::unique_ptr<Broadcast::Reader> own;
+  if (client_ok && client_body) own = broadcast->Join();
+  // Requests collapsed behind this one may share the response only if it is fresh: one
+  // that must be revalidated before every use is theirs to revalidate.
+  if (shareable && x.ticket != nullptr) x.ticket->Publish(broadcast);
+  // A HEAD converted to a GET answers once the body is stored, so the next request for
+  // the URL finds it; everything else streams at once.
+  if (!x.head) co_await send_header();
+  if (!client_ok) own.reset();
+  const bool streaming = own != nullptr;
+
+  auto executor = co_await asio::this_coro::executor;
+  auto fill = [&]() -> asio::awaitable<bool> {
+    struct FinishGuard {  // followers never wait on a fill that was torn down
+      Broadcast& b;
+      ~FinishGuard() { b.Finish(false, false); }
+    } guard{*broadcast};
+    std::vector<char> piece(kPieceBytes);
+    uint64_t received = 0;
+    bool complete = parser.is_done();
+    bool stored = false;
+    auto store_failed = [&](const Status& s) {
+      if (!s.ok()) spdlog::warn("storing {}: {}", x.primary, s.ToString());
+      insert.reset();  // abort: the response still reaches every reader
+      broadcast->StoreFailed();
+    };
+    while (!complete) {
+      parser.get().body().data = piece.data();
+      parser.get().body().size = piece.size();
+      conn.stream->expires_after(origin_wait);
+      auto [read_error, read] =
+          co_await http::async_read(*conn.stream, origin_buffer, parser, kToken);
+      if (read_error == http::error::need_buffer) read_error = {};
+      const size_t n = piece.size() - parser.get().body().size;
+      const std::string_view data(piece.data(), n);
+      received += n;
+      metrics_.AddOriginBytes(n);
+      if (n > 0 && insert) {
+        auto [append_status] = co_await async_append(*insert, data, executor, kToken);
+        if (!append_status.ok()) {
+          store_failed(append_status);
+        } else if (received > config_.max_object_bytes) {
+          store_failed(Status::OK());
+        }
+      }
+      if (insert && !read_error && parser.is_done()) {
+        // Committed before the last bytes go out, so a client that has the whole
+        // response and asks again finds it stored.
+        auto [commit_status] = co_await async_commit(*insert, executor, kToken);
+        if (commit_status.ok()) {
+          stored = true;
+          insert.reset();
+        } else {
+          store_failed(commit_status);
+        }
+      }
+      if (n > 0) co_await broadcast->Append(data, origin_wait);
+      if (read_error) {
+        metrics_.CountOriginError();
+        spdlog::warn("origin {} cut the body of {}{} after {} bytes: {}", x.origin->ToString(),
+                     x.host, x.target, received, read_error.message());
+        insert.reset();  // never stored
+        co_return false;
+      }
+      complete = parser.is_done();
+    }
+    if (insert) {  // an empty body: nothing was read, the commit is still due
+      auto [commit_status] = co_await async_commit(*insert, executor, kToken);
+      stored = commit_status.ok();
+      if (!stored) store_failed(commit_status);
+      insert.reset();
+    }
+    broadcast->Finish(true, stored);
+    // Once the object is stored the collapsed fetch is over: later requests look it up
+    // (it may need revalidating) rather than join a response that already arrived.
+    if (x.ticket != nullptr) x.ticket->Release();
+    if (parser.keep_alive()) pool_.Release(*x.origin, std::move(conn.stream));
+    co_return true;
+  };
+  auto relay = [&]() -> asio::awaitable<bool> {
+    if (own == nullptr) co_return client_ok;
+    const bool sent =
+        co_await RelayBroadcast(x, *broadcast, *own, client_first, client_end, res, sr);
+    own.reset();  // its place in the window is free at once
+    co_return sent;
+  };
+  using boost::asio::experimental::awaitable_operators::operator&&;
+  auto [complete, sent] = co_await (fill() && relay());
+  if (!complete) co_return false;  // cut by the origin: never finished as complete
+  if (x.head) {
+    co_await send_header();
+    co_return client_ok;
+  }
+  co_return client_ok && (!streaming || sent);
 }
 
 }  // namespace edgecache::proxy

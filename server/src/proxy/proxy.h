@@ -76,7 +76,15 @@ class Proxy {
   // same variant, otherwise a fresh look-up once the leader is done.
   boost::asio::awaitable<bool> Follow(Exchange& x, const Collapser::Joined& joined);
   // A collapsed request served from the leader's response as it arrives.
-  boost::asio::awaitable<bool> ServeBroadcast(Exchange& x, Broadcast& broadcast);
+  boost::asio::awaitable<bool> ServeBroadcast(Exchange& x, Broadcast& broadcast,
+                                              Broadcast::Reader& reader);
+  // Sends bytes [first, end) of a broadcast body through `sr`, whose header is written,
+  // as `reader` gets them; when it falls behind, the rest comes from the store. Returns
+  // whether the whole range went out (the connection may carry another request).
+  boost::asio::awaitable<bool> RelayBroadcast(
+      Exchange& x, Broadcast& b, Broadcast::Reader& reader, uint64_t first, uint64_t end,
+      boost::beast::http::response<boost::beast::http::buffer_body>& res,
+      boost::beast::http::response_serializer<boost::beast::http::buffer_body>& sr);
   // Storing `key` would add a variant beyond cache.max_variants.
   bool TooManyVariants(const ObjectKey& key);
 
