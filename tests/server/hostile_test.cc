@@ -2,6 +2,7 @@
 // no cache poisoning, no cross-user leaks (docs/security.md maps each defence here).
 // Requests that a well-behaved client library would not send go out as raw bytes.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <boost/asio/read_until.hpp>
 #include <fstream>
@@ -333,6 +334,39 @@ TEST_F(HostileTest, UnstoredHeadIsAnsweredFromTheHeader) {
   EXPECT_EQ(head.Header("content-length"), "800000");
   EXPECT_TRUE(head.body.empty());
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+}
+
+// --- 10. full disk ---
+
+TEST_F(HostileTest, AStoreOnASmallerFileSystemKeepsToItAndKeepsStoring) {
+  // The node runs with its store on a 100 MiB tmpfs of its own mount namespace (64 MiB of
+  // it the index's headroom) while configured for 1 GiB.
+  node_.reset();
+  const std::string mount = dir_.Sub("small-fs");
+  ASSERT_EQ(::mkdir(mount.c_str(), 0755), 0);
+  const std::string conf = dir_.Sub("small.toml");
+  std::ofstream(conf) << "[store]\ncapacity = \"1GiB\"\nsegment_size = \"1MiB\"\n";
+  testing::ChildProcess node(
+      "/usr/bin/unshare",
+      {"-m", "sh", "-c", "mount -t tmpfs -o size=100m tmpfs \"$0\" && exec \"$@\"", mount,
+       EDGECACHE_BIN, "--listen", "127.0.0.1:0", "--store", mount + "/store", "--config", conf,
+       "--origin", OriginUrl(), "--threads", "2", "--log-level", "warn"},
+      /*merge_stderr=*/true);
+  const std::string started = node.WaitForLine("edgecache: ", std::chrono::seconds(10));
+  if (started.empty()) GTEST_SKIP() << "no mount namespace for the node here (needs root)";
+  ASSERT_NE(started.find("listening on"), std::string::npos) << started;
+  port_ = static_cast<uint16_t>(std::stoi(started.substr(started.rfind(':') + 1)));
+  for (int i = 0; i < 60; ++i) {  // 60 MB through a file system that holds ~30 MB of segments
+    HttpResponse r = Get("/fill/" + std::to_string(i) + "?cc=max-age=600&size=1000000");
+    ASSERT_EQ(r.status, 200) << i;
+    EXPECT_NE(r.Header("cache-status").find("stored"), std::string::npos)
+        << i << ": " << r.Header("cache-status");
+  }
+  for (int i = 55; i < 60; ++i) {
+    HttpResponse hit = Get("/fill/" + std::to_string(i) + "?cc=max-age=600&size=1000000");
+    EXPECT_NE(hit.Header("cache-status").find("hit"), std::string::npos) << i;
+    EXPECT_EQ(hit.body.size(), 1000000u);
+  }
 }
 
 // --- 9. framing ---

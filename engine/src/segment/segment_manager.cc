@@ -5,6 +5,7 @@
 #include <rocksdb/db.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -137,6 +138,36 @@ Status SegmentManager::Open(std::vector<uint64_t>* dead) {
   std::lock_guard lock(mu_);
   next_id_ = max_id + 1;
   Publish(std::move(segments));
+  return options_.read_only ? Status::OK() : FitToFileSystem();
+}
+
+uint64_t SegmentManager::FreeBytes() const {
+  struct statvfs fs;
+  if (::statvfs(dir_.c_str(), &fs) != 0) return UINT64_MAX;  // cannot tell: assume room
+  return static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+}
+
+Status SegmentManager::FitToFileSystem() {
+  // The segments already here are reused; the index keeps kIndexHeadroom besides them.
+  const uint64_t free_bytes = FreeBytes();
+  const uint64_t usable =
+      free_bytes - std::min(free_bytes, kIndexHeadroom) + count() * options_.segment_bytes;
+  const size_t fit = static_cast<size_t>(usable / options_.segment_bytes);
+  if (fit >= max_segments_) return Status::OK();
+  if (fit < 4) {
+    return Status::NoSpace("store.capacity " + std::to_string(options_.capacity_bytes >> 20) +
+                           " MiB: the file system of " + dir_ + " has room for " +
+                           std::to_string(fit) + " segments of " +
+                           std::to_string(options_.segment_bytes >> 20) + " MiB (keeping " +
+                           std::to_string(kIndexHeadroom >> 20) +
+                           " MiB for the index), and a store needs at least 4; free space or lower "
+                           "store.segment_size");
+  }
+  spdlog::warn(
+      "store {}: store.capacity is {} MiB but the file system has room for {} MiB of "
+      "segments: the store keeps to that",
+      dir_, options_.capacity_bytes >> 20, (fit * options_.segment_bytes) >> 20);
+  max_segments_ = fit;
   return Status::OK();
 }
 
@@ -239,13 +270,34 @@ Status SegmentManager::Allocate(uint32_t bytes, Allocation* out) {
   {
     std::lock_guard lock(mu_);
     if (active_ == nullptr || write_offset_ + bytes > options_.segment_bytes) {
-      while (s.ok() && count() >= max_segments_) {
+      // The file system may fill up before the store reaches its capacity (other files
+      // grew, or it holds less than it said): then the oldest segments make room, and the
+      // store keeps to what fits from now on, so the index keeps its headroom and every
+      // roll does not fail again.
+      auto shrink = [&](const char* why) {
+        if (max_segments_ <= count() + 1) return;
+        max_segments_ = std::max<size_t>(count() + 1, 1);
+        spdlog::warn("store {}: {}: the store keeps to {} segments ({} MiB) from now on", dir_, why,
+                     max_segments_.load(), (max_segments_ * options_.segment_bytes) >> 20);
+      };
+      while (s.ok() && count() > 0 &&
+             (count() >= max_segments_ || FreeBytes() < options_.segment_bytes + kIndexHeadroom)) {
+        if (count() < max_segments_) shrink("the file system is nearly full");
         uint64_t id = 0;
         s = ReclaimOldest(&id);
         if (s.ok()) reclaimed.push_back(id);
       }
       std::shared_ptr<Segment> seg;
-      if (s.ok()) s = CreateSegment(next_id_++, &seg);
+      if (s.ok()) s = CreateSegment(next_id_, &seg);
+      while (s.IsNoSpace() && count() > 0) {  // full all the same: make room, try again
+        shrink("the file system is full");
+        uint64_t id = 0;
+        s = ReclaimOldest(&id);
+        if (!s.ok()) break;
+        reclaimed.push_back(id);
+        s = CreateSegment(next_id_, &seg);
+      }
+      if (s.ok()) ++next_id_;  // a failed roll does not use up an id
       if (s.ok()) {
         std::vector<std::shared_ptr<Segment>> segments = table_.load()->segments;
         segments.push_back(seg);

@@ -52,6 +52,10 @@ struct Allocation {
   uint32_t offset = 0;
 };
 
+// Space the index (RocksDB: WAL preallocation, memtable flushes, compaction output) keeps
+// on the store's file system: segments never grow into it.
+inline constexpr uint64_t kIndexHeadroom = 64ull << 20;
+
 class SegmentManager {
  public:
   using SegmentHook = std::function<void(uint64_t segment)>;
@@ -76,9 +80,15 @@ class SegmentManager {
   // interrupted).
   Status Open(std::vector<uint64_t>* dead);
 
-  // Reserves `bytes` (a whole chunk record) in the active segment.
-  // NoSpace when a new segment cannot be created on the disk.
+  // Reserves `bytes` (a whole chunk record) in the active segment. When the file system
+  // is full before the store reaches its capacity, the oldest segments are reclaimed to
+  // make room and the store keeps to the segments that fit from then on (logged once).
+  // NoSpace only when not even one new segment fits.
   Status Allocate(uint32_t bytes, Allocation* out);
+
+  // Segments the store keeps at most: capacity / segment_bytes, or fewer when the file
+  // system holds less (found at Open or at a failed roll).
+  size_t max_segments() const { return max_segments_.load(std::memory_order_relaxed); }
 
   // The open segment with this id, or null when it was reclaimed or never existed.
   std::shared_ptr<Segment> Get(uint64_t id) const;
@@ -101,8 +111,12 @@ class SegmentManager {
   };
 
   Status CreateSegment(uint64_t id, std::shared_ptr<Segment>* out);  // REQUIRES: mu_ held
-  Status ReclaimOldest(uint64_t* reclaimed_id);                      // REQUIRES: mu_ held
-  void Publish(std::vector<std::shared_ptr<Segment>> segments);      // REQUIRES: mu_ held
+  // Caps max_segments_ to what the file system can hold besides the segments it has.
+  Status FitToFileSystem();
+  // Free bytes of the file system for unprivileged use (UINT64_MAX when unknown).
+  uint64_t FreeBytes() const;
+  Status ReclaimOldest(uint64_t* reclaimed_id);                  // REQUIRES: mu_ held
+  void Publish(std::vector<std::shared_ptr<Segment>> segments);  // REQUIRES: mu_ held
 
   const StoreOptions& options_;
   const std::string dir_;  // .../segments
@@ -110,7 +124,7 @@ class SegmentManager {
   rocksdb::DB& db_;
   rocksdb::ColumnFamilyHandle& family_;
   const Hooks hooks_;
-  const size_t max_segments_;
+  std::atomic<size_t> max_segments_;
 
   std::atomic<std::shared_ptr<const Table>> table_;
   std::atomic<uint64_t> min_live_{1};
