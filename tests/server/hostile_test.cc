@@ -326,6 +326,69 @@ TEST_F(HostileTest, ConnectionsOverTheLimitAreRefusedAtAccept) {
   EXPECT_EQ(metrics.body.find("edgecache_refused_connections_total 0"), std::string::npos);
 }
 
+TEST_F(HostileTest, RequestBodiesAreStreamedToTheOriginWithinTheLimit) {
+  RestartWith("[limits]\nmax_request_body_bytes = \"1MiB\"\n");
+  // Chunked, in pieces: forwarded as it arrives (a fresh origin connection, never sent twice).
+  HttpConnection c(port_);
+  c.SendRaw("POST /up HTTP/1.1\r\nHost: test.local\r\nTransfer-Encoding: chunked\r\n\r\n");
+  const std::string piece(100000, 'b');
+  char size_line[32];
+  std::snprintf(size_line, sizeof(size_line), "%zx\r\n", piece.size());
+  for (int i = 0; i < 9; ++i) c.SendRaw(size_line + piece + "\r\n");
+  c.SendRaw("0\r\n\r\n");
+  HttpResponse chunked = c.Read();
+  EXPECT_EQ(chunked.status, 200) << chunked.error;
+  EXPECT_EQ(chunked.body, "POST /up got 900000 bytes\n");
+  // The connection goes on: the body was read to its end.
+  EXPECT_EQ(c.Send("POST", "/up", {}, std::string(5000, 'x')).body, "POST /up got 5000 bytes\n");
+
+  // Past the limit: a Content-Length says so at once; a chunked body when it gets there.
+  HttpResponse declared =
+      Raw("POST /up HTTP/1.1\r\nHost: test.local\r\nContent-Length: 2000000\r\n\r\n");
+  EXPECT_EQ(declared.status, 413);
+  HttpConnection over(port_);
+  over.SendRaw("POST /over HTTP/1.1\r\nHost: test.local\r\nTransfer-Encoding: chunked\r\n\r\n");
+  for (int i = 0; i < 12; ++i) over.SendRaw(size_line + piece + "\r\n");
+  HttpResponse too_big = over.Read();
+  EXPECT_EQ(too_big.status, 413) << too_big.error;
+  EXPECT_TRUE(over.ClosedByPeer());
+  EXPECT_EQ(OriginCount("/over"), 0);  // the origin never got a complete request
+
+  // A GET's body is not forwarded, but read past: the next request on the connection works.
+  HttpConnection g(port_);
+  g.SendRaw(
+      "GET /g1?cc=max-age=60 HTTP/1.1\r\nHost: test.local\r\nContent-Length: 5\r\n\r\n"
+      "helloGET /g2?cc=max-age=60 HTTP/1.1\r\nHost: test.local\r\n\r\n");
+  EXPECT_EQ(g.Read().status, 200);
+  HttpResponse second = g.Read();
+  EXPECT_EQ(second.status, 200);
+  EXPECT_EQ(OriginCount("/g2"), 1);
+}
+
+TEST_F(HostileTest, AnUnstoredFetchStopsWhenItsClientLeaves) {
+  auto origin_bytes = [this] {
+    const std::string metrics = Fetch(admin_port_, "GET", "/metrics").body;
+    const std::string name = "\nedgecache_origin_bytes_total ";
+    const size_t at = metrics.find(name);
+    return at == std::string::npos ? -1 : std::stoll(metrics.substr(at + name.size()));
+  };
+  const int64_t before = origin_bytes();
+  {
+    // 8 MB, no-store, sent by the origin in 8 parts 250 ms apart; the client reads the
+    // header and the first bytes, then goes.
+    HttpConnection c(port_);
+    c.SendRaw(
+        "GET /gone?cc=no-store&size=8000000&trickle_ms=250 HTTP/1.1\r\nHost: test.local"
+        "\r\n\r\n");
+    char first[4096];
+    boost::system::error_code ec;
+    ASSERT_GT(c.ReadSome(first, sizeof(first), ec), 0u) << ec.message();
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // the origin is done by now
+  const int64_t fetched = origin_bytes() - before;
+  EXPECT_LT(fetched, 4000000) << "the node kept reading a body nobody wanted";
+}
+
 TEST_F(HostileTest, UnstoredHeadIsAnsweredFromTheHeader) {
   // The origin sends the header at once and trickles the body over 4 s.
   const auto started = std::chrono::steady_clock::now();

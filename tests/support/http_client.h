@@ -91,6 +91,11 @@ class HttpConnection {
     return out;
   }
 
+  // Whatever bytes arrive next (blocking), raw.
+  size_t ReadSome(char* data, size_t size, boost::system::error_code& ec) {
+    return socket_.read_some(boost::asio::buffer(data, size), ec);
+  }
+
   // True when the server has closed the connection (reads EOF).
   bool ClosedByPeer() {
     char c;

@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "http/headers.h"
+#include "http/request_body.h"
 #include "util/ascii.h"
 
 namespace edgecache::node {
@@ -282,7 +283,8 @@ asio::awaitable<void> Node::Session(tcp::socket socket) {
   std::string client = stream.socket().remote_endpoint(ignored).address().to_string();
   beast::flat_buffer buffer;
   for (bool first = true; !stopping_; first = false) {
-    http::request_parser<http::string_body> parser;
+    // The header only: a body is streamed to the origin as it is forwarded (RequestBody).
+    http::request_parser<http::empty_body> parser;
     parser.header_limit(config_.max_header_bytes);
     parser.body_limit(config_.max_request_body_bytes);
     {
@@ -319,10 +321,6 @@ asio::awaitable<void> Node::Session(tcp::socket socket) {
         }
       }
     }
-    if (!ec && !refusal && !parser.is_done()) {
-      stream.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
-      std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, kToken);
-    }
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
         ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
         ec == asio::error::eof) {
@@ -342,8 +340,12 @@ asio::awaitable<void> Node::Session(tcp::socket socket) {
       metrics_.CountRequest(metrics::Outcome::kError);
       break;
     }
-    proxy::Request req = parser.release();
-    bool keep = co_await proxy_->Handle(req, stream, client);
+    proxy::Request req(parser.get().base());
+    http_util::RequestBody body(stream, buffer, std::move(parser), config_.max_request_body_bytes,
+                                std::chrono::milliseconds(config_.client_timeout_ms));
+    bool keep = co_await proxy_->Handle(req, body, stream, client);
+    // Another request only at a message boundary: a body nobody forwarded is read past.
+    if (keep && !body.done()) keep = co_await body.Discard();
     if (!keep) break;
   }
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);

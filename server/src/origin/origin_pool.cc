@@ -14,9 +14,9 @@ OriginPool::OriginPool(asio::any_io_executor executor, std::chrono::milliseconds
       connect_timeout_(connect_timeout),
       max_idle_(max_idle_per_origin) {}
 
-asio::awaitable<Connection> OriginPool::Acquire(const config::OriginUrl& origin) {
+asio::awaitable<Connection> OriginPool::Acquire(const config::OriginUrl& origin, bool fresh) {
   const std::string key = origin.ToString();
-  {
+  if (!fresh) {
     std::lock_guard lock(mu_);
     auto& idle = idle_[key];
     while (!idle.empty()) {

@@ -33,8 +33,10 @@ class OriginPool {
   OriginPool(boost::asio::any_io_executor executor, std::chrono::milliseconds connect_timeout,
              size_t max_idle_per_origin = 64);
 
-  // A connection, or Connection::error when the origin cannot be reached in time.
-  boost::asio::awaitable<Connection> Acquire(const config::OriginUrl& origin);
+  // A connection, or Connection::error when the origin cannot be reached in time. `fresh`
+  // for a request that cannot be sent twice (a streamed body): never a reused connection,
+  // which the origin may have closed meanwhile.
+  boost::asio::awaitable<Connection> Acquire(const config::OriginUrl& origin, bool fresh = false);
   void Release(const config::OriginUrl& origin, std::unique_ptr<boost::beast::tcp_stream> stream);
   // Closes every idle connection (shutdown).
   void Clear();

@@ -106,9 +106,10 @@ bool IsTimeout(const boost::system::error_code& ec) {
 }  // namespace
 
 struct Proxy::Exchange {
-  Request& req;
+  Request& req;               // the header (as forwarded, once prepared)
   beast::tcp_stream* client;  // null for a background revalidation: nobody to answer
   std::string client_address;
+  http_util::RequestBody* body = nullptr;  // streamed to the origin for other methods
   bool head = false;
   bool keep_alive = true;
   std::string host;
@@ -139,10 +140,11 @@ Proxy::Proxy(const config::NodeConfig& config, Store& store, origin::OriginPool&
       via_("1.1 " + config.name),
       forward_options_{{config.sort_query, config.strip_query_params}, config.key_headers, via_} {}
 
-asio::awaitable<bool> Proxy::Handle(Request& req, beast::tcp_stream& client,
-                                    const std::string& client_address) {
+asio::awaitable<bool> Proxy::Handle(Request& req, http_util::RequestBody& body,
+                                    beast::tcp_stream& client, const std::string& client_address) {
   const auto started = std::chrono::steady_clock::now();
   Exchange x{req, &client, client_address};
+  x.body = &body;
   x.cs.name = config_.name;
   x.head = req.method() == http::verb::head;
   x.keep_alive = req.keep_alive();
@@ -647,21 +649,69 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   }
   out.prepare_payload();
 
+  // A request body is streamed from the client as it is sent (never held whole): such a
+  // request goes on a fresh connection and is never sent twice.
+  const bool stream_body = !cacheable_method && x.body != nullptr && !x.body->done();
+  bool client_body_failed = false;
+  origin::Connection conn;
+  auto send_streamed = [&]() -> asio::awaitable<boost::system::error_code> {
+    http::request<http::buffer_body> streamed{out.base()};
+    if (auto length = x.body->length()) {
+      streamed.content_length(*length);
+    } else {
+      streamed.chunked(true);
+    }
+    streamed.body().data = nullptr;
+    streamed.body().more = true;
+    http::request_serializer<http::buffer_body> sr{streamed};
+    auto [header_error, h] = co_await http::async_write_header(*conn.stream, sr, kToken);
+    if (header_error) co_return header_error;
+    std::vector<char> piece(kPieceBytes);
+    for (;;) {
+      boost::system::error_code read_error;
+      const size_t got = co_await x.body->Read(piece.data(), piece.size(), read_error);
+      if (read_error) {
+        client_body_failed = true;
+        co_return read_error;
+      }
+      const bool last = x.body->done();
+      if (got == 0 && !last) continue;
+      streamed.body().data = got > 0 ? piece.data() : nullptr;
+      streamed.body().size = got;
+      streamed.body().more = !last;
+      conn.stream->expires_after(std::chrono::milliseconds(config_.origin_timeout_ms));
+      auto [write_error, w] = co_await http::async_write(*conn.stream, sr, kToken);
+      if (write_error && write_error != http::error::need_buffer) co_return write_error;
+      if (last) co_return boost::system::error_code{};
+    }
+  };
+
   // Send it, retrying once on a fresh connection if a reused one turns out closed.
   const int64_t request_time = Now();
-  origin::Connection conn;
   beast::flat_buffer origin_buffer;
   std::optional<http::response_parser<http::buffer_body>> parser_slot;
   boost::system::error_code ec;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    conn = co_await pool_.Acquire(*x.origin);
+    conn = co_await pool_.Acquire(*x.origin, /*fresh=*/stream_body);
     if (conn.error) {
       ec = conn.error;
       break;
     }
     conn.stream->expires_after(std::chrono::milliseconds(config_.origin_timeout_ms));
-    auto [write_error, written] = co_await http::async_write(*conn.stream, out, kToken);
-    ec = write_error;
+    if (stream_body) {
+      ec = co_await send_streamed();
+    } else {
+      auto [write_error, written] = co_await http::async_write(*conn.stream, out, kToken);
+      ec = write_error;
+    }
+    if (client_body_failed) {
+      // The client's body broke off (or passed limits.max_request_body_bytes): nothing
+      // complete reached the origin; the client is told when the limit was the cause.
+      x.keep_alive = false;
+      if (ec == http::error::body_limit)
+        co_return co_await SendError(x, 413, "request body too large\n");
+      co_return false;
+    }
     if (!ec) {
       parser_slot.emplace();
       parser_slot->body_limit(boost::none);
@@ -687,7 +737,7 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
     // Only idempotent requests are sent twice (RFC 9110 §9.2.2): a POST the origin may
     // have acted on before the connection broke is not repeated behind the client's back.
     const bool idempotent = out.method() != http::verb::post && out.method() != http::verb::patch;
-    if (!ec || !conn.reused || IsTimeout(ec) || !idempotent) break;
+    if (!ec || !conn.reused || IsTimeout(ec) || !idempotent || stream_body) break;
   }
   if (ec) {
     metrics_.CountOriginError();

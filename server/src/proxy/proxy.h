@@ -24,6 +24,7 @@
 
 #include "config/config.h"
 #include "edgecache/store.h"
+#include "http/request_body.h"
 #include "metrics/metrics.h"
 #include "origin/origin_pool.h"
 #include "policy/cache_policy.h"
@@ -44,8 +45,11 @@ class Proxy {
   Proxy(const config::NodeConfig& config, Store& store, origin::OriginPool& pool,
         metrics::Metrics& metrics, std::shared_ptr<spdlog::logger> access_log);
 
-  // Answers `req` on `client`. Returns whether the connection may carry another request.
-  boost::asio::awaitable<bool> Handle(Request& req, boost::beast::tcp_stream& client,
+  // Answers `req` (its header; `body` streams its body, which is forwarded for methods
+  // other than GET and HEAD) on `client`. Returns whether the connection may carry another
+  // request once what is left of `body` is read.
+  boost::asio::awaitable<bool> Handle(Request& req, http_util::RequestBody& body,
+                                      boost::beast::tcp_stream& client,
                                       const std::string& client_address);
 
  private:
