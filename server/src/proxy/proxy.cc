@@ -892,6 +892,26 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
     client_ok = !write_error;
   };
   const auto origin_wait = std::chrono::milliseconds(config_.origin_timeout_ms);
+  // The next piece of the origin's body, read into `piece`, and the error that ended it.
+  uint64_t origin_received = 0;
+  auto read_piece = [&](std::vector<char>& piece)
+      -> asio::awaitable<std::pair<std::string_view, boost::system::error_code>> {
+    parser.get().body().data = piece.data();
+    parser.get().body().size = piece.size();
+    conn.stream->expires_after(origin_wait);
+    auto [read_error, read] =
+        co_await http::async_read(*conn.stream, origin_buffer, parser, kToken);
+    if (read_error == http::error::need_buffer) read_error = {};
+    const size_t n = piece.size() - parser.get().body().size;
+    origin_received += n;
+    metrics_.AddOriginBytes(n);
+    if (read_error) {
+      metrics_.CountOriginError();
+      spdlog::warn("origin {} cut the body of {}{} after {} bytes: {}", x.origin->ToString(),
+                   x.host, x.target, origin_received, read_error.message());
+    }
+    co_return std::make_pair(std::string_view(piece.data(), n), read_error);
+  };
 
   if (!insert) {
     // Passed through, unstored: relayed at the client's pace, and given up as soon as the
@@ -901,14 +921,8 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
     std::vector<char> piece(kPieceBytes);
     bool complete = parser.is_done();
     while (!complete) {
-      parser.get().body().data = piece.data();
-      parser.get().body().size = piece.size();
-      conn.stream->expires_after(origin_wait);
-      auto [read_error, read] =
-          co_await http::async_read(*conn.stream, origin_buffer, parser, kToken);
-      if (read_error == http::error::need_buffer) read_error = {};
-      const size_t n = piece.size() - parser.get().body().size;
-      metrics_.AddOriginBytes(n);
+      auto [data, read_error] = co_await read_piece(piece);
+      const size_t n = data.size();
       if (n > 0 && client_body) {
         res.body().data = piece.data();
         res.body().size = n;
@@ -918,12 +932,7 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
         if (write_error && write_error != http::error::need_buffer) co_return false;
         x.sent_bytes += n;
       }
-      if (read_error) {
-        metrics_.CountOriginError();
-        spdlog::warn("origin {} cut the body of {}{}: {}", x.origin->ToString(), x.host, x.target,
-                     read_error.message());
-        co_return false;  // never finished as complete: close the client
-      }
+      if (read_error) co_return false;  // never finished as complete: close the client
       complete = parser.is_done();
     }
     if (parser.keep_alive()) pool_.Release(*x.origin, std::move(conn.stream));
@@ -973,7 +982,6 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
       ~FinishGuard() { b.Finish(false, false); }
     } guard{*broadcast};
     std::vector<char> piece(kPieceBytes);
-    uint64_t received = 0;
     bool complete = parser.is_done();
     bool stored = false;
     auto store_failed = [&](const Status& s) {
@@ -982,21 +990,13 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
       broadcast->StoreFailed();
     };
     while (!complete) {
-      parser.get().body().data = piece.data();
-      parser.get().body().size = piece.size();
-      conn.stream->expires_after(origin_wait);
-      auto [read_error, read] =
-          co_await http::async_read(*conn.stream, origin_buffer, parser, kToken);
-      if (read_error == http::error::need_buffer) read_error = {};
-      const size_t n = piece.size() - parser.get().body().size;
-      const std::string_view data(piece.data(), n);
-      received += n;
-      metrics_.AddOriginBytes(n);
+      auto [data, read_error] = co_await read_piece(piece);
+      const size_t n = data.size();
       if (n > 0 && insert) {
         auto [append_status] = co_await async_append(*insert, data, executor, kToken);
         if (!append_status.ok()) {
           store_failed(append_status);
-        } else if (received > config_.max_object_bytes) {
+        } else if (origin_received > config_.max_object_bytes) {
           store_failed(Status::OK());
         }
       }
@@ -1013,9 +1013,6 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
       }
       if (n > 0) co_await broadcast->Append(data, origin_wait);
       if (read_error) {
-        metrics_.CountOriginError();
-        spdlog::warn("origin {} cut the body of {}{} after {} bytes: {}", x.origin->ToString(),
-                     x.host, x.target, received, read_error.message());
         insert.reset();  // never stored
         co_return false;
       }
