@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "fuzz_util.h"
 #include "policy/cache_policy.h"
 #include "policy/directives.h"
 
@@ -13,10 +14,7 @@ namespace {
 
 namespace http = boost::beast::http;
 using namespace edgecache;
-
-void Check(bool ok) {
-  if (!ok) std::abort();
-}
+using fuzz::Check;
 
 }  // namespace
 
@@ -30,13 +28,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)d.FieldNames("no-cache");
   (void)d.FieldNames("private");
 
-  http::response_parser<http::empty_body> parser;
-  parser.header_limit(16 * 1024);
-  parser.eager(false);
-  boost::system::error_code ec;
-  parser.put(boost::asio::buffer(input.data(), input.size()), ec);
-  if (ec || !parser.is_header_done()) return 0;
-  const http::response_header<>& resp = parser.get().base();
+  auto head = fuzz::ParseHead<false>(input);
+  if (!head) return 0;
+  const http::response_header<>& resp = *head;
   http::request_header<> req;
   req.method(http::verb::get);
   const int64_t now = 1700000000;

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "edgecache/object.h"
+#include "fuzz_util.h"
 #include "http/headers.h"
 #include "proxy/cache_key.h"
 #include "proxy/forwarded_request.h"
@@ -20,22 +21,15 @@ namespace {
 
 namespace http = boost::beast::http;
 using namespace edgecache;
-
-void Check(bool ok) {
-  if (!ok) std::abort();
-}
+using fuzz::Check;
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
-  http::request_parser<http::empty_body> parser;
-  parser.header_limit(16 * 1024);
-  parser.eager(false);
-  boost::system::error_code ec;
-  parser.put(boost::asio::buffer(input.data(), input.size()), ec);
-  if (ec || !parser.is_header_done()) return 0;
-  http::request_header<> req = parser.get().base();
+  auto head = fuzz::ParseHead<true>(input);
+  if (!head) return 0;
+  http::request_header<> req = std::move(*head);
   if (http_util::RequestFramingError(req)) return 0;
 
   proxy::ForwardOptions options{{true, {"utm_*", "fbclid"}}, {"x-forwarded-host"}, "1.1 fuzz"};
