@@ -396,7 +396,8 @@ TEST_F(HostileTest, UnstoredHeadIsAnsweredFromTheHeader) {
   EXPECT_EQ(head.status, 200) << head.error;
   EXPECT_EQ(head.Header("content-length"), "800000");
   EXPECT_TRUE(head.body.empty());
-  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+  // The body alone takes 4 s to arrive: answering from the header takes far less.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3));
 }
 
 // --- 10. full disk ---
