@@ -28,20 +28,28 @@ std::string_view Opaque(std::string_view tag) {
 
 }  // namespace
 
-std::optional<FramingError> RequestFramingError(const http::request_header<>& request) {
-  if (request.find(http::field::transfer_encoding) == request.end()) return std::nullopt;
-  std::vector<std::string> codings;
-  for (auto it = request.find(http::field::transfer_encoding);
-       it != request.end() && it->name() == http::field::transfer_encoding; ++it) {
+std::vector<std::string> ListMembers(const http::fields& fields, http::field name) {
+  std::vector<std::string> members;
+  for (auto it = fields.find(name); it != fields.end() && it->name() == name; ++it) {
     std::string_view v(it->value().data(), it->value().size());
-    while (true) {
+    while (!v.empty()) {
       const size_t comma = v.find(',');
-      std::string_view coding = TrimOws(v.substr(0, comma));
-      coding = coding.substr(0, coding.find(';'));  // parameters do not change the coding
-      if (!coding.empty()) codings.push_back(AsciiLower(TrimOws(coding)));
+      std::string_view member = TrimOws(v.substr(0, comma));
+      if (!member.empty()) members.push_back(AsciiLower(member));
       if (comma == std::string_view::npos) break;
       v.remove_prefix(comma + 1);
     }
+  }
+  return members;
+}
+
+std::optional<FramingError> RequestFramingError(const http::request_header<>& request) {
+  if (request.find(http::field::transfer_encoding) == request.end()) return std::nullopt;
+  std::vector<std::string> codings;
+  for (const std::string& member : ListMembers(request, http::field::transfer_encoding)) {
+    // Parameters do not change the coding.
+    std::string_view coding = TrimOws(std::string_view(member).substr(0, member.find(';')));
+    if (!coding.empty()) codings.emplace_back(coding);
   }
   if (request.version() < 11) return FramingError{400, "Transfer-Encoding in an HTTP/1.0 request"};
   if (request.find(http::field::content_length) != request.end())
@@ -56,19 +64,7 @@ std::optional<FramingError> RequestFramingError(const http::request_header<>& re
 }
 
 void StripHopByHop(http::fields& fields) {
-  std::vector<std::string> named;
-  for (auto it = fields.find(http::field::connection);
-       it != fields.end() && it->name() == http::field::connection; ++it) {
-    std::string_view v(it->value().data(), it->value().size());
-    while (!v.empty()) {
-      size_t comma = v.find(',');
-      std::string_view token = TrimOws(v.substr(0, comma));
-      if (!token.empty()) named.emplace_back(token);
-      if (comma == std::string_view::npos) break;
-      v.remove_prefix(comma + 1);
-    }
-  }
-  for (const auto& name : named) fields.erase(name);
+  for (const auto& name : ListMembers(fields, http::field::connection)) fields.erase(name);
   for (auto name : kHopByHop) fields.erase(boost::beast::string_view(name.data(), name.size()));
 }
 

@@ -15,6 +15,10 @@ namespace edgecache::http_util {
 
 namespace http = boost::beast::http;
 
+// The members of a comma-separated list field (Connection, Vary, Transfer-Encoding …)
+// over all its lines, trimmed and lower-cased, empty members skipped (RFC 9110 §5.6.1).
+std::vector<std::string> ListMembers(const http::fields& fields, http::field name);
+
 // Why a request's framing must be refused (RFC 9112 §6.1, §6.3): 400 for
 // Transfer-Encoding whose final coding is not chunked, Transfer-Encoding together with
 // Content-Length, or Transfer-Encoding in an HTTP/1.0 request; 501 for a transfer coding

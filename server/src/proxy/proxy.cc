@@ -21,7 +21,6 @@
 #include "policy/directives.h"
 #include "policy/http_date.h"
 #include "proxy/cache_key.h"
-#include "util/ascii.h"
 
 namespace edgecache::proxy {
 namespace {
@@ -38,9 +37,6 @@ constexpr int kMaxInterimResponses = 8;
 
 int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
 
-using util::AsciiLower;
-using util::TrimOws;
-
 template <typename Name>
 std::string_view Field(const http::fields& f, Name name) {
   auto it = f.find(name);
@@ -54,22 +50,6 @@ HeaderGetter RequestHeaders(const Request& req) {
     if (it == req.end()) return std::nullopt;
     return std::string_view(it->value().data(), it->value().size());
   };
-}
-
-std::vector<std::string> VaryNames(const http::fields& f) {
-  std::vector<std::string> names;
-  for (auto it = f.find(http::field::vary); it != f.end() && it->name() == http::field::vary;
-       ++it) {
-    std::string_view v(it->value().data(), it->value().size());
-    while (!v.empty()) {
-      size_t comma = v.find(',');
-      std::string_view name = TrimOws(v.substr(0, comma));
-      if (!name.empty()) names.push_back(AsciiLower(name));
-      if (comma == std::string_view::npos) break;
-      v.remove_prefix(comma + 1);
-    }
-  }
-  return names;
 }
 
 // Fills the metadata the engine stores from an origin response and the storage decision.
@@ -94,7 +74,7 @@ ObjectMeta MetaFrom(const http::response_header<>& resp, const policy::StorageDe
   m.stale_if_error = d.stale_if_error;
   m.policy_flags = d.flags;
   m.tags = http_util::SurrogateTags(resp);
-  m.vary = VaryNames(resp);
+  m.vary = http_util::ListMembers(resp, http::field::vary);
   m.vary.insert(m.vary.end(), key_headers.begin(), key_headers.end());
   return m;
 }
