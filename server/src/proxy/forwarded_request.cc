@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <boost/asio/ip/address_v6.hpp>
-#include <boost/url/parse.hpp>
 #include <charconv>
 #include <map>
 
@@ -115,23 +114,23 @@ Status PrepareForward(http::request_header<>& req, const ForwardOptions& options
   }
   if (host_lines > 1) return Bad("more than one Host field");
 
-  std::string authority, target;
+  std::optional<std::string> host;
+  std::string target;
   if (raw.starts_with("/")) {
     if (host_lines == 0) return Bad("missing Host");
-    authority = std::string(View(req[http::field::host]));
+    host = ParseAuthority(View(req[http::field::host]));
     target = std::string(raw);
   } else {
     // Absolute form: its authority replaces Host (RFC 9112 §3.2.2).
-    auto url = boost::urls::parse_absolute_uri(raw);
-    if (!url) return Bad("request target is neither origin form nor an absolute URI");
-    const std::string scheme = AsciiLower(url->scheme());
-    if (scheme != "http" && scheme != "https") return Bad("scheme is not http or https");
-    if (!url->has_authority() || url->has_userinfo()) return Bad("bad authority in request target");
-    authority = std::string(url->encoded_authority());
-    target = url->encoded_path().empty() ? "/" : std::string(url->encoded_path());
-    if (url->has_query()) target += "?" + std::string(url->encoded_query());
+    const std::string scheme = AsciiLower(raw.substr(0, raw.find(':')));
+    if (scheme != "http" && scheme != "https") {
+      return Bad("request target is neither origin form nor an absolute http(s) URI");
+    }
+    auto split = SplitAbsolute(raw);
+    if (!split) return Bad("bad authority in request target");
+    host = std::move(split->first);
+    target = std::move(split->second);
   }
-  auto host = ParseAuthority(authority);
   if (!host) return Bad("Host is not a host name or address with an optional port");
 
   routed->host = std::move(*host);
