@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <boost/asio/ip/address_v6.hpp>
 #include <charconv>
-#include <map>
 
 #include "http/headers.h"
 #include "util/ascii.h"
@@ -41,21 +40,26 @@ std::string_view View(boost::beast::string_view v) { return {v.data(), v.size()}
 
 // Every field named more than once becomes one line with the values in order.
 void CombineRepeatedLines(http::fields& fields) {
-  std::map<std::string, int> count;
-  for (const auto& f : fields) ++count[AsciiLower(View(f.name_string()))];
-  for (const auto& [name, n] : count) {
-    if (n < 2) continue;
-    const std::string_view separator = name == "cookie" ? "; " : ", ";
+  // Names on more than one line: rare, so a request without any allocates nothing here.
+  std::vector<std::string> repeated;
+  for (const auto& f : fields) {
+    const std::string_view name = View(f.name_string());
+    if (fields.count(f.name_string()) > 1 &&
+        std::none_of(repeated.begin(), repeated.end(),
+                     [&](const std::string& r) { return boost::beast::iequals(r, name); })) {
+      repeated.emplace_back(name);
+    }
+  }
+  for (const std::string& name : repeated) {
+    const std::string_view separator = boost::beast::iequals(name, "cookie") ? "; " : ", ";
     std::string combined;
-    std::string original_name;
     for (auto it = fields.find(name);
          it != fields.end() && boost::beast::iequals(it->name_string(), name); ++it) {
-      if (original_name.empty()) original_name = std::string(View(it->name_string()));
       if (!combined.empty()) combined += separator;
       combined += View(it->value());
     }
     fields.erase(name);
-    fields.insert(original_name, combined);
+    fields.insert(name, combined);
   }
 }
 
