@@ -131,7 +131,8 @@ asio::awaitable<bool> Proxy::Handle(Request& req, http_util::RequestBody& body,
 
   // From here on `req` is the request as the origin will see it, and the key is built
   // from exactly that (proxy/forwarded_request.h).
-  const std::string target(req.target().data(), req.target().size());  // as received, for logs
+  const std::string target =  // as received, for the access log only
+      access_log_ ? std::string(req.target().data(), req.target().size()) : std::string();
   Routed routed;
   Status routing = PrepareForward(req, forward_options_, client_address, &routed);
   bool keep = true;
@@ -618,7 +619,6 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
       out.erase(http::field::range);
       out.erase(http::field::if_range);
     }
-    out.body().clear();
     out.erase(http::field::content_length);
     if (stale != nullptr) {
       if (!stale->meta.etag.empty()) out.set(http::field::if_none_match, stale->meta.etag);
