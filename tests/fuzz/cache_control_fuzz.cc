@@ -27,6 +27,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   (void)d.FieldNames("no-cache");
   (void)d.FieldNames("private");
+  // And as a targeted field (a Structured Field Dictionary, RFC 9213).
+  if (auto targeted = policy::Directives::ParseTargeted(input)) {
+    if (auto s = targeted->Seconds("max-age")) Check(*s >= 0 && *s <= 2147483648LL);
+    (void)targeted->FieldNames("no-cache");
+  }
 
   auto head = fuzz::ParseHead<false>(input);
   if (!head) return 0;

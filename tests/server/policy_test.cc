@@ -36,8 +36,49 @@ TEST(DirectivesTest, ParsesValuesQuotesAndCase) {
   EXPECT_TRUE(d.Has("public"));
   EXPECT_EQ(d.FieldNames("no-cache"), (std::vector<std::string>{"set-cookie", "x-a"}));
   EXPECT_FALSE(Directives::Parse("max-age=abc").Seconds("max-age"));
-  EXPECT_FALSE(Directives::Parse("max-age=10, max-age=20").Seconds("max-age"));  // conflicting
   EXPECT_EQ(Directives::Parse("max-age=99999999999").Seconds("max-age"), 2147483648LL);
+}
+
+// RFC 9111 §5.2: cache-directive = token [ "=" ( token / quoted-string ) ]; §1.2.1
+// delta-seconds = 1*DIGIT; §4.2.1: with duplicates, use the first occurrence.
+TEST(DirectivesTest, DeltaSecondsAreDigitsOnlyAndTheFirstDuplicateWins) {
+  EXPECT_EQ(Directives::Parse("max-age=10, max-age=20").Seconds("max-age"), 10);
+  Directives two_lines = Directives::Parse("max-age=1");
+  two_lines.Add("max-age=1800");
+  EXPECT_EQ(two_lines.Seconds("max-age"), 1);
+  EXPECT_EQ(Directives::Parse("max-age=003600").Seconds("max-age"), 3600);
+  EXPECT_EQ(Directives::Parse("max-age=\"3600\"").Seconds("max-age"), 3600);
+  EXPECT_EQ(Directives::Parse("public , max-age=5 , no-cache").Seconds("max-age"), 5);
+  for (const char* invalid :
+       {"max-age=5.0", "max-age=a100", "max-age=100a", "max-age=-1", "max-age='3600'",
+        "max-age = 5", "max-age =5", "max-age= 5", "max-age=", "max-age=\"5"}) {
+    Directives d = Directives::Parse(invalid);
+    EXPECT_TRUE(d.Has("max-age")) << invalid;  // present, so not "no max-age"
+    EXPECT_FALSE(d.Seconds("max-age")) << invalid;
+  }
+  // A directive inside a quoted string is not a directive.
+  Directives quoted = Directives::Parse("extension=\"max-age=100\", max-age=1");
+  EXPECT_EQ(quoted.Seconds("max-age"), 1);
+}
+
+// RFC 9213 §2.1-2.2 and RFC 8941 §4.2.2: a Dictionary; invalid means ignored as a whole.
+TEST(DirectivesTest, TargetedFieldsAreStructuredDictionaries) {
+  auto d = Directives::ParseTargeted("max-age=3600, must-revalidate, foobar");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->Seconds("max-age"), 3600);
+  EXPECT_TRUE(d->Has("must-revalidate"));
+  EXPECT_EQ(Directives::ParseTargeted("max-age=99999999999")->Seconds("max-age"), 2147483648LL);
+  EXPECT_FALSE(Directives::ParseTargeted("no-store=?0")->Has("no-store"));
+  EXPECT_EQ(Directives::ParseTargeted("no-cache=\"Set-Cookie, X-A\"")->FieldNames("no-cache"),
+            (std::vector<std::string>{"set-cookie", "x-a"}));
+  EXPECT_EQ(Directives::ParseTargeted("private=(\"x-a\" x-b);p=1")->FieldNames("private"),
+            (std::vector<std::string>{"x-a", "x-b"}));
+  for (const char* invalid :
+       {"", "  ", "max-age=10000, &&&&&", "max-age=\"10000\"", "max-age=3.5", "max-age=-1",
+        "max-age =100", "max-age= 100", "MaX-aGe=3600", "no-store=5", "public=\"x\"", "max-age=10,",
+        "max-age=1 2", "a=\"unterminated", "a=(1 2", "a=?2", "a=1234567890123456"}) {
+    EXPECT_FALSE(Directives::ParseTargeted(invalid)) << "[" << invalid << "]";
+  }
 }
 
 TEST(HttpDateTest, AcceptsTheThreeFormats) {
@@ -47,6 +88,35 @@ TEST(HttpDateTest, AcceptsTheThreeFormats) {
   EXPECT_FALSE(ParseHttpDate("yesterday"));
   EXPECT_FALSE(ParseHttpDate("0"));
   EXPECT_EQ(FormatHttpDate(784111777), "Sun, 06 Nov 1994 08:49:37 GMT");
+}
+
+// RFC 9110 §5.6.7: the grammar exactly (2DIGIT days and times, 4DIGIT years, single
+// spaces, "GMT"); names of days, months and GMT compared case-insensitively.
+TEST(HttpDateTest, IsStrictAboutTheGrammarNotAboutCase) {
+  const int64_t aug_2050 = 2544400878;  // Thu, 18 Aug 2050 02:01:18 GMT
+  EXPECT_EQ(ParseHttpDate("Thu, 18 Aug 2050 02:01:18 GMT"), aug_2050);
+  EXPECT_EQ(ParseHttpDate("THU, 18 AUG 2050 02:01:18 gMT"), aug_2050);
+  EXPECT_EQ(ParseHttpDate("Thursday, 18-Aug-50 02:01:18 GMT", kNow), aug_2050);
+  EXPECT_EQ(ParseHttpDate("Thu Aug 18 02:01:18 2050"), aug_2050);
+  EXPECT_EQ(ParseHttpDate("Mon Aug  8 02:01:18 2050"), aug_2050 - 10 * 86400);
+  for (const char* invalid : {"Thu, 18 Aug 2050 02:01:18 UTC", "Thu, 18 Aug 2050 02:01:18 AEST",
+                              "Thu, 18 Aug 50 02:01:18 GMT", "Thu 18 Aug 2050 02:01:18 GMT",
+                              "Thu, 18  Aug  2050 02:01:18 GMT", "Thu, 18-Aug-2050 02:01:18 GMT",
+                              "Thu, 18 Aug 2050 02.01.18 GMT", "Thu, 18 Aug 2050 2:01:18 GMT",
+                              "Thu, 8 Aug 2050 02:01:18 GMT", "Thu, 18 Aug 2050 02:01:18 GMT ",
+                              "Thu, 18 Aug 2050 02:01:18", "Thu, 31 Feb 2050 02:01:18 GMT",
+                              "Thu, 18 Aug 2050 24:01:18 GMT", "Thu, 18 Aug 2050 02:01:18 GMTX",
+                              "Thu, 18 Aug 20500 02:01:18 GMT", "Thursday, 18-Aug-50 02:01:18",
+                              "Thu Aug 8 02:01:18 2050"}) {
+    EXPECT_FALSE(ParseHttpDate(invalid)) << invalid;
+  }
+  // A two-digit year more than 50 years ahead is the most recent such year in the past.
+  const int64_t in_2026 = 1795000000;
+  EXPECT_EQ(ParseHttpDate("Sunday, 06-Nov-94 08:49:37 GMT", in_2026), 784111777);
+  EXPECT_EQ(ParseHttpDate("Friday, 06-Nov-76 08:49:37 GMT", in_2026),
+            ParseHttpDate("Fri, 06 Nov 2076 08:49:37 GMT"));
+  EXPECT_EQ(ParseHttpDate("Sunday, 06-Nov-77 08:49:37 GMT", in_2026),
+            ParseHttpDate("Sun, 06 Nov 1977 08:49:37 GMT"));
 }
 
 TEST(StoragePolicyTest, ExplicitFreshnessOrder) {
@@ -74,6 +144,62 @@ TEST(StoragePolicyTest, ExplicitFreshnessOrder) {
   auto bad_expires = DecideStorage(Get(), Resp(200, {{"Expires", "0"}}), kNow, o);
   EXPECT_TRUE(bad_expires.store);
   EXPECT_EQ(bad_expires.freshness_lifetime, 0);
+}
+
+// RFC 9111 §5.3: an invalid Expires (any of them, when there are several lines) means
+// "already expired"; §4.2.1: invalid freshness information is stale, not absent.
+TEST(StoragePolicyTest, InvalidExpiresAndMaxAgeAreStaleNotAbsent) {
+  PolicyOptions o;
+  const std::string future = FormatHttpDate(kNow + 500);
+  const std::string last_modified = FormatHttpDate(kNow - 100000);
+  for (const std::string& expires : {std::string("0"), std::string("Thu, 18 Aug 2050 02:01:18 UTC"),
+                                     std::string("Thu, 18  Aug 2050 02:01:18 GMT")}) {
+    auto d = DecideStorage(
+        Get(), Resp(200, {{"Expires", expires}, {"Last-Modified", last_modified}}), kNow, o);
+    EXPECT_TRUE(d.store) << expires;
+    EXPECT_EQ(d.freshness_lifetime, 0) << expires;  // not the Last-Modified heuristic
+  }
+  auto two = DecideStorage(Get(), Resp(200, {{"Expires", future}, {"Expires", future}}), kNow, o);
+  EXPECT_EQ(two.freshness_lifetime, 0);
+  for (const char* cc : {"max-age=5.0", "max-age=a100", "max-age = 5", "s-maxage=x, max-age=60"}) {
+    auto d = DecideStorage(Get(), Resp(200, {{"Cache-Control", cc}, {"Expires", future}}), kNow, o);
+    EXPECT_TRUE(d.store) << cc;
+    EXPECT_EQ(d.freshness_lifetime, 0) << cc;  // not Expires' 500
+  }
+  EXPECT_EQ(DecideStorage(Get(), Resp(200, {{"Cache-Control", "max-age=1800, max-age=1"}}), kNow, o)
+                .freshness_lifetime,
+            1800);
+}
+
+// RFC 9213 §2.2: a valid CDN-Cache-Control replaces Cache-Control for this cache; an
+// invalid one is ignored as a whole and Cache-Control applies.
+TEST(StoragePolicyTest, CdnCacheControlReplacesCacheControlUnlessInvalid) {
+  PolicyOptions o;
+  auto decide = [&](std::string cc, std::string cdn) {
+    return DecideStorage(Get(), Resp(200, {{"Cache-Control", cc}, {"CDN-Cache-Control", cdn}}),
+                         kNow, o);
+  };
+  EXPECT_FALSE(decide("max-age=3600", "no-store").store);
+  EXPECT_FALSE(decide("max-age=3600", "private").store);
+  EXPECT_TRUE(decide("max-age=3600", "no-cache").flags & kNoCacheResponse);
+  auto over_no_store = decide("no-store", "max-age=10000");
+  EXPECT_TRUE(over_no_store.store);
+  EXPECT_EQ(over_no_store.freshness_lifetime, 10000);
+  EXPECT_EQ(decide("max-age=3600", "max-age=1").freshness_lifetime, 1);
+  EXPECT_EQ(decide("max-age=1", "foobar, max-age=3600").freshness_lifetime, 3600);
+  // Present and valid but without freshness: Cache-Control's max-age is not used.
+  EXPECT_EQ(decide("max-age=3600", "none").freshness_lifetime, 0);
+  EXPECT_FALSE(decide("max-age=3600", "none").flags & kMustRevalidate);
+  EXPECT_FALSE(decide("no-store", "max-age=10000, &&&&&").store);
+  EXPECT_FALSE(decide("no-store", "max-age=\"10000\"").store);
+  EXPECT_EQ(decide("max-age=1", "max-age =100").freshness_lifetime, 1);
+  // Several lines make one Dictionary.
+  auto lines = DecideStorage(Get(),
+                             Resp(200, {{"Cache-Control", "no-store"},
+                                        {"CDN-Cache-Control", "public"},
+                                        {"CDN-Cache-Control", "max-age=70"}}),
+                             kNow, o);
+  EXPECT_EQ(lines.freshness_lifetime, 70);
 }
 
 TEST(StoragePolicyTest, RefusalsAndFlags) {

@@ -15,7 +15,28 @@ std::optional<int64_t> DateField(const http::fields& fields, http::field name) {
   return ParseHttpDate(std::string_view(it->value().data(), it->value().size()));
 }
 
+// A freshness directive's lifetime: nullopt when absent, 0 (stale) when its value is not
+// delta-seconds: RFC 9111 §4.2.1 encourages treating invalid freshness information as
+// stale, and falling through to Expires or heuristics could make it fresher.
+std::optional<int64_t> ExplicitSeconds(const Directives& d, std::string_view name) {
+  if (!d.Has(name)) return std::nullopt;
+  return d.Seconds(name).value_or(0);
+}
+
 }  // namespace
+
+std::optional<Directives> CollectTargeted(const http::fields& fields, std::string_view name) {
+  std::string joined;
+  bool present = false;
+  for (auto it = fields.find(name);
+       it != fields.end() && boost::beast::iequals(it->name_string(), name); ++it) {
+    if (present) joined += ", ";
+    joined.append(it->value().data(), it->value().size());
+    present = true;
+  }
+  if (!present) return std::nullopt;
+  return Directives::ParseTargeted(joined);
+}
 
 Directives Collect(const http::fields& fields, std::string_view name) {
   Directives d;
@@ -63,10 +84,11 @@ StorageDecision DecideStorage(const http::request_header<>& req,
   if (req_cc.Has("no-store")) return refuse("request no-store");
 
   const Directives cc = Collect(resp, "cache-control");
-  const Directives cdn = Collect(resp, "cdn-cache-control");
+  const std::optional<Directives> cdn = CollectTargeted(resp, "cdn-cache-control");
   const Directives surrogate = Collect(resp, "surrogate-control");
-  // RFC 9213: when CDN-Cache-Control is present this cache follows it, not Cache-Control.
-  const Directives& governing = cdn.empty() ? cc : cdn;
+  // RFC 9213: when CDN-Cache-Control is present and valid this cache follows it and
+  // ignores Cache-Control entirely; an invalid one is ignored as a whole.
+  const Directives& governing = cdn ? *cdn : cc;
 
   // must-understand (§5.2.2.3): a cache that understands the status code's caching
   // requirements ignores no-store; one that does not must not store.
@@ -99,17 +121,20 @@ StorageDecision DecideStorage(const http::request_header<>& req,
     return refuse("authorization");
   }
 
-  // Freshness lifetime (§4.2.1), first match wins.
+  // Freshness lifetime (§4.2.1), first match wins: the governing field's s-maxage and
+  // max-age (CDN-Cache-Control's before Surrogate-Control's, Cache-Control's after).
   std::optional<int64_t> lifetime;
-  if (!cdn.empty())
-    lifetime = cdn.Seconds("s-maxage") ? cdn.Seconds("s-maxage") : cdn.Seconds("max-age");
-  if (!lifetime) lifetime = surrogate.Seconds("max-age");
-  if (!lifetime) lifetime = cc.Seconds("s-maxage");
-  if (!lifetime) lifetime = cc.Seconds("max-age");
+  if (cdn) lifetime = ExplicitSeconds(*cdn, "s-maxage");
+  if (cdn && !lifetime) lifetime = ExplicitSeconds(*cdn, "max-age");
+  if (!lifetime) lifetime = ExplicitSeconds(surrogate, "max-age");
+  if (!cdn && !lifetime) lifetime = ExplicitSeconds(cc, "s-maxage");
+  if (!cdn && !lifetime) lifetime = ExplicitSeconds(cc, "max-age");
   const auto date = DateField(resp, http::field::date).value_or(now);
-  if (!lifetime && resp.find(http::field::expires) != resp.end()) {
-    // An invalid Expires (e.g. "0") means already expired (§5.3).
-    auto expires = DateField(resp, http::field::expires);
+  if (!lifetime && resp.count(http::field::expires) > 0) {
+    // An invalid Expires ("0", a malformed date, several lines) means already expired
+    // (§5.3), never "no Expires".
+    auto expires = resp.count(http::field::expires) == 1 ? DateField(resp, http::field::expires)
+                                                         : std::nullopt;
     lifetime = expires ? std::max<int64_t>(0, *expires - date) : 0;
   }
   if (!lifetime) {

@@ -54,6 +54,9 @@ struct StorageDecision {
 // Every `name` header line (Cache-Control, CDN-Cache-Control, ...) parsed together.
 Directives Collect(const http::fields& fields, std::string_view name);
 
+// A targeted field (CDN-Cache-Control), every line joined: nullopt when absent or invalid.
+std::optional<Directives> CollectTargeted(const http::fields& fields, std::string_view name);
+
 // Status codes cacheable by default (RFC 9110 §15.1).
 bool CacheableByDefault(unsigned status);
 

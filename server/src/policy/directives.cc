@@ -1,8 +1,8 @@
 #include "policy/directives.h"
 
 #include <algorithm>
-#include <cctype>
 
+#include "policy/structured_field.h"
 #include "util/ascii.h"
 
 namespace edgecache::policy {
@@ -10,6 +10,28 @@ namespace {
 
 using util::AsciiLower;
 using util::TrimOws;
+
+// Stands for a value that did not parse: never a valid number or field list.
+constexpr std::string_view kInvalid = "\x01invalid";
+
+bool IsTchar(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool IsToken(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), IsTchar); }
+
+// Directives whose value is delta-seconds, and those that take no value or (no-cache,
+// private) a list of field names: a targeted field with any other type for them is invalid.
+bool IsSecondsDirective(std::string_view name) {
+  return name == "max-age" || name == "s-maxage" || name == "stale-while-revalidate" ||
+         name == "stale-if-error";
+}
+bool IsFlagDirective(std::string_view name) {
+  return name == "no-store" || name == "no-cache" || name == "private" || name == "public" ||
+         name == "must-revalidate" || name == "proxy-revalidate" || name == "immutable" ||
+         name == "must-understand" || name == "no-transform";
+}
 
 }  // namespace
 
@@ -20,40 +42,83 @@ Directives Directives::Parse(std::string_view value) {
 }
 
 void Directives::Add(std::string_view value) {
+  // #( token [ "=" ( token / quoted-string ) ] ), no whitespace around "=" (RFC 9111 §5.2).
   size_t i = 0;
   while (i < value.size()) {
-    // name
     size_t name_end = i;
     while (name_end < value.size() && value[name_end] != ',' && value[name_end] != '=') ++name_end;
-    std::string name = AsciiLower(TrimOws(value.substr(i, name_end - i)));
+    const std::string_view raw_name = value.substr(i, name_end - i);
+    std::string name = AsciiLower(TrimOws(raw_name));
+    bool valid = IsToken(name);
     std::string arg;
     i = name_end;
     if (i < value.size() && value[i] == '=') {
       ++i;
-      while (i < value.size() && (value[i] == ' ' || value[i] == '\t')) ++i;
+      // "max-age =5" or "max-age= 5": outside the grammar, so the value is invalid.
+      if (!raw_name.empty() && (raw_name.back() == ' ' || raw_name.back() == '\t')) valid = false;
       if (i < value.size() && value[i] == '"') {
         ++i;
         while (i < value.size() && value[i] != '"') {
           if (value[i] == '\\' && i + 1 < value.size()) ++i;
           arg.push_back(value[i++]);
         }
-        if (i < value.size()) ++i;  // closing quote
-        while (i < value.size() && value[i] != ',') ++i;
+        if (i < value.size()) {
+          ++i;  // closing quote
+        } else {
+          valid = false;  // unterminated
+        }
+        const size_t end = value.find(',', i);
+        if (!TrimOws(value.substr(i, end == std::string_view::npos ? end : end - i)).empty()) {
+          valid = false;
+        }
+        i = end == std::string_view::npos ? value.size() : end;
       } else {
         size_t end = i;
         while (end < value.size() && value[end] != ',') ++end;
-        arg = std::string(TrimOws(value.substr(i, end - i)));
+        const std::string_view token = value.substr(i, end - i);
+        // "max-age= 5" and "max-age=" are invalid; OWS before the next comma is not.
+        if (token.empty() || token[0] == ' ' || token[0] == '\t' || !IsToken(TrimOws(token))) {
+          valid = false;
+        }
+        arg = std::string(TrimOws(token));
         i = end;
       }
     }
     if (i < value.size() && value[i] == ',') ++i;
-    // The first occurrence wins; a duplicate with another value makes max-age-like
-    // directives invalid, which Seconds() reports by refusing conflicting values.
-    if (!name.empty()) {
-      auto [it, inserted] = values_.emplace(name, arg);
-      if (!inserted && it->second != arg) it->second = "\x01conflict";
+    if (!name.empty()) values_.emplace(name, valid ? arg : std::string(kInvalid));  // first wins
+  }
+}
+
+std::optional<Directives> Directives::ParseTargeted(std::string_view joined_lines) {
+  auto dict = sf::ParseDictionary(TrimOws(joined_lines));
+  if (!dict || dict->empty()) return std::nullopt;
+  Directives d;
+  for (auto& [name, item] : *dict) {
+    if (IsSecondsDirective(name)) {
+      if (item.type != sf::Item::kInteger || item.value.front() == '-') return std::nullopt;
+      d.values_[name] = item.value;
+    } else if (item.type == sf::Item::kBoolean) {
+      if (item.value == "1") d.values_[name] = "";  // ?0 is the directive's absence
+    } else if (IsFlagDirective(name) && !(name == "no-cache" || name == "private")) {
+      return std::nullopt;
+    } else if (item.type == sf::Item::kString) {
+      d.values_[name] = item.value;  // no-cache="x-a, x-b"
+    } else if (item.type == sf::Item::kInnerList) {
+      std::string fields;  // no-cache=("x-a" "x-b")
+      for (const sf::Item& member : item.members) {
+        if (member.type != sf::Item::kString && member.type != sf::Item::kToken) {
+          return std::nullopt;
+        }
+        fields += (fields.empty() ? "" : ",") + member.value;
+      }
+      d.values_[name] = fields;
+    } else if (IsFlagDirective(name)) {
+      return std::nullopt;
+    } else {
+      d.values_[name] = item.value;  // an extension: kept, not interpreted
     }
   }
+  return d;
 }
 
 bool Directives::Has(std::string_view name) const { return values_.find(name) != values_.end(); }
@@ -72,7 +137,7 @@ std::optional<int64_t> Directives::Seconds(std::string_view name) const {
 std::vector<std::string> Directives::FieldNames(std::string_view name) const {
   std::vector<std::string> out;
   auto it = values_.find(name);
-  if (it == values_.end()) return out;
+  if (it == values_.end() || it->second == kInvalid) return out;
   std::string_view rest = it->second;
   while (!rest.empty()) {
     size_t comma = rest.find(',');

@@ -1,7 +1,14 @@
-// Cache-Control style directive lists (RFC 9111 §5.2; also CDN-Cache-Control, RFC 9213,
-// and Surrogate-Control): comma-separated `name` or `name=value` / `name="value"`.
+// Cache-Control style directive lists (RFC 9111 §5.2, also Surrogate-Control):
+// comma-separated `token` or `token=token` / `token="quoted"`, and the targeted fields of
+// RFC 9213 (CDN-Cache-Control), which are Structured Field Dictionaries (RFC 8941).
+//
 // Names are case-insensitive; an unknown directive is kept (must-understand logic needs
-// to see it) and otherwise ignored.
+// to see it) and otherwise ignored. A directive repeated in a field keeps its first
+// occurrence (RFC 9111 §4.2.1). A directive whose syntax is broken (`max-age =5`) is
+// present with an invalid value, which Seconds() reports as nullopt: callers treat an
+// invalid freshness directive as "stale", never as absent.
+//
+// Values are immutable after parsing; safe to share between threads once built.
 #pragma once
 
 #include <cstdint>
@@ -15,15 +22,19 @@ namespace edgecache::policy {
 
 class Directives {
  public:
-  // Parses one header value; call Add again for each further header line.
+  // Parses one Cache-Control field line; call Add again for each further line.
   static Directives Parse(std::string_view value);
   void Add(std::string_view value);
 
+  // A targeted field (RFC 9213 §2.1): every line joined, parsed as a Dictionary. nullopt
+  // when it is empty, fails Structured Field parsing, or a known directive has a value of
+  // the wrong type (max-age="60", no-store=5): then the whole field is ignored (§2.2).
+  static std::optional<Directives> ParseTargeted(std::string_view joined_lines);
+
   bool empty() const { return values_.empty(); }
   bool Has(std::string_view name) const;
-  // The value of `name=N` as seconds: nullopt when absent or not a non-negative integer
-  // (RFC 9111: an invalid value is treated as if absent, except max-age=garbage as stale,
-  // which callers decide). Values beyond 2^31 are capped (§1.2.2).
+  // The value of `name=N` as seconds: nullopt when absent or when not delta-seconds (a
+  // non-empty run of digits, RFC 9111 §1.2.1). Values beyond 2^31 are 2^31 (§1.2.2).
   std::optional<int64_t> Seconds(std::string_view name) const;
   // Field names listed by `no-cache="a, b"` / `private="c"`; empty when unqualified.
   std::vector<std::string> FieldNames(std::string_view name) const;

@@ -1,23 +1,145 @@
 #include "policy/http_date.h"
 
+#include <array>
 #include <ctime>
 
-namespace edgecache::policy {
+#include "util/ascii.h"
 
-std::optional<int64_t> ParseHttpDate(std::string_view text) {
-  std::string s(text);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.pop_back();
-  size_t start = s.find_first_not_of(" \t");
-  if (start == std::string::npos) return std::nullopt;
-  s.erase(0, start);
-  for (const char* format : {"%a, %d %b %Y %H:%M:%S GMT",  // IMF-fixdate
-                             "%A, %d-%b-%y %H:%M:%S GMT",  // RFC 850
-                             "%a %b %e %H:%M:%S %Y"}) {    // asctime
-    std::tm tm{};
-    const char* end = ::strptime(s.c_str(), format, &tm);
-    if (end != nullptr && *end == '\0') return static_cast<int64_t>(::timegm(&tm));
+namespace edgecache::policy {
+namespace {
+
+constexpr std::array<std::string_view, 7> kDays = {"sunday",   "monday", "tuesday", "wednesday",
+                                                   "thursday", "friday", "saturday"};
+constexpr std::array<std::string_view, 12> kMonths = {"jan", "feb", "mar", "apr", "may", "jun",
+                                                      "jul", "aug", "sep", "oct", "nov", "dec"};
+
+// A cursor over the field value: every step consumes exactly what the grammar allows.
+class Cursor {
+ public:
+  explicit Cursor(std::string_view s) : s_(s) {}
+  bool done() const { return s_.empty(); }
+
+  bool Literal(std::string_view lit) {  // case-insensitive
+    if (s_.size() < lit.size() || util::AsciiLower(s_.substr(0, lit.size())) != lit) return false;
+    s_.remove_prefix(lit.size());
+    return true;
+  }
+  // Exactly `width` digits.
+  bool Digits(int width, int* out) {
+    if (static_cast<int>(s_.size()) < width) return false;
+    int v = 0;
+    for (int i = 0; i < width; ++i) {
+      if (s_[i] < '0' || s_[i] > '9') return false;
+      v = v * 10 + (s_[i] - '0');
+    }
+    s_.remove_prefix(width);
+    *out = v;
+    return true;
+  }
+  // "Sun" (short) or "Sunday" (long).
+  bool DayName(bool long_form) {
+    for (std::string_view day : kDays) {
+      if (Literal(long_form ? day : day.substr(0, 3))) return true;
+    }
+    return false;
+  }
+  bool Month(int* month) {
+    for (int i = 0; i < 12; ++i) {
+      if (Literal(kMonths[i])) {
+        *month = i;
+        return true;
+      }
+    }
+    return false;
+  }
+  // hour ":" minute ":" second
+  bool TimeOfDay(std::tm* tm) {
+    return Digits(2, &tm->tm_hour) && Literal(":") && Digits(2, &tm->tm_min) && Literal(":") &&
+           Digits(2, &tm->tm_sec);
+  }
+
+ private:
+  std::string_view s_;
+};
+
+bool DaysInMonthOk(const std::tm& tm) {
+  static constexpr int kDaysIn[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const int year = tm.tm_year + 1900;
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (tm.tm_mday < 1 || tm.tm_mday > kDaysIn[tm.tm_mon]) return false;
+  return !(tm.tm_mon == 1 && tm.tm_mday == 29 && !leap);
+}
+
+std::optional<int64_t> ToUnix(std::tm tm) {
+  if (!DaysInMonthOk(tm) || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
+    return std::nullopt;
+  }
+  return static_cast<int64_t>(::timegm(&tm));
+}
+
+// day-name "," SP day SP month SP year SP time-of-day SP "GMT"
+std::optional<int64_t> ImfFixdate(std::string_view s) {
+  Cursor c(s);
+  std::tm tm{};
+  int year = 0;
+  if (c.DayName(false) && c.Literal(", ") && c.Digits(2, &tm.tm_mday) && c.Literal(" ") &&
+      c.Month(&tm.tm_mon) && c.Literal(" ") && c.Digits(4, &year) && c.Literal(" ") &&
+      c.TimeOfDay(&tm) && c.Literal(" gmt") && c.done()) {
+    tm.tm_year = year - 1900;
+    return ToUnix(tm);
   }
   return std::nullopt;
+}
+
+// day-name-l "," SP day "-" month "-" 2DIGIT SP time-of-day SP "GMT"
+std::optional<int64_t> Rfc850(std::string_view s, int64_t now) {
+  Cursor c(s);
+  std::tm tm{};
+  int yy = 0;
+  if (!(c.DayName(true) && c.Literal(", ") && c.Digits(2, &tm.tm_mday) && c.Literal("-") &&
+        c.Month(&tm.tm_mon) && c.Literal("-") && c.Digits(2, &yy) && c.Literal(" ") &&
+        c.TimeOfDay(&tm) && c.Literal(" gmt") && c.done())) {
+    return std::nullopt;
+  }
+  // RFC 9110 §5.6.7: a year more than 50 years ahead is the latest such year in the past.
+  std::time_t t = static_cast<std::time_t>(now);
+  std::tm today{};
+  ::gmtime_r(&t, &today);
+  const int this_year = today.tm_year + 1900;
+  int year = this_year - this_year % 100 + yy;
+  if (year > this_year + 50) year -= 100;
+  tm.tm_year = year - 1900;
+  return ToUnix(tm);
+}
+
+// day-name SP month SP ( 2DIGIT / ( SP DIGIT ) ) SP time-of-day SP year
+std::optional<int64_t> Asctime(std::string_view s) {
+  Cursor c(s);
+  std::tm tm{};
+  int year = 0;
+  if (!(c.DayName(false) && c.Literal(" ") && c.Month(&tm.tm_mon) && c.Literal(" "))) {
+    return std::nullopt;
+  }
+  if (!(c.Literal(" ") ? c.Digits(1, &tm.tm_mday) : c.Digits(2, &tm.tm_mday))) {
+    return std::nullopt;
+  }
+  if (c.Literal(" ") && c.TimeOfDay(&tm) && c.Literal(" ") && c.Digits(4, &year) && c.done()) {
+    tm.tm_year = year - 1900;
+    return ToUnix(tm);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<int64_t> ParseHttpDate(std::string_view text, int64_t now) {
+  if (auto t = ImfFixdate(text)) return t;
+  if (auto t = Rfc850(text, now)) return t;
+  return Asctime(text);
+}
+
+std::optional<int64_t> ParseHttpDate(std::string_view text) {
+  return ParseHttpDate(text, static_cast<int64_t>(std::time(nullptr)));
 }
 
 std::string FormatHttpDate(int64_t unix_seconds) {
