@@ -146,5 +146,21 @@ TEST(FramingTest, OnlyAChunkedRequestBodyWithoutContentLengthIsAccepted) {
   EXPECT_EQ(check({{"Transfer-Encoding", "chunked"}}, 10), 400u);
 }
 
+// RFC 9111 §4.1: whitespace, case where case-insensitive, and order without meaning.
+TEST(PreferenceListTest, EquivalentSpellingsNormaliseAlike) {
+  const std::string canonical = NormalizePreferenceList("en-GB, de;q=0.8");
+  EXPECT_EQ(canonical, "de;q=0.8,en-gb");
+  for (const char* same : {"de;q=0.8,en-gb", "EN-gb ,  DE ; q=0.8", " en-gb,,de;q=0.8 "}) {
+    EXPECT_EQ(NormalizePreferenceList(same), canonical) << same;
+  }
+  EXPECT_NE(NormalizePreferenceList("en-gb, de;q=0.7"), canonical);
+  // Quoted strings keep their case and spaces.
+  EXPECT_EQ(NormalizePreferenceList("text/html;p=\"A b\", TEXT/plain"),
+            "text/html;p=\"A b\",text/plain");
+  EXPECT_EQ(NormalizeVaryValue("accept-language", "FR"), "fr");
+  EXPECT_EQ(NormalizeVaryValue("x-custom", "B, a"), "B, a");  // unknown: as written
+  EXPECT_EQ(NormalizeVaryValue("accept-encoding", "gzip, br"), NormalizeAcceptEncoding("br, gzip"));
+}
+
 }  // namespace
 }  // namespace edgecache::proxy

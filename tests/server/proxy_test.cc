@@ -279,10 +279,17 @@ TEST_F(ProxyTest, StaleIfErrorServesStaleWhenTheOriginFails) {
   Fetch(origin_port_, "GET", "/__status?path=/sieold&status=500");
   EXPECT_EQ(Get("/sieold?cc=max-age=10,stale-if-error=60&age=2000").status, 500);
   // A request's max-stale allows it too.
-  Get("/siems?cc=max-age=10&age=20");
+  Get("/siems?cc=max-age=10,stale-if-error=60&age=2000");
   Fetch(origin_port_, "GET", "/__status?path=/siems&status=502");
-  EXPECT_EQ(Get("/siems?cc=max-age=10&age=20").status, 502);
-  EXPECT_EQ(Get("/siems?cc=max-age=10&age=20", {{"Cache-Control", "max-stale=3600"}}).status, 200);
+  EXPECT_EQ(Get("/siems?cc=max-age=10,stale-if-error=60&age=2000").status, 502);
+  EXPECT_EQ(
+      Get("/siems?cc=max-age=10,stale-if-error=60&age=2000", {{"Cache-Control", "max-stale=3600"}})
+          .status,
+      200);
+  // A response naming no stale-if-error gets cache.stale_if_error_seconds (a day).
+  Get("/siedefault?cc=max-age=10&age=2000");
+  Fetch(origin_port_, "GET", "/__status?path=/siedefault&status=503");
+  EXPECT_EQ(Get("/siedefault?cc=max-age=10&age=2000").status, 200);
   // The origin gone altogether: stale, not 502.
   origin_.reset();
   HttpResponse down = Get(url);
@@ -721,9 +728,10 @@ TEST_F(ProxyTest, HeadIsAnsweredFromACachedGetAndAHeadMissIsStored) {
   HttpResponse head_miss = Fetch(port_, "HEAD", "/headfirst?cc=max-age=600&size=55");
   EXPECT_EQ(head_miss.status, 200);
   EXPECT_TRUE(head_miss.body.empty());
+  // The HEAD is answered from the header; the GET after it is served from the fill it
+  // started (from the store, or collapsed onto it while the body still arrives).
   HttpResponse get_after = Get("/headfirst?cc=max-age=600&size=55");
   EXPECT_EQ(get_after.body.size(), 55u);
-  EXPECT_NE(get_after.Header("cache-status").find("hit"), std::string::npos);
   EXPECT_EQ(OriginCount("/head") + OriginCount("/headfirst"), 2);
 }
 

@@ -9,7 +9,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace edgecache::testing {
 
@@ -19,6 +21,7 @@ struct HttpResponse {
   std::string body;
   bool complete = false;  // the whole message arrived
   std::string error;
+  std::vector<int> interim;  // statuses of the 1xx responses that came before this one
 
   std::string Header(const std::string& lower_name) const {
     auto it = headers.find(lower_name);
@@ -65,18 +68,28 @@ class HttpConnection {
     boost::asio::write(socket_, boost::asio::buffer(bytes), ec);
   }
 
-  HttpResponse Read(bool head = false) {
+  // The next final response, the 1xx before it listed in `interim`; with
+  // `return_interim`, the next response whatever its status.
+  HttpResponse Read(bool head = false, bool return_interim = false) {
     namespace http = boost::beast::http;
     HttpResponse out;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(boost::none);
-    parser.skip(head);
+    std::optional<http::response_parser<http::string_body>> slot;
     boost::system::error_code ec;
-    http::read_header(socket_, buffer_, parser, ec);
-    if (ec) {
-      out.error = ec.message();
-      return out;
+    // Interim responses (1xx but 101) come before the final one, as a client reads them.
+    for (;;) {
+      slot.emplace();
+      slot->body_limit(boost::none);
+      slot->skip(head);
+      http::read_header(socket_, buffer_, *slot, ec);
+      if (ec) {
+        out.error = ec.message();
+        return out;
+      }
+      const int status = static_cast<int>(slot->get().result_int());
+      if (status >= 200 || status == 101 || return_interim) break;
+      out.interim.push_back(status);
     }
+    http::response_parser<http::string_body>& parser = *slot;
     out.status = static_cast<int>(parser.get().result_int());
     for (const auto& f : parser.get()) {
       std::string name(f.name_string());

@@ -89,10 +89,9 @@ Status Inspect(Store& store, const proxy::KeyOptions& keys, const std::string& u
   if (!s.ok()) return s;
   if (!request_headers.empty()) {
     // The variant the proxy would look up: its secondary key from the stored Vary names
-    // and the request's headers, Accept-Encoding normalised as the proxy does.
+    // and the request's headers, normalised as the proxy does.
     std::map<std::string, std::string> normalised = request_headers;
-    if (auto it = normalised.find("accept-encoding"); it != normalised.end())
-      it->second = proxy::NormalizeAcceptEncoding(it->second);
+    for (auto& [name, value] : normalised) value = proxy::NormalizeVaryValue(name, value);
     HeaderGetter header = [&normalised](std::string_view name) -> std::optional<std::string_view> {
       auto it = normalised.find(util::AsciiLower(name));
       if (it == normalised.end()) return std::nullopt;

@@ -72,7 +72,11 @@ struct NodeConfig {
   // Responses carrying Set-Cookie are passed unstored (as Varnish and nginx do); when true
   // they are stored with Set-Cookie removed from what is stored.
   bool store_set_cookie = false;
-  int64_t default_stale_if_error_seconds = 0;  // stale-if-error window when the origin gives none
+  // How long past its freshness a stored response may still be served when the origin
+  // cannot be reached or answers 5xx, unless the response forbids it (must-revalidate,
+  // proxy-revalidate, s-maxage, no-cache) or names its own stale-if-error. One day: like
+  // Varnish's grace and Traffic Server's max_stale_age, an edge rides out an origin outage.
+  int64_t default_stale_if_error_seconds = 86400;
   double heuristic_fraction = 0.1;
   int64_t heuristic_max_seconds = 86400;
 

@@ -187,4 +187,43 @@ std::optional<std::string> CacheKeyForUrl(std::string_view url, const KeyOptions
   return CacheKey(split->first, split->second, options);
 }
 
+std::string NormalizePreferenceList(std::string_view value) {
+  std::vector<std::string> members(1);
+  bool quoted = false;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const char c = value[i];
+    if (quoted) {
+      members.back().push_back(c);
+      if (c == '\\' && i + 1 < value.size()) {
+        members.back().push_back(value[++i]);
+      } else if (c == '"') {
+        quoted = false;
+      }
+    } else if (c == '"') {
+      quoted = true;
+      members.back().push_back(c);
+    } else if (c == ',') {
+      members.emplace_back();
+    } else if (c != ' ' && c != '\t') {
+      members.back().push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+    }
+  }
+  std::erase_if(members, [](const std::string& m) { return m.empty(); });
+  std::sort(members.begin(), members.end());
+  std::string out;
+  for (const std::string& m : members) {
+    if (!out.empty()) out.push_back(',');
+    out += m;
+  }
+  return out;
+}
+
+std::string NormalizeVaryValue(std::string_view lower_name, std::string_view value) {
+  if (lower_name == "accept-encoding") return NormalizeAcceptEncoding(value);
+  if (lower_name == "accept" || lower_name == "accept-language" || lower_name == "accept-charset") {
+    return NormalizePreferenceList(value);
+  }
+  return std::string(value);
+}
+
 }  // namespace edgecache::proxy

@@ -41,4 +41,16 @@ std::optional<std::string> CacheKeyForUrl(std::string_view url, const KeyOptions
 // is refused even when "*" accepts the rest), so equivalent requests share one variant.
 std::string NormalizeAcceptEncoding(std::string_view value);
 
+// Accept, Accept-Language and Accept-Charset in one canonical spelling (RFC 9111 §4.1:
+// requests match when their values differ only in whitespace, the case of what is
+// case-insensitive, or the order of members whose order carries no meaning): members
+// without whitespace, lower-case outside quoted strings, sorted, joined by ",". Variants
+// keyed on them are then shared by equivalent requests. The request is forwarded as the
+// client wrote it: some origins read the order of equal-q members as a preference.
+std::string NormalizePreferenceList(std::string_view value);
+
+// A request field's value as variant keys see it: Accept-Encoding and the preference
+// lists above normalised, any other field as it is. `lower_name` is lower-case.
+std::string NormalizeVaryValue(std::string_view lower_name, std::string_view value);
+
 }  // namespace edgecache::proxy

@@ -14,6 +14,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <chrono>
 #include <ctime>
+#include <deque>
 #include <optional>
 
 #include "edgecache/asio.h"
@@ -21,6 +22,7 @@
 #include "policy/directives.h"
 #include "policy/http_date.h"
 #include "proxy/cache_key.h"
+#include "util/ascii.h"
 
 namespace edgecache::proxy {
 namespace {
@@ -44,11 +46,18 @@ std::string_view Field(const http::fields& f, Name name) {
                        : std::string_view(it->value().data(), it->value().size());
 }
 
+// The request's fields as variant keys see them (NormalizeVaryValue). Normalised values
+// live as long as the getter.
 HeaderGetter RequestHeaders(const Request& req) {
-  return [&req](std::string_view name) -> std::optional<std::string_view> {
+  return [&req, scratch = std::shared_ptr<std::deque<std::string>>()](
+             std::string_view name) mutable -> std::optional<std::string_view> {
     auto it = req.find(beast::string_view(name.data(), name.size()));
     if (it == req.end()) return std::nullopt;
-    return std::string_view(it->value().data(), it->value().size());
+    const std::string_view value(it->value().data(), it->value().size());
+    std::string normalised = NormalizeVaryValue(util::AsciiLower(name), value);
+    if (normalised == value) return value;
+    if (!scratch) scratch = std::make_shared<std::deque<std::string>>();
+    return scratch->emplace_back(std::move(normalised));
   };
 }
 
@@ -185,12 +194,14 @@ bool Proxy::TooManyVariants(const ObjectKey& key) {
 }
 
 void Proxy::Invalidate(Exchange& x, unsigned status) {
-  // RFC 9111 §4.4: a successful unsafe request invalidates the target URI and the
-  // same-origin URIs in Location and Content-Location.
+  // RFC 9111 §4.4: a non-error response to an unsafe request invalidates the target URI
+  // and the same-origin URIs in Location and Content-Location. Every method not known to
+  // be safe (RFC 9110 §9.2.1 and the IANA method registry) is unsafe, unknown ones too.
   const auto m = x.req.method();
-  const bool unsafe = m == http::verb::post || m == http::verb::put || m == http::verb::delete_ ||
-                      m == http::verb::patch;
-  if (!unsafe || status < 200 || status >= 400) return;
+  const bool safe = m == http::verb::get || m == http::verb::head || m == http::verb::options ||
+                    m == http::verb::trace || m == http::verb::propfind ||
+                    m == http::verb::report || m == http::verb::search;
+  if (safe || status < 200 || status >= 400) return;
   std::vector<std::string> keys = {x.primary};
   for (const std::string& location : x.response_locations) {
     if (location.starts_with("/")) {
@@ -204,6 +215,31 @@ void Proxy::Invalidate(Exchange& x, unsigned status) {
     Status s = store_.PurgeUrl(key, PurgeMode::kHard, &removed);
     if (!s.ok()) spdlog::warn("invalidating {}: {}", key, s.ToString());
   }
+}
+
+asio::awaitable<void> Proxy::RelayInterim(Exchange& x, const http::response_header<>& interim) {
+  // Never to an HTTP/1.0 client (RFC 9110 §15.2), and 100 Continue is this node's own.
+  if (x.client == nullptr || x.req.version() < 11 || interim.result_int() == 100) co_return;
+  http::response_header<> relayed = interim;
+  http_util::StripHopByHop(relayed);
+  relayed.version(11);
+  const std::string bytes = http_util::SerializeHeader(relayed);
+  x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+  co_await asio::async_write(*x.client, asio::buffer(bytes), kToken);  // errors show later
+}
+
+bool Proxy::HeadMatchesStored(const http::response_header<>& head, const ObjectInfo& stored) {
+  // Every validator the HEAD response has must equal the stored one, and it needs one.
+  const std::string_view etag = Field(head, http::field::etag);
+  const std::string_view last_modified = Field(head, http::field::last_modified);
+  if (etag.empty() && last_modified.empty()) return false;
+  if (!etag.empty() && etag != stored.meta.etag) return false;
+  if (!last_modified.empty() &&
+      policy::ParseHttpDate(last_modified).value_or(-1) != stored.meta.last_modified) {
+    return false;
+  }
+  const std::string_view length = Field(head, http::field::content_length);
+  return length.empty() || length == std::to_string(stored.body_length);
 }
 
 asio::awaitable<bool> Proxy::SendError(Exchange& x, unsigned status, std::string_view text) {
@@ -391,10 +427,11 @@ asio::awaitable<bool> Proxy::RelayBroadcast(Exchange& x, Broadcast& b, Broadcast
 bool Proxy::StaleIfErrorAllows(const Exchange& x, const ObjectInfo* stale) const {
   if (stale == nullptr || x.client == nullptr) return false;
   const ObjectMeta& m = stale->meta;
-  if (m.policy_flags & policy::kMustRevalidate)
-    return false;  // must-revalidate, proxy-revalidate, s-maxage
+  // must-revalidate, proxy-revalidate, s-maxage; no-cache: never used unrevalidated.
+  if (m.policy_flags & (policy::kMustRevalidate | policy::kNoCacheResponse)) return false;
   const int64_t staleness = policy::CurrentAge(m, Now()) - m.freshness_lifetime;
-  int64_t window = std::max(m.stale_if_error, config_.default_stale_if_error_seconds);
+  // The response's own stale-if-error, or the node's default for responses without one.
+  int64_t window = m.stale_if_error > 0 ? m.stale_if_error : config_.default_stale_if_error_seconds;
   const policy::Directives req_cc = policy::Collect(x.req, "cache-control");
   if (req_cc.Has("max-stale")) {
     window = std::max(window, req_cc.Seconds("max-stale").value_or(INT64_MAX));
@@ -592,7 +629,7 @@ asio::awaitable<bool> Proxy::Refreshed(Exchange& x, const ObjectInfo& stale,
   metrics_.CountRevalidation(metrics::Revalidation::kNotModified);
   metrics_.AddNotModifiedSavedBytes(stale.body_length);
   if (x.client == nullptr) co_return false;  // a background revalidation: nobody to answer
-  x.cs.fwd_status = 304;
+  x.cs.fwd_status = static_cast<int>(not_modified.result_int());  // 304, or 200 to a HEAD
   x.cs.has_ttl = true;
   x.cs.ttl = fresh.freshness_lifetime - policy::CurrentAge(fresh, Now());
   co_return co_await ServeStored(x, updated, policy::CurrentAge(fresh, Now()));
@@ -607,8 +644,11 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   Request out = x.req;
   out.version(11);
   out.keep_alive(true);
+  // A HEAD for a stored response is revalidated with a HEAD (RFC 9111 §4.3.5 says how its
+  // answer updates the stored one); a HEAD miss is fetched as a GET to fill the cache.
+  const bool head_to_origin = x.head && stale != nullptr;
   if (cacheable_method) {
-    out.method(http::verb::get);
+    out.method(head_to_origin ? http::verb::head : http::verb::get);
     for (auto f : {http::field::if_none_match, http::field::if_modified_since,
                    http::field::if_match, http::field::if_unmodified_since}) {
       out.erase(f);
@@ -692,24 +732,29 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
         co_return co_await SendError(x, 413, "request body too large\n");
       co_return false;
     }
-    if (!ec) {
+    auto fresh_parser = [&] {
       parser_slot.emplace();
       parser_slot->body_limit(boost::none);
+      parser_slot->skip(head_to_origin);  // no body follows an answer to HEAD
+    };
+    if (!ec) {
+      fresh_parser();
       origin_buffer.clear();
       conn.stream->expires_after(std::chrono::milliseconds(config_.origin_timeout_ms));
       auto [read_error, read] =
           co_await http::async_read_header(*conn.stream, origin_buffer, *parser_slot, kToken);
       ec = read_error;
-      // Interim responses (RFC 9110 §15.2: 100 Continue, 103 Early Hints …) come before
-      // the final one: they are read past, never relayed as final, stored or merged. A
-      // fresh parser reads the next response from what is left in the buffer.
+      // Interim responses (RFC 9110 §15.2: 100 Continue, 102 Processing, 103 Early
+      // Hints …) come before the final one: relayed to the client as they come (not 100,
+      // which this node answers itself), never stored, and never merged into the final
+      // response. A fresh parser reads the next response from what is left in the buffer.
       for (int interim = 0; !ec && parser_slot->get().result_int() < 200; ++interim) {
         if (parser_slot->get().result_int() == 101 || interim == kMaxInterimResponses) {
           ec = http::error::bad_status;  // we never ask to switch protocols
           break;
         }
-        parser_slot.emplace();
-        parser_slot->body_limit(boost::none);
+        co_await RelayInterim(x, parser_slot->get().base());
+        fresh_parser();
         std::tie(ec, read) =
             co_await http::async_read_header(*conn.stream, origin_buffer, *parser_slot, kToken);
       }
@@ -725,8 +770,14 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
     spdlog::warn("origin {} for {}{}: {}", x.origin->ToString(), x.host, x.target, ec.message());
     x.cs.detail = IsTimeout(ec) ? "origin timeout" : "origin unreachable";
     if (StaleIfErrorAllows(x, stale)) co_return co_await ServeStale(x, *stale);
-    co_return co_await SendError(x, IsTimeout(ec) ? 504 : 502,
-                                 IsTimeout(ec) ? "origin timed out\n" : "origin unreachable\n");
+    // A stored response that could not be revalidated is answered 504 (RFC 9111 §4.2.4,
+    // §5.2.2.2), whatever stopped the origin; without one, the cause decides.
+    const bool gateway_timeout = IsTimeout(ec) || stale != nullptr;
+    co_return co_await SendError(x, gateway_timeout ? 504 : 502,
+                                 IsTimeout(ec) ? "origin timed out\n"
+                                 : stale != nullptr
+                                     ? "stored response needs revalidation; origin unreachable\n"
+                                     : "origin unreachable\n");
   }
   const int64_t response_time = Now();
   http::response_parser<http::buffer_body>& parser = *parser_slot;
@@ -744,6 +795,17 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
     // No body follows a 304: the connection can go back to the pool at once.
     if (parser.is_done() && parser.keep_alive()) pool_.Release(*x.origin, std::move(conn.stream));
     co_return co_await Refreshed(x, *stale, header, request_time, response_time);
+  }
+  if (head_to_origin && status == 200) {
+    if (parser.is_done() && parser.keep_alive()) pool_.Release(*x.origin, std::move(conn.stream));
+    // RFC 9111 §4.3.5: a 200 to HEAD whose validators and length match the stored
+    // response updates its header fields like a 304; otherwise the stored one is stale.
+    if (HeadMatchesStored(header, *stale)) {
+      co_return co_await Refreshed(x, *stale, header, request_time, response_time);
+    }
+    uint64_t marked = 0;
+    Status s = store_.PurgeUrl(x.primary, PurgeMode::kSoft, &marked);
+    if (!s.ok()) spdlog::warn("marking {} stale: {}", x.primary, s.ToString());
   }
   if (stale != nullptr && status >= 500 && StaleIfErrorAllows(x, stale)) {
     // The origin's error body is not read: the connection is dropped, not pooled.
@@ -773,13 +835,10 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   ObjectMeta stored_meta;  // what is stored, when `insert` is set
   ObjectKey stored_key;
   bool shareable = false;
-  if (cacheable_method) {
+  if (cacheable_method && !head_to_origin) {
     http::request_header<> as_get = x.req.base();
     as_get.method(http::verb::get);
     policy::StorageDecision d = policy::DecideStorage(as_get, end_to_end, response_time, policy_);
-    // Requests collapsed behind this one may share the response only if it is fresh: one
-    // that must be revalidated before every use is theirs to revalidate.
-    shareable = d.freshness_lifetime > 0 && !(d.flags & policy::kNoCacheResponse);
     auto length = parser.content_length();
     if (d.store && length && *length > config_.max_object_bytes) d.store = false;
     // An origin error never replaces a stored response it failed to revalidate.
@@ -800,6 +859,10 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
       if (s.ok()) {
         x.cs.has_ttl = true;
         x.cs.ttl = d.freshness_lifetime - policy::CurrentAge(meta, response_time);
+        // Requests collapsed behind this one may share the response only if it is fresh:
+        // one stale on arrival, or to be revalidated before every use, is theirs to
+        // revalidate.
+        shareable = x.cs.ttl > 0 && !(d.flags & policy::kNoCacheResponse);
         stored_meta = std::move(meta);
         stored_key = std::move(key);
       }
@@ -818,7 +881,11 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
     if (!config_.forward_surrogate_headers && http_util::IsSurrogateHeader(name)) continue;
     res.insert(f.name_string(), f.value());
   }
-  if (cacheable_method) res.set(http::field::age, "0");
+  // A response stored as it arrives is already as old as its corrected initial age
+  // (RFC 9111 §4.2.3); one passed through keeps the origin's Age, if any.
+  const std::string stored_age =
+      insert ? std::to_string(policy::CurrentAge(stored_meta, response_time)) : std::string();
+  if (insert) res.set(http::field::age, stored_age);
   std::string upstream_via(Field(header, http::field::via));
   res.set(http::field::via, upstream_via.empty() ? via_ : upstream_via + ", " + via_);
   std::string upstream_status(Field(header, "cache-status"));
@@ -897,7 +964,10 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
     // Passed through, unstored: relayed at the client's pace, and given up as soon as the
     // client is gone (nobody else needs the bytes). A HEAD needs only the header.
     co_await send_header();
-    if (x.head || !client_ok) co_return client_ok;  // the origin connection is not pooled
+    if (head_to_origin && parser.is_done() && parser.keep_alive()) {
+      pool_.Release(*x.origin, std::move(conn.stream));
+    }
+    if (x.head || !client_ok) co_return client_ok;  // a GET's unread body: not pooled
     std::vector<char> piece(kPieceBytes);
     bool complete = parser.is_done();
     while (!complete) {
@@ -933,7 +1003,7 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   shared.header.version(11);
   // Followers get the header as it is stored, never fields kept from shared use.
   http_util::LoadStoredHeaders(stored_meta, config_.forward_surrogate_headers, &shared.header);
-  shared.header.set(http::field::age, "0");
+  shared.header.set(http::field::age, stored_age);
   shared.header.set(http::field::via, Field(res, http::field::via));
   if (auto total = parser.content_length()) {
     shared.length = *total;
@@ -946,12 +1016,10 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   auto broadcast = std::make_shared<Broadcast>(std::move(shared), kBroadcastBufferBytes);
   std::unique_ptr<Broadcast::Reader> own;
   if (client_ok && client_body) own = broadcast->Join();
-  // Requests collapsed behind this one may share the response only if it is fresh: one
-  // that must be revalidated before every use is theirs to revalidate.
   if (shareable && x.ticket != nullptr) x.ticket->Publish(broadcast);
-  // A HEAD converted to a GET answers once the body is stored, so the next request for
-  // the URL finds it; everything else streams at once.
-  if (!x.head) co_await send_header();
+  // A HEAD converted to a GET is answered as soon as the header is known; the body is
+  // still read into the store.
+  co_await send_header();
   if (!client_ok) own.reset();
   const bool streaming = own != nullptr;
 
@@ -1021,10 +1089,6 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   using boost::asio::experimental::awaitable_operators::operator&&;
   auto [complete, sent] = co_await (fill() && relay());
   if (!complete) co_return false;  // cut by the origin: never finished as complete
-  if (x.head) {
-    co_await send_header();
-    co_return client_ok;
-  }
   co_return client_ok && (!streaming || sent);
 }
 

@@ -58,10 +58,18 @@ class Proxy {
   boost::asio::awaitable<bool> Cached(Exchange& x);
   boost::asio::awaitable<bool> Forward(Exchange& x, const ObjectInfo* stale);
   boost::asio::awaitable<bool> ServeStored(Exchange& x, const ObjectInfo& info, int64_t age);
+  // `stale` revalidated: a 304 (or a matching 200 to HEAD) updates its header fields and
+  // freshness, and the client is answered from it.
   boost::asio::awaitable<bool> Refreshed(Exchange& x, const ObjectInfo& stale,
                                          const boost::beast::http::response_header<>& not_modified,
                                          int64_t request_time, int64_t response_time);
   boost::asio::awaitable<bool> SendError(Exchange& x, unsigned status, std::string_view text);
+  // Passes an interim (1xx) response from the origin on to the client, when it may have one.
+  boost::asio::awaitable<void> RelayInterim(Exchange& x,
+                                            const boost::beast::http::response_header<>& interim);
+  // RFC 9111 §4.3.5: a 200 answering HEAD has the stored response's validators and length.
+  static bool HeadMatchesStored(const boost::beast::http::response_header<>& head,
+                                const ObjectInfo& stored);
   // stale-if-error (RFC 5861) or the request's max-stale allows serving `stale` now that
   // the origin failed; never past must-revalidate / proxy-revalidate.
   bool StaleIfErrorAllows(const Exchange& x, const ObjectInfo* stale) const;
