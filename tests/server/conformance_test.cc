@@ -3,7 +3,9 @@
 // (support/raw_origin.h), not by origin-sim. docs/conformance.md maps rules to tests.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <ctime>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -48,6 +50,32 @@ std::string HeadAnswer(int status, const std::vector<std::string>& lines, size_t
   return out;
 }
 
+// An origin's answer to a GET of `body` (RFC 9110 §14): the range asked for as a 206 when
+// the request has a single satisfiable byte range and If-Range (if any) is `etag`, else
+// the whole as a 200.
+std::string RangeAnswer(const RawRequest& r, const std::string& body, const std::string& etag,
+                        std::vector<std::string> lines) {
+  lines.push_back("ETag: " + etag);
+  const std::string range = r.Header("range");
+  const std::string if_range = r.Header("if-range");
+  const size_t dash = range.find('-');
+  if (!range.starts_with("bytes=") || dash == std::string::npos ||
+      (!if_range.empty() && if_range != etag)) {
+    return Response(200, lines, body);
+  }
+  const std::string a = range.substr(6, dash - 6), b = range.substr(dash + 1);
+  size_t first, last = body.size() - 1;
+  if (a.empty()) {
+    first = body.size() - std::min<size_t>(std::stoul(b), body.size());
+  } else {
+    first = std::stoul(a);
+    if (!b.empty()) last = std::min<size_t>(std::stoul(b), last);
+  }
+  lines.push_back("Content-Range: bytes " + std::to_string(first) + "-" + std::to_string(last) +
+                  "/" + std::to_string(body.size()));
+  return Response(206, lines, body.substr(first, last - first + 1));
+}
+
 class ConformanceTest : public testing::NodeFixture {
  protected:
   void SetUp() override {
@@ -55,6 +83,14 @@ class ConformanceTest : public testing::NodeFixture {
     ASSERT_NE(raw_->port(), 0);
     origin_port_ = raw_->port();
     StartNode();
+  }
+
+  // The node again, with a config file holding `toml`.
+  void RestartWith(const std::string& toml) {
+    node_.reset();
+    const std::string conf = dir_.Sub("node.toml");
+    std::ofstream(conf) << toml;
+    StartNode({"--config", conf});
   }
 
   // Requests for `path` (the target without its query) are answered by `answer`.
@@ -489,6 +525,93 @@ TEST_F(ConformanceTest, EquivalentRequestsShareAVariant) {
   EXPECT_EQ(Origin("/foo"), 1);
   RawExchange("GET /foo HTTP/1.1\r\nHost: test.local\r\nFoo: 2, 1\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(Origin("/foo"), 2);  // an unknown field's order may matter
+}
+
+// --- 11. Partial content (RFC 9111 §3.3, §3.4) ---
+
+TEST_F(ConformanceTest, AStoredPartAnswersRangesInsideItAndNothingElse) {
+  RestartWith("[cache]\nrange_miss_fetch_full = false\n");  // ranges go to the origin
+  Route("/part", [](const RawRequest& r) {
+    return RangeAnswer(r, "0123456789", "\"p1\"", {"Cache-Control: max-age=3600", "X-Stored: 1"});
+  });
+  HttpResponse first = Get("/part", {{"Range", "bytes=4-"}});
+  ASSERT_EQ(first.status, 206);
+  EXPECT_EQ(first.body, "456789");
+  EXPECT_EQ(raw_->Requests().back().Header("range"), "bytes=4-");
+  for (const auto& [range, body, content_range] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"bytes=4-", "456789", "bytes 4-9/10"},
+           {"bytes=6-8", "678", "bytes 6-8/10"},
+           {"bytes=6-", "6789", "bytes 6-9/10"},
+           {"bytes=-1", "9", "bytes 9-9/10"}}) {
+    HttpResponse r = Get("/part", {{"Range", range}});
+    EXPECT_EQ(r.status, 206) << range;
+    EXPECT_EQ(r.body, body) << range;
+    EXPECT_EQ(r.Header("content-range"), content_range) << range;
+    EXPECT_EQ(r.Header("x-stored"), "1");
+    EXPECT_NE(r.Header("cache-status").find("hit"), std::string::npos) << r.Header("cache-status");
+  }
+  EXPECT_EQ(Origin("/part"), 1);
+  // Outside the stored part, or the whole: the origin is asked; never a partial as whole.
+  HttpResponse outside = Get("/part", {{"Range", "bytes=0-1"}});
+  EXPECT_EQ(outside.body, "01");
+  EXPECT_EQ(Origin("/part"), 2);
+  HttpResponse whole = Get("/part");
+  EXPECT_EQ(whole.status, 200);
+  EXPECT_EQ(whole.body, "0123456789");
+  EXPECT_EQ(Origin("/part"), 3);
+}
+
+TEST_F(ConformanceTest, AStoredPrefixIsCompletedByAskingOnlyForTheRest) {
+  RestartWith("[cache]\nrange_miss_fetch_full = false\n");
+  Route("/prefix", [](const RawRequest& r) {
+    return RangeAnswer(r, "0123456789", "\"v1\"",
+                       {"Cache-Control: max-age=3600",
+                        r.Header("range") == "bytes=0-4" ? "X-From: first" : "X-From: rest"});
+  });
+  ASSERT_EQ(Get("/prefix", {{"Range", "bytes=0-4"}}).body, "01234");
+  HttpResponse complete = Get("/prefix");
+  EXPECT_EQ(complete.status, 200);
+  EXPECT_EQ(complete.body, "0123456789");
+  EXPECT_EQ(complete.Header("content-length"), "10");
+  EXPECT_FALSE(complete.Has("content-range"));
+  EXPECT_EQ(complete.Header("x-from"), "rest");  // the newer response's fields (§3.4)
+  const RawRequest rest = raw_->Requests().back();
+  EXPECT_EQ(rest.Header("range"), "bytes=5-");
+  EXPECT_EQ(rest.Header("if-range"), "\"v1\"");
+  // Now stored whole.
+  HttpResponse hit = Get("/prefix");
+  EXPECT_EQ(hit.body, "0123456789");
+  EXPECT_NE(hit.Header("cache-status").find("hit"), std::string::npos)
+      << hit.Header("cache-status");
+  EXPECT_EQ(Get("/prefix", {{"Range", "bytes=7-"}}).body, "789");
+  EXPECT_EQ(Origin("/prefix"), 2);
+
+  // A range past the prefix is also served out of the completion.
+  Route("/prefix2", [](const RawRequest& r) {
+    return RangeAnswer(r, "abcdefghij", "\"v1\"", {"Cache-Control: max-age=3600"});
+  });
+  Get("/prefix2", {{"Range", "bytes=0-2"}});
+  HttpResponse past = Get("/prefix2", {{"Range", "bytes=6-8"}});
+  EXPECT_EQ(past.status, 206);
+  EXPECT_EQ(past.body, "ghi");
+  EXPECT_EQ(past.Header("content-range"), "bytes 6-8/10");
+  EXPECT_EQ(raw_->Requests().back().Header("range"), "bytes=3-");
+  EXPECT_EQ(Get("/prefix2").body, "abcdefghij");
+  EXPECT_EQ(Origin("/prefix2"), 2);
+
+  // The representation changed (If-Range fails): the origin's 200 replaces the prefix.
+  std::atomic<int> version = 1;  // read on the origin's thread
+  Route("/changed", [&version](const RawRequest& r) {
+    return RangeAnswer(r, version == 1 ? "0123456789" : "ABCDEFGHIJ",
+                       "\"v" + std::to_string(version.load()) + "\"",
+                       {"Cache-Control: max-age=3600"});
+  });
+  Get("/changed", {{"Range", "bytes=0-4"}});
+  version = 2;
+  EXPECT_EQ(Get("/changed").body, "ABCDEFGHIJ");
+  EXPECT_EQ(Get("/changed").body, "ABCDEFGHIJ");
+  EXPECT_EQ(Origin("/changed"), 2);
 }
 
 }  // namespace

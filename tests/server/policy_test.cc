@@ -210,7 +210,27 @@ TEST(StoragePolicyTest, RefusalsAndFlags) {
                    .store);
   EXPECT_FALSE(
       DecideStorage(Get(), Resp(200, {{"Cache-Control", "private, max-age=5"}}), kNow, o).store);
+  // 206: one byte range of a known whole only (RFC 9111 §3.3).
   EXPECT_FALSE(DecideStorage(Get(), Resp(206, {{"Cache-Control", "max-age=5"}}), kNow, o).store);
+  EXPECT_TRUE(
+      DecideStorage(Get(),
+                    Resp(206, {{"Cache-Control", "max-age=5"}, {"Content-Range", "bytes 4-9/10"}}),
+                    kNow, o)
+          .store);
+  for (const char* bad :
+       {"bytes 4-9/*", "bytes */10", "bytes 9-4/10", "bytes 4-10/10", "items 1-2/5"}) {
+    EXPECT_FALSE(DecideStorage(Get(),
+                               Resp(206, {{"Cache-Control", "max-age=5"}, {"Content-Range", bad}}),
+                               kNow, o)
+                     .store)
+        << bad;
+  }
+  EXPECT_FALSE(DecideStorage(Get(),
+                             Resp(206, {{"Cache-Control", "max-age=5"},
+                                        {"Content-Range", "bytes 4-9/10"},
+                                        {"Content-Type", "multipart/byteranges; boundary=x"}}),
+                             kNow, o)
+                   .store);
   EXPECT_FALSE(DecideStorage(Get(),
                              Resp(200, {{"Vary", "Accept, *"}, {"Cache-Control", "max-age=5"}}),
                              kNow, o)

@@ -175,6 +175,31 @@ std::string SerializeHeader(const http::response_header<>& header) {
   return out;
 }
 
+std::optional<ContentRange> ParseContentRange(std::string_view value) {
+  value = TrimOws(value);
+  if (!value.starts_with("bytes ")) return std::nullopt;
+  value.remove_prefix(6);
+  // Exactly 1*DIGIT, no sign or space, at most 19 digits (no overflow).
+  auto number = [&value](char until, uint64_t* out) {
+    const size_t end = until == '\0' ? value.size() : value.find(until);
+    if (end == 0 || end == std::string_view::npos || end > 19) return false;
+    uint64_t v = 0;
+    for (char c : value.substr(0, end)) {
+      if (c < '0' || c > '9') return false;
+      v = v * 10 + static_cast<uint64_t>(c - '0');
+    }
+    *out = v;
+    value.remove_prefix(end == value.size() ? end : end + 1);
+    return true;
+  };
+  ContentRange r;
+  if (!number('-', &r.first) || !number('/', &r.last) || !number('\0', &r.complete_length)) {
+    return std::nullopt;
+  }
+  if (r.first > r.last || r.last >= r.complete_length) return std::nullopt;
+  return r;
+}
+
 ByteRange ParseRange(std::string_view range, uint64_t length) {
   ByteRange r;
   range = TrimOws(range);

@@ -82,6 +82,16 @@ struct ByteRange {
 };
 ByteRange ParseRange(std::string_view range, uint64_t length);
 
+// A Content-Range of one satisfied byte range with a known complete length (RFC 9110
+// §14.4): "bytes 4-9/10". nullopt for "bytes */10", an unknown length ("/*"), other units
+// or anything malformed.
+struct ContentRange {
+  uint64_t first = 0, last = 0;  // inclusive
+  uint64_t complete_length = 0;
+  uint64_t size() const { return last - first + 1; }
+};
+std::optional<ContentRange> ParseContentRange(std::string_view value);
+
 // If-Range (RFC 9110 §13.1.5): true when the stored representation is the one the client
 // has, so the range applies. ETags compare strongly; dates must equal Last-Modified.
 bool IfRangeMatches(std::string_view if_range, std::string_view etag, int64_t last_modified);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "http/headers.h"
 #include "policy/directives.h"
 #include "policy/http_date.h"
 #include "util/ascii.h"
@@ -78,7 +79,19 @@ StorageDecision DecideStorage(const http::request_header<>& req,
   };
   if (req.method() != http::verb::get) return refuse("method");
   const unsigned status = resp.result_int();
-  if (status < 200 || status == 206 || status == 304) return refuse("status");
+  if (status < 200 || status == 304) return refuse("status");
+  if (status == 206) {
+    // Partial content (§3.3) is stored when it is one byte range of a known whole; a
+    // multipart one is not.
+    const auto content_range = resp.find(http::field::content_range);
+    const auto type = resp.find(http::field::content_type);
+    if (content_range == resp.end() ||
+        !http_util::ParseContentRange(
+            std::string_view(content_range->value().data(), content_range->value().size())) ||
+        (type != resp.end() && type->value().starts_with("multipart/"))) {
+      return refuse("partial content");
+    }
+  }
 
   const Directives req_cc = Collect(req, "cache-control");
   if (req_cc.Has("no-store")) return refuse("request no-store");

@@ -88,6 +88,19 @@ ObjectMeta MetaFrom(const http::response_header<>& resp, const policy::StorageDe
   return m;
 }
 
+// The byte range a stored 206 holds, nullopt for any other stored response.
+std::optional<http_util::ContentRange> StoredPart(const ObjectMeta& meta) {
+  if (meta.status != 206) return std::nullopt;
+  return http_util::ParseContentRange(http_util::StoredHeader(meta, "content-range"));
+}
+
+// What If-Range can carry to complete a stored part (RFC 9111 §3.4 needs a strong
+// validator): its strong ETag, else its Last-Modified; "" when it has neither.
+std::string CompletionValidator(const ObjectMeta& meta) {
+  if (!meta.etag.empty() && !meta.etag.starts_with("W/")) return meta.etag;
+  return meta.last_modified != 0 ? policy::FormatHttpDate(meta.last_modified) : std::string();
+}
+
 bool IsTimeout(const boost::system::error_code& ec) {
   return ec == beast::error::timeout || ec == asio::error::timed_out;
 }
@@ -267,6 +280,7 @@ asio::awaitable<bool> Proxy::Cached(Exchange& x) {
   const int64_t now = Now();
   if (s.ok()) {
     policy::ServeDecision d = policy::DecideServe(x.req, info, now, policy_);
+    if (info.meta.status == 206) co_return co_await CachedPartial(x, info, d);
     if (d.usable) {
       x.cs.hit = true;
       x.cs.has_ttl = true;
@@ -311,6 +325,38 @@ asio::awaitable<bool> Proxy::Cached(Exchange& x) {
   x.cs.fwd = vary_miss ? "vary-miss" : "miss";
   x.outcome = metrics::Outcome::kMiss;
   co_return co_await Forward(x, nullptr);  // the ticket wakes the waiters after this
+}
+
+asio::awaitable<bool> Proxy::CachedPartial(Exchange& x, const ObjectInfo& info,
+                                           const policy::ServeDecision& d) {
+  const std::optional<http_util::ContentRange> part = StoredPart(info.meta);
+  // A range wholly inside the stored part is answered from it (RFC 9111 §3.3).
+  const std::string_view range_header = Field(x.req, http::field::range);
+  const std::string_view if_range = Field(x.req, http::field::if_range);
+  if (part && d.usable && !x.head && !range_header.empty() &&
+      (if_range.empty() ||
+       http_util::IfRangeMatches(if_range, info.meta.etag, info.meta.last_modified))) {
+    const http_util::ByteRange r = http_util::ParseRange(range_header, part->complete_length);
+    if (r.kind == http_util::ByteRange::kSatisfiable && r.first >= part->first &&
+        r.last <= part->last) {
+      x.cs.hit = true;
+      x.cs.has_ttl = true;
+      x.cs.ttl = d.ttl;
+      x.outcome = metrics::Outcome::kHit;
+      co_return co_await ServeStored(x, info, d.age);
+    }
+  }
+  Collapser::Ticket ticket;
+  Collapser::Joined joined = co_await WaitForLeader(x, &ticket);
+  if (joined.waited) co_return co_await Follow(x, joined);
+  // A fresh stored prefix is completed by asking the origin for the rest only (§3.4);
+  // any other part is fetched again like a miss, and what comes back replaces it.
+  const bool completable =
+      part && d.usable && part->first == 0 && !CompletionValidator(info.meta).empty();
+  x.cs.fwd = "miss";
+  x.cs.detail = completable ? "partial" : "";
+  x.outcome = metrics::Outcome::kMiss;
+  co_return co_await Forward(x, nullptr, completable ? &info : nullptr);
 }
 
 asio::awaitable<Collapser::Joined> Proxy::WaitForLeader(Exchange& x, Collapser::Ticket* ticket) {
@@ -503,12 +549,25 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
     not_modified = last_modified != 0 && last_modified <= *ims && meta.status == 200;
   }
 
-  // Range / If-Range answered from the stored full body (RFC 9110 §14).
+  // Range / If-Range answered from the stored full body (RFC 9110 §14), or from a stored
+  // part when the range lies inside it (CachedPartial checked that it does).
   uint64_t first = 0, end = info.body_length;
   http_util::ByteRange range;
   std::string_view range_header = Field(x.req, http::field::range);
-  if (!not_modified && !range_header.empty() && meta.status == 200 &&
-      x.req.method() == http::verb::get) {
+  const std::optional<http_util::ContentRange> part = StoredPart(meta);
+  uint64_t complete_length = part ? part->complete_length : info.body_length;
+  if (!not_modified && part) {
+    range = http_util::ParseRange(range_header, part->complete_length);
+    if (range.kind != http_util::ByteRange::kSatisfiable || range.first < part->first ||
+        range.last > part->last) {
+      range.kind = http_util::ByteRange::kSatisfiable;  // never reached: the part as stored
+      range.first = part->first;
+      range.last = part->last;
+    }
+    first = range.first - part->first;
+    end = range.last + 1 - part->first;
+  } else if (!not_modified && !range_header.empty() && meta.status == 200 &&
+             x.req.method() == http::verb::get) {
     std::string_view if_range = Field(x.req, http::field::if_range);
     if (if_range.empty() || http_util::IfRangeMatches(if_range, etag, last_modified)) {
       range = http_util::ParseRange(range_header, info.body_length);
@@ -537,9 +596,9 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
     res.set(http::field::content_length, std::to_string(end - first));
     if (range.kind == http_util::ByteRange::kSatisfiable) {
       res.result(http::status::partial_content);
-      res.set(http::field::content_range, "bytes " + std::to_string(first) + "-" +
-                                              std::to_string(end - 1) + "/" +
-                                              std::to_string(info.body_length));
+      res.set(http::field::content_range, "bytes " + std::to_string(range.first) + "-" +
+                                              std::to_string(range.last) + "/" +
+                                              std::to_string(complete_length));
     } else if (range.kind == http_util::ByteRange::kUnsatisfiable) {
       res.result(http::status::range_not_satisfiable);
       res.set(http::field::content_range, "bytes */" + std::to_string(info.body_length));
@@ -635,7 +694,8 @@ asio::awaitable<bool> Proxy::Refreshed(Exchange& x, const ObjectInfo& stale,
   co_return co_await ServeStored(x, updated, policy::CurrentAge(fresh, Now()));
 }
 
-asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
+asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale,
+                                     const ObjectInfo* prefix) {
   const bool cacheable_method = x.req.method() == http::verb::get || x.head;
 
   // The request to the origin is the prepared one (Handle). Cache fetches are full GETs:
@@ -660,6 +720,12 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
       out.erase(http::field::if_range);
     }
     out.erase(http::field::content_length);
+    if (prefix != nullptr) {
+      // Only the rest of a stored prefix, and only if it is still the same representation.
+      out.set(http::field::range,
+              "bytes=" + std::to_string(StoredPart(prefix->meta)->last + 1) + "-");
+      out.set(http::field::if_range, CompletionValidator(prefix->meta));
+    }
     if (stale != nullptr) {
       if (!stale->meta.etag.empty()) out.set(http::field::if_none_match, stale->meta.etag);
       if (stale->meta.last_modified != 0) {
@@ -782,8 +848,24 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   const int64_t response_time = Now();
   http::response_parser<http::buffer_body>& parser = *parser_slot;
   http::response_header<>& header = parser.get().base();
-  const unsigned status = header.result_int();
+  unsigned status = header.result_int();
   x.cs.fwd_status = static_cast<int>(status);
+  // The body's length as the client and the store see it: a completed prefix is the
+  // whole representation, its first bytes from the store.
+  std::optional<uint64_t> body_length;
+  if (auto length = parser.content_length()) body_length = *length;
+  bool completing = false;
+  if (prefix != nullptr && status == 206) {
+    const http_util::ContentRange part = *StoredPart(prefix->meta);
+    const auto rest = http_util::ParseContentRange(Field(header, http::field::content_range));
+    if (!rest || rest->first != part.last + 1 || rest->last + 1 != rest->complete_length ||
+        rest->complete_length != part.complete_length || body_length != rest->size()) {
+      co_return co_await SendError(x, 502, "origin answered a completion with another range\n");
+    }
+    completing = true;
+    status = 200;
+    body_length = rest->complete_length;
+  }
   for (auto f : {http::field::location, http::field::content_location}) {
     if (auto it = header.find(f); it != header.end())
       x.response_locations.emplace_back(it->value());
@@ -830,6 +912,19 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   // The origin's end-to-end headers: what is stored and what the client gets.
   http::response_header<> end_to_end = header;
   http_util::StripHopByHop(end_to_end);
+  if (completing) {
+    // The stored part's fields, updated by the rest's (RFC 9111 §3.4), as a 200.
+    std::vector<std::pair<std::string, std::string>> fields = prefix->meta.headers;
+    std::erase_if(fields, [](const auto& h) {
+      return beast::iequals(h.first, "age") || beast::iequals(h.first, "content-range");
+    });
+    http_util::MergeNotModified(end_to_end, &fields);
+    end_to_end = {};
+    end_to_end.result(http::status::ok);
+    for (const auto& [name, value] : fields) {
+      if (!beast::iequals(name, "content-range")) end_to_end.insert(name, value);
+    }
+  }
   // Decide whether to store, and start the insert.
   std::unique_ptr<InsertHandle> insert;
   ObjectMeta stored_meta;  // what is stored, when `insert` is set
@@ -839,8 +934,12 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
     http::request_header<> as_get = x.req.base();
     as_get.method(http::verb::get);
     policy::StorageDecision d = policy::DecideStorage(as_get, end_to_end, response_time, policy_);
-    auto length = parser.content_length();
-    if (d.store && length && *length > config_.max_object_bytes) d.store = false;
+    if (d.store && body_length && *body_length > config_.max_object_bytes) d.store = false;
+    if (d.store && status == 206) {
+      // A part is stored only when its length is known and is the range it claims.
+      const auto range = http_util::ParseContentRange(Field(header, http::field::content_range));
+      if (!body_length || *body_length != range->size()) d.store = false;
+    }
     // An origin error never replaces a stored response it failed to revalidate.
     if (stale != nullptr && status >= 500) d.store = false;
     if (d.store) {
@@ -873,7 +972,7 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
 
   // The client's response: the origin's end-to-end headers, framed by us.
   http::response<http::buffer_body> res;
-  res.result(status);
+  res.result(static_cast<http::status>(status));
   res.version(11);
   for (const auto& f : end_to_end) {
     std::string_view name(f.name_string().data(), f.name_string().size());
@@ -893,14 +992,14 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
           upstream_status.empty() ? x.cs.ToString() : upstream_status + ", " + x.cs.ToString());
   res.keep_alive(x.keep_alive);
   const bool bodiless = status == 204 || status == 304 || status < 200;
-  auto length = parser.content_length();
+  auto length = body_length;
   // The client's byte range, served out of the full response as it streams by.
   uint64_t client_first = 0, client_end = UINT64_MAX;
   bool client_body = !bodiless && !x.head;
   std::string_view range_header = Field(x.req, http::field::range);
   std::string_view if_range = Field(x.req, http::field::if_range);
-  if (cacheable_method && config_.range_miss_fetch_full && status == 200 && length &&
-      !range_header.empty() &&
+  if (cacheable_method && (config_.range_miss_fetch_full || completing) && status == 200 &&
+      length && !range_header.empty() &&
       (if_range.empty() ||
        http_util::IfRangeMatches(
            if_range, Field(header, http::field::etag),
@@ -960,7 +1059,7 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
     co_return std::make_pair(std::string_view(piece.data(), n), read_error);
   };
 
-  if (!insert) {
+  if (!insert && !completing) {
     // Passed through, unstored: relayed at the client's pace, and given up as soon as the
     // client is gone (nobody else needs the bytes). A HEAD needs only the header.
     co_await send_header();
@@ -1005,7 +1104,7 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
   http_util::LoadStoredHeaders(stored_meta, config_.forward_surrogate_headers, &shared.header);
   shared.header.set(http::field::age, stored_age);
   shared.header.set(http::field::via, Field(res, http::field::via));
-  if (auto total = parser.content_length()) {
+  if (auto total = body_length) {
     shared.length = *total;
     shared.header.set(http::field::content_length, std::to_string(*total));
   } else {
@@ -1037,6 +1136,24 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale) {
       insert.reset();  // abort: the response still reaches every reader
       broadcast->StoreFailed();
     };
+    // A completed prefix: its stored bytes go first, to the store and to every reader.
+    for (uint64_t offset = 0; completing && offset < prefix->body_length;) {
+      const size_t want =
+          static_cast<size_t>(std::min<uint64_t>(kPieceBytes * 4, prefix->body_length - offset));
+      auto [read_status, slice] =
+          co_await async_read(store_, *prefix, offset, want, executor, kToken);
+      if (!read_status.ok()) {
+        spdlog::warn("reading the stored part of {}: {}", x.primary, read_status.ToString());
+        insert.reset();
+        co_return false;  // the readers are closed, never given a short body
+      }
+      if (insert) {
+        auto [append_status] = co_await async_append(*insert, slice.data, executor, kToken);
+        if (!append_status.ok()) store_failed(append_status);
+      }
+      co_await broadcast->Append(slice.data, origin_wait);
+      offset += slice.data.size();
+    }
     while (!complete) {
       auto [data, read_error] = co_await read_piece(piece);
       const size_t n = data.size();

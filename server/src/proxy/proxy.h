@@ -56,7 +56,15 @@ class Proxy {
   struct Exchange;  // one request's state, defined in proxy.cc
 
   boost::asio::awaitable<bool> Cached(Exchange& x);
-  boost::asio::awaitable<bool> Forward(Exchange& x, const ObjectInfo* stale);
+  // A stored 206 (RFC 9111 §3.3, §3.4): a range inside it is answered from it; a fresh
+  // prefix is completed by fetching the rest; any other part is fetched again.
+  boost::asio::awaitable<bool> CachedPartial(Exchange& x, const ObjectInfo& info,
+                                             const policy::ServeDecision& d);
+  // Sends the request to the origin and answers with what comes back, storing it when it
+  // may be stored. `stale`: a stored response being revalidated. `prefix`: a stored part
+  // from byte 0 that only the rest is asked for; the client gets the whole.
+  boost::asio::awaitable<bool> Forward(Exchange& x, const ObjectInfo* stale,
+                                       const ObjectInfo* prefix = nullptr);
   boost::asio::awaitable<bool> ServeStored(Exchange& x, const ObjectInfo& info, int64_t age);
   // `stale` revalidated: a 304 (or a matching 200 to HEAD) updates its header fields and
   // freshness, and the client is answered from it.
