@@ -1,5 +1,6 @@
-// Fuzz target: Range and If-Range (http/headers.h) against a body length taken from the
-// input. A satisfiable range lies inside the body.
+// Fuzz target: Range, If-Range and Content-Range (http/headers.h) against a body length
+// taken from the input. A satisfiable range lies inside the body; a parsed Content-Range
+// lies inside its complete length.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cstdint>
@@ -18,6 +19,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string range = in.ConsumeRemainingBytesAsString();
   ByteRange r = ParseRange(range, length);
   if (r.kind == ByteRange::kSatisfiable && !(r.first <= r.last && r.last < length)) std::abort();
+  if (auto cr = ParseContentRange(range);
+      cr && !(cr->first <= cr->last && cr->last < cr->complete_length)) {
+    std::abort();
+  }
   (void)IfRangeMatches(if_range, etag, last_modified);
   (void)IfNoneMatchMatches(if_range, etag);
   return 0;

@@ -46,17 +46,15 @@ std::string_view Field(const http::fields& f, Name name) {
                        : std::string_view(it->value().data(), it->value().size());
 }
 
-// The request's fields as variant keys see them (NormalizeVaryValue). Normalised values
-// live as long as the getter.
-HeaderGetter RequestHeaders(const Request& req) {
-  return [&req, scratch = std::shared_ptr<std::deque<std::string>>()](
-             std::string_view name) mutable -> std::optional<std::string_view> {
+// The request's fields as variant keys see them (NormalizeVaryValue). A value that
+// normalising changes is kept in `scratch`, which must outlive the getter's results.
+HeaderGetter RequestHeaders(const Request& req, std::deque<std::string>* scratch) {
+  return [&req, scratch](std::string_view name) -> std::optional<std::string_view> {
     auto it = req.find(beast::string_view(name.data(), name.size()));
     if (it == req.end()) return std::nullopt;
     const std::string_view value(it->value().data(), it->value().size());
     std::string normalised = NormalizeVaryValue(util::AsciiLower(name), value);
     if (normalised == value) return value;
-    if (!scratch) scratch = std::make_shared<std::deque<std::string>>();
     return scratch->emplace_back(std::move(normalised));
   };
 }
@@ -126,6 +124,7 @@ struct Proxy::Exchange {
   std::vector<std::string> response_locations;  // Location / Content-Location received
   // Set-Cookie of a 304 answering this client's revalidation: sent to this client only.
   std::vector<std::string> own_set_cookies;
+  std::deque<std::string> vary_values;  // request values normalised for variant keys
   bool collapsed = false;               // waited once for another request's fetch of the same key
   Collapser::Ticket* ticket = nullptr;  // held while this request leads a collapsed fetch
 };
@@ -276,7 +275,7 @@ asio::awaitable<bool> Proxy::SendError(Exchange& x, unsigned status, std::string
 
 asio::awaitable<bool> Proxy::Cached(Exchange& x) {
   ObjectInfo info;
-  Status s = store_.LookupVariant(x.primary, RequestHeaders(x.req), &info);
+  Status s = store_.LookupVariant(x.primary, RequestHeaders(x.req, &x.vary_values), &info);
   const int64_t now = Now();
   if (s.ok()) {
     policy::ServeDecision d = policy::DecideServe(x.req, info, now, policy_);
@@ -386,7 +385,7 @@ asio::awaitable<bool> Proxy::Follow(Exchange& x, const Collapser::Joined& joined
     // Only a request that selects the same variant may take the leader's response; any
     // other (and one that joins after the first bytes are gone) waits for the leader to
     // finish and looks its own variant up.
-    if (SecondaryKeyFor(b.vary(), RequestHeaders(x.req)) == b.secondary()) {
+    if (SecondaryKeyFor(b.vary(), RequestHeaders(x.req, &x.vary_values)) == b.secondary()) {
       if (std::unique_ptr<Broadcast::Reader> reader = b.Join()) {
         co_return co_await ServeBroadcast(x, b, *reader);
       }
@@ -451,7 +450,7 @@ asio::awaitable<bool> Proxy::RelayBroadcast(Exchange& x, Broadcast& b, Broadcast
     auto [complete, stored] = co_await b.WaitDone(wait);
     if (!stored) co_return false;
     ObjectInfo info;
-    if (!store_.LookupVariant(x.primary, RequestHeaders(x.req), &info).ok() ||
+    if (!store_.LookupVariant(x.primary, RequestHeaders(x.req, &x.vary_values), &info).ok() ||
         (b.length() && info.body_length != *b.length())) {
       co_return false;
     }
@@ -945,7 +944,9 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale,
     if (d.store) {
       ObjectMeta meta = MetaFrom(end_to_end, d, request_time, response_time, config_.key_headers);
       ObjectKey key{x.primary,
-                    meta.vary.empty() ? "" : SecondaryKeyFor(meta.vary, RequestHeaders(x.req))};
+                    meta.vary.empty()
+                        ? ""
+                        : SecondaryKeyFor(meta.vary, RequestHeaders(x.req, &x.vary_values))};
       Status s;
       if (!meta.vary.empty() && TooManyVariants(key)) {
         s = Status::Aborted("variant cap reached");
