@@ -24,26 +24,28 @@ int main(int argc, char** argv) {
       "edgecache: a caching reverse proxy for CDN edge nodes.\n"
       "Flags override the config file; docs/configuration.md lists every key."};
   std::string config_file;
-  std::vector<std::string> listen, maps;
-  std::optional<std::string> admin, origin, parent, name, store, capacity, ram_cache, log_level,
-      access_log;
-  std::optional<int> threads;
+  edgecache::config::Flags flags;
   bool check_config = false;
   app.add_option("-c,--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
-  app.add_option("--listen", listen,
+  app.add_option("--listen", flags.listen,
                  "client listener ADDRESS:PORT (repeatable; default 127.0.0.1:8080)");
-  app.add_option("--admin", admin,
+  app.add_option("--admin", flags.admin,
                  "admin listener ADDRESS:PORT or unix:/PATH (admin API, /healthz, /metrics)");
-  app.add_option("--origin", origin, "default origin for every Host, http://HOST:PORT");
-  app.add_option("--parent", parent, "parent edgecache (shield) for every miss, http://HOST:PORT");
-  app.add_option("--name", name, "this node's name in Cache-Status and Via (default edgecache)");
-  app.add_option("--map", maps, "origin for one Host: HOST=http://ORIGIN:PORT (repeatable)");
-  app.add_option("--store", store, "store directory (created when missing)");
-  app.add_option("--capacity", capacity, "store capacity, e.g. 10GiB (default 1GiB)");
-  app.add_option("--ram-cache", ram_cache, "RAM cache for hot bodies, e.g. 256MiB (default 64MiB)");
-  app.add_option("--threads", threads, "network threads (default: one per core)");
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off (default info)");
-  app.add_option("--access-log", access_log, "access log file, or - for stdout (default off)");
+  app.add_option("--origin", flags.origin, "default origin for every Host, http://HOST:PORT");
+  app.add_option("--parent", flags.parent,
+                 "parent edgecache (shield) for every miss, http://HOST:PORT");
+  app.add_option("--name", flags.name,
+                 "this node's name in Cache-Status and Via (default edgecache)");
+  app.add_option("--map", flags.maps, "origin for one Host: HOST=http://ORIGIN:PORT (repeatable)");
+  app.add_option("--store", flags.store, "store directory (created when missing)");
+  app.add_option("--capacity", flags.capacity, "store capacity, e.g. 10GiB (default 1GiB)");
+  app.add_option("--ram-cache", flags.ram_cache,
+                 "RAM cache for hot bodies, e.g. 256MiB (default 64MiB)");
+  app.add_option("--threads", flags.threads, "network threads (default: one per core)");
+  app.add_option("--log-level", flags.log_level,
+                 "trace, debug, info, warn, error or off (default info)");
+  app.add_option("--access-log", flags.access_log,
+                 "access log file, or - for stdout (default off)");
   app.add_flag("--check-config", check_config, "validate the configuration and exit");
   app.footer(
       "Config file keys (TOML; docs/configuration.md has their defaults and meaning):\n"
@@ -74,56 +76,13 @@ int main(int argc, char** argv) {
     edgecache::Status s = edgecache::config::LoadFile(config_file, &config);
     if (!s.ok()) return ConfigError(s.message());
   }
-  for (const auto& l : listen) {
-    if (l == listen.front()) config.listen.clear();
-    auto e = edgecache::config::ParseEndpoint(l);
-    if (!e) return ConfigError("--listen: '" + l + "' is not ADDRESS:PORT");
-    config.listen.push_back(*e);
-  }
-  if (admin) {
-    auto e = edgecache::config::ParseEndpoint(*admin, /*allow_unix=*/true);
-    if (!e) return ConfigError("--admin: '" + *admin + "' is not ADDRESS:PORT or unix:/PATH");
-    config.admin = e;
-  }
+  edgecache::Status s = edgecache::config::ApplyFlags(flags, &config);
+  if (!s.ok()) return ConfigError(s.message());
   // The token is never a flag: command lines are visible to every user of the machine.
   if (const char* token = std::getenv("EDGECACHE_ADMIN_TOKEN"); token && *token)
     config.admin_token = token;
-  if (origin) {
-    auto o = edgecache::config::ParseOrigin(*origin);
-    if (!o) return ConfigError("--origin: '" + *origin + "' is not http://HOST:PORT");
-    config.default_origin = o;
-  }
-  if (parent) {
-    auto o = edgecache::config::ParseOrigin(*parent);
-    if (!o) return ConfigError("--parent: '" + *parent + "' is not http://HOST:PORT");
-    config.parent = o;
-  }
-  if (name) config.name = *name;
-  for (const auto& m : maps) {
-    size_t eq = m.find('=');
-    auto o =
-        eq == std::string::npos ? std::nullopt : edgecache::config::ParseOrigin(m.substr(eq + 1));
-    if (!o || eq == 0) return ConfigError("--map: '" + m + "' is not HOST=http://ORIGIN:PORT");
-    std::string host = m.substr(0, eq);
-    for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    config.origins[host] = *o;
-  }
-  if (store) config.store_dir = *store;
-  if (capacity) {
-    auto v = edgecache::config::ParseSize(*capacity);
-    if (!v) return ConfigError("--capacity: '" + *capacity + "' is not a size");
-    config.store.capacity_bytes = *v;
-  }
-  if (ram_cache) {
-    auto v = edgecache::config::ParseSize(*ram_cache);
-    if (!v) return ConfigError("--ram-cache: '" + *ram_cache + "' is not a size");
-    config.store.ram_cache_bytes = *v;
-  }
-  if (threads) config.threads = *threads;
-  if (log_level) config.log_level = *log_level;
-  if (access_log) config.access_log = *access_log;
 
-  edgecache::Status s = edgecache::config::Validate(config);
+  s = edgecache::config::Validate(config);
   if (s.ok()) s = edgecache::config::CheckStoreDir(config.store_dir);
   if (!s.ok()) return ConfigError(s.message());
   if (check_config) {

@@ -8,6 +8,8 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
+#include "util/ascii.h"
+
 namespace edgecache::ctl {
 namespace {
 
@@ -80,9 +82,8 @@ class Client final : public HttpClient {
         *reply = HttpReply{};
         reply->status = static_cast<int>(parser.get().result_int());
         for (const auto& f : parser.get()) {
-          std::string name(f.name_string());
-          for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-          auto& slot = reply->headers[name];
+          const std::string_view name(f.name_string().data(), f.name_string().size());
+          auto& slot = reply->headers[util::AsciiLower(name)];
           slot += (slot.empty() ? "" : ", ") + std::string(f.value());
         }
         reply->body = std::move(parser.get().body());

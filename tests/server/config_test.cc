@@ -123,6 +123,34 @@ TEST(ConfigFileTest, KeyHeadersAreLowerCased) {
   EXPECT_EQ(c.key_headers, std::vector<std::string>{"x-forwarded-host"});
 }
 
+TEST(ConfigFlagsTest, FlagsOverrideTheFileAndErrorsNameTheFlag) {
+  NodeConfig c;
+  c.listen = {*ParseEndpoint("127.0.0.1:1"), *ParseEndpoint("127.0.0.1:2")};
+  Flags f;
+  f.listen = {"127.0.0.1:9"};
+  f.maps = {"A.Example=http://127.0.0.1:81"};
+  f.capacity = "2GiB";
+  f.parent = "http://10.0.0.9:8080";
+  f.threads = 3;
+  ASSERT_TRUE(ApplyFlags(f, &c).ok());
+  ASSERT_EQ(c.listen.size(), 1u);  // replaced, not added to
+  EXPECT_EQ(c.listen[0].port, 9);
+  EXPECT_EQ(c.origins.count("a.example"), 1u);
+  EXPECT_EQ(c.store.capacity_bytes, 2ull << 30);
+  ASSERT_TRUE(c.parent);
+  EXPECT_EQ(c.parent->port, 8080);
+  EXPECT_EQ(c.threads, 3);
+  for (auto [flags, flag] :
+       std::vector<std::pair<Flags, std::string>>{{Flags{.listen = {"bogus"}}, "--listen"},
+                                                  {Flags{.maps = {"=http://x:1"}}, "--map"},
+                                                  {Flags{.origin = "ftp://x"}, "--origin"},
+                                                  {Flags{.ram_cache = "1XB"}, "--ram-cache"}}) {
+    Status s = ApplyFlags(flags, &c);
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << flag;
+    EXPECT_TRUE(s.message().starts_with(flag)) << s.message();
+  }
+}
+
 TEST(ConfigStoreCheckTest, TheStoreDirectoryMustBeUsable) {
   testing::TempDir dir;
   EXPECT_TRUE(CheckStoreDir(dir.Sub("new-store")).ok());  // created at start

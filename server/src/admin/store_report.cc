@@ -286,8 +286,11 @@ Status Verify(Store& store, bool repair, const std::function<void(uint64_t)>& pr
   VerifyReport r;
   Status s = store.Verify({.repair = repair, .progress = progress, .cancel = cancel}, &r);
   if (!s.ok()) return s;
+  const uint64_t found = r.corrupt + r.dangling + r.undecodable + r.orphaned_tag_keys;
   *out = json::object{
       {"ok", r.ok()},
+      // Nothing wrong, or everything found was repaired: the verdict edgecachectl exits by.
+      {"clean", found == 0 || (repair && r.repaired >= found)},
       {"entries", r.entries},
       {"verified_bytes", r.verified_bytes},
       {"corrupt", r.corrupt},

@@ -99,14 +99,8 @@ std::optional<OriginUrl> ParseOrigin(std::string_view text) {
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   if (rest.empty() || rest.find('/') != std::string_view::npos) return std::nullopt;
   OriginUrl o;
-  size_t colon = rest.rfind(':');
-  if (colon != std::string_view::npos && rest.front() != '[') {
-    auto e = ParseEndpoint(rest);
-    if (!e) return std::nullopt;
-    o.host = e->host;
-    o.port = e->port;
-  } else if (!rest.empty() && rest.front() == '[') {
-    auto e = ParseEndpoint(rest);
+  if (rest.front() == '[' || rest.rfind(':') != std::string_view::npos) {
+    auto e = ParseEndpoint(rest);  // with a port, or a bracketed IPv6 address
     if (!e) return std::nullopt;
     o.host = e->host;
     o.port = e->port;
@@ -115,6 +109,50 @@ std::optional<OriginUrl> ParseOrigin(std::string_view text) {
   }
   if (o.host.empty() || o.port == 0) return std::nullopt;
   return o;
+}
+
+Status ApplyFlags(const Flags& f, NodeConfig* c) {
+  auto bad = [](std::string_view flag, const std::string& value, std::string_view form) {
+    return Status::InvalidArgument(std::string(flag) + ": '" + value + "' is not " +
+                                   std::string(form));
+  };
+  if (!f.listen.empty()) c->listen.clear();
+  for (const auto& l : f.listen) {
+    auto e = ParseEndpoint(l);
+    if (!e) return bad("--listen", l, "ADDRESS:PORT");
+    c->listen.push_back(*e);
+  }
+  if (f.admin) {
+    auto e = ParseEndpoint(*f.admin, /*allow_unix=*/true);
+    if (!e) return bad("--admin", *f.admin, "ADDRESS:PORT or unix:/PATH");
+    c->admin = e;
+  }
+  for (auto [flag, text, out] : {std::tuple{"--origin", &f.origin, &c->default_origin},
+                                 std::tuple{"--parent", &f.parent, &c->parent}}) {
+    if (!*text) continue;
+    *out = ParseOrigin(**text);
+    if (!*out) return bad(flag, **text, "http://HOST:PORT");
+  }
+  if (f.name) c->name = *f.name;
+  for (const auto& m : f.maps) {
+    const size_t eq = m.find('=');
+    auto o = eq == std::string::npos ? std::nullopt : ParseOrigin(m.substr(eq + 1));
+    if (!o || eq == 0) return bad("--map", m, "HOST=http://ORIGIN:PORT");
+    c->origins[AsciiLower(m.substr(0, eq))] = *o;
+  }
+  if (f.store) c->store_dir = *f.store;
+  for (auto [flag, text, out] :
+       {std::tuple{"--capacity", &f.capacity, &c->store.capacity_bytes},
+        std::tuple{"--ram-cache", &f.ram_cache, &c->store.ram_cache_bytes}}) {
+    if (!*text) continue;
+    auto v = ParseSize(**text);
+    if (!v) return bad(flag, **text, "a size");
+    *out = *v;
+  }
+  if (f.threads) c->threads = *f.threads;
+  if (f.log_level) c->log_level = *f.log_level;
+  if (f.access_log) c->access_log = *f.access_log;
+  return Status::OK();
 }
 
 Status LoadFile(const std::string& path, NodeConfig* c) {

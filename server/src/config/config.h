@@ -93,6 +93,17 @@ std::optional<OriginUrl> ParseOrigin(std::string_view text);
 
 // Reads a TOML file into *config. InvalidArgument naming the key and the reason.
 Status LoadFile(const std::string& path, NodeConfig* config);
+// The command-line flags of `edgecache`, each unset unless given.
+struct Flags {
+  std::vector<std::string> listen;  // replace the configured listeners when any is given
+  std::vector<std::string> maps;    // HOST=http://ORIGIN:PORT, added to the remap table
+  std::optional<std::string> admin, origin, parent, name, store, capacity, ram_cache, log_level,
+      access_log;
+  std::optional<int> threads;
+};
+// Lays the flags over *config (flags override the file). InvalidArgument naming the flag.
+Status ApplyFlags(const Flags& flags, NodeConfig* config);
+
 // Checks the whole configuration; InvalidArgument naming the key and the reason.
 Status Validate(const NodeConfig& config);
 

@@ -33,6 +33,13 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 constexpr auto kToken = asio::as_tuple(asio::use_awaitable);
 
+// The client went away, was idle too long, or we are stopping: nothing to answer.
+bool ClientGone(const boost::system::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == beast::error::timeout ||
+         ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+         ec == asio::error::eof;
+}
+
 // Status for a request the parser refused.
 unsigned StatusFor(const boost::system::error_code& ec) {
   if (ec == http::error::header_limit) return 431;
@@ -321,11 +328,7 @@ asio::awaitable<void> Node::Session(tcp::socket socket) {
         }
       }
     }
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
-        ec == asio::error::eof) {
-      break;  // the client went away, or was idle too long, or we are stopping
-    }
+    if (ClientGone(ec)) break;
     if (ec || refusal) {
       // Malformed, oversized, or smuggling-shaped (e.g. Content-Length with chunked):
       // answered with a 4xx and the connection closed.
@@ -364,11 +367,7 @@ asio::awaitable<void> Node::AdminSession(typename Protocol::socket socket) {
     parser.body_limit(16u << 20);  // a purge of many URLs
     stream.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, kToken);
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
-        ec == asio::error::eof) {
-      break;
-    }
+    if (ClientGone(ec)) break;
     if (ec) {  // malformed or oversized: say so (in JSON) and close
       admin::AdminResponse res = admin::AdminApi::RequestError(
           StatusFor(ec), ec == http::error::body_limit

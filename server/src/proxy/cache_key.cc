@@ -205,7 +205,7 @@ std::string NormalizePreferenceList(std::string_view value) {
     } else if (c == ',') {
       members.emplace_back();
     } else if (c != ' ' && c != '\t') {
-      members.back().push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+      members.back().push_back(util::AsciiLower(c));
     }
   }
   std::erase_if(members, [](const std::string& m) { return m.empty(); });

@@ -229,6 +229,18 @@ void Proxy::Invalidate(Exchange& x, unsigned status) {
   }
 }
 
+void Proxy::ArmClientDeadline(Exchange& x) const {
+  x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+}
+
+void Proxy::ResetToMiss(Exchange& x, std::string detail) const {
+  x.cs = CacheStatus{};
+  x.cs.name = config_.name;
+  x.cs.fwd = "miss";
+  x.cs.detail = std::move(detail);
+  x.outcome = metrics::Outcome::kMiss;
+}
+
 asio::awaitable<void> Proxy::RelayInterim(Exchange& x, const http::response_header<>& interim) {
   // Never to an HTTP/1.0 client (RFC 9110 §15.2), and 100 Continue is this node's own.
   if (x.client == nullptr || x.req.version() < 11 || interim.result_int() == 100) co_return;
@@ -236,7 +248,7 @@ asio::awaitable<void> Proxy::RelayInterim(Exchange& x, const http::response_head
   http_util::StripHopByHop(relayed);
   relayed.version(11);
   const std::string bytes = http_util::SerializeHeader(relayed);
-  x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+  ArmClientDeadline(x);
   co_await asio::async_write(*x.client, asio::buffer(bytes), kToken);  // errors show later
 }
 
@@ -267,7 +279,7 @@ asio::awaitable<bool> Proxy::SendError(Exchange& x, unsigned status, std::string
   x.status = status;
   x.outcome = metrics::Outcome::kError;
   if (x.client == nullptr) co_return false;
-  x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+  ArmClientDeadline(x);
   auto [ec, n] = co_await http::async_write(*x.client, res, kToken);
   x.sent_bytes += x.head ? 0 : text.size();
   co_return !ec && res.keep_alive();
@@ -398,19 +410,15 @@ asio::awaitable<bool> Proxy::Follow(Exchange& x, const Collapser::Joined& joined
 asio::awaitable<bool> Proxy::ServeBroadcast(Exchange& x, Broadcast& b, Broadcast::Reader& reader) {
   http::response<http::buffer_body> res;
   res.base() = b.header();
-  x.cs = CacheStatus{};
-  x.cs.name = config_.name;
-  x.cs.fwd = "miss";
+  ResetToMiss(x, "collapsed");
   x.cs.fwd_status = static_cast<int>(res.result_int());
-  x.cs.detail = "collapsed";
-  x.outcome = metrics::Outcome::kMiss;
   x.status = res.result_int();
   res.set("Cache-Status", x.cs.ToString());
   res.keep_alive(x.keep_alive);
   res.body().data = nullptr;
   res.body().more = true;
   http::response_serializer<http::buffer_body> sr{res};
-  x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+  ArmClientDeadline(x);
   if (auto [ec, n] = co_await http::async_write_header(*x.client, sr, kToken); ec) co_return false;
   co_return co_await RelayBroadcast(x, b, reader, 0, UINT64_MAX, res, sr);
 }
@@ -423,7 +431,7 @@ asio::awaitable<bool> Proxy::RelayBroadcast(Exchange& x, Broadcast& b, Broadcast
     res.body().data = const_cast<char*>(data.data());
     res.body().size = data.size();
     res.body().more = more;
-    x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+    ArmClientDeadline(x);
     auto [ec, n] = co_await http::async_write(*x.client, sr, kToken);
     if (ec == http::error::need_buffer) ec = {};
     x.sent_bytes += data.size();
@@ -616,7 +624,7 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
   const std::string head = http_util::SerializeHeader(res);
 
   if (x.client == nullptr) co_return false;
-  x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+  ArmClientDeadline(x);
   if (not_modified || x.head || first == end) {
     auto [ec, n] = co_await asio::async_write(*x.client, asio::buffer(head), kToken);
     co_return !ec;
@@ -634,11 +642,7 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
                      read_status.ToString());
         if (offset > first) co_return false;
         // Nothing sent yet: a bad stored body is just a miss.
-        x.cs = CacheStatus{};
-        x.cs.name = config_.name;
-        x.cs.fwd = "miss";
-        x.cs.detail = "stored body unreadable";
-        x.outcome = metrics::Outcome::kMiss;
+        ResetToMiss(x, "stored body unreadable");
         co_return co_await Forward(x, nullptr);
       }
       slice = std::move(read);
@@ -646,7 +650,7 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
     std::array<asio::const_buffer, 2> buffers = {
         asio::buffer(offset == first ? std::string_view(head) : std::string_view()),
         asio::buffer(slice.data.data(), slice.data.size())};
-    x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+    ArmClientDeadline(x);
     auto [write_error, written] = co_await asio::async_write(*x.client, buffers, kToken);
     if (write_error) co_return false;
     offset += slice.data.size();
@@ -1034,7 +1038,7 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale,
   http::response_serializer<http::buffer_body> sr{res};
   auto send_header = [&]() -> asio::awaitable<void> {
     if (!client_ok) co_return;
-    x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+    ArmClientDeadline(x);
     auto [write_error, written] = co_await http::async_write_header(*x.client, sr, kToken);
     client_ok = !write_error;
   };
@@ -1077,7 +1081,7 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale,
         res.body().data = piece.data();
         res.body().size = n;
         res.body().more = true;
-        x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+        ArmClientDeadline(x);
         auto [write_error, written] = co_await http::async_write(*x.client, sr, kToken);
         if (write_error && write_error != http::error::need_buffer) co_return false;
         x.sent_bytes += n;
@@ -1090,7 +1094,7 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale,
     res.body().data = nullptr;
     res.body().size = 0;
     res.body().more = false;
-    x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+    ArmClientDeadline(x);
     auto [write_error, written] = co_await http::async_write(*x.client, sr, kToken);
     co_return !write_error;
   }

@@ -72,6 +72,10 @@ class Proxy {
                                          const boost::beast::http::response_header<>& not_modified,
                                          int64_t request_time, int64_t response_time);
   boost::asio::awaitable<bool> SendError(Exchange& x, unsigned status, std::string_view text);
+  // The next write to the client must finish within server.client_timeout_ms.
+  void ArmClientDeadline(Exchange& x) const;
+  // Cache-Status and outcome start over as a miss (`detail` says why).
+  void ResetToMiss(Exchange& x, std::string detail) const;
   // Passes an interim (1xx) response from the origin on to the client, when it may have one.
   boost::asio::awaitable<void> RelayInterim(Exchange& x,
                                             const boost::beast::http::response_header<>& interim);
