@@ -53,9 +53,19 @@ class Proxy {
                                       const std::string& client_address);
 
  private:
-  struct Exchange;  // one request's state, defined in proxy.cc
+  struct Exchange;  // one request's state (proxy/exchange.h)
+  struct Upstream;  // the origin's side of a fetch (proxy/exchange.h)
 
   boost::asio::awaitable<bool> Cached(Exchange& x);
+  // The request the origin gets for `x`: a full GET for cache fetches (a HEAD when
+  // `head_to_origin`), with the stored validators of `stale` or the rest of `prefix`.
+  Request UpstreamRequest(const Exchange& x, const ObjectInfo* stale, const ObjectInfo* prefix,
+                          bool head_to_origin) const;
+  // Sends `out` (streaming the client's body for other methods), retrying once on a fresh
+  // connection when a reused one turns out closed, and reads up to the final response's
+  // header, relaying interim responses. The outcome is in *up.
+  boost::asio::awaitable<void> SendUpstream(Exchange& x, const Request& out, bool head_to_origin,
+                                            Upstream* up);
   // A stored 206 (RFC 9111 §3.3, §3.4): a range inside it is answered from it; a fresh
   // prefix is completed by fetching the rest; any other part is fetched again.
   boost::asio::awaitable<bool> CachedPartial(Exchange& x, const ObjectInfo& info,

@@ -1,0 +1,95 @@
+// What the proxy's files share about one request: the Exchange (its state from the
+// client's request to the last byte sent), the origin exchange it may lead to, and small
+// helpers. Internal to proxy/: nothing outside it includes this.
+#pragma once
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <ctime>
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/headers.h"
+#include "policy/cache_policy.h"
+#include "proxy/proxy.h"
+
+namespace edgecache::proxy {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using http_util::CacheStatus;
+
+inline constexpr auto kToken = asio::as_tuple(asio::use_awaitable);
+inline constexpr size_t kPieceBytes = 64 * 1024;
+// More interim (1xx) responses than this before the final one: the origin misbehaves.
+inline constexpr int kMaxInterimResponses = 8;
+
+inline int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
+
+template <typename Name>
+std::string_view Field(const http::fields& f, Name name) {
+  auto it = f.find(name);
+  return it == f.end() ? std::string_view()
+                       : std::string_view(it->value().data(), it->value().size());
+}
+
+// The request's fields as variant keys see them (NormalizeVaryValue). A value that
+// normalising changes is kept in `scratch`, which must outlive the getter's results.
+HeaderGetter RequestHeaders(const Request& req, std::deque<std::string>* scratch);
+
+// Fills the metadata the engine stores from an origin response and the storage decision.
+// `key_headers` (cache.key_headers) select variants as if every response named them in Vary.
+ObjectMeta MetaFrom(const http::response_header<>& resp, const policy::StorageDecision& d,
+                    int64_t request_time, int64_t response_time,
+                    const std::vector<std::string>& key_headers);
+
+// The byte range a stored 206 holds, nullopt for any other stored response.
+std::optional<http_util::ContentRange> StoredPart(const ObjectMeta& meta);
+
+// What If-Range can carry to complete a stored part (RFC 9111 §3.4 needs a strong
+// validator): its strong ETag, else its Last-Modified; "" when it has neither.
+std::string CompletionValidator(const ObjectMeta& meta);
+
+bool IsTimeout(const boost::system::error_code& ec);
+
+// One client request, from its header to the last byte sent.
+struct Proxy::Exchange {
+  Request& req;               // the header (as forwarded, once prepared)
+  beast::tcp_stream* client;  // null for a background revalidation: nobody to answer
+  std::string client_address;
+  http_util::RequestBody* body = nullptr;  // streamed to the origin for other methods
+  bool head = false;
+  bool keep_alive = true;
+  std::string host;
+  std::string target;   // origin-form: path and query
+  std::string primary;  // cache key
+  const config::OriginUrl* origin = nullptr;
+  CacheStatus cs;
+  metrics::Outcome outcome = metrics::Outcome::kPass;
+  unsigned status = 0;
+  uint64_t sent_bytes = 0;
+  bool from_store = false;  // the body sent came from the store (byte hit ratio)
+  std::vector<std::string> response_locations;  // Location / Content-Location received
+  // Set-Cookie of a 304 answering this client's revalidation: sent to this client only.
+  std::vector<std::string> own_set_cookies;
+  std::deque<std::string> vary_values;  // request values normalised for variant keys
+  bool collapsed = false;               // waited once for another request's fetch of the same key
+  Collapser::Ticket* ticket = nullptr;  // held while this request leads a collapsed fetch
+};
+
+// The origin's side of a fetch: the connection, and the final response's header read
+// (its body still to come through `parser`), or the error that ended the attempt.
+struct Proxy::Upstream {
+  origin::Connection conn;
+  beast::flat_buffer buffer;
+  std::optional<http::response_parser<http::buffer_body>> parser;
+  boost::system::error_code ec;
+  bool client_body_failed = false;  // the client's request body broke off or was too large
+};
+
+}  // namespace edgecache::proxy

@@ -1,0 +1,277 @@
+// Answers from what is stored: a stored response (conditionals, ranges, parts), a
+// stale one when the origin fails, one refreshed by a 304, and a collapsed fetch's
+// response as it arrives (Proxy::Serve*, Refreshed, RelayBroadcast).
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+
+#include "edgecache/asio.h"
+#include "policy/http_date.h"
+#include "proxy/exchange.h"
+#include "proxy/proxy.h"
+
+namespace edgecache::proxy {
+
+asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, int64_t age) {
+  x.from_store = true;
+  const ObjectMeta& meta = info.meta;
+  // Validators the origin forgot: a response stored with neither ETag nor Last-Modified
+  // is given a Last-Modified of when it was stored and, when configured, a strong ETag
+  // derived from its bytes, which every replica of a fleet computes alike.
+  std::string etag = meta.etag;
+  int64_t last_modified = meta.last_modified;
+  const bool synthesized_last_modified = etag.empty() && last_modified == 0;
+  if (synthesized_last_modified) last_modified = info.stored_at;
+  const bool synthesized_etag = etag.empty() && config_.content_etag;
+  if (synthesized_etag) etag = http_util::ContentEtag(info.body_hash);
+
+  // Client conditionals are answered from the stored response (RFC 9110 §13.2.2).
+  bool not_modified = false;
+  std::string_view inm = Field(x.req, http::field::if_none_match);
+  if (!inm.empty()) {
+    not_modified = http_util::IfNoneMatchMatches(inm, etag);
+  } else if (auto ims = policy::ParseHttpDate(Field(x.req, http::field::if_modified_since))) {
+    not_modified = last_modified != 0 && last_modified <= *ims && meta.status == 200;
+  }
+
+  // Range / If-Range answered from the stored full body (RFC 9110 §14), or from a stored
+  // part when the range lies inside it (CachedPartial checked that it does).
+  uint64_t first = 0, end = info.body_length;
+  http_util::ByteRange range;
+  std::string_view range_header = Field(x.req, http::field::range);
+  const std::optional<http_util::ContentRange> part = StoredPart(meta);
+  uint64_t complete_length = part ? part->complete_length : info.body_length;
+  if (!not_modified && part) {
+    range = http_util::ParseRange(range_header, part->complete_length);
+    if (range.kind != http_util::ByteRange::kSatisfiable || range.first < part->first ||
+        range.last > part->last) {
+      range.kind = http_util::ByteRange::kSatisfiable;  // never reached: the part as stored
+      range.first = part->first;
+      range.last = part->last;
+    }
+    first = range.first - part->first;
+    end = range.last + 1 - part->first;
+  } else if (!not_modified && !range_header.empty() && meta.status == 200 &&
+             x.req.method() == http::verb::get) {
+    std::string_view if_range = Field(x.req, http::field::if_range);
+    if (if_range.empty() || http_util::IfRangeMatches(if_range, etag, last_modified)) {
+      range = http_util::ParseRange(range_header, info.body_length);
+      if (range.kind == http_util::ByteRange::kSatisfiable) {
+        first = range.first;
+        end = range.last + 1;
+      } else if (range.kind == http_util::ByteRange::kUnsatisfiable) {
+        end = 0;
+      }
+    }
+  }
+
+  http::response_header<> res;
+  res.version(11);
+  if (!x.keep_alive) res.set(http::field::connection, "close");
+  if (not_modified) {
+    res.result(http::status::not_modified);
+    for (const auto name : {"cache-control", "content-location", "date", "etag", "expires", "vary",
+                            "last-modified"}) {
+      std::string_view v = http_util::StoredHeader(meta, name);
+      if (!v.empty()) res.set(name, v);
+    }
+  } else {
+    res.result(meta.status);
+    http_util::LoadStoredHeaders(meta, config_.forward_surrogate_headers, &res);
+    res.set(http::field::content_length, std::to_string(end - first));
+    if (range.kind == http_util::ByteRange::kSatisfiable) {
+      res.result(http::status::partial_content);
+      res.set(http::field::content_range, "bytes " + std::to_string(range.first) + "-" +
+                                              std::to_string(range.last) + "/" +
+                                              std::to_string(complete_length));
+    } else if (range.kind == http_util::ByteRange::kUnsatisfiable) {
+      res.result(http::status::range_not_satisfiable);
+      res.set(http::field::content_range, "bytes */" + std::to_string(info.body_length));
+    }
+  }
+  if (synthesized_last_modified)
+    res.set(http::field::last_modified, policy::FormatHttpDate(last_modified));
+  if (synthesized_etag) res.set(http::field::etag, etag);
+  for (const std::string& cookie : x.own_set_cookies) res.insert(http::field::set_cookie, cookie);
+  res.set(http::field::age, std::to_string(age));
+  res.set(http::field::via, via_);
+  res.set("Cache-Status", x.cs.ToString());
+  x.status = res.result_int();
+  // Serialized once into one buffer: cheaper than Beast's field-by-field serializer on
+  // the hit path, and sent in the same write as the first body slice.
+  const std::string head = http_util::SerializeHeader(res);
+
+  if (x.client == nullptr) co_return false;
+  ArmClientDeadline(x);
+  if (not_modified || x.head || first == end) {
+    auto [ec, n] = co_await asio::async_write(*x.client, asio::buffer(head), kToken);
+    co_return !ec;
+  }
+  auto executor = co_await asio::this_coro::executor;
+  for (uint64_t offset = first; offset < end;) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(kPieceBytes * 4, end - offset));
+    BodySlice slice;
+    if (!store_.ReadCached(info, offset, want, &slice)) {
+      auto [read_status, read] = co_await async_read(store_, info, offset, want, executor, kToken);
+      if (!read_status.ok()) {
+        // A bad body is dropped by the engine and is a miss next time. If the header has
+        // gone out, the connection is closed rather than finished short.
+        spdlog::warn("serving {} from the store failed at byte {}: {}", x.primary, offset,
+                     read_status.ToString());
+        if (offset > first) co_return false;
+        // Nothing sent yet: a bad stored body is just a miss.
+        ResetToMiss(x, "stored body unreadable");
+        co_return co_await Forward(x, nullptr);
+      }
+      slice = std::move(read);
+    }
+    std::array<asio::const_buffer, 2> buffers = {
+        asio::buffer(offset == first ? std::string_view(head) : std::string_view()),
+        asio::buffer(slice.data.data(), slice.data.size())};
+    ArmClientDeadline(x);
+    auto [write_error, written] = co_await asio::async_write(*x.client, buffers, kToken);
+    if (write_error) co_return false;
+    offset += slice.data.size();
+    x.sent_bytes += slice.data.size();
+  }
+  co_return true;
+}
+
+asio::awaitable<bool> Proxy::ServeStale(Exchange& x, const ObjectInfo& stale) {
+  x.cs.fwd = "stale";
+  x.cs.has_ttl = true;
+  const int64_t age = policy::CurrentAge(stale.meta, Now());
+  x.cs.ttl = stale.meta.freshness_lifetime - age;
+  x.outcome = metrics::Outcome::kStale;
+  co_return co_await ServeStored(x, stale, age);
+}
+
+bool Proxy::StaleIfErrorAllows(const Exchange& x, const ObjectInfo* stale) const {
+  if (stale == nullptr || x.client == nullptr) return false;
+  const ObjectMeta& m = stale->meta;
+  // must-revalidate, proxy-revalidate, s-maxage; no-cache: never used unrevalidated.
+  if (m.policy_flags & (policy::kMustRevalidate | policy::kNoCacheResponse)) return false;
+  const int64_t staleness = policy::CurrentAge(m, Now()) - m.freshness_lifetime;
+  // The response's own stale-if-error, or the node's default for responses without one.
+  int64_t window = m.stale_if_error > 0 ? m.stale_if_error : config_.default_stale_if_error_seconds;
+  const policy::Directives req_cc = policy::Collect(x.req, "cache-control");
+  if (req_cc.Has("max-stale")) {
+    window = std::max(window, req_cc.Seconds("max-stale").value_or(INT64_MAX));
+  }
+  if (auto req_window = req_cc.Seconds("stale-if-error")) window = std::max(window, *req_window);
+  return window > 0 && staleness <= window;
+}
+
+asio::awaitable<bool> Proxy::Refreshed(Exchange& x, const ObjectInfo& stale,
+                                       const http::response_header<>& not_modified,
+                                       int64_t request_time, int64_t response_time) {
+  // RFC 9111 §4.3.4: the 304's headers update the stored ones; freshness is recomputed
+  // from the result.
+  ObjectMeta meta = stale.meta;
+  // The stored Age described the first response; the 304 brings its own (or none).
+  std::erase_if(meta.headers, [](const auto& h) { return beast::iequals(h.first, "age"); });
+  http::response_header<> end_to_end = not_modified;
+  http_util::StripHopByHop(end_to_end);
+  http_util::MergeNotModified(end_to_end, &meta.headers);  // never its Set-Cookie
+  for (auto it = end_to_end.find(http::field::set_cookie);
+       it != end_to_end.end() && it->name() == http::field::set_cookie; ++it) {
+    x.own_set_cookies.emplace_back(it->value());
+  }
+  http::response_header<> merged;
+  merged.result(meta.status);
+  for (const auto& [name, value] : meta.headers) merged.insert(name, value);
+  http::request_header<> as_get = x.req.base();
+  as_get.method(http::verb::get);
+  policy::StorageDecision d = policy::DecideStorage(as_get, merged, response_time, policy_);
+  ObjectMeta fresh = MetaFrom(merged, d, request_time, response_time, config_.key_headers);
+  ObjectInfo updated = stale;
+  updated.meta = fresh;
+  updated.invalidated = false;
+  if (d.store) {
+    Status s = store_.UpdateMeta(stale.key, stale.version, fresh);
+    if (!s.ok() && !s.IsAborted()) spdlog::warn("refreshing {}: {}", x.primary, s.ToString());
+  }
+  metrics_.CountRevalidation(metrics::Revalidation::kNotModified);
+  metrics_.AddNotModifiedSavedBytes(stale.body_length);
+  if (x.client == nullptr) co_return false;  // a background revalidation: nobody to answer
+  x.cs.fwd_status = static_cast<int>(not_modified.result_int());  // 304, or 200 to a HEAD
+  x.cs.has_ttl = true;
+  x.cs.ttl = fresh.freshness_lifetime - policy::CurrentAge(fresh, Now());
+  co_return co_await ServeStored(x, updated, policy::CurrentAge(fresh, Now()));
+}
+
+asio::awaitable<bool> Proxy::ServeBroadcast(Exchange& x, Broadcast& b, Broadcast::Reader& reader) {
+  http::response<http::buffer_body> res;
+  res.base() = b.header();
+  ResetToMiss(x, "collapsed");
+  x.cs.fwd_status = static_cast<int>(res.result_int());
+  x.status = res.result_int();
+  res.set("Cache-Status", x.cs.ToString());
+  res.keep_alive(x.keep_alive);
+  res.body().data = nullptr;
+  res.body().more = true;
+  http::response_serializer<http::buffer_body> sr{res};
+  ArmClientDeadline(x);
+  if (auto [ec, n] = co_await http::async_write_header(*x.client, sr, kToken); ec) co_return false;
+  co_return co_await RelayBroadcast(x, b, reader, 0, UINT64_MAX, res, sr);
+}
+
+asio::awaitable<bool> Proxy::RelayBroadcast(Exchange& x, Broadcast& b, Broadcast::Reader& reader,
+                                            uint64_t first, uint64_t end,
+                                            http::response<http::buffer_body>& res,
+                                            http::response_serializer<http::buffer_body>& sr) {
+  auto send = [&](std::string_view data, bool more) -> asio::awaitable<bool> {
+    res.body().data = const_cast<char*>(data.data());
+    res.body().size = data.size();
+    res.body().more = more;
+    ArmClientDeadline(x);
+    auto [ec, n] = co_await http::async_write(*x.client, sr, kToken);
+    if (ec == http::error::need_buffer) ec = {};
+    x.sent_bytes += data.size();
+    co_return !ec;
+  };
+  const auto wait = std::chrono::milliseconds(config_.origin_timeout_ms);
+  for (;;) {
+    Broadcast::Next next = co_await reader.Read(wait);
+    if (!next.data.empty()) {
+      const uint64_t start = reader.offset() - next.data.size();
+      const uint64_t from = std::max(start, first);
+      const uint64_t to = std::min<uint64_t>(reader.offset(), end);
+      if (from < to && !co_await send(next.data.substr(from - start, to - from), true))
+        co_return false;
+      if (reader.offset() >= end) break;
+      continue;
+    }
+    if (next.done) {
+      if (!next.complete) co_return false;  // the origin failed: close, never short
+      break;
+    }
+    if (!next.let_go) co_return false;  // nothing arrived in time
+    // Fell behind: the rest comes from the store once the object is committed.
+    auto [complete, stored] = co_await b.WaitDone(wait);
+    if (!stored) co_return false;
+    ObjectInfo info;
+    if (!store_.LookupVariant(x.primary, RequestHeaders(x.req, &x.vary_values), &info).ok() ||
+        (b.length() && info.body_length != *b.length())) {
+      co_return false;
+    }
+    x.from_store = true;
+    auto executor = co_await asio::this_coro::executor;
+    uint64_t offset = std::max(reader.offset(), first);
+    end = std::min<uint64_t>(end, info.body_length);
+    while (offset < end) {
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(kPieceBytes * 4, end - offset));
+      auto [read_status, slice] = co_await async_read(store_, info, offset, want, executor, kToken);
+      if (!read_status.ok() || !co_await send(slice.data, true)) co_return false;
+      offset += slice.data.size();
+    }
+    break;
+  }
+  co_return co_await send({}, false);
+}
+
+}  // namespace edgecache::proxy

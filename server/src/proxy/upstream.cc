@@ -1,0 +1,170 @@
+// The request the origin gets and its sending: validators and ranges set, a client's
+// body streamed, one retry on a reused connection that turns out closed, interim
+// responses relayed, up to the final response's header (Proxy::SendUpstream).
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/write.hpp>
+#include <chrono>
+
+#include "policy/http_date.h"
+#include "proxy/exchange.h"
+#include "proxy/proxy.h"
+
+namespace edgecache::proxy {
+
+Request Proxy::UpstreamRequest(const Exchange& x, const ObjectInfo* stale, const ObjectInfo* prefix,
+                               bool head_to_origin) const {
+  const bool cacheable_method = x.req.method() == http::verb::get || x.head;
+  // The request to the origin is the prepared one (Handle). Cache fetches are full GETs:
+  // the client's own conditionals and ranges are answered here, and a revalidation sends
+  // the stored validators instead.
+  Request out = x.req;
+  out.version(11);
+  out.keep_alive(true);
+  if (cacheable_method) {
+    out.method(head_to_origin ? http::verb::head : http::verb::get);
+    for (auto f : {http::field::if_none_match, http::field::if_modified_since,
+                   http::field::if_match, http::field::if_unmodified_since}) {
+      out.erase(f);
+    }
+    // A range miss fetches the whole object to store it (the client gets its range out of
+    // the stream), unless configured to pass ranges through unstored.
+    if (config_.range_miss_fetch_full) {
+      out.erase(http::field::range);
+      out.erase(http::field::if_range);
+    }
+    out.erase(http::field::content_length);
+    if (prefix != nullptr) {
+      // Only the rest of a stored prefix, and only if it is still the same representation.
+      out.set(http::field::range,
+              "bytes=" + std::to_string(StoredPart(prefix->meta)->last + 1) + "-");
+      out.set(http::field::if_range, CompletionValidator(prefix->meta));
+    }
+    if (stale != nullptr) {
+      if (!stale->meta.etag.empty()) out.set(http::field::if_none_match, stale->meta.etag);
+      if (stale->meta.last_modified != 0) {
+        out.set(http::field::if_modified_since, policy::FormatHttpDate(stale->meta.last_modified));
+      }
+    }
+  }
+  out.prepare_payload();
+  return out;
+}
+
+asio::awaitable<void> Proxy::SendUpstream(Exchange& x, const Request& out, bool head_to_origin,
+                                          Upstream* up) {
+  // A request body is streamed from the client as it is sent (never held whole): such a
+  // request goes on a fresh connection and is never sent twice.
+  const bool cacheable_method = x.req.method() == http::verb::get || x.head;
+  const bool stream_body = !cacheable_method && x.body != nullptr && !x.body->done();
+  origin::Connection& conn = up->conn;
+  std::optional<http::response_parser<http::buffer_body>>& parser_slot = up->parser;
+  beast::flat_buffer& origin_buffer = up->buffer;
+  boost::system::error_code& ec = up->ec;
+  auto send_streamed = [&]() -> asio::awaitable<boost::system::error_code> {
+    http::request<http::buffer_body> streamed{out.base()};
+    if (auto length = x.body->length()) {
+      streamed.content_length(*length);
+    } else {
+      streamed.chunked(true);
+    }
+    streamed.body().data = nullptr;
+    streamed.body().more = true;
+    http::request_serializer<http::buffer_body> sr{streamed};
+    auto [header_error, h] = co_await http::async_write_header(*conn.stream, sr, kToken);
+    if (header_error) co_return header_error;
+    std::vector<char> piece(kPieceBytes);
+    for (;;) {
+      boost::system::error_code read_error;
+      const size_t got = co_await x.body->Read(piece.data(), piece.size(), read_error);
+      if (read_error) {
+        up->client_body_failed = true;
+        co_return read_error;
+      }
+      const bool last = x.body->done();
+      if (got == 0 && !last) continue;
+      streamed.body().data = got > 0 ? piece.data() : nullptr;
+      streamed.body().size = got;
+      streamed.body().more = !last;
+      conn.stream->expires_after(std::chrono::milliseconds(config_.origin_timeout_ms));
+      auto [write_error, w] = co_await http::async_write(*conn.stream, sr, kToken);
+      if (write_error && write_error != http::error::need_buffer) co_return write_error;
+      if (last) co_return boost::system::error_code{};
+    }
+  };
+
+  // Send it, retrying once on a fresh connection if a reused one turns out closed.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    conn = co_await pool_.Acquire(*x.origin, /*fresh=*/stream_body);
+    if (conn.error) {
+      ec = conn.error;
+      break;
+    }
+    conn.stream->expires_after(std::chrono::milliseconds(config_.origin_timeout_ms));
+    if (stream_body) {
+      ec = co_await send_streamed();
+    } else {
+      auto [write_error, written] = co_await http::async_write(*conn.stream, out, kToken);
+      ec = write_error;
+    }
+    if (up->client_body_failed) co_return;
+    auto fresh_parser = [&] {
+      parser_slot.emplace();
+      parser_slot->body_limit(boost::none);
+      parser_slot->skip(head_to_origin);  // no body follows an answer to HEAD
+    };
+    if (!ec) {
+      fresh_parser();
+      origin_buffer.clear();
+      conn.stream->expires_after(std::chrono::milliseconds(config_.origin_timeout_ms));
+      auto [read_error, read] =
+          co_await http::async_read_header(*conn.stream, origin_buffer, *parser_slot, kToken);
+      ec = read_error;
+      // Interim responses (RFC 9110 §15.2: 100 Continue, 102 Processing, 103 Early
+      // Hints …) come before the final one: relayed to the client as they come (not 100,
+      // which this node answers itself), never stored, and never merged into the final
+      // response. A fresh parser reads the next response from what is left in the buffer.
+      for (int interim = 0; !ec && parser_slot->get().result_int() < 200; ++interim) {
+        if (parser_slot->get().result_int() == 101 || interim == kMaxInterimResponses) {
+          ec = http::error::bad_status;  // we never ask to switch protocols
+          break;
+        }
+        co_await RelayInterim(x, parser_slot->get().base());
+        fresh_parser();
+        std::tie(ec, read) =
+            co_await http::async_read_header(*conn.stream, origin_buffer, *parser_slot, kToken);
+      }
+    }
+    // Only idempotent requests are sent twice (RFC 9110 §9.2.2): a POST the origin may
+    // have acted on before the connection broke is not repeated behind the client's back.
+    const bool idempotent = out.method() != http::verb::post && out.method() != http::verb::patch;
+    if (!ec || !conn.reused || IsTimeout(ec) || !idempotent || stream_body) break;
+  }
+}
+
+asio::awaitable<void> Proxy::RelayInterim(Exchange& x, const http::response_header<>& interim) {
+  // Never to an HTTP/1.0 client (RFC 9110 §15.2), and 100 Continue is this node's own.
+  if (x.client == nullptr || x.req.version() < 11 || interim.result_int() == 100) co_return;
+  http::response_header<> relayed = interim;
+  http_util::StripHopByHop(relayed);
+  relayed.version(11);
+  const std::string bytes = http_util::SerializeHeader(relayed);
+  ArmClientDeadline(x);
+  co_await asio::async_write(*x.client, asio::buffer(bytes), kToken);  // errors show later
+}
+
+bool Proxy::HeadMatchesStored(const http::response_header<>& head, const ObjectInfo& stored) {
+  // Every validator the HEAD response has must equal the stored one, and it needs one.
+  const std::string_view etag = Field(head, http::field::etag);
+  const std::string_view last_modified = Field(head, http::field::last_modified);
+  if (etag.empty() && last_modified.empty()) return false;
+  if (!etag.empty() && etag != stored.meta.etag) return false;
+  if (!last_modified.empty() &&
+      policy::ParseHttpDate(last_modified).value_or(-1) != stored.meta.last_modified) {
+    return false;
+  }
+  const std::string_view length = Field(head, http::field::content_length);
+  return length.empty() || length == std::to_string(stored.body_length);
+}
+
+}  // namespace edgecache::proxy
