@@ -5,10 +5,10 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "policy/http_date.h"
+#include "http/http_date.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace edgecache::policy;
+  using namespace edgecache::http_util;
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   auto t = ParseHttpDate(input);
   if (!t) return 0;

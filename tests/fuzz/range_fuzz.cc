@@ -8,6 +8,7 @@
 #include <string>
 
 #include "http/headers.h"
+#include "http/range.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace edgecache::http_util;

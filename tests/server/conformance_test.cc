@@ -11,7 +11,7 @@
 #include <mutex>
 #include <thread>
 
-#include "policy/http_date.h"
+#include "http/http_date.h"
 #include "support/http_client.h"
 #include "support/node_fixture.h"
 #include "support/raw_origin.h"
@@ -25,7 +25,7 @@ using testing::RawOrigin;
 using testing::RawRequest;
 
 int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
-std::string DateIn(int64_t seconds) { return policy::FormatHttpDate(Now() + seconds); }
+std::string DateIn(int64_t seconds) { return http_util::FormatHttpDate(Now() + seconds); }
 
 // A complete response: the status line, `lines` ("Name: value", in order), a Date of now
 // unless one is given, framing and `Connection: close`.

@@ -1,12 +1,15 @@
 // RFC 9111 policy as pure functions: directives, dates, storage, age, serving.
 #include <gtest/gtest.h>
 
+#include "http/http_date.h"
 #include "policy/cache_policy.h"
 #include "policy/directives.h"
-#include "policy/http_date.h"
 
 namespace edgecache::policy {
 namespace {
+
+using http_util::FormatHttpDate;
+using http_util::ParseHttpDate;
 
 constexpr int64_t kNow = 1800000000;
 
@@ -359,10 +362,36 @@ TEST(ServePolicyTest, RequestDirectives) {
   EXPECT_FALSE(DecideServe(Get(), info, kNow, o).usable);
 }
 
+TEST(ServePolicyTest, TheReasonSaysWhoseDoingARevalidationIs) {
+  using Reason = ServeDecision::Reason;
+  PolicyOptions o;
+  ObjectInfo info;
+  info.meta.date = info.meta.request_time = info.meta.response_time = kNow - 100;
+  info.meta.freshness_lifetime = 300;
+  EXPECT_EQ(DecideServe(Get(), info, kNow, o).reason, Reason::kUsable);
+  for (auto [header, reason] :
+       std::vector<std::pair<std::string, Reason>>{{"no-cache", Reason::kRequestNoCache},
+                                                   {"max-age=50", Reason::kRequestMaxAge},
+                                                   {"min-fresh=250", Reason::kRequestMinFresh}}) {
+    ServeDecision d = DecideServe(Get({{"Cache-Control", header.c_str()}}), info, kNow, o);
+    EXPECT_EQ(d.reason, reason) << header;
+    EXPECT_FALSE(d.StoredResponseNeedsIt()) << header;
+    EXPECT_EQ(ReasonText(d.reason), "request " + header.substr(0, header.find('='))) << header;
+  }
+  info.meta.freshness_lifetime = 60;
+  EXPECT_EQ(DecideServe(Get(), info, kNow, o).reason, Reason::kStale);
+  EXPECT_TRUE(DecideServe(Get(), info, kNow, o).StoredResponseNeedsIt());
+  info.meta.policy_flags = kNoCacheResponse;
+  EXPECT_EQ(DecideServe(Get(), info, kNow, o).reason, Reason::kNoCache);
+  info.invalidated = true;
+  EXPECT_EQ(DecideServe(Get(), info, kNow, o).reason, Reason::kPurged);
+  EXPECT_EQ(ReasonText(Reason::kPurged), "purged");
+}
+
 }  // namespace
 }  // namespace edgecache::policy
 
-#include "http/headers.h"
+#include "http/range.h"
 
 namespace edgecache::http_util {
 namespace {
@@ -396,6 +425,33 @@ TEST(RangeTest, IfRangeComparesStrongly) {
   EXPECT_FALSE(IfRangeMatches("\"v2\"", "\"v1\"", 0));
   EXPECT_TRUE(IfRangeMatches("Sun, 06 Nov 1994 08:49:37 GMT", "", 784111777));
   EXPECT_FALSE(IfRangeMatches("Sun, 06 Nov 1994 08:49:38 GMT", "", 784111777));
+}
+
+TEST(RangeTest, TheRequestedRangeAndItsContentRange) {
+  ByteRange r = RequestedRange("bytes=2-4", "", "\"v1\"", 0, 10);
+  EXPECT_EQ(r.kind, ByteRange::kSatisfiable);
+  EXPECT_EQ(ContentRangeValue(r, 10), "bytes 2-4/10");
+  EXPECT_EQ(RequestedRange("bytes=2-4", "\"v1\"", "\"v1\"", 0, 10).kind, ByteRange::kSatisfiable);
+  EXPECT_EQ(RequestedRange("bytes=2-4", "\"v0\"", "\"v1\"", 0, 10).kind, ByteRange::kIgnore);
+  EXPECT_EQ(RequestedRange("", "", "\"v1\"", 0, 10).kind, ByteRange::kIgnore);
+  r = RequestedRange("bytes=10-", "", "", 0, 10);
+  EXPECT_EQ(r.kind, ByteRange::kUnsatisfiable);
+  EXPECT_EQ(ContentRangeValue(r, 10), "bytes */10");
+}
+
+// RFC 9110 §14.4: Content-Range of one satisfied range with a known complete length.
+TEST(RangeTest, ContentRangeIsOneRangeOfAKnownWhole) {
+  auto cr = ParseContentRange("bytes 4-9/10");
+  ASSERT_TRUE(cr);
+  EXPECT_EQ(cr->first, 4u);
+  EXPECT_EQ(cr->last, 9u);
+  EXPECT_EQ(cr->complete_length, 10u);
+  EXPECT_EQ(cr->size(), 6u);
+  for (const char* bad :
+       {"bytes 4-9/*", "bytes */10", "bytes 9-4/10", "bytes 4-10/10", "items 1-2/5",
+        "bytes -4-9/10", "bytes 4-9", "bytes 99999999999999999999-1/2"}) {
+    EXPECT_FALSE(ParseContentRange(bad)) << bad;
+  }
 }
 
 }  // namespace

@@ -346,7 +346,8 @@ asio::awaitable<void> Node::Session(tcp::socket socket) {
     proxy::Request req(parser.get().base());
     http_util::RequestBody body(stream, buffer, std::move(parser), config_.max_request_body_bytes,
                                 std::chrono::milliseconds(config_.client_timeout_ms));
-    bool keep = co_await proxy_->Handle(req, body, stream, client);
+    bool keep = co_await proxy_->Handle(req, body, stream, client) ==
+                proxy::Proxy::AfterResponse::kKeepAlive;
     // Another request only at a message boundary: a body nobody forwarded is read past.
     if (keep && !body.done()) keep = co_await body.Discard();
     if (!keep) break;

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
-#include "http/headers.h"
+#include "http/http_date.h"
+#include "http/range.h"
 #include "policy/directives.h"
-#include "policy/http_date.h"
 #include "util/ascii.h"
 
 namespace edgecache::policy {
@@ -13,7 +13,7 @@ namespace {
 std::optional<int64_t> DateField(const http::fields& fields, http::field name) {
   auto it = fields.find(name);
   if (it == fields.end()) return std::nullopt;
-  return ParseHttpDate(std::string_view(it->value().data(), it->value().size()));
+  return http_util::ParseHttpDate(std::string_view(it->value().data(), it->value().size()));
 }
 
 // A freshness directive's lifetime: nullopt when absent, 0 (stale) when its value is not
@@ -233,13 +233,14 @@ ServeDecision DecideServe(const http::request_header<>& req, const ObjectInfo& i
   d.ttl = std::max(Sub(info.meta.freshness_lifetime, d.age), -INT64_MAX);  // -ttl never overflows
   d.fresh = d.ttl > 0;
   const uint32_t flags = info.meta.policy_flags;
-  auto revalidate = [&d](std::string why) {
+  using Reason = ServeDecision::Reason;
+  auto revalidate = [&d](Reason why) {
     d.usable = false;
-    d.detail = std::move(why);
+    d.reason = why;
     return d;
   };
-  if (info.invalidated) return revalidate("purged");
-  if (flags & kNoCacheResponse) return revalidate("no-cache");
+  if (info.invalidated) return revalidate(Reason::kPurged);
+  if (flags & kNoCacheResponse) return revalidate(Reason::kNoCache);
 
   const Directives req_cc = Collect(req, "cache-control");
   bool client_no_cache = req_cc.Has("no-cache");
@@ -249,13 +250,13 @@ ServeDecision DecideServe(const http::request_header<>& req, const ObjectInfo& i
         pragma != req.end() && pragma->value().find("no-cache") != boost::beast::string_view::npos;
   }
   if (client_no_cache && options.honour_client_no_cache && !(d.fresh && (flags & kImmutable))) {
-    return revalidate("request no-cache");
+    return revalidate(Reason::kRequestNoCache);
   }
   if (auto max_age = req_cc.Seconds("max-age"); max_age && d.age > *max_age) {
-    return revalidate("request max-age");
+    return revalidate(Reason::kRequestMaxAge);
   }
   if (auto min_fresh = req_cc.Seconds("min-fresh"); min_fresh && d.ttl < *min_fresh) {
-    return revalidate("request min-fresh");
+    return revalidate(Reason::kRequestMinFresh);
   }
   if (d.fresh) {
     d.usable = true;
@@ -269,7 +270,26 @@ ServeDecision DecideServe(const http::request_header<>& req, const ObjectInfo& i
       return d;
     }
   }
-  return revalidate("stale");
+  return revalidate(Reason::kStale);
+}
+
+std::string_view ReasonText(ServeDecision::Reason reason) {
+  switch (reason) {
+    case ServeDecision::Reason::kPurged:
+      return "purged";
+    case ServeDecision::Reason::kNoCache:
+      return "no-cache";
+    case ServeDecision::Reason::kRequestNoCache:
+      return "request no-cache";
+    case ServeDecision::Reason::kRequestMaxAge:
+      return "request max-age";
+    case ServeDecision::Reason::kRequestMinFresh:
+      return "request min-fresh";
+    case ServeDecision::Reason::kUsable:
+    case ServeDecision::Reason::kStale:
+      break;
+  }
+  return "";
 }
 
 }  // namespace edgecache::policy

@@ -77,12 +77,30 @@ std::optional<int64_t> ParseAge(std::string_view value);
 int64_t CurrentAge(const ObjectMeta& meta, int64_t now);
 
 struct ServeDecision {
+  // Why a stored response may not answer the request as it is.
+  enum class Reason {
+    kUsable,           // it may
+    kStale,            // past its freshness lifetime (and no max-stale allows it)
+    kPurged,           // soft-purged, or marked stale by a HEAD (§4.3.5)
+    kNoCache,          // stored with response no-cache: revalidated before every use
+    kRequestNoCache,   // the client's no-cache / Pragma: no-cache
+    kRequestMaxAge,    // older than the client's max-age
+    kRequestMinFresh,  // fresh for less than the client's min-fresh
+  };
   bool usable = false;  // may answer the request without contacting the origin
   bool fresh = false;   // within its freshness lifetime
   int64_t age = 0;      // current age, seconds
   int64_t ttl = 0;      // freshness lifetime - age (negative when stale)
-  std::string detail;   // why not usable, for Cache-Status
+  Reason reason = Reason::kUsable;
+  // Whether revalidating is the stored response's doing (stale, purged, no-cache) rather
+  // than the request's: Cache-Status says fwd=stale for these, fwd=request otherwise.
+  bool StoredResponseNeedsIt() const {
+    return reason == Reason::kStale || reason == Reason::kPurged || reason == Reason::kNoCache;
+  }
 };
+
+// For Cache-Status details: "purged", "request no-cache", ...; "" for kUsable and kStale.
+std::string_view ReasonText(ServeDecision::Reason reason);
 
 // Can the stored response `info` answer `req` without validation (§4, §5.2.1)?
 ServeDecision DecideServe(const http::request_header<>& req, const ObjectInfo& info, int64_t now,

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "policy/http_date.h"
+#include "http/http_date.h"
 #include "proxy/cache_key.h"
 #include "util/ascii.h"
 
@@ -30,8 +30,8 @@ ObjectMeta MetaFrom(const http::response_header<>& resp, const policy::StorageDe
                        [&h](const std::string& f) { return beast::iequals(f, h.first); });
   });
   m.etag = std::string(Field(resp, http::field::etag));
-  m.last_modified = policy::ParseHttpDate(Field(resp, http::field::last_modified)).value_or(0);
-  m.date = policy::ParseHttpDate(Field(resp, http::field::date)).value_or(response_time);
+  m.last_modified = http_util::ParseHttpDate(Field(resp, http::field::last_modified)).value_or(0);
+  m.date = http_util::ParseHttpDate(Field(resp, http::field::date)).value_or(response_time);
   m.request_time = request_time;
   m.response_time = response_time;
   m.freshness_lifetime = d.freshness_lifetime;
@@ -51,7 +51,7 @@ std::optional<http_util::ContentRange> StoredPart(const ObjectMeta& meta) {
 
 std::string CompletionValidator(const ObjectMeta& meta) {
   if (!meta.etag.empty() && !meta.etag.starts_with("W/")) return meta.etag;
-  return meta.last_modified != 0 ? policy::FormatHttpDate(meta.last_modified) : std::string();
+  return meta.last_modified != 0 ? http_util::FormatHttpDate(meta.last_modified) : std::string();
 }
 
 bool IsTimeout(const boost::system::error_code& ec) {

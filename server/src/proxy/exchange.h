@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "http/headers.h"
+#include "http/range.h"
 #include "policy/cache_policy.h"
 #include "proxy/proxy.h"
 

@@ -10,7 +10,8 @@
 #include <chrono>
 
 #include "edgecache/asio.h"
-#include "policy/http_date.h"
+#include "http/http_date.h"
+#include "http/range.h"
 #include "proxy/exchange.h"
 #include "proxy/proxy.h"
 
@@ -206,26 +207,23 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale,
   // The client's byte range, served out of the full response as it streams by.
   uint64_t client_first = 0, client_end = UINT64_MAX;
   bool client_body = !bodiless && !x.head;
-  std::string_view range_header = Field(x.req, http::field::range);
-  std::string_view if_range = Field(x.req, http::field::if_range);
   if (cacheable_method && (config_.range_miss_fetch_full || completing) && status == 200 &&
-      length && !range_header.empty() &&
-      (if_range.empty() ||
-       http_util::IfRangeMatches(
-           if_range, Field(header, http::field::etag),
-           policy::ParseHttpDate(Field(header, http::field::last_modified)).value_or(0)))) {
-    http_util::ByteRange range = http_util::ParseRange(range_header, *length);
+      length) {
+    const http_util::ByteRange range = http_util::RequestedRange(
+        Field(x.req, http::field::range), Field(x.req, http::field::if_range),
+        Field(end_to_end, http::field::etag),
+        http_util::ParseHttpDate(Field(end_to_end, http::field::last_modified)).value_or(0),
+        *length);
+    if (range.kind != http_util::ByteRange::kIgnore) {
+      res.set(http::field::content_range, http_util::ContentRangeValue(range, *length));
+    }
     if (range.kind == http_util::ByteRange::kSatisfiable) {
       client_first = range.first;
       client_end = range.last + 1;
       res.result(http::status::partial_content);
-      res.set(http::field::content_range, "bytes " + std::to_string(range.first) + "-" +
-                                              std::to_string(range.last) + "/" +
-                                              std::to_string(*length));
       length = client_end - client_first;
     } else if (range.kind == http_util::ByteRange::kUnsatisfiable) {
       res.result(http::status::range_not_satisfiable);
-      res.set(http::field::content_range, "bytes */" + std::to_string(*length));
       length = 0;
       client_body = false;
     }

@@ -8,6 +8,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <chrono>
 
+#include "http/range.h"
 #include "proxy/cache_key.h"
 #include "proxy/exchange.h"
 
@@ -25,8 +26,9 @@ Proxy::Proxy(const config::NodeConfig& config, Store& store, origin::OriginPool&
       via_("1.1 " + config.name),
       forward_options_{{config.sort_query, config.strip_query_params}, config.key_headers, via_} {}
 
-asio::awaitable<bool> Proxy::Handle(Request& req, http_util::RequestBody& body,
-                                    beast::tcp_stream& client, const std::string& client_address) {
+asio::awaitable<Proxy::AfterResponse> Proxy::Handle(Request& req, http_util::RequestBody& body,
+                                                    beast::tcp_stream& client,
+                                                    const std::string& client_address) {
   const auto started = std::chrono::steady_clock::now();
   Exchange x{req, &client, client_address};
   x.body = &body;
@@ -77,7 +79,7 @@ asio::awaitable<bool> Proxy::Handle(Request& req, http_util::RequestBody& body,
         x.client_address, std::string_view(req.method_string()), target, x.host, x.status,
         x.sent_bytes, x.cs.ToString(), seconds * 1000);
   }
-  co_return keep&& x.keep_alive;
+  co_return keep&& x.keep_alive ? AfterResponse::kKeepAlive : AfterResponse::kClose;
 }
 
 bool Proxy::TooManyVariants(const ObjectKey& key) {
@@ -159,8 +161,9 @@ asio::awaitable<bool> Proxy::Cached(Exchange& x) {
       co_return co_await ServeStored(x, info, d.age);
     }
     const ObjectMeta& m = info.meta;
-    if (d.detail == "stale" && !(m.policy_flags & policy::kMustRevalidate) &&
-        m.stale_while_revalidate > 0 && -d.ttl <= m.stale_while_revalidate) {
+    if (d.reason == policy::ServeDecision::Reason::kStale &&
+        !(m.policy_flags & policy::kMustRevalidate) && m.stale_while_revalidate > 0 &&
+        -d.ttl <= m.stale_while_revalidate) {
       // RFC 5861: served stale at once, refreshed in the background.
       x.cs.hit = true;
       x.cs.fwd = "stale";
@@ -174,9 +177,8 @@ asio::awaitable<bool> Proxy::Cached(Exchange& x) {
     Collapser::Ticket ticket;
     Collapser::Joined joined = co_await WaitForLeader(x, &ticket);
     if (joined.waited) co_return co_await Follow(x, joined);
-    x.cs.fwd =
-        d.detail == "stale" || d.detail == "purged" || d.detail == "no-cache" ? "stale" : "request";
-    x.cs.detail = d.detail == "stale" ? "" : d.detail;
+    x.cs.fwd = d.StoredResponseNeedsIt() ? "stale" : "request";
+    x.cs.detail = std::string(policy::ReasonText(d.reason));
     x.outcome = metrics::Outcome::kStale;
     co_return co_await Forward(x, &info);  // the ticket wakes the waiters after this
   }

@@ -45,12 +45,14 @@ class Proxy {
   Proxy(const config::NodeConfig& config, Store& store, origin::OriginPool& pool,
         metrics::Metrics& metrics, std::shared_ptr<spdlog::logger> access_log);
 
+  // Whether a connection may carry another request after a response.
+  enum class AfterResponse { kKeepAlive, kClose };
   // Answers `req` (its header; `body` streams its body, which is forwarded for methods
-  // other than GET and HEAD) on `client`. Returns whether the connection may carry another
+  // other than GET and HEAD) on `client`. kKeepAlive: the connection may carry another
   // request once what is left of `body` is read.
-  boost::asio::awaitable<bool> Handle(Request& req, http_util::RequestBody& body,
-                                      boost::beast::tcp_stream& client,
-                                      const std::string& client_address);
+  boost::asio::awaitable<AfterResponse> Handle(Request& req, http_util::RequestBody& body,
+                                               boost::beast::tcp_stream& client,
+                                               const std::string& client_address);
 
  private:
   struct Exchange;  // one request's state (proxy/exchange.h)

@@ -10,7 +10,8 @@
 #include <chrono>
 
 #include "edgecache/asio.h"
-#include "policy/http_date.h"
+#include "http/http_date.h"
+#include "http/range.h"
 #include "proxy/exchange.h"
 #include "proxy/proxy.h"
 
@@ -34,7 +35,7 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
   std::string_view inm = Field(x.req, http::field::if_none_match);
   if (!inm.empty()) {
     not_modified = http_util::IfNoneMatchMatches(inm, etag);
-  } else if (auto ims = policy::ParseHttpDate(Field(x.req, http::field::if_modified_since))) {
+  } else if (auto ims = http_util::ParseHttpDate(Field(x.req, http::field::if_modified_since))) {
     not_modified = last_modified != 0 && last_modified <= *ims && meta.status == 200;
   }
 
@@ -44,7 +45,7 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
   http_util::ByteRange range;
   std::string_view range_header = Field(x.req, http::field::range);
   const std::optional<http_util::ContentRange> part = StoredPart(meta);
-  uint64_t complete_length = part ? part->complete_length : info.body_length;
+  const uint64_t complete_length = part ? part->complete_length : info.body_length;
   if (!not_modified && part) {
     range = http_util::ParseRange(range_header, part->complete_length);
     if (range.kind != http_util::ByteRange::kSatisfiable || range.first < part->first ||
@@ -55,17 +56,14 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
     }
     first = range.first - part->first;
     end = range.last + 1 - part->first;
-  } else if (!not_modified && !range_header.empty() && meta.status == 200 &&
-             x.req.method() == http::verb::get) {
-    std::string_view if_range = Field(x.req, http::field::if_range);
-    if (if_range.empty() || http_util::IfRangeMatches(if_range, etag, last_modified)) {
-      range = http_util::ParseRange(range_header, info.body_length);
-      if (range.kind == http_util::ByteRange::kSatisfiable) {
-        first = range.first;
-        end = range.last + 1;
-      } else if (range.kind == http_util::ByteRange::kUnsatisfiable) {
-        end = 0;
-      }
+  } else if (!not_modified && meta.status == 200 && x.req.method() == http::verb::get) {
+    range = http_util::RequestedRange(range_header, Field(x.req, http::field::if_range), etag,
+                                      last_modified, info.body_length);
+    if (range.kind == http_util::ByteRange::kSatisfiable) {
+      first = range.first;
+      end = range.last + 1;
+    } else if (range.kind == http_util::ByteRange::kUnsatisfiable) {
+      end = 0;
     }
   }
 
@@ -83,18 +81,15 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
     res.result(meta.status);
     http_util::LoadStoredHeaders(meta, config_.forward_surrogate_headers, &res);
     res.set(http::field::content_length, std::to_string(end - first));
-    if (range.kind == http_util::ByteRange::kSatisfiable) {
-      res.result(http::status::partial_content);
-      res.set(http::field::content_range, "bytes " + std::to_string(range.first) + "-" +
-                                              std::to_string(range.last) + "/" +
-                                              std::to_string(complete_length));
-    } else if (range.kind == http_util::ByteRange::kUnsatisfiable) {
-      res.result(http::status::range_not_satisfiable);
-      res.set(http::field::content_range, "bytes */" + std::to_string(info.body_length));
+    if (range.kind != http_util::ByteRange::kIgnore) {
+      res.result(range.kind == http_util::ByteRange::kSatisfiable
+                     ? http::status::partial_content
+                     : http::status::range_not_satisfiable);
+      res.set(http::field::content_range, http_util::ContentRangeValue(range, complete_length));
     }
   }
   if (synthesized_last_modified)
-    res.set(http::field::last_modified, policy::FormatHttpDate(last_modified));
+    res.set(http::field::last_modified, http_util::FormatHttpDate(last_modified));
   if (synthesized_etag) res.set(http::field::etag, etag);
   for (const std::string& cookie : x.own_set_cookies) res.insert(http::field::set_cookie, cookie);
   res.set(http::field::age, std::to_string(age));

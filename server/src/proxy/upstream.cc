@@ -6,7 +6,7 @@
 #include <boost/asio/write.hpp>
 #include <chrono>
 
-#include "policy/http_date.h"
+#include "http/http_date.h"
 #include "proxy/exchange.h"
 #include "proxy/proxy.h"
 
@@ -43,7 +43,8 @@ Request Proxy::UpstreamRequest(const Exchange& x, const ObjectInfo* stale, const
     if (stale != nullptr) {
       if (!stale->meta.etag.empty()) out.set(http::field::if_none_match, stale->meta.etag);
       if (stale->meta.last_modified != 0) {
-        out.set(http::field::if_modified_since, policy::FormatHttpDate(stale->meta.last_modified));
+        out.set(http::field::if_modified_since,
+                http_util::FormatHttpDate(stale->meta.last_modified));
       }
     }
   }
@@ -160,7 +161,7 @@ bool Proxy::HeadMatchesStored(const http::response_header<>& head, const ObjectI
   if (etag.empty() && last_modified.empty()) return false;
   if (!etag.empty() && etag != stored.meta.etag) return false;
   if (!last_modified.empty() &&
-      policy::ParseHttpDate(last_modified).value_or(-1) != stored.meta.last_modified) {
+      http_util::ParseHttpDate(last_modified).value_or(-1) != stored.meta.last_modified) {
     return false;
   }
   const std::string_view length = Field(head, http::field::content_length);

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-namespace edgecache::policy {
+namespace edgecache::http_util {
 
 // Unix seconds, or nullopt for anything that is not a valid HTTP date. `now` places the
 // two-digit year of an RFC 850 date: one that would be more than 50 years ahead of `now`
@@ -21,4 +21,4 @@ std::optional<int64_t> ParseHttpDate(std::string_view text);
 // "Sun, 06 Nov 1994 08:49:37 GMT"
 std::string FormatHttpDate(int64_t unix_seconds);
 
-}  // namespace edgecache::policy
+}  // namespace edgecache::http_util

@@ -1,11 +1,11 @@
-#include "policy/http_date.h"
+#include "http/http_date.h"
 
 #include <array>
 #include <ctime>
 
 #include "util/ascii.h"
 
-namespace edgecache::policy {
+namespace edgecache::http_util {
 namespace {
 
 constexpr std::array<std::string_view, 7> kDays = {"sunday",   "monday", "tuesday", "wednesday",
@@ -151,4 +151,4 @@ std::string FormatHttpDate(int64_t unix_seconds) {
   return buf;
 }
 
-}  // namespace edgecache::policy
+}  // namespace edgecache::http_util
