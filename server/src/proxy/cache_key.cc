@@ -1,14 +1,20 @@
 #include "proxy/cache_key.h"
 
 #include <algorithm>
+#include <boost/asio/ip/address_v6.hpp>
 #include <boost/url/parse.hpp>
 #include <cctype>
+#include <charconv>
 
-#include "proxy/forwarded_request.h"
 #include "util/ascii.h"
 
 namespace edgecache::proxy {
 namespace {
+
+bool RegNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_';
+}
 
 bool Stripped(std::string_view name, const std::vector<std::string>& patterns) {
   for (const auto& p : patterns) {
@@ -167,6 +173,41 @@ std::string NormalizeAcceptEncoding(std::string_view value) {
   if (br > 0 && br >= gzip) return "br";
   if (gzip > 0) return "gzip";
   return "identity";
+}
+
+std::optional<std::string> ParseAuthority(std::string_view authority) {
+  std::string_view host = authority, port;
+  if (!authority.empty() && authority.front() == '[') {
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    host = authority.substr(0, close + 1);
+    std::string_view rest = authority.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return std::nullopt;
+      port = rest.substr(1);
+    }
+    boost::system::error_code ec;
+    boost::asio::ip::make_address_v6(std::string(host.substr(1, host.size() - 2)), ec);
+    if (ec) return std::nullopt;
+  } else {
+    if (const size_t colon = authority.find(':'); colon != std::string_view::npos) {
+      host = authority.substr(0, colon);
+      port = authority.substr(colon + 1);
+    }
+    if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+    if (host.empty() || host.size() > 253 || !std::all_of(host.begin(), host.end(), RegNameChar) ||
+        host.front() == '.' || host.back() == '.' || host.find("..") != std::string_view::npos) {
+      return std::nullopt;
+    }
+  }
+  if (!port.empty()) {
+    unsigned p = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+    if (ec != std::errc() || end != port.data() + port.size() || p > 65535 || port.size() > 5) {
+      return std::nullopt;
+    }
+  }
+  return util::AsciiLower(host);
 }
 
 std::optional<std::pair<std::string, std::string>> SplitAbsolute(std::string_view uri) {

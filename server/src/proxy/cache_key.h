@@ -27,6 +27,11 @@ std::string NormalizeTarget(std::string_view target, const KeyOptions& options);
 // `host` lower-case without port; `target` in origin form: host + NormalizeTarget(target).
 std::string CacheKey(std::string_view host, std::string_view target, const KeyOptions& options);
 
+// A Host field value or an absolute URI's authority (RFC 9110 §7.2, RFC 3986 §3.2): the
+// lower-case host without port or trailing dot; nullopt when it is not a reg-name, IPv4
+// address or [IPv6 address] followed by an optional numeric port (no userinfo).
+std::optional<std::string> ParseAuthority(std::string_view authority);
+
 // An absolute URI's lower-case host (without port) and its origin-form path and query;
 // nullopt when `uri` is not an absolute URI with a valid authority (no userinfo).
 std::optional<std::pair<std::string, std::string>> SplitAbsolute(std::string_view uri);

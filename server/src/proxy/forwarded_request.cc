@@ -1,7 +1,6 @@
 #include "proxy/forwarded_request.h"
 
 #include <algorithm>
-#include <boost/asio/ip/address_v6.hpp>
 #include <charconv>
 
 #include "http/headers.h"
@@ -30,11 +29,6 @@ constexpr std::string_view kUnkeyedOverrides[] = {"forwarded",
                                                   "x-http-method",
                                                   "x-method-override",
                                                   "x-http-host-override"};
-
-bool RegNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == '_';
-}
 
 std::string_view View(boost::beast::string_view v) { return {v.data(), v.size()}; }
 
@@ -70,41 +64,6 @@ Status Bad(std::string reason) { return Status::InvalidArgument(std::move(reason
 bool IsUnkeyedOverrideHeader(std::string_view lower_name) {
   return std::find(std::begin(kUnkeyedOverrides), std::end(kUnkeyedOverrides), lower_name) !=
          std::end(kUnkeyedOverrides);
-}
-
-std::optional<std::string> ParseAuthority(std::string_view authority) {
-  std::string_view host = authority, port;
-  if (!authority.empty() && authority.front() == '[') {
-    const size_t close = authority.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    host = authority.substr(0, close + 1);
-    std::string_view rest = authority.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':') return std::nullopt;
-      port = rest.substr(1);
-    }
-    boost::system::error_code ec;
-    boost::asio::ip::make_address_v6(std::string(host.substr(1, host.size() - 2)), ec);
-    if (ec) return std::nullopt;
-  } else {
-    if (const size_t colon = authority.find(':'); colon != std::string_view::npos) {
-      host = authority.substr(0, colon);
-      port = authority.substr(colon + 1);
-    }
-    if (!host.empty() && host.back() == '.') host.remove_suffix(1);
-    if (host.empty() || host.size() > 253 || !std::all_of(host.begin(), host.end(), RegNameChar) ||
-        host.front() == '.' || host.back() == '.' || host.find("..") != std::string_view::npos) {
-      return std::nullopt;
-    }
-  }
-  if (!port.empty()) {
-    unsigned p = 0;
-    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-    if (ec != std::errc() || end != port.data() + port.size() || p > 65535 || port.size() > 5) {
-      return std::nullopt;
-    }
-  }
-  return AsciiLower(host);
 }
 
 Status PrepareForward(http::request_header<>& req, const ForwardOptions& options,

@@ -55,11 +55,6 @@ struct Routed {
 Status PrepareForward(boost::beast::http::request_header<>& req, const ForwardOptions& options,
                       std::string_view client_address, Routed* routed);
 
-// A Host field value or an absolute URI's authority (RFC 9110 §7.2, RFC 3986 §3.2): the
-// lower-case host without port or trailing dot; nullopt when it is not a reg-name, IPv4
-// address or [IPv6 address] followed by an optional numeric port (no userinfo).
-std::optional<std::string> ParseAuthority(std::string_view authority);
-
 // Request fields that change what an origin serves without being part of the URL, dropped
 // unless listed in ForwardOptions::key_headers (lower-case).
 bool IsUnkeyedOverrideHeader(std::string_view lower_name);
