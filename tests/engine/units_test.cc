@@ -1,0 +1,92 @@
+// The engine's units on their own, below Store: the RAM cache and the purge rules
+// (Store-level behaviour is in store_test.cc and purge_test.cc).
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "cache/ram_cache.h"
+#include "purge/purge_rules.h"
+
+namespace edgecache {
+namespace {
+
+std::shared_ptr<const std::string> Record(size_t size, char fill) {
+  return std::make_shared<const std::string>(size, fill);
+}
+
+TEST(RamCacheTest, KeepsRecordsBySegmentAndOffsetWithinItsCapacity) {
+  cache::RamCache ram(1 << 20);
+  ram.Put(1, 0, Record(1000, 'a'));
+  ram.Put(1, 4096, Record(1000, 'b'));
+  ram.Put(2, 0, Record(1000, 'c'));
+  ASSERT_TRUE(ram.Get(1, 0));
+  EXPECT_EQ(*ram.Get(1, 0), std::string(1000, 'a'));
+  EXPECT_EQ(*ram.Get(1, 4096), std::string(1000, 'b'));
+  EXPECT_EQ(*ram.Get(2, 0), std::string(1000, 'c'));
+  EXPECT_FALSE(ram.Get(3, 0));
+  EXPECT_FALSE(ram.Get(1, 8192));
+  // Far more than fits: usage stays near the capacity, and the newest record is there.
+  for (uint32_t i = 0; i < 4000; ++i) ram.Put(10, i * 4096, Record(1000, 'x'));
+  EXPECT_LE(ram.usage(), (1u << 20) + (1u << 20) / 4);  // sharding may overshoot a little
+  EXPECT_TRUE(ram.Get(10, 3999 * 4096));
+}
+
+TEST(RamCacheTest, ZeroCapacityKeepsNothing) {
+  cache::RamCache off(0);
+  off.Put(1, 0, Record(10, 'a'));
+  EXPECT_FALSE(off.Get(1, 0));
+  EXPECT_EQ(off.usage(), 0u);
+}
+
+ObjectInfo Object(std::string primary, uint64_t version, std::vector<std::string> tags) {
+  ObjectInfo info;
+  info.key.primary = std::move(primary);
+  info.version = version;
+  info.meta.tags = std::move(tags);
+  return info;
+}
+
+TEST(PurgeRulesTest, ARuleCoversOlderVersionsOfItsTagOrPrefixOnly) {
+  purge::PurgeRules rules;
+  EXPECT_TRUE(rules.Snapshot()->empty());
+  rules.Install(
+      {.seq = 10, .kind = purge::Rule::Kind::kTag, .mode = PurgeMode::kHard, .value = "product-1"});
+  rules.Install({.seq = 20,
+                 .kind = purge::Rule::Kind::kPrefix,
+                 .mode = PurgeMode::kSoft,
+                 .value = "shop.example/img/"});
+  auto set = rules.Snapshot();
+  EXPECT_EQ(set->size(), 2u);
+  using purge::Verdict;
+  EXPECT_EQ(set->Apply(Object("a/x", 9, {"product-1"})), Verdict::kGone);
+  EXPECT_EQ(set->Apply(Object("a/x", 10, {"product-1"})), Verdict::kKeep);  // stored after
+  EXPECT_EQ(set->Apply(Object("a/x", 9, {"product-2"})), Verdict::kKeep);
+  EXPECT_EQ(set->Apply(Object("shop.example/img/1.png", 19, {})), Verdict::kStale);
+  EXPECT_EQ(set->Apply(Object("shop.example/css/1.css", 19, {})), Verdict::kKeep);
+  // Both apply: the harder verdict wins.
+  EXPECT_EQ(set->Apply(Object("shop.example/img/2.png", 5, {"product-1"})), Verdict::kGone);
+
+  // A snapshot taken before a change keeps what it saw; later ones see the change.
+  rules.Remove(10);
+  EXPECT_EQ(set->Apply(Object("a/x", 9, {"product-1"})), Verdict::kGone);
+  EXPECT_EQ(rules.Snapshot()->Apply(Object("a/x", 9, {"product-1"})), Verdict::kKeep);
+  EXPECT_EQ(rules.Snapshot()->size(), 1u);
+}
+
+TEST(PurgeRulesTest, RulesRoundTripThroughTheirStoredFormAndGarbageIsCorruption) {
+  const purge::Rule rule{
+      .seq = 7, .kind = purge::Rule::Kind::kPrefix, .mode = PurgeMode::kSoft, .value = "host/path"};
+  purge::Rule back;
+  ASSERT_TRUE(purge::DecodeRule(7, purge::EncodeRule(rule), &back).ok());
+  EXPECT_EQ(back.seq, 7u);
+  EXPECT_EQ(back.kind, rule.kind);
+  EXPECT_EQ(back.mode, rule.mode);
+  EXPECT_EQ(back.value, rule.value);
+  for (const std::string bad : {"", "T", "XH", "TX"}) {
+    EXPECT_TRUE(purge::DecodeRule(1, bad, &back).IsCorruption()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace edgecache
