@@ -15,29 +15,19 @@
 #include "format/coding.h"
 #include "format/index_layout.h"
 #include "format/record.h"
+#include "store_internal.h"
 
 namespace edgecache {
 namespace {
 
 namespace fs = std::filesystem;
 using index::FromRocks;
+using internal::HasTag;
+using internal::WriteOpts;
 
 constexpr char kMarkerFile[] = "EDGECACHE";
 constexpr char kLockFile[] = "LOCK";
 constexpr uint64_t kVersionBlock = 1 << 20;
-
-rocksdb::WriteOptions WriteOpts(bool sync) {
-  rocksdb::WriteOptions wo;
-  wo.sync = sync;
-  return wo;
-}
-
-bool HasTag(const ObjectInfo& info, std::string_view tag) {
-  for (const auto& t : info.meta.tags) {
-    if (t == tag) return true;
-  }
-  return false;
-}
 
 // Reads the marker of an existing store, or checks that a new one may be created here.
 Status CheckMarker(const std::string& dir, bool* exists) {
@@ -668,149 +658,6 @@ void StoreImpl::DropEntry(const std::string& entry_key, uint64_t version) {
   }
 }
 
-// Applies a purge (rule `seq`, `mode`) to one entry if it is older than the purge.
-// Returns whether the entry was removed or newly marked stale.
-bool StoreImpl::PurgeEntry(const std::string& entry_key, uint64_t seq, PurgeMode mode,
-                           const std::function<bool(const ObjectInfo&)>& covered) {
-  std::lock_guard stripe(Stripe(entry_key));
-  ObjectInfo info;
-  bool found = false;
-  Status s = ReadEntry(entry_key, &info, &found);
-  if (!s.ok() || !found || info.version >= seq || !covered(info)) {
-    s.IgnoreError();  // unreadable entries were dropped by ReadEntry; nothing to purge
-    return false;
-  }
-  rocksdb::WriteBatch batch;
-  if (mode == PurgeMode::kHard) {
-    DeleteEntry(entry_key, info, &batch);
-  } else {
-    if (info.invalidated) return false;
-    info.invalidated = true;
-    batch.Put(index_.entries, entry_key, format::EncodeEntry(info));
-  }
-  s = FromRocks(index_.db->Write(WriteOpts(false), &batch), "purge entry");
-  if (!s.ok()) {
-    spdlog::warn("store {}: {}", dir_, s.ToString());
-    return false;
-  }
-  if (mode == PurgeMode::kHard) CountRemoved(info);
-  purged_objects_.fetch_add(1, std::memory_order_relaxed);
-  return true;
-}
-
-Status StoreImpl::PurgeUrl(std::string_view primary, PurgeMode mode, uint64_t* affected) {
-  std::vector<uint64_t> counts;
-  Status s = PurgeUrls({std::string(primary)}, mode, affected ? &counts : nullptr);
-  if (s.ok() && affected != nullptr) *affected = counts[0];
-  return s;
-}
-
-Status StoreImpl::PurgeUrls(const std::vector<std::string>& primaries, PurgeMode mode,
-                            std::vector<uint64_t>* affected) {
-  if (options_.read_only) return ReadOnlyError();
-  for (const std::string& primary : primaries) {
-    if (primary.empty() || primary.find('\0') != std::string::npos) {
-      return Status::InvalidArgument("bad primary key");
-    }
-  }
-  if (affected != nullptr) affected->assign(primaries.size(), 0);
-  Status s;
-  for (size_t i = 0; i < primaries.size() && s.ok(); ++i) {
-    const std::string& primary = primaries[i];
-    uint64_t seq = 0;
-    {
-      std::unique_lock rules_lock(rules_mu_);
-      seq = NextVersion();
-      // Inserts begun before this purge must not publish their (older) bodies afterwards.
-      uint64_t oldest = OldestInflightInsert();
-      std::erase_if(url_purges_, [oldest](const auto& kv) { return kv.second.first <= oldest; });
-      if (oldest < seq) {
-        auto& slot = url_purges_[primary];
-        if (slot.first == 0 || mode == PurgeMode::kHard) slot = {seq, mode};
-        slot.first = seq;
-      }
-    }
-    uint64_t n = 0;
-    const std::string prefix = format::EntryKeyPrefix(primary);
-    std::unique_ptr<rocksdb::Iterator> it(
-        index_.db->NewIterator(rocksdb::ReadOptions(), index_.entries));
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      if (PurgeEntry(it->key().ToString(), seq, mode, [](const ObjectInfo&) { return true; })) ++n;
-    }
-    s = FromRocks(it->status(), "scan variants");
-    purges_.fetch_add(1, std::memory_order_relaxed);
-    if (affected != nullptr) (*affected)[i] = n;
-  }
-  // One sync makes every purge of the list durable.
-  if (s.ok()) s = FromRocks(index_.db->SyncWAL(), "sync purge");
-  return s;
-}
-
-Status StoreImpl::InstallRule(purge::Rule::Kind kind, std::string_view value, PurgeMode mode,
-                              uint64_t* affected) {
-  if (options_.read_only) return ReadOnlyError();
-  if (value.find('\0') != std::string_view::npos) {
-    return Status::InvalidArgument("purge value contains a NUL byte");
-  }
-  purge::Rule rule;
-  rule.kind = kind;
-  rule.mode = mode;
-  rule.value = std::string(value);
-  std::shared_ptr<const purge::RuleSet> before;  // the rules without this one, for the count
-  {
-    std::unique_lock rules_lock(rules_mu_);
-    before = rules_.Snapshot();
-    rule.seq = NextVersion();
-    Status s = FromRocks(index_.db->Put(WriteOpts(true), index_.meta, format::RuleKey(rule.seq),
-                                        purge::EncodeRule(rule)),
-                         "record purge");
-    if (!s.ok()) return s;
-    rules_.Install(rule);
-  }
-  purges_.fetch_add(1, std::memory_order_relaxed);
-  // Counted once the purge is in effect, so the count never delays it, on a snapshot taken
-  // before the cleanup starts: the entries the rule covers that were servable (or stale)
-  // under the rules before it.
-  const rocksdb::Snapshot* snapshot = affected ? index_.db->GetSnapshot() : nullptr;
-  Enqueue([this, rule] { CleanupRule(rule); });
-  if (affected == nullptr) return Status::OK();
-  *affected = 0;
-  const bool by_tag = kind == purge::Rule::Kind::kTag;
-  const std::string prefix = by_tag ? format::TagKeyPrefix(rule.value) : rule.value;
-  rocksdb::ReadOptions ro;
-  ro.fill_cache = false;
-  ro.snapshot = snapshot;
-  std::unique_ptr<rocksdb::Iterator> it(
-      index_.db->NewIterator(ro, by_tag ? index_.tags : index_.entries));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    const std::string_view entry_key = it->key().ToStringView().substr(by_tag ? prefix.size() : 0);
-    ObjectInfo info;
-    std::string value;
-    if (by_tag && !index_.db->Get(ro, index_.entries, entry_key, &value).ok()) continue;
-    if (!format::DecodeEntry(by_tag ? std::string_view(value) : it->value().ToStringView(), &info)
-             .ok() ||
-        !format::SplitEntryKey(entry_key, &info.key) || info.version >= rule.seq ||
-        (by_tag && !HasTag(info, rule.value)))
-      continue;
-    if (Classify(info, *before) != Serve::kNo) ++*affected;
-  }
-  Status s = FromRocks(it->status(), "count purged entries");
-  it.reset();
-  index_.db->ReleaseSnapshot(snapshot);
-  // The purge itself succeeded and is durable: a failed count is only logged.
-  if (!s.ok()) spdlog::warn("store {}: {} (the purge is in effect)", dir_, s.ToString());
-  return Status::OK();
-}
-
-Status StoreImpl::PurgeTag(std::string_view tag, PurgeMode mode, uint64_t* affected) {
-  if (tag.empty()) return Status::InvalidArgument("empty tag");
-  return InstallRule(purge::Rule::Kind::kTag, tag, mode, affected);
-}
-
-Status StoreImpl::PurgePrefix(std::string_view prefix, PurgeMode mode, uint64_t* affected) {
-  return InstallRule(purge::Rule::Kind::kPrefix, prefix, mode, affected);
-}
-
 Status StoreImpl::List(const ListOptions& options, std::vector<ObjectInfo>* out) {
   out->clear();
   const bool by_tag = !options.tag.empty();
@@ -918,46 +765,6 @@ void StoreImpl::MaintenanceLoop() {
   jobs_cv_.notify_all();
 }
 
-void StoreImpl::CleanupRule(const purge::Rule& rule) {
-  const bool by_tag = rule.kind == purge::Rule::Kind::kTag;
-  const std::string prefix = by_tag ? format::TagKeyPrefix(rule.value) : rule.value;
-  auto covered = [&rule, by_tag](const ObjectInfo& info) {
-    return by_tag ? HasTag(info, rule.value) : info.key.primary.starts_with(rule.value);
-  };
-  std::unique_ptr<rocksdb::Iterator> it(
-      index_.db->NewIterator(rocksdb::ReadOptions(), by_tag ? index_.tags : index_.entries));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    if (closing_) return;  // the rule stays recorded; the next Open resumes it
-    PurgeEntry(it->key().ToString().substr(by_tag ? prefix.size() : 0), rule.seq, rule.mode,
-               covered);
-  }
-  Status s = FromRocks(it->status(), "purge scan");
-  if (s.ok()) s = FromRocks(index_.db->SyncWAL(), "sync purge");
-  if (!s.ok()) {
-    spdlog::warn("store {}: purge cleanup stopped: {}", dir_, s.ToString());
-    return;
-  }
-  if (!TryRetireRule(rule)) {
-    std::lock_guard lock(jobs_mu_);
-    retiring_.push_back(rule);
-  }
-}
-
-bool StoreImpl::TryRetireRule(const purge::Rule& rule) {
-  // An insert begun before the purge could still publish an old body: keep the rule
-  // until every such insert has finished.
-  if (OldestInflightInsert() < rule.seq) return false;
-  std::unique_lock rules_lock(rules_mu_);
-  Status s = FromRocks(index_.db->Delete(WriteOpts(true), index_.meta, format::RuleKey(rule.seq)),
-                       "retire purge rule");
-  if (!s.ok()) {
-    spdlog::warn("store {}: {}", dir_, s.ToString());
-    return false;
-  }
-  rules_.Remove(rule.seq);
-  return true;
-}
-
 void StoreImpl::CleanupSegment(uint64_t segment) {
   const std::string prefix = format::SegmentMemberPrefix(segment);
   std::unique_ptr<rocksdb::Iterator> it(
@@ -1027,172 +834,6 @@ uint64_t StoreImpl::EstimateHits(std::string_view entry_key) const {
     min = std::min(min, hit_sketch_[row * kSketchColumns + column].load(std::memory_order_relaxed));
   }
   return min;
-}
-
-// --- verification ---
-
-namespace {
-
-void AddProblem(const VerifyOptions& options, VerifyReport* report, std::string_view entry_key,
-                const std::string& what) {
-  if (report->problems.size() >= options.max_problems) return;
-  report->problems.push_back(std::string(entry_key.substr(0, entry_key.find('\0'))) + ": " + what);
-}
-
-}  // namespace
-
-bool StoreImpl::VerifyEntry(const std::string& entry_key, const ObjectInfo& info,
-                            const VerifyOptions& options, VerifyReport* report) {
-  // Entries below the live segment mark or covered by a purge rule are already misses and
-  // queued for background cleanup: not a fault of the store.
-  if (Classify(info) == Serve::kNo) return true;
-  uint64_t length = 0;
-  for (const BodyExtent& e : info.extents) {
-    length += e.length;
-    if (segments_->Get(e.segment) == nullptr) {
-      ++report->dangling;
-      AddProblem(options, report, entry_key,
-                 "body chunk in segment " + std::to_string(e.segment) + ", which is missing");
-      return false;
-    }
-  }
-  if (length != info.body_length) {
-    ++report->corrupt;
-    AddProblem(options, report, entry_key, "extents do not add up to the body length");
-    return false;
-  }
-  for (uint64_t offset = 0; offset < info.body_length;) {
-    std::promise<std::pair<Status, size_t>> result;
-    ReadChunk(info, offset, SIZE_MAX, /*fill_cache=*/false, /*drop_bad=*/false,
-              [&result](Status s, BodySlice slice) {
-                result.set_value({std::move(s), slice.data.size()});
-              });
-    auto [s, n] = result.get_future().get();
-    if (!s.ok() || n == 0) {
-      ++report->corrupt;
-      AddProblem(options, report, entry_key,
-                 "body at offset " + std::to_string(offset) + ": " + s.ToString());
-      return false;
-    }
-    report->verified_bytes += n;
-    offset += n;
-  }
-  for (const BodyExtent& e : info.extents)
-    report->referenced_bytes += format::ChunkRecordSize(entry_key.size(), e.length);
-  return true;
-}
-
-Status StoreImpl::Verify(const VerifyOptions& options, VerifyReport* report) {
-  *report = VerifyReport();
-  if (options.repair && options_.read_only) return ReadOnlyError();
-  // One snapshot for both passes, so a node writing meanwhile cannot make a consistent
-  // entry and its tag keys look orphaned. Repairs re-check the live index before deleting.
-  const rocksdb::Snapshot* snapshot = index_.db->GetSnapshot();
-  rocksdb::ReadOptions ro;
-  ro.fill_cache = false;
-  ro.snapshot = snapshot;
-  // Bad entries with the index value found bad: a repair drops an entry only if it still
-  // has that value, never one rewritten (a new body stored) since.
-  std::vector<std::pair<std::string, std::string>> bad_entries;
-  std::vector<std::string> orphaned_tags;
-  Status s;
-  {
-    std::unique_ptr<rocksdb::Iterator> it(index_.db->NewIterator(ro, index_.entries));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      const std::string entry_key = it->key().ToString();
-      ObjectInfo info;
-      Status d = format::DecodeEntry(it->value().ToStringView(), &info);
-      if (d.ok() && !format::SplitEntryKey(entry_key, &info.key))
-        d = Status::Corruption("entry key without separator");
-      if (!d.ok()) {
-        ++report->undecodable;
-        AddProblem(options, report, entry_key, "index entry does not decode: " + d.ToString());
-      }
-      if (!d.ok() || !VerifyEntry(entry_key, info, options, report))
-        bad_entries.emplace_back(entry_key, it->value().ToString());
-      if (options.cancel != nullptr && options.cancel->load()) {
-        s = Status::Aborted("verify cancelled");
-        break;
-      }
-      if (++report->entries % 4096 == 0 && options.progress) options.progress(report->entries);
-    }
-    if (s.ok()) s = FromRocks(it->status(), "scan entries");
-  }
-  if (s.ok()) {
-    std::unique_ptr<rocksdb::Iterator> it(index_.db->NewIterator(ro, index_.tags));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      std::string_view key = it->key().ToStringView(), tag, entry_key;
-      if (!format::SplitTagKey(key, &tag, &entry_key)) {
-        orphaned_tags.emplace_back(key);
-        continue;
-      }
-      std::string value;
-      ObjectInfo info;
-      rocksdb::Status rs = index_.db->Get(ro, index_.entries, entry_key, &value);
-      if (rs.ok() && format::DecodeEntry(value, &info).ok() && HasTag(info, tag)) continue;
-      if (!rs.ok() && !rs.IsNotFound()) {
-        s = FromRocks(rs, "read entry of a tag key");
-        break;
-      }
-      orphaned_tags.emplace_back(key);
-    }
-    if (s.ok()) s = FromRocks(it->status(), "scan tag index");
-  }
-  index_.db->ReleaseSnapshot(snapshot);
-  if (!s.ok()) return s;
-  report->orphaned_tag_keys = orphaned_tags.size();
-  for (const std::string& key : orphaned_tags) {
-    std::string_view tag = key, entry_key;
-    format::SplitTagKey(key, &tag, &entry_key);
-    AddProblem(options, report, entry_key,
-               "tag index key '" + std::string(tag) + "' without a matching entry");
-  }
-
-  report->segment_bytes = segments_->FileBytes();
-  std::error_code ec;
-  for (const auto& file : fs::directory_iterator(dir_ + "/segments", ec)) {
-    uint64_t id = 0;
-    if (segment::SegmentManager::ParseFileName(file.path().filename().c_str(), &id) &&
-        segments_->Get(id) == nullptr) {
-      ++report->orphaned_segment_files;  // deleted by the next writable open
-    }
-  }
-
-  if (!options.repair) return Status::OK();
-  for (const auto& [entry_key, bad_value] : bad_entries) {
-    std::lock_guard stripe(Stripe(entry_key));
-    std::string value;
-    rocksdb::Status rs = index_.db->Get(rocksdb::ReadOptions(), index_.entries, entry_key, &value);
-    if (!rs.ok() || value != bad_value) continue;  // gone or replaced since
-    ObjectInfo info;
-    const bool decodable = format::DecodeEntry(value, &info).ok();
-    rocksdb::WriteBatch batch;
-    if (decodable) {
-      DeleteEntry(entry_key, info, &batch);
-    } else {
-      batch.Delete(index_.entries, entry_key);
-    }
-    s = FromRocks(index_.db->Write(WriteOpts(false), &batch), "repair: drop entry");
-    if (!s.ok()) return s;
-    if (decodable) CountRemoved(info);
-    ++report->repaired;
-  }
-  for (const std::string& key : orphaned_tags) {
-    std::string_view tag, entry_key;
-    const bool split = format::SplitTagKey(key, &tag, &entry_key);
-    std::lock_guard stripe(Stripe(entry_key));  // held until the key is gone
-    if (split) {
-      bool found = false;
-      ObjectInfo info;
-      s = ReadEntry(std::string(entry_key), &info, &found);
-      if (!s.ok()) return s;
-      if (found && HasTag(info, tag)) continue;  // re-added since the scan
-    }
-    s = FromRocks(index_.db->Delete(WriteOpts(false), index_.tags, key), "repair: drop tag key");
-    if (!s.ok()) return s;
-    ++report->repaired;
-  }
-  return FromRocks(index_.db->SyncWAL(), "sync repair");
 }
 
 Status StoreImpl::CopyBody(const ObjectInfo& info, std::vector<BodyExtent>* out) {
