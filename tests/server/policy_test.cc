@@ -391,6 +391,7 @@ TEST(ServePolicyTest, TheReasonSaysWhoseDoingARevalidationIs) {
 }  // namespace
 }  // namespace edgecache::policy
 
+#include "http/headers.h"
 #include "http/range.h"
 
 namespace edgecache::http_util {
@@ -425,6 +426,24 @@ TEST(RangeTest, IfRangeComparesStrongly) {
   EXPECT_FALSE(IfRangeMatches("\"v2\"", "\"v1\"", 0));
   EXPECT_TRUE(IfRangeMatches("Sun, 06 Nov 1994 08:49:37 GMT", "", 784111777));
   EXPECT_FALSE(IfRangeMatches("Sun, 06 Nov 1994 08:49:38 GMT", "", 784111777));
+}
+
+// RFC 9111 §3.2: a newer response's fields replace the stored ones; the stored Age never
+// survives (it described the older response); Set-Cookie and framing never come in.
+TEST(MergeTest, NewerFieldsReplaceStoredOnesAndTheOldAgeGoes) {
+  std::vector<std::pair<std::string, std::string>> stored = {
+      {"Age", "30"}, {"ETag", "\"v1\""}, {"X-Kept", "1"}, {"Cache-Control", "max-age=10"}};
+  http::response_header<> newer;
+  newer.set(http::field::cache_control, "max-age=60");
+  newer.set(http::field::set_cookie, "s=1");
+  newer.set(http::field::content_length, "5");
+  MergeNotModified(newer, &stored);
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"ETag", "\"v1\""}, {"X-Kept", "1"}, {"Cache-Control", "max-age=60"}};
+  EXPECT_EQ(stored, expected);
+  newer.set(http::field::age, "5");  // the newer response's own Age is its to give
+  MergeNotModified(newer, &stored);
+  EXPECT_EQ(stored.back(), (std::pair<std::string, std::string>{"Age", "5"}));
 }
 
 TEST(RangeTest, TheRequestedRangeAndItsContentRange) {

@@ -126,6 +126,7 @@ void MergeNotModified(const http::fields& not_modified,
     replaced.insert(AsciiLower(name));
     added.emplace_back(std::move(name), std::string(f.value()));
   }
+  replaced.insert("age");
   std::erase_if(*stored, [&](const auto& h) { return replaced.count(AsciiLower(h.first)) > 0; });
   stored->insert(stored->end(), added.begin(), added.end());
 }

@@ -44,8 +44,10 @@ bool IsSurrogateHeader(std::string_view name);
 // The end-to-end headers of a response, in order, as the engine stores them.
 std::vector<std::pair<std::string, std::string>> StoredHeaders(const http::fields& fields);
 
-// RFC 9111 §4.3.4: a 304's headers replace the stored ones of the same name; its
-// Set-Cookie is never merged (it belongs to the user who revalidated).
+// RFC 9111 §3.2, §4.3.4: a newer response's headers (a 304, a 200 to HEAD, the rest of a
+// stored part) replace the stored ones of the same name. The stored Age goes whatever the
+// newer response says: it described the older one. Set-Cookie is never merged (it belongs
+// to the user who revalidated).
 void MergeNotModified(const http::fields& not_modified,
                       std::vector<std::pair<std::string, std::string>>* stored);
 

@@ -124,9 +124,6 @@ asio::awaitable<bool> Proxy::Forward(Exchange& x, const ObjectInfo* stale,
   if (completing) {
     // The stored part's fields, updated by the rest's (RFC 9111 §3.4), as a 200.
     std::vector<std::pair<std::string, std::string>> fields = prefix->meta.headers;
-    std::erase_if(fields, [](const auto& h) {
-      return beast::iequals(h.first, "age") || beast::iequals(h.first, "content-range");
-    });
     http_util::MergeNotModified(end_to_end, &fields);
     end_to_end = {};
     end_to_end.result(http::status::ok);

@@ -167,8 +167,6 @@ asio::awaitable<bool> Proxy::Refreshed(Exchange& x, const ObjectInfo& stale,
   // RFC 9111 §4.3.4: the 304's headers update the stored ones; freshness is recomputed
   // from the result.
   ObjectMeta meta = stale.meta;
-  // The stored Age described the first response; the 304 brings its own (or none).
-  std::erase_if(meta.headers, [](const auto& h) { return beast::iequals(h.first, "age"); });
   http::response_header<> end_to_end = not_modified;
   http_util::StripHopByHop(end_to_end);
   http_util::MergeNotModified(end_to_end, &meta.headers);  // never its Set-Cookie
