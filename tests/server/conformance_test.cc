@@ -556,6 +556,12 @@ TEST_F(ConformanceTest, AStoredPartAnswersRangesInsideItAndNothingElse) {
   HttpResponse outside = Get("/part", {{"Range", "bytes=0-1"}});
   EXPECT_EQ(outside.body, "01");
   EXPECT_EQ(Origin("/part"), 2);
+  // A 206 whose body is not the range its Content-Range names is relayed, not stored.
+  Route("/liar",
+        Response(206, {"Cache-Control: max-age=3600", "Content-Range: bytes 0-9/20"}, "01234"));
+  EXPECT_EQ(Get("/liar", {{"Range", "bytes=0-9"}}).body, "01234");
+  Get("/liar", {{"Range", "bytes=0-4"}});
+  EXPECT_EQ(Origin("/liar"), 2);
   HttpResponse whole = Get("/part");
   EXPECT_EQ(whole.status, 200);
   EXPECT_EQ(whole.body, "0123456789");
@@ -599,6 +605,22 @@ TEST_F(ConformanceTest, AStoredPrefixIsCompletedByAskingOnlyForTheRest) {
   EXPECT_EQ(raw_->Requests().back().Header("range"), "bytes=3-");
   EXPECT_EQ(Get("/prefix2").body, "abcdefghij");
   EXPECT_EQ(Origin("/prefix2"), 2);
+
+  // A rest that is not the rest asked for is an origin error (502), never joined to the
+  // stored part, and the part is still never served as the whole.
+  Route("/wrong-rest", [](const RawRequest& r) {
+    if (r.Header("range") == "bytes=0-4") {
+      return RangeAnswer(r, "0123456789", "\"v1\"", {"Cache-Control: max-age=3600"});
+    }
+    return Response(206,
+                    {"Cache-Control: max-age=3600", "ETag: \"v1\"", "Content-Range: bytes 6-9/10"},
+                    "6789");
+  });
+  Get("/wrong-rest", {{"Range", "bytes=0-4"}});
+  EXPECT_EQ(Get("/wrong-rest").status, 502);
+  EXPECT_EQ(Get("/wrong-rest").status, 502);
+  EXPECT_EQ(Get("/wrong-rest", {{"Range", "bytes=1-2"}}).body, "12");  // the part is intact
+  EXPECT_EQ(Origin("/wrong-rest"), 3);
 
   // The representation changed (If-Range fails): the origin's 200 replaces the prefix.
   std::atomic<int> version = 1;  // read on the origin's thread
