@@ -395,11 +395,8 @@ Status Validate(const NodeConfig& c) {
   if (c.threads < 0 || c.threads > 256) return Bad("threads", "must be between 0 and 256");
   for (const auto& name : c.key_headers) {
     // A field name is an HTTP token (RFC 9110 §5.1).
-    const bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
-      return std::isalnum(static_cast<unsigned char>(ch)) ||
-             std::string_view("!#$%&'*+-.^_`|~").find(ch) != std::string_view::npos;
-    });
-    if (!token) return Bad("cache.key_headers", "'" + name + "' is not a header field name");
+    if (!util::IsToken(name))
+      return Bad("cache.key_headers", "'" + name + "' is not a header field name");
   }
   if (c.name.empty() || c.name.find_first_of(" ,;=\"\r\n") != std::string::npos) {
     return Bad("name", "must be a non-empty token (no spaces, commas, semicolons or quotes)");

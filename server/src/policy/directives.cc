@@ -9,17 +9,11 @@ namespace edgecache::policy {
 namespace {
 
 using util::AsciiLower;
+using util::IsToken;
 using util::TrimOws;
 
 // Stands for a value that did not parse: never a valid number or field list.
 constexpr std::string_view kInvalid = "\x01invalid";
-
-bool IsTchar(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool IsToken(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), IsTchar); }
 
 // Directives whose value is delta-seconds, and those that take no value or (no-cache,
 // private) a list of field names: a targeted field with any other type for them is invalid.

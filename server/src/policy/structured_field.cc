@@ -2,16 +2,14 @@
 
 #include <algorithm>
 
+#include "util/ascii.h"
+
 namespace edgecache::policy::sf {
 namespace {
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsLcAlpha(char c) { return c >= 'a' && c <= 'z'; }
 bool IsAlpha(char c) { return IsLcAlpha(c) || (c >= 'A' && c <= 'Z'); }
-bool IsTchar(char c) {
-  return IsAlpha(c) || IsDigit(c) ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
 bool IsBase64(char c) { return IsAlpha(c) || IsDigit(c) || c == '+' || c == '/' || c == '='; }
 
 class Parser {
@@ -169,7 +167,7 @@ class Parser {
     Item item;
     item.type = Item::kToken;
     const size_t start = i_++;
-    while (IsTchar(Peek()) || Peek() == ':' || Peek() == '/') ++i_;
+    while (util::IsTchar(Peek()) || Peek() == ':' || Peek() == '/') ++i_;
     item.value = std::string(s_.substr(start, i_ - start));
     return item;
   }

@@ -16,6 +16,20 @@ inline std::string AsciiLower(std::string_view s) {
   return out;
 }
 
+// RFC 9110 §5.6.2: a token character, and a token (one or more of them): field names,
+// directive names and values, methods.
+inline bool IsTchar(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+inline bool IsToken(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!IsTchar(c)) return false;
+  }
+  return true;
+}
+
 // Without leading and trailing spaces and tabs (HTTP optional whitespace).
 inline std::string_view TrimOws(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
