@@ -7,6 +7,8 @@
 // until the write in flight completes. Chunk writes and the commit run on the store's
 // worker threads, never on the caller's, because creating a segment and writing the index
 // may block.
+#include "insert.h"
+
 #include <xxhash.h>
 
 #include <boost/asio/post.hpp>
@@ -16,7 +18,6 @@
 
 #include "format/index_layout.h"
 #include "format/record.h"
-#include "store_impl.h"
 
 namespace edgecache {
 namespace {
@@ -29,14 +30,14 @@ int64_t NowSeconds() {
 
 class InsertState : public std::enable_shared_from_this<InsertState> {
  public:
-  InsertState(StoreImpl& store, ObjectKey key, ObjectMeta meta, uint64_t version)
-      : store_(store),
+  InsertState(const InsertParts& parts, ObjectKey key, ObjectMeta meta)
+      : p_(parts),
         key_(std::move(key)),
         entry_key_(format::EntryKey(key_)),
         meta_(std::move(meta)),
-        version_(version),
+        version_(parts.clock.BeginInsert()),
         prefix_size_(format::kChunkHeaderSize + entry_key_.size()),
-        chunk_bytes_(store.options().chunk_bytes),
+        chunk_bytes_(parts.options.chunk_bytes),
         hash_(XXH3_createState()) {
     XXH3_64bits_reset(hash_);
     ResetBuffer();
@@ -44,7 +45,7 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
 
   ~InsertState() {
     XXH3_freeState(hash_);
-    store_.InsertFinished(version_);
+    p_.clock.EndInsert(version_);
   }
 
   uint64_t size() const {
@@ -90,7 +91,7 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
       return;
     }
     lock.unlock();
-    boost::asio::post(store_.workers(), [self = shared_from_this()] { self->Finish(); });
+    boost::asio::post(p_.workers, [self = shared_from_this()] { self->Finish(); });
   }
 
  private:
@@ -146,7 +147,7 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
     flushing_ = true;
     uint64_t body_offset = flushed_;
     flushed_ += record->size() - prefix_size_;
-    boost::asio::post(store_.workers(), [self = shared_from_this(), record, body_offset] {
+    boost::asio::post(p_.workers, [self = shared_from_this(), record, body_offset] {
       self->Flush(record, body_offset);
     });
   }
@@ -157,26 +158,26 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
     const auto data_length = static_cast<uint32_t>(record->size() - prefix_size_);
 
     segment::Allocation where;
-    Status s = store_.segments().Allocate(static_cast<uint32_t>(record->size()), &where);
+    Status s = p_.segments.Allocate(static_cast<uint32_t>(record->size()), &where);
     if (!s.ok()) {
       OnFlushed(s, {});
       return;
     }
     BodyExtent extent{where.segment->id, where.offset, data_length};
-    store_.BeginIo();
+    p_.inflight.Begin();
     int fd = where.segment->fd;
-    store_.io().Write(
+    p_.io.Write(
         fd, record->data(), record->size(), where.offset,
         [self = shared_from_this(), record, extent, segment = std::move(where.segment)](ssize_t n) {
           // Only plain values cross to the worker: a handler the pool drops at shutdown
           // must not carry an unchecked Status.
           int err =
               n < 0 ? static_cast<int>(-n) : (static_cast<size_t>(n) == record->size() ? 0 : EIO);
-          boost::asio::post(self->store_.workers(), [self, extent, err] {
+          boost::asio::post(self->p_.workers, [self, extent, err] {
             self->OnFlushed(err == 0 ? Status::OK() : Status::FromErrno(err, "write chunk"),
                             extent);
           });
-          self->store_.EndIo();
+          self->p_.inflight.End();
         });
   }
 
@@ -229,16 +230,16 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
       info.extents = extents_;
       info.body_length = size_;
     }
-    if (s.ok() && store_.options().sync == SyncPolicy::kCommit) {
+    if (s.ok() && p_.options.sync == SyncPolicy::kCommit) {
       std::set<uint64_t> synced;
       for (const BodyExtent& e : info.extents) {
         if (!synced.insert(e.segment).second) continue;
-        auto seg = store_.segments().Get(e.segment);
+        auto seg = p_.segments.Get(e.segment);
         if (seg == nullptr) {
           s = Status::Aborted("segment reclaimed while the object was written");
           break;
         }
-        s = SyncFile(store_.io(), seg->fd, "sync segment");
+        s = SyncFile(p_.io, seg->fd, "sync segment");
         if (!s.ok()) break;
       }
     }
@@ -249,12 +250,12 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
       info.version = version_;
       info.body_version = version_;
       info.stored_at = NowSeconds();
-      s = store_.Publish(std::move(info));
+      s = p_.publisher.Publish(std::move(info));
     }
     done(std::move(s));
   }
 
-  StoreImpl& store_;
+  const InsertParts& p_;
   const ObjectKey key_;
   const std::string entry_key_;
   const ObjectMeta meta_;
@@ -312,19 +313,9 @@ Status InsertHandle::Commit() {
   return Wait([&](DoneCallback done) { AsyncCommit(std::move(done)); });
 }
 
-Status StoreImpl::BeginInsert(const ObjectKey& key, const ObjectMeta& meta,
-                              std::unique_ptr<InsertHandle>* out) {
-  if (options_.read_only) return ReadOnlyError();
-  Status s = ValidateKey(key);
-  if (!s.ok()) return s;
-  for (const auto& tag : meta.tags) {
-    if (tag.empty() || tag.find('\0') != std::string::npos) {
-      return Status::InvalidArgument("empty tag or tag with a NUL byte");
-    }
-  }
-  *out = std::make_unique<InsertHandleImpl>(
-      std::make_shared<InsertState>(*this, key, meta, RegisterInsert()));
-  return Status::OK();
+std::unique_ptr<InsertHandle> NewInsert(const InsertParts& parts, ObjectKey key, ObjectMeta meta) {
+  return std::make_unique<InsertHandleImpl>(
+      std::make_shared<InsertState>(parts, std::move(key), std::move(meta)));
 }
 
 }  // namespace edgecache

@@ -1,4 +1,6 @@
-// StoreImpl: the Store behind edgecache/store.h. See docs/architecture.md.
+// StoreImpl: the Store behind edgecache/store.h, the glue that wires its units together
+// (docs/architecture.md): the index (index/entry_table.h) and version clock, the segment
+// files, the RAM cache and hit tracker, purges (purge/purger.cc), re-insertion and verify.
 //
 // Threads:
 //  * callers: Lookup, List, purges, BeginInsert; AsyncRead submits and returns.
@@ -6,39 +8,40 @@
 //  * workers_ (asio thread pool): insert chunk flushes and commits, which may block on
 //    segment creation and index writes, and drops of entries found bad by reads.
 //  * maintenance_: one thread for background jobs (purge-rule cleanup, reclaimed-segment
-//    cleanup, counter recount) and retiring purge rules.
+//    cleanup, re-insertion, counter recount) and retiring purge rules.
 //
 // Locks, in acquisition order: rules_mu_ (shared for publishing an entry, exclusive for
-// installing a purge), then one entry stripe (serialises read-modify-write of one index
-// entry), then leaf mutexes (inflight_mu_, jobs_mu_, reserve_mu_). The hit path (Lookup,
+// installing a purge), then one entry stripe (EntryTable::Stripe: serialises
+// read-modify-write of one index entry), then leaf mutexes. The hit path (Lookup,
 // AsyncRead from RAM) takes none of them.
 #pragma once
 
-#include <rocksdb/write_batch.h>
-
-#include <array>
 #include <atomic>
 #include <boost/asio/thread_pool.hpp>
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <map>
 #include <mutex>
-#include <set>
 #include <shared_mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
 
+#include "cache/hit_tracker.h"
 #include "cache/ram_cache.h"
 #include "edgecache/store.h"
-#include "index/index_db.h"
+#include "index/entry_table.h"
+#include "index/version_clock.h"
+#include "insert.h"
+#include "io/inflight.h"
 #include "purge/purge_rules.h"
+#include "segment/reinserter.h"
 #include "segment/segment_manager.h"
+#include "store_dir.h"
 
 namespace edgecache {
 
-class StoreImpl final : public Store {
+class StoreImpl final : public Store, private Publisher {
  public:
   StoreImpl(const StoreOptions& options, std::string dir);
   ~StoreImpl() override;
@@ -68,27 +71,16 @@ class StoreImpl final : public Store {
   std::string_view IoBackendName() const override { return io_->Name(); }
   void WaitForBackgroundWork() override;
 
-  // --- used by InsertHandleImpl (engine-internal) ---
-  const StoreOptions& options() const { return options_; }
-  IoBackend& io() { return *io_; }
-  segment::SegmentManager& segments() { return *segments_; }
-  boost::asio::thread_pool& workers() { return workers_; }
-  // Counts an I/O operation the destructor must wait for; EndIo when its callback is done.
-  void BeginIo() { inflight_io_.fetch_add(1, std::memory_order_relaxed); }
-  void EndIo();
-  // Publishes a fully written body: checks that no purge or reclaim overtook it, then
-  // writes the entry, its tags, Vary names and segment membership in one batch.
-  Status Publish(ObjectInfo info);
-  // Allocates an insert's version and registers it as in flight; InsertFinished ends it
-  // (committed or abandoned).
-  uint64_t RegisterInsert();
-  void InsertFinished(uint64_t version);
+ private:
   static Status ValidateKey(const ObjectKey& key);
   Status ReadOnlyError() const;
-
- private:
   enum class Serve { kYes, kStale, kNo };
 
+  // Publisher: checks that no purge or reclaim overtook the body, then writes the entry,
+  // its tags, Vary names and segment membership in one batch.
+  Status Publish(ObjectInfo info) override;
+
+  // --- the read path (read.cc) ---
   // Where the bytes at `offset` of a body are: their chunk and their place in its record.
   struct ChunkSpan {
     BodyExtent extent;
@@ -102,33 +94,22 @@ class StoreImpl final : public Store {
   // an entry whose chunk fails is dropped from the index.
   void ReadChunk(const ObjectInfo& info, uint64_t offset, size_t max_len, bool fill_cache,
                  bool drop_bad, ReadCallback done);
+  // Drops the entry if it still has `version` (a read found its body bad or gone).
+  void DropEntry(const std::string& entry_key, uint64_t version);
   // Verify's check of one entry's extents and body; adds to *report. False when it is bad.
   bool VerifyEntry(const std::string& entry_key, const ObjectInfo& info,
                    const VerifyOptions& options, VerifyReport* report);
 
-  uint64_t NextVersion();
   // Reads format version, version reservation, counters and purge rules (installed, and
   // returned so their cleanup can be queued).
   Status LoadMeta(std::vector<purge::Rule>* rules);
   Serve Classify(const ObjectInfo& info) const;  // under the current purge rules
   Serve Classify(const ObjectInfo& info, const purge::RuleSet& rules) const;
-  Status ReadEntry(const std::string& entry_key, ObjectInfo* info, bool* found);
-  // Adds the deletes of an entry and its tag keys to `batch`.
-  void DeleteEntry(const std::string& entry_key, const ObjectInfo& info,
-                   rocksdb::WriteBatch* batch);
   void CountRemoved(const ObjectInfo& info);
-  // Puts the entry, its tag keys (dropping tags `old` had and `info` lacks) and its Vary
-  // names into `batch`.
-  void PutEntry(const std::string& entry_key, const ObjectInfo& info, const ObjectInfo* old,
-                rocksdb::WriteBatch* batch);
   bool PurgeEntry(const std::string& entry_key, uint64_t seq, PurgeMode mode,
                   const std::function<bool(const ObjectInfo&)>& covered);
-  // Drops the entry if it still has `version` (a read found its body bad or gone).
-  void DropEntry(const std::string& entry_key, uint64_t version);
   Status InstallRule(purge::Rule::Kind kind, std::string_view value, PurgeMode mode,
                      uint64_t* affected);
-  std::mutex& Stripe(std::string_view entry_key);
-  uint64_t OldestInflightInsert();
 
   // Background jobs (run on maintenance_).
   void Enqueue(std::function<void()> job);
@@ -136,49 +117,31 @@ class StoreImpl final : public Store {
   void CleanupRule(const purge::Rule& rule);
   void CleanupSegment(uint64_t segment);
   void Recount();
-  // Copies the hot objects of `segment` (about to be reclaimed) into the active segment.
-  void ReinsertHot(uint64_t segment);
-  // Writes a verified copy of info's body as new chunk records; their extents in *out.
-  Status CopyBody(const ObjectInfo& info, std::vector<BodyExtent>* out);
-  // One bit per hash of an entry key: set on a hit, taken by ReinsertHot.
-  void MarkHit(std::string_view entry_key);
-  bool TakeHit(std::string_view entry_key);
-  // Count-min sketch of lookups per entry key (ObjectInfo::hits).
-  void CountHit(std::string_view entry_key);
-  uint64_t EstimateHits(std::string_view entry_key) const;
   bool TryRetireRule(const purge::Rule& rule);
 
   const StoreOptions options_;
   const std::string dir_;
-  int lock_fd_ = -1;
+  std::unique_ptr<StoreDir> dir_lock_;     // released last
   bool clean_open_ = false;                // counters were recorded by a clean close
   std::atomic<bool> counts_valid_{false};  // objects_/body_bytes_ are exact (not mid-recount)
 
   std::shared_ptr<IoBackend> io_;
-  index::IndexDb index_;
+  InflightIo inflight_io_;
+  std::unique_ptr<index::EntryTable> table_;
+  std::unique_ptr<index::VersionClock> clock_;
   std::unique_ptr<segment::SegmentManager> segments_;
+  std::unique_ptr<segment::Reinserter> reinserter_;
+  std::unique_ptr<InsertParts> insert_parts_;
   cache::RamCache ram_;
+  cache::HitTracker hit_tracker_;
   purge::PurgeRules rules_;
   boost::asio::thread_pool workers_;
 
   std::shared_mutex rules_mu_;
-  std::array<std::mutex, 64> stripes_;
-
-  std::atomic<uint64_t> next_version_{1};
-  std::mutex reserve_mu_;
-  std::atomic<uint64_t> reserved_version_{
-      0};  // persisted upper bound, GUARDED_BY(reserve_mu_) for writes
-
-  std::mutex inflight_mu_;
-  std::multiset<uint64_t> inflight_inserts_;  // GUARDED_BY(inflight_mu_)
   // Recent URL purges that in-flight inserts begun before them must honour at Publish:
   // primary key -> (purge version, mode). Pruned once no older insert is in flight.
   std::unordered_map<std::string, std::pair<uint64_t, PurgeMode>>
       url_purges_;  // GUARDED_BY(rules_mu_)
-
-  std::atomic<int64_t> inflight_io_{0};
-  std::mutex io_mu_;
-  std::condition_variable io_idle_;
 
   std::mutex jobs_mu_;
   std::condition_variable jobs_cv_;
@@ -187,11 +150,6 @@ class StoreImpl final : public Store {
   bool job_running_ = false;                // GUARDED_BY(jobs_mu_)
   std::atomic<bool> closing_{false};
   std::thread maintenance_;
-
-  static constexpr size_t kHitBitWords = 1 << 16;  // 4 Mi bits, 512 KiB
-  std::unique_ptr<std::atomic<uint64_t>[]> hit_bits_;
-  static constexpr size_t kSketchRows = 4, kSketchColumns = 1 << 18;  // 4 MiB
-  std::unique_ptr<std::atomic<uint32_t>[]> hit_sketch_;
 
   std::atomic<int64_t> objects_{0};
   std::atomic<int64_t> body_bytes_{0};

@@ -1,20 +1,12 @@
 // Helpers the files that implement StoreImpl share (store_impl.cc, purge/purger.cc,
-// verify.cc). Internal to the engine.
+// verify.cc, index/entry_table.cc). Internal to the engine.
 #pragma once
-
-#include <rocksdb/options.h>
 
 #include <string_view>
 
 #include "edgecache/object.h"
 
 namespace edgecache::internal {
-
-inline rocksdb::WriteOptions WriteOpts(bool sync) {
-  rocksdb::WriteOptions wo;
-  wo.sync = sync;
-  return wo;
-}
 
 inline bool HasTag(const ObjectInfo& info, std::string_view tag) {
   for (const auto& t : info.meta.tags) {

@@ -13,9 +13,8 @@
 
 namespace edgecache {
 
-using index::FromRocks;
+using index::Family;
 using internal::HasTag;
-using internal::WriteOpts;
 
 namespace fs = std::filesystem;
 
@@ -75,58 +74,58 @@ Status StoreImpl::Verify(const VerifyOptions& options, VerifyReport* report) {
   if (options.repair && options_.read_only) return ReadOnlyError();
   // One snapshot for both passes, so a node writing meanwhile cannot make a consistent
   // entry and its tag keys look orphaned. Repairs re-check the live index before deleting.
-  const rocksdb::Snapshot* snapshot = index_.db->GetSnapshot();
-  rocksdb::ReadOptions ro;
-  ro.fill_cache = false;
-  ro.snapshot = snapshot;
+  std::unique_ptr<index::EntryTable::Snapshot> snapshot = table_->TakeSnapshot();
+  const index::EntryTable::ScanOptions scan{.snapshot = snapshot.get(), .fill_cache = false};
   // Bad entries with the index value found bad: a repair drops an entry only if it still
   // has that value, never one rewritten (a new body stored) since.
   std::vector<std::pair<std::string, std::string>> bad_entries;
   std::vector<std::string> orphaned_tags;
-  Status s;
-  {
-    std::unique_ptr<rocksdb::Iterator> it(index_.db->NewIterator(ro, index_.entries));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      const std::string entry_key = it->key().ToString();
-      ObjectInfo info;
-      Status d = format::DecodeEntry(it->value().ToStringView(), &info);
-      if (d.ok() && !format::SplitEntryKey(entry_key, &info.key))
-        d = Status::Corruption("entry key without separator");
-      if (!d.ok()) {
-        ++report->undecodable;
-        AddProblem(options, report, entry_key, "index entry does not decode: " + d.ToString());
-      }
-      if (!d.ok() || !VerifyEntry(entry_key, info, options, report))
-        bad_entries.emplace_back(entry_key, it->value().ToString());
-      if (options.cancel != nullptr && options.cancel->load()) {
-        s = Status::Aborted("verify cancelled");
-        break;
-      }
-      if (++report->entries % 4096 == 0 && options.progress) options.progress(report->entries);
-    }
-    if (s.ok()) s = FromRocks(it->status(), "scan entries");
-  }
+  Status stop;
+  Status s = table_->Scan(
+      Family::kEntries, "",
+      [&](std::string_view key, std::string_view value) {
+        const std::string entry_key(key);
+        ObjectInfo info;
+        Status d = format::DecodeEntry(value, &info);
+        if (d.ok() && !format::SplitEntryKey(entry_key, &info.key))
+          d = Status::Corruption("entry key without separator");
+        if (!d.ok()) {
+          ++report->undecodable;
+          AddProblem(options, report, entry_key, "index entry does not decode: " + d.ToString());
+        }
+        if (!d.ok() || !VerifyEntry(entry_key, info, options, report))
+          bad_entries.emplace_back(entry_key, value);
+        if (options.cancel != nullptr && options.cancel->load()) {
+          stop = Status::Aborted("verify cancelled");
+          return false;
+        }
+        if (++report->entries % 4096 == 0 && options.progress) options.progress(report->entries);
+        return true;
+      },
+      scan);
+  if (s.ok()) s = std::move(stop);
   if (s.ok()) {
-    std::unique_ptr<rocksdb::Iterator> it(index_.db->NewIterator(ro, index_.tags));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      std::string_view key = it->key().ToStringView(), tag, entry_key;
-      if (!format::SplitTagKey(key, &tag, &entry_key)) {
-        orphaned_tags.emplace_back(key);
-        continue;
-      }
-      std::string value;
-      ObjectInfo info;
-      rocksdb::Status rs = index_.db->Get(ro, index_.entries, entry_key, &value);
-      if (rs.ok() && format::DecodeEntry(value, &info).ok() && HasTag(info, tag)) continue;
-      if (!rs.ok() && !rs.IsNotFound()) {
-        s = FromRocks(rs, "read entry of a tag key");
-        break;
-      }
-      orphaned_tags.emplace_back(key);
-    }
-    if (s.ok()) s = FromRocks(it->status(), "scan tag index");
+    s = table_->Scan(
+        Family::kTags, "",
+        [&](std::string_view key, std::string_view) {
+          std::string_view tag, entry_key;
+          if (!format::SplitTagKey(key, &tag, &entry_key)) {
+            orphaned_tags.emplace_back(key);
+            return true;
+          }
+          std::string value;
+          ObjectInfo info;
+          bool found = false;
+          stop = table_->Get(Family::kEntries, entry_key, &value, &found, snapshot.get());
+          if (!stop.ok()) return false;
+          if (!found || !format::DecodeEntry(value, &info).ok() || !HasTag(info, tag))
+            orphaned_tags.emplace_back(key);
+          return true;
+        },
+        scan);
+    if (s.ok()) s = std::move(stop);
   }
-  index_.db->ReleaseSnapshot(snapshot);
+  snapshot.reset();
   if (!s.ok()) return s;
   report->orphaned_tag_keys = orphaned_tags.size();
   for (const std::string& key : orphaned_tags) {
@@ -148,19 +147,21 @@ Status StoreImpl::Verify(const VerifyOptions& options, VerifyReport* report) {
 
   if (!options.repair) return Status::OK();
   for (const auto& [entry_key, bad_value] : bad_entries) {
-    std::lock_guard stripe(Stripe(entry_key));
+    std::lock_guard stripe(table_->Stripe(entry_key));
     std::string value;
-    rocksdb::Status rs = index_.db->Get(rocksdb::ReadOptions(), index_.entries, entry_key, &value);
-    if (!rs.ok() || value != bad_value) continue;  // gone or replaced since
+    bool found = false;
+    s = table_->Get(Family::kEntries, entry_key, &value, &found);
+    if (!s.ok()) return s;
+    if (!found || value != bad_value) continue;  // gone or replaced since
     ObjectInfo info;
     const bool decodable = format::DecodeEntry(value, &info).ok();
-    rocksdb::WriteBatch batch;
+    index::EntryTable::Batch batch(*table_);
     if (decodable) {
-      DeleteEntry(entry_key, info, &batch);
+      batch.DeleteEntry(entry_key, info);
     } else {
-      batch.Delete(index_.entries, entry_key);
+      batch.DeleteUndecodable(entry_key);
     }
-    s = FromRocks(index_.db->Write(WriteOpts(false), &batch), "repair: drop entry");
+    s = table_->Write(batch, /*sync=*/false, "repair: drop entry");
     if (!s.ok()) return s;
     if (decodable) CountRemoved(info);
     ++report->repaired;
@@ -168,19 +169,19 @@ Status StoreImpl::Verify(const VerifyOptions& options, VerifyReport* report) {
   for (const std::string& key : orphaned_tags) {
     std::string_view tag, entry_key;
     const bool split = format::SplitTagKey(key, &tag, &entry_key);
-    std::lock_guard stripe(Stripe(entry_key));  // held until the key is gone
+    std::lock_guard stripe(table_->Stripe(entry_key));  // held until the key is gone
     if (split) {
       bool found = false;
       ObjectInfo info;
-      s = ReadEntry(std::string(entry_key), &info, &found);
+      s = table_->GetEntry(entry_key, &info, &found);
       if (!s.ok()) return s;
       if (found && HasTag(info, tag)) continue;  // re-added since the scan
     }
-    s = FromRocks(index_.db->Delete(WriteOpts(false), index_.tags, key), "repair: drop tag key");
+    s = table_->Delete(Family::kTags, key, /*sync=*/false, "repair: drop tag key");
     if (!s.ok()) return s;
     ++report->repaired;
   }
-  return FromRocks(index_.db->SyncWAL(), "sync repair");
+  return table_->SyncWal("sync repair");
 }
 
 }  // namespace edgecache

@@ -1,10 +1,12 @@
-// The engine's units on their own, below Store: the RAM cache and the purge rules
-// (Store-level behaviour is in store_test.cc and purge_test.cc).
+// The engine's units on their own, below Store: the RAM cache, the hit tracker and the
+// purge rules (Store-level behaviour is in store_test.cc and purge_test.cc; the index and
+// segment units have their own files).
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
 
+#include "cache/hit_tracker.h"
 #include "cache/ram_cache.h"
 #include "purge/purge_rules.h"
 
@@ -37,6 +39,55 @@ TEST(RamCacheTest, ZeroCapacityKeepsNothing) {
   off.Put(1, 0, Record(10, 'a'));
   EXPECT_FALSE(off.Get(1, 0));
   EXPECT_EQ(off.usage(), 0u);
+}
+
+TEST(RamCacheTest, TheLeastRecentlyUsedRecordGoesFirst) {
+  // 64 shards of 64 KiB: a shard holds a handful of 10 KiB records.
+  cache::RamCache ram(64 * (64u << 10));
+  ram.Put(1, 0, Record(10000, 'a'));
+  // Touch the first record between inserts: it stays however many others come and go.
+  for (uint32_t i = 1; i < 2000; ++i) {
+    ram.Put(1, i * 16384, Record(10000, 'b'));
+    ASSERT_TRUE(ram.Get(1, 0)) << i;
+  }
+  // Replacing a record keeps one copy and its charge once.
+  const uint64_t before = ram.usage();
+  ram.Put(1, 0, Record(10000, 'c'));
+  EXPECT_EQ(*ram.Get(1, 0), std::string(10000, 'c'));
+  EXPECT_EQ(ram.usage(), before);
+  // A record larger than a shard is not kept.
+  ram.Put(2, 0, Record(100000, 'd'));
+  EXPECT_FALSE(ram.Get(2, 0));
+}
+
+TEST(HitTrackerTest, AHitIsTakenOnce) {
+  cache::HitTracker hits;
+  EXPECT_FALSE(hits.TakeHit("a"));
+  hits.Hit("a");
+  hits.Hit("a");
+  EXPECT_TRUE(hits.TakeHit("a"));
+  EXPECT_FALSE(hits.TakeHit("a"));
+  hits.Hit("a");
+  EXPECT_TRUE(hits.TakeHit("a"));
+}
+
+TEST(HitTrackerTest, TheSketchNeverUnderCountsAndRarelyOverCounts) {
+  cache::HitTracker hits;
+  // 20,000 keys, key i hit i % 50 times: 490,000 hits in a 4 x 2^18 sketch.
+  for (int i = 0; i < 20000; ++i) {
+    for (int n = 0; n < i % 50; ++n) hits.Hit("key-" + std::to_string(i));
+  }
+  int exact = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const uint64_t estimate = hits.EstimateHits("key-" + std::to_string(i));
+    ASSERT_GE(estimate, static_cast<uint64_t>(i % 50)) << i;
+    exact += estimate == static_cast<uint64_t>(i % 50);
+  }
+  EXPECT_GT(exact, 19000);
+  EXPECT_EQ(hits.EstimateHits("never-hit"), 0u);
+  // Taking the hit bit leaves the count alone.
+  EXPECT_TRUE(hits.TakeHit("key-49"));
+  EXPECT_EQ(hits.EstimateHits("key-49"), 49u);
 }
 
 ObjectInfo Object(std::string primary, uint64_t version, std::vector<std::string> tags) {

@@ -11,31 +11,30 @@
 
 namespace edgecache {
 
-using index::FromRocks;
+using index::Family;
 using internal::HasTag;
-using internal::WriteOpts;
 
 // Applies a purge (rule `seq`, `mode`) to one entry if it is older than the purge.
 // Returns whether the entry was removed or newly marked stale.
 bool StoreImpl::PurgeEntry(const std::string& entry_key, uint64_t seq, PurgeMode mode,
                            const std::function<bool(const ObjectInfo&)>& covered) {
-  std::lock_guard stripe(Stripe(entry_key));
+  std::lock_guard stripe(table_->Stripe(entry_key));
   ObjectInfo info;
   bool found = false;
-  Status s = ReadEntry(entry_key, &info, &found);
+  Status s = table_->GetEntry(entry_key, &info, &found);
   if (!s.ok() || !found || info.version >= seq || !covered(info)) {
     s.IgnoreError();  // unreadable entries were dropped by ReadEntry; nothing to purge
     return false;
   }
-  rocksdb::WriteBatch batch;
+  index::EntryTable::Batch batch(*table_);
   if (mode == PurgeMode::kHard) {
-    DeleteEntry(entry_key, info, &batch);
+    batch.DeleteEntry(entry_key, info);
   } else {
     if (info.invalidated) return false;
     info.invalidated = true;
-    batch.Put(index_.entries, entry_key, format::EncodeEntry(info));
+    batch.RewriteEntry(entry_key, info);
   }
-  s = FromRocks(index_.db->Write(WriteOpts(false), &batch), "purge entry");
+  s = table_->Write(batch, /*sync=*/false, "purge entry");
   if (!s.ok()) {
     spdlog::warn("store {}: {}", dir_, s.ToString());
     return false;
@@ -67,9 +66,9 @@ Status StoreImpl::PurgeUrls(const std::vector<std::string>& primaries, PurgeMode
     uint64_t seq = 0;
     {
       std::unique_lock rules_lock(rules_mu_);
-      seq = NextVersion();
+      seq = clock_->Next();
       // Inserts begun before this purge must not publish their (older) bodies afterwards.
-      uint64_t oldest = OldestInflightInsert();
+      uint64_t oldest = clock_->OldestInsert();
       std::erase_if(url_purges_, [oldest](const auto& kv) { return kv.second.first <= oldest; });
       if (oldest < seq) {
         auto& slot = url_purges_[primary];
@@ -78,18 +77,17 @@ Status StoreImpl::PurgeUrls(const std::vector<std::string>& primaries, PurgeMode
       }
     }
     uint64_t n = 0;
-    const std::string prefix = format::EntryKeyPrefix(primary);
-    std::unique_ptr<rocksdb::Iterator> it(
-        index_.db->NewIterator(rocksdb::ReadOptions(), index_.entries));
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      if (PurgeEntry(it->key().ToString(), seq, mode, [](const ObjectInfo&) { return true; })) ++n;
-    }
-    s = FromRocks(it->status(), "scan variants");
+    s = table_->Scan(
+        Family::kEntries, format::EntryKeyPrefix(primary),
+        [&](std::string_view key, std::string_view) {
+          if (PurgeEntry(std::string(key), seq, mode, [](const ObjectInfo&) { return true; })) ++n;
+          return true;
+        });
     purges_.fetch_add(1, std::memory_order_relaxed);
     if (affected != nullptr) (*affected)[i] = n;
   }
   // One sync makes every purge of the list durable.
-  if (s.ok()) s = FromRocks(index_.db->SyncWAL(), "sync purge");
+  if (s.ok()) s = table_->SyncWal("sync purge");
   return s;
 }
 
@@ -107,10 +105,9 @@ Status StoreImpl::InstallRule(purge::Rule::Kind kind, std::string_view value, Pu
   {
     std::unique_lock rules_lock(rules_mu_);
     before = rules_.Snapshot();
-    rule.seq = NextVersion();
-    Status s = FromRocks(index_.db->Put(WriteOpts(true), index_.meta, format::RuleKey(rule.seq),
-                                        purge::EncodeRule(rule)),
-                         "record purge");
+    rule.seq = clock_->Next();
+    Status s = table_->Put(Family::kMeta, format::RuleKey(rule.seq), purge::EncodeRule(rule),
+                           /*sync=*/true, "record purge");
     if (!s.ok()) return s;
     rules_.Install(rule);
   }
@@ -118,32 +115,35 @@ Status StoreImpl::InstallRule(purge::Rule::Kind kind, std::string_view value, Pu
   // Counted once the purge is in effect, so the count never delays it, on a snapshot taken
   // before the cleanup starts: the entries the rule covers that were servable (or stale)
   // under the rules before it.
-  const rocksdb::Snapshot* snapshot = affected ? index_.db->GetSnapshot() : nullptr;
+  std::unique_ptr<index::EntryTable::Snapshot> snapshot;
+  if (affected != nullptr) snapshot = table_->TakeSnapshot();
   Enqueue([this, rule] { CleanupRule(rule); });
   if (affected == nullptr) return Status::OK();
   *affected = 0;
   const bool by_tag = kind == purge::Rule::Kind::kTag;
   const std::string prefix = by_tag ? format::TagKeyPrefix(rule.value) : rule.value;
-  rocksdb::ReadOptions ro;
-  ro.fill_cache = false;
-  ro.snapshot = snapshot;
-  std::unique_ptr<rocksdb::Iterator> it(
-      index_.db->NewIterator(ro, by_tag ? index_.tags : index_.entries));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    const std::string_view entry_key = it->key().ToStringView().substr(by_tag ? prefix.size() : 0);
-    ObjectInfo info;
-    std::string value;
-    if (by_tag && !index_.db->Get(ro, index_.entries, entry_key, &value).ok()) continue;
-    if (!format::DecodeEntry(by_tag ? std::string_view(value) : it->value().ToStringView(), &info)
-             .ok() ||
-        !format::SplitEntryKey(entry_key, &info.key) || info.version >= rule.seq ||
-        (by_tag && !HasTag(info, rule.value)))
-      continue;
-    if (Classify(info, *before) != Serve::kNo) ++*affected;
-  }
-  Status s = FromRocks(it->status(), "count purged entries");
-  it.reset();
-  index_.db->ReleaseSnapshot(snapshot);
+  Status s = table_->Scan(
+      by_tag ? Family::kTags : Family::kEntries, prefix,
+      [&](std::string_view key, std::string_view value) {
+        const std::string_view entry_key = key.substr(by_tag ? prefix.size() : 0);
+        ObjectInfo info;
+        std::string entry;
+        bool found = true;
+        if (by_tag) {
+          Status r = table_->Get(Family::kEntries, entry_key, &entry, &found, snapshot.get());
+          if (!r.ok() || !found) {
+            r.IgnoreError();  // not countable; the cleanup will still see it
+            return true;
+          }
+          value = entry;
+        }
+        if (format::DecodeEntry(value, &info).ok() && format::SplitEntryKey(entry_key, &info.key) &&
+            info.version < rule.seq && (!by_tag || HasTag(info, rule.value)) &&
+            Classify(info, *before) != Serve::kNo)
+          ++*affected;
+        return true;
+      },
+      {.snapshot = snapshot.get(), .fill_cache = false});
   // The purge itself succeeded and is durable: a failed count is only logged.
   if (!s.ok()) spdlog::warn("store {}: {} (the purge is in effect)", dir_, s.ToString());
   return Status::OK();
@@ -164,15 +164,18 @@ void StoreImpl::CleanupRule(const purge::Rule& rule) {
   auto covered = [&rule, by_tag](const ObjectInfo& info) {
     return by_tag ? HasTag(info, rule.value) : info.key.primary.starts_with(rule.value);
   };
-  std::unique_ptr<rocksdb::Iterator> it(
-      index_.db->NewIterator(rocksdb::ReadOptions(), by_tag ? index_.tags : index_.entries));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    if (closing_) return;  // the rule stays recorded; the next Open resumes it
-    PurgeEntry(it->key().ToString().substr(by_tag ? prefix.size() : 0), rule.seq, rule.mode,
-               covered);
+  Status s = table_->Scan(by_tag ? Family::kTags : Family::kEntries, prefix,
+                          [&](std::string_view key, std::string_view) {
+                            if (closing_) return false;  // the rule stays; Open resumes it
+                            PurgeEntry(std::string(key.substr(by_tag ? prefix.size() : 0)),
+                                       rule.seq, rule.mode, covered);
+                            return true;
+                          });
+  if (closing_) {
+    s.IgnoreError();
+    return;
   }
-  Status s = FromRocks(it->status(), "purge scan");
-  if (s.ok()) s = FromRocks(index_.db->SyncWAL(), "sync purge");
+  if (s.ok()) s = table_->SyncWal("sync purge");
   if (!s.ok()) {
     spdlog::warn("store {}: purge cleanup stopped: {}", dir_, s.ToString());
     return;
@@ -186,10 +189,10 @@ void StoreImpl::CleanupRule(const purge::Rule& rule) {
 bool StoreImpl::TryRetireRule(const purge::Rule& rule) {
   // An insert begun before the purge could still publish an old body: keep the rule
   // until every such insert has finished.
-  if (OldestInflightInsert() < rule.seq) return false;
+  if (clock_->OldestInsert() < rule.seq) return false;
   std::unique_lock rules_lock(rules_mu_);
-  Status s = FromRocks(index_.db->Delete(WriteOpts(true), index_.meta, format::RuleKey(rule.seq)),
-                       "retire purge rule");
+  Status s =
+      table_->Delete(Family::kMeta, format::RuleKey(rule.seq), /*sync=*/true, "retire purge rule");
   if (!s.ok()) {
     spdlog::warn("store {}: {}", dir_, s.ToString());
     return false;

@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <rocksdb/db.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -18,12 +17,9 @@
 #include "format/coding.h"
 #include "format/index_layout.h"
 #include "format/record.h"
-#include "index/index_db.h"
 
 namespace edgecache::segment {
 namespace {
-
-using index::FromRocks;
 
 int64_t NowSeconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -45,13 +41,11 @@ bool SegmentManager::ParseFileName(const char* name, uint64_t* id) {
 Segment::~Segment() { ::close(fd); }
 
 SegmentManager::SegmentManager(const StoreOptions& options, std::string dir, IoBackend& io,
-                               rocksdb::DB& db, rocksdb::ColumnFamilyHandle& segments_family,
-                               Hooks hooks)
+                               index::EntryTable& table, Hooks hooks)
     : options_(options),
       dir_(std::move(dir)),
       io_(io),
-      db_(db),
-      family_(segments_family),
+      index_(table),
       hooks_(std::move(hooks)),
       max_segments_(static_cast<size_t>(options.capacity_bytes / options.segment_bytes)),
       table_(std::make_shared<const Table>()) {}
@@ -70,31 +64,29 @@ Status SegmentManager::Open(std::vector<uint64_t>* dead) {
   }
 
   std::string value;
-  rocksdb::Status rs = db_.Get(rocksdb::ReadOptions(), format::kMetaMinLiveSegment, &value);
-  if (rs.ok()) {
-    if (value.size() != 8) return Status::Corruption("index: bad min_live_segment value");
-    min_live_ = format::DecodeBigEndian64(value.data());
-  } else if (!rs.IsNotFound()) {
-    return FromRocks(rs, "read min_live_segment");
-  }
+  bool found = false;
+  Status s = index_.Get(index::Family::kMeta, format::kMetaMinLiveSegment, &value, &found);
+  if (!s.ok()) return s;
+  if (found && value.size() != 8) return Status::Corruption("index: bad min_live_segment value");
+  if (found) min_live_ = format::DecodeBigEndian64(value.data());
 
   std::set<uint64_t> recorded;
   uint64_t max_id = min_live_ - 1;
-  {
-    std::unique_ptr<rocksdb::Iterator> it(db_.NewIterator(rocksdb::ReadOptions(), &family_));
-    const std::string prefix(1, format::kSegmentRecordTag);
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      if (it->key().size() != 9) return Status::Corruption("index: bad segment record key");
-      uint64_t id = format::DecodeBigEndian64(it->key().data() + 1);
-      max_id = std::max(max_id, id);
-      if (id < min_live_) {
-        dead->push_back(id);
-      } else {
-        recorded.insert(id);
-      }
-    }
-    if (!it->status().ok()) return FromRocks(it->status(), "scan segment records");
-  }
+  bool bad_key = false;
+  s = index_.Scan(index::Family::kSegments, std::string(1, format::kSegmentRecordTag),
+                  [&](std::string_view key, std::string_view) {
+                    if (key.size() != 9) return !(bad_key = true);
+                    uint64_t id = format::DecodeBigEndian64(key.data() + 1);
+                    max_id = std::max(max_id, id);
+                    if (id < min_live_) {
+                      dead->push_back(id);
+                    } else {
+                      recorded.insert(id);
+                    }
+                    return true;
+                  });
+  if (!s.ok()) return s;
+  if (bad_key) return Status::Corruption("index: bad segment record key");
 
   // Files the index does not know (created by a crashed roll) or no longer wants
   // (reclaimed before a crash could unlink them) are the store's own garbage.
@@ -234,10 +226,8 @@ Status SegmentManager::CreateSegment(uint64_t id, std::shared_ptr<Segment>* out)
   // file, which the next Open deletes.
   std::string record;
   format::PutVarsint64(&record, h.created_at);
-  rocksdb::WriteOptions wo;
-  wo.sync = options_.sync == SyncPolicy::kCommit;
-  s = FromRocks(db_.Put(wo, &family_, format::SegmentRecordKey(id), record),
-                "record segment " + path);
+  s = index_.Put(index::Family::kSegments, format::SegmentRecordKey(id), record,
+                 options_.sync == SyncPolicy::kCommit, "record segment " + path);
   if (!s.ok()) return fail(std::move(s));
   *out = std::move(seg);
   return Status::OK();
@@ -251,9 +241,8 @@ Status SegmentManager::ReclaimOldest(uint64_t* reclaimed_id) {
   // The mark is durable before the file goes, so no entry can outlive its bytes.
   std::string value;
   format::PutBigEndian64(&value, id + 1);
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  Status s = FromRocks(db_.Put(wo, format::kMetaMinLiveSegment, value), "record reclaim");
+  Status s = index_.Put(index::Family::kMeta, format::kMetaMinLiveSegment, value, /*sync=*/true,
+                        "record reclaim");
   if (!s.ok()) return s;
   min_live_.store(id + 1, std::memory_order_release);
   ::unlink((dir_ + "/" + FileName(id)).c_str());

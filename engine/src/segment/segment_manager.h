@@ -9,7 +9,7 @@
 // (the store's job, via the 'K' segment-member keys).
 //
 // Bookkeeping lives in the index: 'S' records in the segments column family and the
-// min_live_segment meta key, written through the rocksdb::DB this manager is given.
+// min_live_segment meta key, written through the index::EntryTable this manager is given.
 //
 // Thread safety: all public methods are thread-safe. Get() takes no lock (an atomic
 // snapshot of the segment table). Allocate() serialises on a short mutex; creating a new
@@ -27,11 +27,7 @@
 #include "edgecache/io_backend.h"
 #include "edgecache/options.h"
 #include "edgecache/status.h"
-
-namespace rocksdb {
-class DB;
-class ColumnFamilyHandle;
-}  // namespace rocksdb
+#include "index/entry_table.h"
 
 namespace edgecache::segment {
 
@@ -68,8 +64,8 @@ class SegmentManager {
   };
 
   // Hooks run outside the allocation mutex, on the allocating thread.
-  SegmentManager(const StoreOptions& options, std::string dir, IoBackend& io, rocksdb::DB& db,
-                 rocksdb::ColumnFamilyHandle& segments_family, Hooks hooks);
+  SegmentManager(const StoreOptions& options, std::string dir, IoBackend& io,
+                 index::EntryTable& table, Hooks hooks);
   ~SegmentManager();
 
   // Loads the segment table from the index and the directory and deletes files that are
@@ -121,8 +117,7 @@ class SegmentManager {
   const StoreOptions& options_;
   const std::string dir_;  // .../segments
   IoBackend& io_;
-  rocksdb::DB& db_;
-  rocksdb::ColumnFamilyHandle& family_;
+  index::EntryTable& index_;
   const Hooks hooks_;
   std::atomic<size_t> max_segments_;
 

@@ -1,0 +1,185 @@
+#include "index/entry_table.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+#include <spdlog/spdlog.h>
+
+#include "format/index_layout.h"
+#include "index/index_db.h"
+#include "store_internal.h"
+
+namespace edgecache::index {
+namespace {
+
+rocksdb::ColumnFamilyHandle* Handle(const IndexDb& db, Family family) {
+  switch (family) {
+    case Family::kMeta:
+      return db.meta;
+    case Family::kEntries:
+      return db.entries;
+    case Family::kVary:
+      return db.vary;
+    case Family::kTags:
+      return db.tags;
+    case Family::kSegments:
+      return db.segments;
+  }
+  return db.meta;
+}
+
+rocksdb::WriteOptions WriteOpts(bool sync) {
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  return wo;
+}
+
+rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+
+}  // namespace
+
+EntryTable::Snapshot::Snapshot(rocksdb::DB& db) : db_(db), snapshot_(db.GetSnapshot()) {}
+
+EntryTable::Snapshot::~Snapshot() { db_.ReleaseSnapshot(snapshot_); }
+
+// --- Batch ---
+
+EntryTable::Batch::Batch(const EntryTable& table)
+    : db_(*table.db_), batch_(std::make_unique<rocksdb::WriteBatch>()) {}
+
+EntryTable::Batch::~Batch() = default;
+
+void EntryTable::Batch::PutEntry(std::string_view entry_key, const ObjectInfo& info,
+                                 const ObjectInfo* old) {
+  RewriteEntry(entry_key, info);
+  for (const auto& tag : info.meta.tags) batch_->Put(db_.tags, format::TagKey(tag, entry_key), "");
+  if (old != nullptr) {
+    for (const auto& tag : old->meta.tags) {
+      if (!internal::HasTag(info, tag)) DeleteTagKey(format::TagKey(tag, entry_key));
+    }
+  }
+  if (!info.meta.vary.empty()) {
+    batch_->Put(db_.vary, info.key.primary, format::EncodeVaryNames(info.meta.vary));
+  } else if (info.key.secondary.empty()) {
+    batch_->Delete(db_.vary, info.key.primary);
+  }
+}
+
+void EntryTable::Batch::RewriteEntry(std::string_view entry_key, const ObjectInfo& info) {
+  batch_->Put(db_.entries, ToSlice(entry_key), format::EncodeEntry(info));
+}
+
+void EntryTable::Batch::DeleteEntry(std::string_view entry_key, const ObjectInfo& info) {
+  DeleteUndecodable(entry_key);
+  for (const auto& tag : info.meta.tags) DeleteTagKey(format::TagKey(tag, entry_key));
+}
+
+void EntryTable::Batch::DeleteUndecodable(std::string_view entry_key) {
+  batch_->Delete(db_.entries, ToSlice(entry_key));
+}
+
+void EntryTable::Batch::DeleteTagKey(std::string_view tag_key) {
+  batch_->Delete(db_.tags, ToSlice(tag_key));
+}
+
+void EntryTable::Batch::AddSegmentMember(uint64_t segment, std::string_view entry_key) {
+  batch_->Put(db_.segments, format::SegmentMemberKey(segment, entry_key), "");
+}
+
+void EntryTable::Batch::ForgetSegment(uint64_t segment) {
+  batch_->DeleteRange(db_.segments, format::SegmentMemberPrefix(segment),
+                      format::SegmentMemberPrefix(segment + 1));
+  batch_->Delete(db_.segments, format::SegmentRecordKey(segment));
+}
+
+// --- EntryTable ---
+
+Status EntryTable::Open(const StoreOptions& options, const std::string& path,
+                        std::unique_ptr<EntryTable>* out) {
+  auto db = std::make_unique<IndexDb>();
+  Status s = OpenIndexDb(options, path, db.get());
+  if (!s.ok()) return s;
+  out->reset(new EntryTable(std::move(db), options.read_only, path));
+  return Status::OK();
+}
+
+EntryTable::EntryTable(std::unique_ptr<IndexDb> db, bool read_only, std::string path)
+    : db_(std::move(db)), read_only_(read_only), path_(std::move(path)) {}
+
+EntryTable::~EntryTable() = default;
+
+Status EntryTable::GetEntry(std::string_view entry_key, ObjectInfo* info, bool* found) {
+  std::string value;
+  Status s = Get(Family::kEntries, entry_key, &value, found);
+  if (!s.ok() || !*found) return s;
+  s = format::DecodeEntry(value, info);
+  if (s.ok() && !format::SplitEntryKey(entry_key, &info->key))
+    s = Status::Corruption("index: entry key without separator");
+  if (s.ok()) return s;
+  // A bad entry is a miss; removing it keeps it from being decoded again.
+  *found = false;
+  spdlog::warn("index {}: dropping undecodable entry: {}", path_, s.ToString());
+  if (read_only_) return Status::OK();
+  return Delete(Family::kEntries, entry_key, false, "drop bad entry");
+}
+
+Status EntryTable::GetVaryNames(std::string_view primary, std::vector<std::string>* names) {
+  std::string value;
+  bool found = false;
+  Status s = Get(Family::kVary, primary, &value, &found);
+  if (!s.ok()) return s;
+  if (found) {
+    *names = format::DecodeVaryNames(value);
+  } else {
+    names->clear();
+  }
+  return Status::OK();
+}
+
+Status EntryTable::Get(Family family, std::string_view key, std::string* value, bool* found,
+                       const Snapshot* snapshot) {
+  rocksdb::ReadOptions ro;
+  if (snapshot != nullptr) ro.snapshot = snapshot->snapshot_;
+  rocksdb::Status rs = db_->db->Get(ro, Handle(*db_, family), ToSlice(key), value);
+  *found = rs.ok();
+  return rs.IsNotFound() ? Status::OK() : FromRocks(rs, "read index");
+}
+
+Status EntryTable::Scan(Family family, std::string_view prefix, const Visitor& visit,
+                        const ScanOptions& options) {
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = options.fill_cache;
+  if (options.snapshot != nullptr) ro.snapshot = options.snapshot->snapshot_;
+  std::unique_ptr<rocksdb::Iterator> it(db_->db->NewIterator(ro, Handle(*db_, family)));
+  const std::string_view start = options.start > prefix ? options.start : prefix;
+  for (it->Seek(ToSlice(start)); it->Valid() && it->key().starts_with(ToSlice(prefix));
+       it->Next()) {
+    if (!visit(it->key().ToStringView(), it->value().ToStringView())) break;
+  }
+  return FromRocks(it->status(), "scan index");
+}
+
+Status EntryTable::Put(Family family, std::string_view key, std::string_view value, bool sync,
+                       std::string_view what) {
+  return FromRocks(
+      db_->db->Put(WriteOpts(sync), Handle(*db_, family), ToSlice(key), ToSlice(value)), what);
+}
+
+Status EntryTable::Delete(Family family, std::string_view key, bool sync, std::string_view what) {
+  return FromRocks(db_->db->Delete(WriteOpts(sync), Handle(*db_, family), ToSlice(key)), what);
+}
+
+Status EntryTable::Write(Batch& batch, bool sync, std::string_view what) {
+  return FromRocks(db_->db->Write(WriteOpts(sync), batch.batch_.get()), what);
+}
+
+Status EntryTable::SyncWal(std::string_view what) { return FromRocks(db_->db->SyncWAL(), what); }
+
+std::unique_ptr<EntryTable::Snapshot> EntryTable::TakeSnapshot() {
+  return std::unique_ptr<Snapshot>(new Snapshot(*db_->db));
+}
+
+std::mutex& EntryTable::Stripe(std::string_view entry_key) {
+  return stripes_[std::hash<std::string_view>()(entry_key) % stripes_.size()];
+}
+
+}  // namespace edgecache::index

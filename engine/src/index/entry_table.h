@@ -1,0 +1,132 @@
+// EntryTable: the store's metadata index (RocksDB, laid out as format/index_layout.h
+// says) behind the few operations the engine needs. It is the only engine code that sees
+// RocksDB: everything else reads entries, scans key ranges and writes batches through it.
+//
+// Thread safety: all methods are thread-safe (RocksDB's guarantee). A Batch is used by one
+// thread. Stripe() hands out the lock that serialises read-modify-write of one entry.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "edgecache/object.h"
+#include "edgecache/options.h"
+#include "edgecache/status.h"
+
+namespace rocksdb {
+class DB;
+class Snapshot;
+class WriteBatch;
+}  // namespace rocksdb
+
+namespace edgecache::index {
+
+struct IndexDb;
+
+// The column families of format/index_layout.h.
+enum class Family { kMeta, kEntries, kVary, kTags, kSegments };
+
+class EntryTable {
+ public:
+  // A consistent read view of the whole index; reads and scans may be given one.
+  class Snapshot {
+   public:
+    ~Snapshot();
+    Snapshot(const Snapshot&) = delete;
+    Snapshot& operator=(const Snapshot&) = delete;
+
+   private:
+    friend class EntryTable;
+    explicit Snapshot(rocksdb::DB& db);
+    rocksdb::DB& db_;
+    const rocksdb::Snapshot* const snapshot_;
+  };
+
+  // Writes applied together by Write: all of them or none.
+  class Batch {
+   public:
+    explicit Batch(const EntryTable& table);
+    ~Batch();
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+
+    // The entry, its tag keys (dropping the tags `old` had and `info` lacks) and the Vary
+    // names of its primary key.
+    void PutEntry(std::string_view entry_key, const ObjectInfo& info, const ObjectInfo* old);
+    // The entry's value only; its tag keys and Vary names stay as they are.
+    void RewriteEntry(std::string_view entry_key, const ObjectInfo& info);
+    // The entry and its tag keys.
+    void DeleteEntry(std::string_view entry_key, const ObjectInfo& info);
+    // An entry whose value does not decode (so its tags are unknown).
+    void DeleteUndecodable(std::string_view entry_key);
+    void DeleteTagKey(std::string_view tag_key);
+    // Records that the entry has a chunk in `segment`.
+    void AddSegmentMember(uint64_t segment, std::string_view entry_key);
+    // Forgets a reclaimed segment: its record and all its member keys.
+    void ForgetSegment(uint64_t segment);
+
+   private:
+    friend class EntryTable;
+    const IndexDb& db_;
+    std::unique_ptr<rocksdb::WriteBatch> batch_;
+  };
+
+  struct ScanOptions {
+    std::string_view start;  // first key to visit when after the prefix; empty: the prefix
+    const Snapshot* snapshot = nullptr;
+    bool fill_cache = true;  // false for one-off whole-index scans
+  };
+  // Called for each key in order with its value (views valid during the call only);
+  // returns false to stop the scan.
+  using Visitor = std::function<bool(std::string_view key, std::string_view value)>;
+
+  // Opens (creating when missing, unless options.read_only) the index at `path`.
+  static Status Open(const StoreOptions& options, const std::string& path,
+                     std::unique_ptr<EntryTable>* out);
+  ~EntryTable();
+
+  // Reads and decodes one entry, its key filled in. An entry that does not decode is
+  // reported missing, and deleted so it is not decoded again (unless read-only).
+  Status GetEntry(std::string_view entry_key, ObjectInfo* info, bool* found);
+  // The Vary header names recorded for a primary key (none when it has no Vary).
+  Status GetVaryNames(std::string_view primary, std::vector<std::string>* names);
+  // One raw value, as of `snapshot` when given.
+  Status Get(Family family, std::string_view key, std::string* value, bool* found,
+             const Snapshot* snapshot = nullptr);
+  // Visits the keys of `family` that start with `prefix`.
+  Status Scan(Family family, std::string_view prefix, const Visitor& visit,
+              const ScanOptions& options);
+  Status Scan(Family family, std::string_view prefix, const Visitor& visit) {
+    return Scan(family, prefix, visit, ScanOptions());
+  }
+
+  // `sync`: durable (the write-ahead log synced) before returning. `what` names the
+  // write in an error.
+  Status Put(Family family, std::string_view key, std::string_view value, bool sync,
+             std::string_view what);
+  Status Delete(Family family, std::string_view key, bool sync, std::string_view what);
+  Status Write(Batch& batch, bool sync, std::string_view what);
+  // Makes every earlier unsynced write durable.
+  Status SyncWal(std::string_view what);
+
+  std::unique_ptr<Snapshot> TakeSnapshot();
+
+  // The lock that serialises read-modify-write of an entry (one of 64, by key hash).
+  std::mutex& Stripe(std::string_view entry_key);
+
+ private:
+  EntryTable(std::unique_ptr<IndexDb> db, bool read_only, std::string path);
+
+  const std::unique_ptr<IndexDb> db_;
+  const bool read_only_;
+  const std::string path_;
+  std::array<std::mutex, 64> stripes_;
+};
+
+}  // namespace edgecache::index

@@ -1,0 +1,201 @@
+// The index units on their own, on a real RocksDB in a temp directory: EntryTable (entries,
+// tag and Vary keys, scans, snapshots) and VersionClock.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "format/index_layout.h"
+#include "index/entry_table.h"
+#include "index/version_clock.h"
+#include "support/store_util.h"
+#include "support/temp_dir.h"
+
+namespace edgecache {
+namespace {
+
+using index::EntryTable;
+using index::Family;
+using testing::TempDir;
+
+std::unique_ptr<EntryTable> OpenTable(const std::string& path, bool read_only = false) {
+  StoreOptions o = testing::SmallOptions();
+  o.read_only = read_only;
+  std::unique_ptr<EntryTable> table;
+  Status s = EntryTable::Open(o, path, &table);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return table;
+}
+
+ObjectInfo Entry(std::string primary, std::string secondary, std::vector<std::string> tags,
+                 uint64_t version) {
+  ObjectInfo info;
+  info.key = {std::move(primary), std::move(secondary)};
+  info.meta.tags = std::move(tags);
+  info.version = version;
+  info.body_length = 10;
+  info.extents = {{1, 4096, 10}};
+  return info;
+}
+
+std::vector<std::string> Keys(EntryTable& table, Family family, std::string_view prefix) {
+  std::vector<std::string> keys;
+  Status s = table.Scan(family, prefix, [&](std::string_view key, std::string_view) {
+    keys.emplace_back(key);
+    return true;
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return keys;
+}
+
+void Put(EntryTable& table, const ObjectInfo& info, const ObjectInfo* old = nullptr) {
+  EntryTable::Batch batch(table);
+  batch.PutEntry(format::EntryKey(info.key), info, old);
+  ASSERT_TRUE(table.Write(batch, false, "put").ok());
+}
+
+TEST(EntryTableTest, AnEntryIsWrittenWithItsTagKeysAndReadBackWithItsKey) {
+  TempDir dir;
+  auto table = OpenTable(dir.Sub("index"));
+  ObjectInfo a = Entry("http://h/a", "", {"red", "blue"}, 7);
+  Put(*table, a);
+  ObjectInfo got;
+  bool found = false;
+  ASSERT_TRUE(table->GetEntry(format::EntryKey(a.key), &got, &found).ok());
+  ASSERT_TRUE(found);
+  EXPECT_EQ(got.key.primary, "http://h/a");
+  EXPECT_EQ(got.version, 7u);
+  EXPECT_EQ(got.meta.tags, a.meta.tags);
+  EXPECT_EQ(Keys(*table, Family::kTags, format::TagKeyPrefix("red")),
+            std::vector<std::string>{format::TagKey("red", format::EntryKey(a.key))});
+
+  // Rewritten with one tag fewer: the dropped tag's key goes, the kept one stays.
+  ObjectInfo b = Entry("http://h/a", "", {"blue"}, 8);
+  Put(*table, b, &got);
+  EXPECT_TRUE(Keys(*table, Family::kTags, format::TagKeyPrefix("red")).empty());
+  EXPECT_EQ(Keys(*table, Family::kTags, format::TagKeyPrefix("blue")).size(), 1u);
+
+  // Deleted: the entry and its tag keys.
+  EntryTable::Batch del(*table);
+  del.DeleteEntry(format::EntryKey(b.key), b);
+  ASSERT_TRUE(table->Write(del, false, "delete").ok());
+  ASSERT_TRUE(table->GetEntry(format::EntryKey(b.key), &got, &found).ok());
+  EXPECT_FALSE(found);
+  EXPECT_TRUE(Keys(*table, Family::kTags, "").empty());
+}
+
+TEST(EntryTableTest, VaryNamesFollowTheEntryWithoutSecondaryKey) {
+  TempDir dir;
+  auto table = OpenTable(dir.Sub("index"));
+  ObjectInfo v = Entry("http://h/v", "gzip", {}, 1);
+  v.meta.vary = {"accept-encoding"};
+  Put(*table, v);
+  std::vector<std::string> names;
+  ASSERT_TRUE(table->GetVaryNames("http://h/v", &names).ok());
+  EXPECT_EQ(names, std::vector<std::string>{"accept-encoding"});
+  // The primary key stored again without Vary drops its names.
+  Put(*table, Entry("http://h/v", "", {}, 2));
+  ASSERT_TRUE(table->GetVaryNames("http://h/v", &names).ok());
+  EXPECT_TRUE(names.empty());
+}
+
+TEST(EntryTableTest, AnUndecodableEntryIsAMissAndIsDropped) {
+  TempDir dir;
+  auto table = OpenTable(dir.Sub("index"));
+  const std::string key = format::EntryKey({"http://h/bad", ""});
+  ASSERT_TRUE(table->Put(Family::kEntries, key, "\x01garbage", false, "put").ok());
+  ObjectInfo info;
+  bool found = true;
+  ASSERT_TRUE(table->GetEntry(key, &info, &found).ok());
+  EXPECT_FALSE(found);
+  std::string raw;
+  ASSERT_TRUE(table->Get(Family::kEntries, key, &raw, &found).ok());
+  EXPECT_FALSE(found);
+}
+
+TEST(EntryTableTest, ScansStopOnRequestStartLateAndSeeTheirSnapshot) {
+  TempDir dir;
+  auto table = OpenTable(dir.Sub("index"));
+  for (char c = 'a'; c <= 'e'; ++c) Put(*table, Entry(std::string("p/") + c, "", {}, 1));
+  Put(*table, Entry("q/z", "", {}, 1));
+  EXPECT_EQ(Keys(*table, Family::kEntries, "p/").size(), 5u);
+
+  std::vector<std::string> seen;
+  ASSERT_TRUE(table
+                  ->Scan(Family::kEntries, "p/",
+                         [&](std::string_view key, std::string_view) {
+                           seen.emplace_back(key);
+                           return seen.size() < 2;
+                         },
+                         {.start = "p/c"})
+                  .ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{format::EntryKey({"p/c", ""}),
+                                            format::EntryKey({"p/d", ""})}));
+
+  auto snapshot = table->TakeSnapshot();
+  Put(*table, Entry("p/f", "", {}, 1));
+  size_t at_snapshot = 0;
+  ASSERT_TRUE(table
+                  ->Scan(Family::kEntries, "p/",
+                         [&](std::string_view, std::string_view) { return ++at_snapshot > 0; },
+                         {.snapshot = snapshot.get()})
+                  .ok());
+  EXPECT_EQ(at_snapshot, 5u);
+  EXPECT_EQ(Keys(*table, Family::kEntries, "p/").size(), 6u);
+}
+
+TEST(EntryTableTest, ForgettingASegmentDropsItsRecordAndMembersOnly) {
+  TempDir dir;
+  auto table = OpenTable(dir.Sub("index"));
+  ASSERT_TRUE(table->Put(Family::kSegments, format::SegmentRecordKey(3), "r", false, "r").ok());
+  ASSERT_TRUE(table->Put(Family::kSegments, format::SegmentRecordKey(4), "r", false, "r").ok());
+  EntryTable::Batch members(*table);
+  members.AddSegmentMember(3, "a");
+  members.AddSegmentMember(3, "b");
+  members.AddSegmentMember(4, "c");
+  ASSERT_TRUE(table->Write(members, false, "members").ok());
+  EntryTable::Batch forget(*table);
+  forget.ForgetSegment(3);
+  ASSERT_TRUE(table->Write(forget, false, "forget").ok());
+  EXPECT_TRUE(Keys(*table, Family::kSegments, format::SegmentMemberPrefix(3)).empty());
+  EXPECT_EQ(Keys(*table, Family::kSegments, format::SegmentMemberPrefix(4)).size(), 1u);
+  EXPECT_EQ(Keys(*table, Family::kSegments, std::string(1, format::kSegmentRecordTag)),
+            std::vector<std::string>{format::SegmentRecordKey(4)});
+}
+
+TEST(VersionClockTest, VersionsIncreaseAndNeverRepeatAcrossReopens) {
+  TempDir dir;
+  uint64_t last = 0;
+  for (int run = 0; run < 3; ++run) {
+    auto table = OpenTable(dir.Sub("index"));
+    index::VersionClock clock(*table);
+    ASSERT_TRUE(clock.Load().ok());
+    for (int i = 0; i < 1000; ++i) {
+      uint64_t v = clock.Next();
+      ASSERT_GT(v, last);
+      last = v;
+    }
+  }
+}
+
+TEST(VersionClockTest, TheOldestInsertInFlightIsKnownUntilItEnds) {
+  TempDir dir;
+  auto table = OpenTable(dir.Sub("index"));
+  index::VersionClock clock(*table);
+  ASSERT_TRUE(clock.Load().ok());
+  EXPECT_EQ(clock.OldestInsert(), UINT64_MAX);
+  uint64_t a = clock.BeginInsert();
+  uint64_t b = clock.BeginInsert();
+  uint64_t purge = clock.Next();
+  EXPECT_LT(a, b);
+  EXPECT_LT(b, purge);
+  EXPECT_EQ(clock.OldestInsert(), a);
+  clock.EndInsert(a);
+  EXPECT_EQ(clock.OldestInsert(), b);
+  clock.EndInsert(b);
+  EXPECT_EQ(clock.OldestInsert(), UINT64_MAX);
+}
+
+}  // namespace
+}  // namespace edgecache
