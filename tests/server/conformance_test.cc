@@ -503,6 +503,27 @@ TEST_F(ConformanceTest, AHeadForAStoredResponseGoesToTheOriginAndItsAnswerUpdate
   EXPECT_EQ(raw_->Requests().back().method, "GET");
 }
 
+TEST_F(ConformanceTest, AChangedHeadAnswerOnAKeptAliveConnectionIsRelayed) {
+  // As above, but the HEAD answer keeps its connection open (no "Connection: close"): the
+  // connection goes back to the pool once, and the client still gets the answer.
+  Route("/head-alive", [](const RawRequest& r) {
+    if (r.method == "HEAD") {
+      std::string alive = HeadAnswer(200, {"ETag: \"v2\"", "Cache-Control: max-age=3600"}, 11);
+      alive.erase(alive.find("Connection: close\r\n"), 19);
+      return alive;
+    }
+    return Response(200, {"ETag: \"v1\"", "Cache-Control: max-age=10", "Age: 20"});
+  });
+  Get("/head-alive");
+  HttpResponse head = testing::Fetch(port_, "HEAD", "/head-alive");
+  EXPECT_EQ(head.status, 200) << head.error;
+  EXPECT_EQ(head.Header("etag"), "\"v2\"");
+  HttpResponse get = Get("/head-alive");
+  EXPECT_EQ(get.status, 200) << get.error;
+  EXPECT_EQ(get.body, "stored body");
+  EXPECT_EQ(Origin("/head-alive"), 3);
+}
+
 // --- 10. Vary (RFC 9111 §4.1) ---
 
 TEST_F(ConformanceTest, EquivalentRequestsShareAVariant) {

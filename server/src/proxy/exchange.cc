@@ -1,7 +1,9 @@
 #include "proxy/exchange.h"
 
 #include <algorithm>
+#include <boost/asio/this_coro.hpp>
 
+#include "edgecache/asio.h"
 #include "http/http_date.h"
 #include "proxy/cache_key.h"
 #include "util/ascii.h"
@@ -56,6 +58,25 @@ std::string CompletionValidator(const ObjectMeta& meta) {
 
 bool IsTimeout(const boost::system::error_code& ec) {
   return ec == beast::error::timeout || ec == asio::error::timed_out;
+}
+
+asio::awaitable<Status> ReadStored(Store& store, const ObjectInfo& info, uint64_t first,
+                                   uint64_t end, const StoredSink& sink, uint64_t* delivered) {
+  *delivered = 0;
+  auto executor = co_await asio::this_coro::executor;
+  for (uint64_t offset = first; offset < end;) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(kStoredPieceBytes, end - offset));
+    BodySlice slice;
+    if (!store.ReadCached(info, offset, want, &slice)) {
+      auto [read_status, read] = co_await async_read(store, info, offset, want, executor, kToken);
+      if (!read_status.ok()) co_return read_status;
+      slice = std::move(read);
+    }
+    if (!co_await sink(slice.data)) co_return Status::Aborted("the reader stopped");
+    offset += slice.data.size();
+    *delivered += slice.data.size();
+  }
+  co_return Status::OK();
 }
 
 }  // namespace edgecache::proxy

@@ -8,6 +8,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <ctime>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,7 @@
 #include "http/headers.h"
 #include "http/range.h"
 #include "policy/cache_policy.h"
+#include "proxy/flow.h"
 #include "proxy/proxy.h"
 
 namespace edgecache::proxy {
@@ -58,6 +60,15 @@ std::string CompletionValidator(const ObjectMeta& meta);
 
 bool IsTimeout(const boost::system::error_code& ec);
 
+// Hands bytes [first, end) of a stored body to `sink` in order, in pieces of up to
+// kStoredPieceBytes, from the RAM cache when it has them. Stops early when the sink returns
+// false (then Aborted). A failed read's error is returned; `*delivered` counts the bytes
+// handed over either way.
+inline constexpr size_t kStoredPieceBytes = 4 * kPieceBytes;
+using StoredSink = std::function<asio::awaitable<bool>(std::string_view piece)>;
+asio::awaitable<Status> ReadStored(Store& store, const ObjectInfo& info, uint64_t first,
+                                   uint64_t end, const StoredSink& sink, uint64_t* delivered);
+
 // One client request, from its header to the last byte sent.
 struct Proxy::Exchange {
   Request& req;               // the header (as forwarded, once prepared)
@@ -83,14 +94,37 @@ struct Proxy::Exchange {
   Collapser::Ticket* ticket = nullptr;  // held while this request leads a collapsed fetch
 };
 
-// The origin's side of a fetch: the connection, and the final response's header read
-// (its body still to come through `parser`), or the error that ended the attempt.
+// What the look-up state found: the stored response, if any, and what flow:: needs of it.
+struct Proxy::Lookup {
+  ObjectInfo info;
+  flow::Found found;
+};
+
+// The origin's side of a fetch: what was asked, the connection, and the final response's
+// header read (its body still to come through `parser`), or the error that ended it.
 struct Proxy::Upstream {
+  // Set before the fetch.
+  const ObjectInfo* stale = nullptr;   // a stored response being revalidated
+  const ObjectInfo* prefix = nullptr;  // a stored part from byte 0 being completed
+  bool head_to_origin = false;         // a HEAD revalidating a stored response
+
   origin::Connection conn;
   beast::flat_buffer buffer;
   std::optional<http::response_parser<http::buffer_body>> parser;
   boost::system::error_code ec;
   bool client_body_failed = false;  // the client's request body broke off or was too large
+  int64_t request_time = 0, response_time = 0;
+  uint64_t received = 0;  // body bytes read from the origin
+
+  // Set by Fetch from the final response's header.
+  unsigned status = 0;  // 200 for a completed part
+  // The body's length as the client and the store see it: a completed prefix is the whole
+  // representation, its first bytes from the store.
+  std::optional<uint64_t> body_length;
+  bool completing = false;  // the origin sent the rest of `prefix`
+  // For flow::State::kError: the status and text to answer with (0: close, no answer).
+  unsigned error_status = 0;
+  std::string error_text;
 };
 
 }  // namespace edgecache::proxy

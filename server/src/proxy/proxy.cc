@@ -60,10 +60,10 @@ asio::awaitable<Proxy::AfterResponse> Proxy::Handle(Request& req, http_util::Req
       // Never an open proxy: only configured hosts are served.
       keep = co_await SendError(x, 421, "no origin is configured for host " + x.host + "\n");
     } else if (req.method() == http::verb::get || x.head) {
-      keep = co_await Cached(x);
+      keep = co_await Run(x, flow::State::kLookup);
     } else {
       x.cs.fwd = "method";
-      keep = co_await Forward(x, nullptr);
+      keep = co_await Run(x, flow::State::kPass);
     }
   }
 
@@ -80,39 +80,6 @@ asio::awaitable<Proxy::AfterResponse> Proxy::Handle(Request& req, http_util::Req
         x.sent_bytes, x.cs.ToString(), seconds * 1000);
   }
   co_return keep&& x.keep_alive ? AfterResponse::kKeepAlive : AfterResponse::kClose;
-}
-
-bool Proxy::TooManyVariants(const ObjectKey& key) {
-  std::vector<ObjectInfo> variants;
-  if (!store_.Variants(key.primary, &variants).ok()) return false;
-  if (variants.size() < config_.max_variants) return false;
-  // Replacing a stored variant is always allowed; only a new one would exceed the cap.
-  return std::none_of(variants.begin(), variants.end(),
-                      [&](const ObjectInfo& v) { return v.key.secondary == key.secondary; });
-}
-
-void Proxy::Invalidate(Exchange& x, unsigned status) {
-  // RFC 9111 §4.4: a non-error response to an unsafe request invalidates the target URI
-  // and the same-origin URIs in Location and Content-Location. Every method not known to
-  // be safe (RFC 9110 §9.2.1 and the IANA method registry) is unsafe, unknown ones too.
-  const auto m = x.req.method();
-  const bool safe = m == http::verb::get || m == http::verb::head || m == http::verb::options ||
-                    m == http::verb::trace || m == http::verb::propfind ||
-                    m == http::verb::report || m == http::verb::search;
-  if (safe || status < 200 || status >= 400) return;
-  std::vector<std::string> keys = {x.primary};
-  for (const std::string& location : x.response_locations) {
-    if (location.starts_with("/")) {
-      keys.push_back(CacheKey(x.host, location, forward_options_.key));
-    } else if (auto split = SplitAbsolute(location); split && split->first == x.host) {
-      keys.push_back(CacheKey(x.host, split->second, forward_options_.key));
-    }
-  }
-  for (const auto& key : keys) {
-    uint64_t removed = 0;
-    Status s = store_.PurgeUrl(key, PurgeMode::kHard, &removed);
-    if (!s.ok()) spdlog::warn("invalidating {}: {}", key, s.ToString());
-  }
 }
 
 void Proxy::ArmClientDeadline(Exchange& x) const {
@@ -146,89 +113,143 @@ asio::awaitable<bool> Proxy::SendError(Exchange& x, unsigned status, std::string
   co_return !ec && res.keep_alive();
 }
 
-asio::awaitable<bool> Proxy::Cached(Exchange& x) {
-  ObjectInfo info;
-  Status s = store_.LookupVariant(x.primary, RequestHeaders(x.req, &x.vary_values), &info);
-  const int64_t now = Now();
-  if (s.ok()) {
-    policy::ServeDecision d = policy::DecideServe(x.req, info, now, policy_);
-    if (info.meta.status == 206) co_return co_await CachedPartial(x, info, d);
-    if (d.usable) {
-      x.cs.hit = true;
-      x.cs.has_ttl = true;
-      x.cs.ttl = d.ttl;
-      x.outcome = metrics::Outcome::kHit;
-      co_return co_await ServeStored(x, info, d.age);
+asio::awaitable<bool> Proxy::Run(Exchange& x, flow::State state, const ObjectInfo* stored) {
+  using flow::State;
+  Lookup found;
+  if (stored != nullptr) {
+    found.info = *stored;
+    found.found.stored = true;
+  }
+  Collapser::Ticket ticket;  // held while this request leads a collapsed fetch
+  std::optional<Upstream> up;
+  const ObjectInfo* serving = nullptr;  // what the states that answer from the store serve
+  ObjectInfo refreshed;                 // ... after kRefresh
+  int64_t age = 0;
+  for (;;) {
+    if (spdlog::should_log(spdlog::level::trace)) {
+      spdlog::trace("{} {}: {}", std::string_view(x.req.method_string()), x.primary,
+                    flow::StateName(state));
     }
-    const ObjectMeta& m = info.meta;
-    if (d.reason == policy::ServeDecision::Reason::kStale &&
-        !(m.policy_flags & policy::kMustRevalidate) && m.stale_while_revalidate > 0 &&
-        -d.ttl <= m.stale_while_revalidate) {
-      // RFC 5861: served stale at once, refreshed in the background.
-      x.cs.hit = true;
-      x.cs.fwd = "stale";
-      x.cs.has_ttl = true;
-      x.cs.ttl = d.ttl;
-      x.cs.detail = "stale-while-revalidate";
-      x.outcome = metrics::Outcome::kStale;
-      RevalidateInBackground(x, info, co_await asio::this_coro::executor);
-      co_return co_await ServeStored(x, info, d.age);
+    switch (state) {
+      case State::kLookup:
+        state = LookUp(x, &found);
+        continue;
+      case State::kRefuse:
+        x.cs.fwd = "miss";
+        co_return co_await SendError(x, 504, "not in cache (only-if-cached)\n");
+      case State::kCollapse: {
+        Collapser::Joined joined = co_await WaitForLeader(x, &ticket);
+        if (!joined.waited) {
+          state = flow::Lead(found.found);
+          LabelLead(x, state, found);
+          continue;
+        }
+        if (std::unique_ptr<Broadcast::Reader> reader = co_await JoinLeader(x, joined)) {
+          co_return co_await ServeBroadcast(x, *joined.broadcast, *reader);
+        }
+        state = State::kLookup;  // the leader is done: its response may be stored now
+        continue;
+      }
+      case State::kServeFresh:
+      case State::kServeWhileRevalidating: {
+        const policy::ServeDecision& d = found.found.decision;
+        x.cs.hit = true;
+        x.cs.has_ttl = true;
+        x.cs.ttl = d.ttl;
+        x.outcome = metrics::Outcome::kHit;
+        if (state == State::kServeWhileRevalidating) {
+          x.cs.fwd = "stale";
+          x.cs.detail = "stale-while-revalidate";
+          x.outcome = metrics::Outcome::kStale;
+          RevalidateInBackground(x, found.info, co_await asio::this_coro::executor);
+        }
+        serving = &found.info;
+        age = d.age;
+        break;
+      }
+      case State::kRevalidate:
+      case State::kFetch:
+      case State::kCompletePart:
+      case State::kPass:
+        up.emplace();
+        up->stale = state == State::kRevalidate ? &found.info : nullptr;
+        up->prefix = state == State::kCompletePart ? &found.info : nullptr;
+        state = co_await Fetch(x, &*up);
+        continue;
+      case State::kRefresh:
+        if (!Refresh(x, *up, &refreshed, &age)) co_return false;
+        serving = &refreshed;
+        break;
+      case State::kServeStale:
+        serving = up->stale;
+        age = policy::CurrentAge(serving->meta, Now());
+        x.cs.fwd = "stale";
+        x.cs.has_ttl = true;
+        x.cs.ttl = serving->meta.freshness_lifetime - age;
+        x.outcome = metrics::Outcome::kStale;
+        break;
+      case State::kError:
+        if (up->error_status == 0) co_return false;
+        co_return co_await SendError(x, up->error_status, up->error_text);
+      case State::kRelay:
+        co_return co_await Relay(x, *up);
     }
-    Collapser::Ticket ticket;
-    Collapser::Joined joined = co_await WaitForLeader(x, &ticket);
-    if (joined.waited) co_return co_await Follow(x, joined);
+    // The states that answer from the store end here.
+    const Served served = co_await ServeStored(x, *serving, age);
+    if (served != Served::kUnreadable) co_return served == Served::kSent;
+    // A bad body is dropped by the engine: nothing was sent, so this is just a miss.
+    ResetToMiss(x, "stored body unreadable");
+    found = Lookup();
+    state = State::kFetch;
+  }
+}
+
+flow::State Proxy::LookUp(Exchange& x, Lookup* out) {
+  Lookup& l = *out;
+  l = Lookup();
+  Status s = store_.LookupVariant(x.primary, RequestHeaders(x.req, &x.vary_values), &l.info);
+  if (!s.ok() && !s.IsNotFound()) {
+    spdlog::warn("store lookup of {} failed: {}", x.primary, s.ToString());
+  }
+  flow::Found& f = l.found;
+  f.stored = s.ok();
+  f.only_if_cached = policy::Collect(x.req, "cache-control").Has("only-if-cached");
+  if (!f.stored) return flow::AfterLookup(f);
+  f.decision = policy::DecideServe(x.req, l.info, Now(), policy_);
+  const ObjectMeta& m = l.info.meta;
+  f.within_swr = !(m.policy_flags & policy::kMustRevalidate) && m.stale_while_revalidate > 0 &&
+                 -f.decision.ttl <= m.stale_while_revalidate;
+  f.partial = m.status == 206;
+  if (f.partial) {
+    const std::optional<http_util::ContentRange> part = StoredPart(m);
+    const std::string_view range_header = Field(x.req, http::field::range);
+    const std::string_view if_range = Field(x.req, http::field::if_range);
+    if (part && !x.head && !range_header.empty() &&
+        (if_range.empty() || http_util::IfRangeMatches(if_range, m.etag, m.last_modified))) {
+      const http_util::ByteRange r = http_util::ParseRange(range_header, part->complete_length);
+      f.range_inside_part = r.kind == http_util::ByteRange::kSatisfiable &&
+                            r.first >= part->first && r.last <= part->last;
+    }
+    f.completable = part && part->first == 0 && !CompletionValidator(m).empty();
+  }
+  return flow::AfterLookup(f);
+}
+
+void Proxy::LabelLead(Exchange& x, flow::State state, const Lookup& l) {
+  x.outcome = metrics::Outcome::kMiss;
+  if (state == flow::State::kRevalidate) {
+    const policy::ServeDecision& d = l.found.decision;
     x.cs.fwd = d.StoredResponseNeedsIt() ? "stale" : "request";
     x.cs.detail = std::string(policy::ReasonText(d.reason));
     x.outcome = metrics::Outcome::kStale;
-    co_return co_await Forward(x, &info);  // the ticket wakes the waiters after this
-  }
-  if (!s.IsNotFound()) {
-    spdlog::warn("store lookup of {} failed: {}", x.primary, s.ToString());
-  }
-  if (policy::Collect(x.req, "cache-control").Has("only-if-cached")) {
+  } else if (l.found.partial) {
     x.cs.fwd = "miss";
-    co_return co_await SendError(x, 504, "not in cache (only-if-cached)\n");
+    x.cs.detail = state == flow::State::kCompletePart ? "partial" : "";
+  } else {
+    std::vector<ObjectInfo> variants;
+    const bool vary_miss = store_.Variants(x.primary, &variants).ok() && !variants.empty();
+    x.cs.fwd = vary_miss ? "vary-miss" : "miss";
   }
-  Collapser::Ticket ticket;
-  Collapser::Joined joined = co_await WaitForLeader(x, &ticket);
-  if (joined.waited) co_return co_await Follow(x, joined);
-  std::vector<ObjectInfo> variants;
-  const bool vary_miss = store_.Variants(x.primary, &variants).ok() && !variants.empty();
-  x.cs.fwd = vary_miss ? "vary-miss" : "miss";
-  x.outcome = metrics::Outcome::kMiss;
-  co_return co_await Forward(x, nullptr);  // the ticket wakes the waiters after this
-}
-
-asio::awaitable<bool> Proxy::CachedPartial(Exchange& x, const ObjectInfo& info,
-                                           const policy::ServeDecision& d) {
-  const std::optional<http_util::ContentRange> part = StoredPart(info.meta);
-  // A range wholly inside the stored part is answered from it (RFC 9111 §3.3).
-  const std::string_view range_header = Field(x.req, http::field::range);
-  const std::string_view if_range = Field(x.req, http::field::if_range);
-  if (part && d.usable && !x.head && !range_header.empty() &&
-      (if_range.empty() ||
-       http_util::IfRangeMatches(if_range, info.meta.etag, info.meta.last_modified))) {
-    const http_util::ByteRange r = http_util::ParseRange(range_header, part->complete_length);
-    if (r.kind == http_util::ByteRange::kSatisfiable && r.first >= part->first &&
-        r.last <= part->last) {
-      x.cs.hit = true;
-      x.cs.has_ttl = true;
-      x.cs.ttl = d.ttl;
-      x.outcome = metrics::Outcome::kHit;
-      co_return co_await ServeStored(x, info, d.age);
-    }
-  }
-  Collapser::Ticket ticket;
-  Collapser::Joined joined = co_await WaitForLeader(x, &ticket);
-  if (joined.waited) co_return co_await Follow(x, joined);
-  // A fresh stored prefix is completed by asking the origin for the rest only (§3.4);
-  // any other part is fetched again like a miss, and what comes back replaces it.
-  const bool completable =
-      part && d.usable && part->first == 0 && !CompletionValidator(info.meta).empty();
-  x.cs.fwd = "miss";
-  x.cs.detail = completable ? "partial" : "";
-  x.outcome = metrics::Outcome::kMiss;
-  co_return co_await Forward(x, nullptr, completable ? &info : nullptr);
 }
 
 asio::awaitable<Collapser::Joined> Proxy::WaitForLeader(Exchange& x, Collapser::Ticket* ticket) {
@@ -252,20 +273,18 @@ asio::awaitable<Collapser::Joined> Proxy::WaitForLeader(Exchange& x, Collapser::
   co_return joined;
 }
 
-asio::awaitable<bool> Proxy::Follow(Exchange& x, const Collapser::Joined& joined) {
-  if (joined.broadcast) {
-    Broadcast& b = *joined.broadcast;
-    // Only a request that selects the same variant may take the leader's response; any
-    // other (and one that joins after the first bytes are gone) waits for the leader to
-    // finish and looks its own variant up.
-    if (SecondaryKeyFor(b.vary(), RequestHeaders(x.req, &x.vary_values)) == b.secondary()) {
-      if (std::unique_ptr<Broadcast::Reader> reader = b.Join()) {
-        co_return co_await ServeBroadcast(x, b, *reader);
-      }
-    }
-    co_await b.WaitDone(std::chrono::milliseconds(config_.origin_timeout_ms));
+asio::awaitable<std::unique_ptr<Broadcast::Reader>> Proxy::JoinLeader(
+    Exchange& x, const Collapser::Joined& joined) {
+  if (!joined.broadcast) co_return nullptr;
+  Broadcast& b = *joined.broadcast;
+  // Only a request that selects the same variant may take the leader's response; any
+  // other (and one that joins after the first bytes are gone) waits for the leader to
+  // finish and looks its own variant up.
+  if (SecondaryKeyFor(b.vary(), RequestHeaders(x.req, &x.vary_values)) == b.secondary()) {
+    if (std::unique_ptr<Broadcast::Reader> reader = b.Join()) co_return reader;
   }
-  co_return co_await Cached(x);
+  co_await b.WaitDone(std::chrono::milliseconds(config_.origin_timeout_ms));
+  co_return nullptr;
 }
 
 void Proxy::RevalidateInBackground(const Exchange& x, const ObjectInfo& stale,
@@ -293,7 +312,7 @@ void Proxy::RevalidateInBackground(const Exchange& x, const ObjectInfo& stale,
         y.primary = bg->primary;
         y.origin = bg->origin;
         y.keep_alive = false;
-        co_await Forward(y, &bg->stale);
+        co_await Run(y, flow::State::kRevalidate, &bg->stale);
         std::lock_guard lock(background_mu_);
         background_.erase(bg->primary);
       },

@@ -1,4 +1,5 @@
-// Proxy: answers one client request, from the store or through the origin.
+// Proxy: answers one client request, from the store or through the origin. A request's
+// life is the state machine of proxy/flow.h, driven by Proxy::Run.
 //
 //   GET/HEAD: look the URL up (Vary-aware); a usable stored response is served with Age and
 //   Cache-Status (client conditionals answered from it); a stale one is revalidated with
@@ -30,6 +31,7 @@
 #include "policy/cache_policy.h"
 #include "proxy/cache_key.h"
 #include "proxy/collapser.h"
+#include "proxy/flow.h"
 #include "proxy/forwarded_request.h"
 
 namespace spdlog {
@@ -56,9 +58,35 @@ class Proxy {
 
  private:
   struct Exchange;  // one request's state (proxy/exchange.h)
+  struct Lookup;    // what the look-up found (proxy/exchange.h)
   struct Upstream;  // the origin's side of a fetch (proxy/exchange.h)
+  // How answering from the store ended: the whole response sent (the connection may carry
+  // another request), the connection to be closed, or the stored body unreadable before
+  // any of it was sent (the request becomes a miss).
+  enum class Served { kSent, kClose, kUnreadable };
 
-  boost::asio::awaitable<bool> Cached(Exchange& x);
+  // --- the state machine (proxy/flow.h), driven by Run (proxy.cc) ---
+  // Runs a request from `state`: kLookup for GET and HEAD, kPass for other methods,
+  // kRevalidate with `stored` for a background revalidation.
+  boost::asio::awaitable<bool> Run(Exchange& x, flow::State state,
+                                   const ObjectInfo* stored = nullptr);
+  // kLookup: the stored response for the request's variant and what may be done with it.
+  flow::State LookUp(Exchange& x, Lookup* found);
+  // Cache-Status and outcome of a request that leads the fetch `state` for `found`.
+  void LabelLead(Exchange& x, flow::State state, const Lookup& found);
+  // Request collapsing: joins another request's fetch of the key, or leads (*ticket held).
+  boost::asio::awaitable<Collapser::Joined> WaitForLeader(Exchange& x, Collapser::Ticket* ticket);
+  // After waiting for a leader: a reader of its response as it arrives when this request
+  // selects the same variant; otherwise null, once the leader is done.
+  boost::asio::awaitable<std::unique_ptr<Broadcast::Reader>> JoinLeader(
+      Exchange& x, const Collapser::Joined& joined);
+
+  // --- the origin (upstream.cc) ---
+  // kRevalidate, kFetch, kCompletePart, kPass: sends the request to the origin and reads
+  // its answer's header into *up (whose stale / prefix say what is asked). Returns the next
+  // state (flow::AfterOrigin), having done what the answer implies on the side:
+  // invalidations, removals, metrics.
+  boost::asio::awaitable<flow::State> Fetch(Exchange& x, Upstream* up);
   // The request the origin gets for `x`: a full GET for cache fetches (a HEAD when
   // `head_to_origin`), with the stored validators of `stale` or the rest of `prefix`.
   Request UpstreamRequest(const Exchange& x, const ObjectInfo* stale, const ObjectInfo* prefix,
@@ -68,26 +96,9 @@ class Proxy {
   // header, relaying interim responses. The outcome is in *up.
   boost::asio::awaitable<void> SendUpstream(Exchange& x, const Request& out, bool head_to_origin,
                                             Upstream* up);
-  // A stored 206 (RFC 9111 §3.3, §3.4): a range inside it is answered from it; a fresh
-  // prefix is completed by fetching the rest; any other part is fetched again.
-  boost::asio::awaitable<bool> CachedPartial(Exchange& x, const ObjectInfo& info,
-                                             const policy::ServeDecision& d);
-  // Sends the request to the origin and answers with what comes back, storing it when it
-  // may be stored. `stale`: a stored response being revalidated. `prefix`: a stored part
-  // from byte 0 that only the rest is asked for; the client gets the whole.
-  boost::asio::awaitable<bool> Forward(Exchange& x, const ObjectInfo* stale,
-                                       const ObjectInfo* prefix = nullptr);
-  boost::asio::awaitable<bool> ServeStored(Exchange& x, const ObjectInfo& info, int64_t age);
-  // `stale` revalidated: a 304 (or a matching 200 to HEAD) updates its header fields and
-  // freshness, and the client is answered from it.
-  boost::asio::awaitable<bool> Refreshed(Exchange& x, const ObjectInfo& stale,
-                                         const boost::beast::http::response_header<>& not_modified,
-                                         int64_t request_time, int64_t response_time);
-  boost::asio::awaitable<bool> SendError(Exchange& x, unsigned status, std::string_view text);
-  // The next write to the client must finish within server.client_timeout_ms.
-  void ArmClientDeadline(Exchange& x) const;
-  // Cache-Status and outcome start over as a miss (`detail` says why).
-  void ResetToMiss(Exchange& x, std::string detail) const;
+  // Returns the origin connection to the pool once its response is read whole, unless it
+  // closes (or was returned already).
+  void Reuse(const Exchange& x, Upstream& up);
   // Passes an interim (1xx) response from the origin on to the client, when it may have one.
   boost::asio::awaitable<void> RelayInterim(Exchange& x,
                                             const boost::beast::http::response_header<>& interim);
@@ -97,20 +108,39 @@ class Proxy {
   // stale-if-error (RFC 5861) or the request's max-stale allows serving `stale` now that
   // the origin failed; never past must-revalidate / proxy-revalidate.
   bool StaleIfErrorAllows(const Exchange& x, const ObjectInfo* stale) const;
-  boost::asio::awaitable<bool> ServeStale(Exchange& x, const ObjectInfo& stale);
-  // Starts a revalidation of `stale` with no client waiting, unless one for the same key
-  // is already running.
-  void RevalidateInBackground(const Exchange& x, const ObjectInfo& stale,
-                              const boost::asio::any_io_executor& executor);
   // After a successful (`status` 2xx/3xx) unsafe method: drops the target and the
   // same-origin Location / Content-Location URLs.
   void Invalidate(Exchange& x, unsigned status);
-  // Request collapsing: joins another request's fetch of the key (stream its response,
-  // or look the key up again once it is done), or leads (*ticket held).
-  boost::asio::awaitable<Collapser::Joined> WaitForLeader(Exchange& x, Collapser::Ticket* ticket);
-  // After waiting for a leader: its response as it arrives when this request selects the
-  // same variant, otherwise a fresh look-up once the leader is done.
-  boost::asio::awaitable<bool> Follow(Exchange& x, const Collapser::Joined& joined);
+
+  // --- kRelay (relay.cc) ---
+  struct Relaying;  // what Relay works out before the body moves
+  // The origin's response to the client and, when it may be stored, into the store and to
+  // the requests collapsed behind this one, all from one read of the origin.
+  boost::asio::awaitable<bool> Relay(Exchange& x, Upstream& up);
+  // The storage decision; when it stores, the insert begins.
+  void StartInsert(Exchange& x, const Upstream& up, Relaying* r);
+  // The client's response header, with the client's byte range out of a full response.
+  void BuildClientResponse(Exchange& x, const Upstream& up, Relaying* r);
+  boost::asio::awaitable<void> SendRelayHeader(Exchange& x, Relaying& r);
+  // The next piece of the origin's body, read into `piece`, and the error that ended it.
+  boost::asio::awaitable<std::pair<std::string_view, boost::system::error_code>> ReadOrigin(
+      Exchange& x, Upstream& up, std::vector<char>& piece);
+  // An unstored response, at the client's pace.
+  boost::asio::awaitable<bool> PassThrough(Exchange& x, Upstream& up, Relaying& r);
+  // A stored response: Fill and this client's RelayBroadcast side by side.
+  boost::asio::awaitable<bool> StoreAndBroadcast(Exchange& x, Upstream& up, Relaying& r);
+  // Reads the origin's body (after a completed part's stored bytes) into the store and the
+  // broadcast. False when the origin cut it short.
+  boost::asio::awaitable<bool> Fill(Exchange& x, Upstream& up, Relaying& r, Broadcast& broadcast);
+  // Storing `key` would add a variant beyond cache.max_variants.
+  bool TooManyVariants(const ObjectKey& key);
+
+  // --- answers from the store (serve.cc) ---
+  boost::asio::awaitable<Served> ServeStored(Exchange& x, const ObjectInfo& info, int64_t age);
+  // kRefresh: the stored response revalidated by a 304 (or a matching 200 to HEAD) gets
+  // its header fields and freshness updated. False when nobody waits for the answer (a
+  // background revalidation); otherwise *updated and *age are what to serve.
+  bool Refresh(Exchange& x, const Upstream& up, ObjectInfo* updated, int64_t* age);
   // A collapsed request served from the leader's response as it arrives.
   boost::asio::awaitable<bool> ServeBroadcast(Exchange& x, Broadcast& broadcast,
                                               Broadcast::Reader& reader);
@@ -121,8 +151,17 @@ class Proxy {
       Exchange& x, Broadcast& b, Broadcast::Reader& reader, uint64_t first, uint64_t end,
       boost::beast::http::response<boost::beast::http::buffer_body>& res,
       boost::beast::http::response_serializer<boost::beast::http::buffer_body>& sr);
-  // Storing `key` would add a variant beyond cache.max_variants.
-  bool TooManyVariants(const ObjectKey& key);
+
+  // --- shared ---
+  boost::asio::awaitable<bool> SendError(Exchange& x, unsigned status, std::string_view text);
+  // The next write to the client must finish within server.client_timeout_ms.
+  void ArmClientDeadline(Exchange& x) const;
+  // Cache-Status and outcome start over as a miss (`detail` says why).
+  void ResetToMiss(Exchange& x, std::string detail) const;
+  // Starts a revalidation of `stale` with no client waiting, unless one for the same key
+  // is already running.
+  void RevalidateInBackground(const Exchange& x, const ObjectInfo& stale,
+                              const boost::asio::any_io_executor& executor);
 
   const config::NodeConfig& config_;
   Store& store_;

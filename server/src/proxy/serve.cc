@@ -1,6 +1,7 @@
-// Answers from what is stored: a stored response (conditionals, ranges, parts), a
-// stale one when the origin fails, one refreshed by a 304, and a collapsed fetch's
-// response as it arrives (Proxy::Serve*, Refreshed, RelayBroadcast).
+// Answers from what is stored: a stored response (conditionals, ranges, parts) for
+// kServeFresh, kServeWhileRevalidating, kServeStale and kRefresh (its update by a 304),
+// and a collapsed fetch's response as it arrives (Proxy::ServeStored, Refresh,
+// ServeBroadcast, RelayBroadcast).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -17,7 +18,8 @@
 
 namespace edgecache::proxy {
 
-asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, int64_t age) {
+asio::awaitable<Proxy::Served> Proxy::ServeStored(Exchange& x, const ObjectInfo& info,
+                                                  int64_t age) {
   x.from_store = true;
   const ObjectMeta& meta = info.meta;
   // Validators the origin forgot: a response stored with neither ETag nor Last-Modified
@@ -100,49 +102,36 @@ asio::awaitable<bool> Proxy::ServeStored(Exchange& x, const ObjectInfo& info, in
   // the hit path, and sent in the same write as the first body slice.
   const std::string head = http_util::SerializeHeader(res);
 
-  if (x.client == nullptr) co_return false;
+  if (x.client == nullptr) co_return Served::kClose;
   ArmClientDeadline(x);
   if (not_modified || x.head || first == end) {
     auto [ec, n] = co_await asio::async_write(*x.client, asio::buffer(head), kToken);
-    co_return !ec;
+    co_return ec ? Served::kClose : Served::kSent;
   }
-  auto executor = co_await asio::this_coro::executor;
-  for (uint64_t offset = first; offset < end;) {
-    const size_t want = static_cast<size_t>(std::min<uint64_t>(kPieceBytes * 4, end - offset));
-    BodySlice slice;
-    if (!store_.ReadCached(info, offset, want, &slice)) {
-      auto [read_status, read] = co_await async_read(store_, info, offset, want, executor, kToken);
-      if (!read_status.ok()) {
-        // A bad body is dropped by the engine and is a miss next time. If the header has
-        // gone out, the connection is closed rather than finished short.
-        spdlog::warn("serving {} from the store failed at byte {}: {}", x.primary, offset,
-                     read_status.ToString());
-        if (offset > first) co_return false;
-        // Nothing sent yet: a bad stored body is just a miss.
-        ResetToMiss(x, "stored body unreadable");
-        co_return co_await Forward(x, nullptr);
-      }
-      slice = std::move(read);
-    }
-    std::array<asio::const_buffer, 2> buffers = {
-        asio::buffer(offset == first ? std::string_view(head) : std::string_view()),
-        asio::buffer(slice.data.data(), slice.data.size())};
-    ArmClientDeadline(x);
-    auto [write_error, written] = co_await asio::async_write(*x.client, buffers, kToken);
-    if (write_error) co_return false;
-    offset += slice.data.size();
-    x.sent_bytes += slice.data.size();
-  }
-  co_return true;
-}
-
-asio::awaitable<bool> Proxy::ServeStale(Exchange& x, const ObjectInfo& stale) {
-  x.cs.fwd = "stale";
-  x.cs.has_ttl = true;
-  const int64_t age = policy::CurrentAge(stale.meta, Now());
-  x.cs.ttl = stale.meta.freshness_lifetime - age;
-  x.outcome = metrics::Outcome::kStale;
-  co_return co_await ServeStored(x, stale, age);
+  // The header goes out in the same write as the first piece of the body.
+  bool head_sent = false;
+  uint64_t sent = 0;
+  Status read = co_await ReadStored(
+      store_, info, first, end,
+      [&](std::string_view piece) -> asio::awaitable<bool> {
+        std::array<asio::const_buffer, 2> buffers = {
+            asio::buffer(head_sent ? std::string_view() : std::string_view(head)),
+            asio::buffer(piece.data(), piece.size())};
+        head_sent = true;
+        ArmClientDeadline(x);
+        auto [write_error, written] = co_await asio::async_write(*x.client, buffers, kToken);
+        if (write_error) co_return false;
+        x.sent_bytes += piece.size();
+        co_return true;
+      },
+      &sent);
+  if (read.ok()) co_return Served::kSent;
+  if (read.IsAborted()) co_return Served::kClose;  // the client went away
+  // A bad body is dropped by the engine and is a miss next time. If the header has gone
+  // out, the connection is closed rather than finished short.
+  spdlog::warn("serving {} from the store failed at byte {}: {}", x.primary, first + sent,
+               read.ToString());
+  co_return head_sent ? Served::kClose : Served::kUnreadable;
 }
 
 bool Proxy::StaleIfErrorAllows(const Exchange& x, const ObjectInfo* stale) const {
@@ -161,9 +150,9 @@ bool Proxy::StaleIfErrorAllows(const Exchange& x, const ObjectInfo* stale) const
   return window > 0 && staleness <= window;
 }
 
-asio::awaitable<bool> Proxy::Refreshed(Exchange& x, const ObjectInfo& stale,
-                                       const http::response_header<>& not_modified,
-                                       int64_t request_time, int64_t response_time) {
+bool Proxy::Refresh(Exchange& x, const Upstream& up, ObjectInfo* updated, int64_t* age) {
+  const ObjectInfo& stale = *up.stale;
+  const http::response_header<>& not_modified = up.parser->get().base();
   // RFC 9111 §4.3.4: the 304's headers update the stored ones; freshness is recomputed
   // from the result.
   ObjectMeta meta = stale.meta;
@@ -179,22 +168,23 @@ asio::awaitable<bool> Proxy::Refreshed(Exchange& x, const ObjectInfo& stale,
   for (const auto& [name, value] : meta.headers) merged.insert(name, value);
   http::request_header<> as_get = x.req.base();
   as_get.method(http::verb::get);
-  policy::StorageDecision d = policy::DecideStorage(as_get, merged, response_time, policy_);
-  ObjectMeta fresh = MetaFrom(merged, d, request_time, response_time, config_.key_headers);
-  ObjectInfo updated = stale;
-  updated.meta = fresh;
-  updated.invalidated = false;
+  policy::StorageDecision d = policy::DecideStorage(as_get, merged, up.response_time, policy_);
+  ObjectMeta fresh = MetaFrom(merged, d, up.request_time, up.response_time, config_.key_headers);
+  *updated = stale;
+  updated->meta = fresh;
+  updated->invalidated = false;
   if (d.store) {
     Status s = store_.UpdateMeta(stale.key, stale.version, fresh);
     if (!s.ok() && !s.IsAborted()) spdlog::warn("refreshing {}: {}", x.primary, s.ToString());
   }
   metrics_.CountRevalidation(metrics::Revalidation::kNotModified);
   metrics_.AddNotModifiedSavedBytes(stale.body_length);
-  if (x.client == nullptr) co_return false;  // a background revalidation: nobody to answer
+  if (x.client == nullptr) return false;  // a background revalidation: nobody to answer
   x.cs.fwd_status = static_cast<int>(not_modified.result_int());  // 304, or 200 to a HEAD
+  *age = policy::CurrentAge(fresh, Now());
   x.cs.has_ttl = true;
-  x.cs.ttl = fresh.freshness_lifetime - policy::CurrentAge(fresh, Now());
-  co_return co_await ServeStored(x, updated, policy::CurrentAge(fresh, Now()));
+  x.cs.ttl = fresh.freshness_lifetime - *age;
+  return true;
 }
 
 asio::awaitable<bool> Proxy::ServeBroadcast(Exchange& x, Broadcast& b, Broadcast::Reader& reader) {
@@ -253,15 +243,11 @@ asio::awaitable<bool> Proxy::RelayBroadcast(Exchange& x, Broadcast& b, Broadcast
       co_return false;
     }
     x.from_store = true;
-    auto executor = co_await asio::this_coro::executor;
-    uint64_t offset = std::max(reader.offset(), first);
-    end = std::min<uint64_t>(end, info.body_length);
-    while (offset < end) {
-      const size_t want = static_cast<size_t>(std::min<uint64_t>(kPieceBytes * 4, end - offset));
-      auto [read_status, slice] = co_await async_read(store_, info, offset, want, executor, kToken);
-      if (!read_status.ok() || !co_await send(slice.data, true)) co_return false;
-      offset += slice.data.size();
-    }
+    uint64_t sent = 0;
+    Status read = co_await ReadStored(
+        store_, info, std::max(reader.offset(), first), std::min<uint64_t>(end, info.body_length),
+        [&](std::string_view piece) { return send(piece, true); }, &sent);
+    if (!read.ok()) co_return false;
     break;
   }
   co_return co_await send({}, false);

@@ -1,16 +1,142 @@
-// The request the origin gets and its sending: validators and ranges set, a client's
-// body streamed, one retry on a reused connection that turns out closed, interim
-// responses relayed, up to the final response's header (Proxy::SendUpstream).
+// The fetch states (kRevalidate, kFetch, kCompletePart, kPass): the request the origin
+// gets and its sending (validators and ranges set, a client's body streamed, one retry on
+// a reused connection that turns out closed, interim responses relayed) up to the final
+// response's header, and what that answer means (Proxy::Fetch, flow::AfterOrigin).
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/write.hpp>
 #include <chrono>
 
 #include "http/http_date.h"
+#include "proxy/cache_key.h"
 #include "proxy/exchange.h"
 #include "proxy/proxy.h"
 
 namespace edgecache::proxy {
+
+asio::awaitable<flow::State> Proxy::Fetch(Exchange& x, Upstream* up) {
+  const bool cacheable_method = x.req.method() == http::verb::get || x.head;
+  const ObjectInfo* stale = up->stale;
+  // A HEAD for a stored response is revalidated with a HEAD (RFC 9111 §4.3.5 says how its
+  // answer updates the stored one); a HEAD miss is fetched as a GET to fill the cache.
+  up->head_to_origin = x.head && stale != nullptr;
+  const Request out = UpstreamRequest(x, stale, up->prefix, up->head_to_origin);
+  up->request_time = Now();
+  co_await SendUpstream(x, out, up->head_to_origin, up);
+  if (up->client_body_failed) {
+    // The client's body broke off (or passed limits.max_request_body_bytes): nothing
+    // complete reached the origin; the client is told when the limit was the cause.
+    x.keep_alive = false;
+    up->error_status = up->ec == http::error::body_limit ? 413 : 0;
+    up->error_text = "request body too large\n";
+    co_return flow::State::kError;
+  }
+  flow::Answer answer;
+  answer.revalidating = stale != nullptr;
+  answer.head_revalidation = up->head_to_origin;
+  answer.stale_if_error = StaleIfErrorAllows(x, stale);
+  if (const boost::system::error_code ec = up->ec) {
+    metrics_.CountOriginError();
+    if (stale != nullptr) metrics_.CountRevalidation(metrics::Revalidation::kFailed);
+    spdlog::warn("origin {} for {}{}: {}", x.origin->ToString(), x.host, x.target, ec.message());
+    x.cs.detail = IsTimeout(ec) ? "origin timeout" : "origin unreachable";
+    // A stored response that could not be revalidated is answered 504 (RFC 9111 §4.2.4,
+    // §5.2.2.2), whatever stopped the origin; without one, the cause decides.
+    up->error_status = IsTimeout(ec) || stale != nullptr ? 504 : 502;
+    up->error_text = IsTimeout(ec)      ? "origin timed out\n"
+                     : stale != nullptr ? "stored response needs revalidation; origin unreachable\n"
+                                        : "origin unreachable\n";
+    answer.failed = true;
+    co_return flow::AfterOrigin(answer);
+  }
+  up->response_time = Now();
+  http::response_parser<http::buffer_body>& parser = *up->parser;
+  const http::response_header<>& header = parser.get().base();
+  up->status = header.result_int();
+  x.cs.fwd_status = static_cast<int>(up->status);
+  if (auto length = parser.content_length()) up->body_length = *length;
+  if (up->prefix != nullptr && up->status == 206) {
+    const http_util::ContentRange part = *StoredPart(up->prefix->meta);
+    const auto rest = http_util::ParseContentRange(Field(header, http::field::content_range));
+    if (!rest || rest->first != part.last + 1 || rest->last + 1 != rest->complete_length ||
+        rest->complete_length != part.complete_length || up->body_length != rest->size()) {
+      up->error_status = 502;
+      up->error_text = "origin answered a completion with another range\n";
+      answer.bad_completion = true;
+      co_return flow::AfterOrigin(answer);
+    }
+    up->completing = true;
+    up->status = 200;
+    up->body_length = rest->complete_length;
+  }
+  const unsigned status = up->status;
+  answer.status = status;
+  for (auto f : {http::field::location, http::field::content_location}) {
+    if (auto it = header.find(f); it != header.end())
+      x.response_locations.emplace_back(it->value());
+  }
+  // Before any of the response reaches the client, so its next request sees the result.
+  if (!cacheable_method) Invalidate(x, status);
+  // No body follows a 304 or a 200 to HEAD: the connection can go back to the pool at once.
+  if (stale != nullptr && (status == 304 || (up->head_to_origin && status == 200))) Reuse(x, *up);
+  if (up->head_to_origin && status == 200) answer.head_matches = HeadMatchesStored(header, *stale);
+
+  const flow::State next = flow::AfterOrigin(answer);
+  if (next == flow::State::kServeStale) {
+    // The origin's error body is not read: the connection is dropped, not pooled.
+    metrics_.CountRevalidation(metrics::Revalidation::kFailed);
+    metrics_.CountOriginError();
+    x.cs.detail = "origin error";
+  } else if (next == flow::State::kRelay && stale != nullptr) {
+    if (up->head_to_origin && status == 200) {
+      // A 200 to HEAD that does not match: the stored response is stale (§4.3.5).
+      uint64_t marked = 0;
+      Status s = store_.PurgeUrl(x.primary, PurgeMode::kSoft, &marked);
+      if (!s.ok()) spdlog::warn("marking {} stale: {}", x.primary, s.ToString());
+    }
+    if (status == 404 || status == 410) {
+      uint64_t removed = 0;
+      Status s = store_.PurgeUrl(x.primary, PurgeMode::kHard, &removed);
+      if (!s.ok()) spdlog::warn("removing {}: {}", x.primary, s.ToString());
+      metrics_.CountRevalidation(metrics::Revalidation::kRemoved);
+    } else if (status < 500) {
+      metrics_.CountRevalidation(metrics::Revalidation::kReplaced);
+    } else {
+      metrics_.CountRevalidation(metrics::Revalidation::kFailed);
+    }
+  }
+  co_return next;
+}
+
+void Proxy::Invalidate(Exchange& x, unsigned status) {
+  // RFC 9111 §4.4: a non-error response to an unsafe request invalidates the target URI
+  // and the same-origin URIs in Location and Content-Location. Every method not known to
+  // be safe (RFC 9110 §9.2.1 and the IANA method registry) is unsafe, unknown ones too.
+  const auto m = x.req.method();
+  const bool safe = m == http::verb::get || m == http::verb::head || m == http::verb::options ||
+                    m == http::verb::trace || m == http::verb::propfind ||
+                    m == http::verb::report || m == http::verb::search;
+  if (safe || status < 200 || status >= 400) return;
+  std::vector<std::string> keys = {x.primary};
+  for (const std::string& location : x.response_locations) {
+    if (location.starts_with("/")) {
+      keys.push_back(CacheKey(x.host, location, forward_options_.key));
+    } else if (auto split = SplitAbsolute(location); split && split->first == x.host) {
+      keys.push_back(CacheKey(x.host, split->second, forward_options_.key));
+    }
+  }
+  for (const auto& key : keys) {
+    uint64_t removed = 0;
+    Status s = store_.PurgeUrl(key, PurgeMode::kHard, &removed);
+    if (!s.ok()) spdlog::warn("invalidating {}: {}", key, s.ToString());
+  }
+}
+
+void Proxy::Reuse(const Exchange& x, Upstream& up) {
+  if (up.conn.stream && up.parser && up.parser->is_done() && up.parser->keep_alive()) {
+    pool_.Release(*x.origin, std::move(up.conn.stream));
+  }
+}
 
 Request Proxy::UpstreamRequest(const Exchange& x, const ObjectInfo* stale, const ObjectInfo* prefix,
                                bool head_to_origin) const {

@@ -1,0 +1,340 @@
+// kRelay: the origin's response to the client and, when it may be stored, into the store
+// and to the requests collapsed behind this one (Proxy::Relay). A stored response is read
+// from the origin at its own pace into the store and a Broadcast, which this request's
+// client reads like any follower (Fill, RelayBroadcast); an unstored one is relayed at the
+// client's pace (PassThrough).
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+
+#include "edgecache/asio.h"
+#include "http/http_date.h"
+#include "http/range.h"
+#include "proxy/exchange.h"
+#include "proxy/proxy.h"
+
+namespace edgecache::proxy {
+
+// What Relay works out before a byte of the body moves.
+struct Proxy::Relaying {
+  http::response_header<> end_to_end;    // the origin's end-to-end fields
+  std::unique_ptr<InsertHandle> insert;  // set while the response is being stored
+  ObjectMeta stored_meta;                // what is stored, when `insert` is set
+  ObjectKey stored_key;
+  bool shareable = false;                 // collapsed requests may take the response as it arrives
+  std::string stored_age;                 // the Age a response stored as it arrives has
+  http::response<http::buffer_body> res;  // the client's response
+  std::optional<http::response_serializer<http::buffer_body>> sr;
+  uint64_t client_first = 0, client_end = UINT64_MAX;  // the client's byte range
+  bool client_body = false;                            // the client gets a body
+  bool client_ok = false;                              // the client is there and writable
+};
+
+bool Proxy::TooManyVariants(const ObjectKey& key) {
+  std::vector<ObjectInfo> variants;
+  if (!store_.Variants(key.primary, &variants).ok()) return false;
+  if (variants.size() < config_.max_variants) return false;
+  // Replacing a stored variant is always allowed; only a new one would exceed the cap.
+  return std::none_of(variants.begin(), variants.end(),
+                      [&](const ObjectInfo& v) { return v.key.secondary == key.secondary; });
+}
+
+asio::awaitable<bool> Proxy::Relay(Exchange& x, Upstream& up) {
+  Relaying r;
+  StartInsert(x, up, &r);
+  BuildClientResponse(x, up, &r);
+  r.client_ok = x.client != nullptr;
+  r.res.body().data = nullptr;
+  r.res.body().more = true;
+  r.sr.emplace(r.res);
+  if (!r.insert && !up.completing) co_return co_await PassThrough(x, up, r);
+  co_return co_await StoreAndBroadcast(x, up, r);
+}
+
+void Proxy::StartInsert(Exchange& x, const Upstream& up, Relaying* r) {
+  const http::response_header<>& header = up.parser->get().base();
+  r->end_to_end = header;
+  http_util::StripHopByHop(r->end_to_end);
+  if (up.completing) {
+    // The stored part's fields, updated by the rest's (RFC 9111 §3.4), as a 200.
+    std::vector<std::pair<std::string, std::string>> fields = up.prefix->meta.headers;
+    http_util::MergeNotModified(r->end_to_end, &fields);
+    r->end_to_end = {};
+    r->end_to_end.result(http::status::ok);
+    for (const auto& [name, value] : fields) {
+      if (!beast::iequals(name, "content-range")) r->end_to_end.insert(name, value);
+    }
+  }
+  const bool cacheable_method = x.req.method() == http::verb::get || x.head;
+  if (!cacheable_method || up.head_to_origin) return;
+  http::request_header<> as_get = x.req.base();
+  as_get.method(http::verb::get);
+  policy::StorageDecision d =
+      policy::DecideStorage(as_get, r->end_to_end, up.response_time, policy_);
+  if (d.store && up.body_length && *up.body_length > config_.max_object_bytes) d.store = false;
+  if (d.store && up.status == 206) {
+    // A part is stored only when its length is known and is the range it claims.
+    const auto range = http_util::ParseContentRange(Field(header, http::field::content_range));
+    if (!up.body_length || *up.body_length != range->size()) d.store = false;
+  }
+  // An origin error never replaces a stored response it failed to revalidate.
+  if (up.stale != nullptr && up.status >= 500) d.store = false;
+  if (!d.store) {
+    if (!d.reason.empty() && x.cs.detail.empty()) x.cs.detail = "not stored: " + d.reason;
+    return;
+  }
+  ObjectMeta meta =
+      MetaFrom(r->end_to_end, d, up.request_time, up.response_time, config_.key_headers);
+  ObjectKey key{x.primary, meta.vary.empty()
+                               ? ""
+                               : SecondaryKeyFor(meta.vary, RequestHeaders(x.req, &x.vary_values))};
+  Status s;
+  if (!meta.vary.empty() && TooManyVariants(key)) {
+    s = Status::Aborted("variant cap reached");
+    x.cs.detail = "not stored: variant cap";
+  } else {
+    s = store_.BeginInsert(key, meta, &r->insert);
+  }
+  if (!s.ok() && !s.IsAborted()) spdlog::warn("cannot store {}: {}", x.primary, s.ToString());
+  x.cs.stored = s.ok();
+  if (!s.ok()) return;
+  x.cs.has_ttl = true;
+  const int64_t age = policy::CurrentAge(meta, up.response_time);
+  x.cs.ttl = d.freshness_lifetime - age;
+  // Requests collapsed behind this one may share the response only if it is fresh: one
+  // stale on arrival, or to be revalidated before every use, is theirs to revalidate.
+  r->shareable = x.cs.ttl > 0 && !(d.flags & policy::kNoCacheResponse);
+  // A response stored as it arrives is already as old as its corrected initial age
+  // (RFC 9111 §4.2.3).
+  r->stored_age = std::to_string(age);
+  r->stored_meta = std::move(meta);
+  r->stored_key = std::move(key);
+}
+
+void Proxy::BuildClientResponse(Exchange& x, const Upstream& up, Relaying* r) {
+  const http::response_header<>& header = up.parser->get().base();
+  // The origin's end-to-end fields, framed by us.
+  http::response<http::buffer_body>& res = r->res;
+  res.result(static_cast<http::status>(up.status));
+  res.version(11);
+  for (const auto& f : r->end_to_end) {
+    std::string_view name(f.name_string().data(), f.name_string().size());
+    if (http_util::IsFramingOrHopByHop(name)) continue;
+    if (!config_.forward_surrogate_headers && http_util::IsSurrogateHeader(name)) continue;
+    res.insert(f.name_string(), f.value());
+  }
+  // One passed through keeps the origin's Age, if any.
+  if (r->insert) res.set(http::field::age, r->stored_age);
+  std::string upstream_via(Field(header, http::field::via));
+  res.set(http::field::via, upstream_via.empty() ? via_ : upstream_via + ", " + via_);
+  std::string upstream_status(Field(header, "cache-status"));
+  res.set("Cache-Status",
+          upstream_status.empty() ? x.cs.ToString() : upstream_status + ", " + x.cs.ToString());
+  res.keep_alive(x.keep_alive);
+  const bool bodiless = up.status == 204 || up.status == 304 || up.status < 200;
+  std::optional<uint64_t> length = up.body_length;
+  r->client_body = !bodiless && !x.head;
+  // The client's byte range, served out of the full response as it streams by.
+  const bool cacheable_method = x.req.method() == http::verb::get || x.head;
+  if (cacheable_method && (config_.range_miss_fetch_full || up.completing) && up.status == 200 &&
+      length) {
+    const http_util::ByteRange range = http_util::RequestedRange(
+        Field(x.req, http::field::range), Field(x.req, http::field::if_range),
+        Field(r->end_to_end, http::field::etag),
+        http_util::ParseHttpDate(Field(r->end_to_end, http::field::last_modified)).value_or(0),
+        *length);
+    if (range.kind != http_util::ByteRange::kIgnore) {
+      res.set(http::field::content_range, http_util::ContentRangeValue(range, *length));
+    }
+    if (range.kind == http_util::ByteRange::kSatisfiable) {
+      r->client_first = range.first;
+      r->client_end = range.last + 1;
+      res.result(http::status::partial_content);
+      length = r->client_end - r->client_first;
+    } else if (range.kind == http_util::ByteRange::kUnsatisfiable) {
+      res.result(http::status::range_not_satisfiable);
+      length = 0;
+      r->client_body = false;
+    }
+  }
+  if (length) {
+    res.content_length(*length);
+  } else if (r->client_body) {
+    res.chunked(true);
+  }
+  x.status = res.result_int();
+}
+
+asio::awaitable<void> Proxy::SendRelayHeader(Exchange& x, Relaying& r) {
+  if (!r.client_ok) co_return;
+  ArmClientDeadline(x);
+  auto [write_error, written] = co_await http::async_write_header(*x.client, *r.sr, kToken);
+  r.client_ok = !write_error;
+}
+
+asio::awaitable<std::pair<std::string_view, boost::system::error_code>> Proxy::ReadOrigin(
+    Exchange& x, Upstream& up, std::vector<char>& piece) {
+  http::response_parser<http::buffer_body>& parser = *up.parser;
+  parser.get().body().data = piece.data();
+  parser.get().body().size = piece.size();
+  up.conn.stream->expires_after(std::chrono::milliseconds(config_.origin_timeout_ms));
+  auto [read_error, read] = co_await http::async_read(*up.conn.stream, up.buffer, parser, kToken);
+  if (read_error == http::error::need_buffer) read_error = {};
+  const size_t n = piece.size() - parser.get().body().size;
+  up.received += n;
+  metrics_.AddOriginBytes(n);
+  if (read_error) {
+    metrics_.CountOriginError();
+    spdlog::warn("origin {} cut the body of {}{} after {} bytes: {}", x.origin->ToString(), x.host,
+                 x.target, up.received, read_error.message());
+  }
+  co_return std::make_pair(std::string_view(piece.data(), n), read_error);
+}
+
+asio::awaitable<bool> Proxy::PassThrough(Exchange& x, Upstream& up, Relaying& r) {
+  // Unstored: relayed at the client's pace, and given up as soon as the client is gone
+  // (nobody else needs the bytes). A HEAD needs only the header.
+  co_await SendRelayHeader(x, r);
+  if (up.head_to_origin) Reuse(x, up);
+  if (x.head || !r.client_ok) co_return r.client_ok;  // a GET's unread body: not pooled
+  std::vector<char> piece(kPieceBytes);
+  while (!up.parser->is_done()) {
+    auto [data, read_error] = co_await ReadOrigin(x, up, piece);
+    if (!data.empty() && r.client_body) {
+      r.res.body().data = piece.data();
+      r.res.body().size = data.size();
+      r.res.body().more = true;
+      ArmClientDeadline(x);
+      auto [write_error, written] = co_await http::async_write(*x.client, *r.sr, kToken);
+      if (write_error && write_error != http::error::need_buffer) co_return false;
+      x.sent_bytes += data.size();
+    }
+    if (read_error) co_return false;  // never finished as complete: close the client
+  }
+  Reuse(x, up);
+  if (!r.client_body) co_return true;
+  r.res.body().data = nullptr;
+  r.res.body().size = 0;
+  r.res.body().more = false;
+  ArmClientDeadline(x);
+  auto [write_error, written] = co_await http::async_write(*x.client, *r.sr, kToken);
+  co_return !write_error;
+}
+
+asio::awaitable<bool> Proxy::StoreAndBroadcast(Exchange& x, Upstream& up, Relaying& r) {
+  // The origin is read at its own pace into the store and a broadcast, which this client
+  // reads like any collapsed follower. One slow client never paces the fetch, and a client
+  // that goes away does not stop the store.
+  SharedResponse shared;
+  shared.header.result(up.status);
+  shared.header.version(11);
+  // Followers get the header as it is stored, never fields kept from shared use.
+  http_util::LoadStoredHeaders(r.stored_meta, config_.forward_surrogate_headers, &shared.header);
+  shared.header.set(http::field::age, r.stored_age);
+  shared.header.set(http::field::via, Field(r.res, http::field::via));
+  if (auto total = up.body_length) {
+    shared.length = *total;
+    shared.header.set(http::field::content_length, std::to_string(*total));
+  } else {
+    shared.header.set(http::field::transfer_encoding, "chunked");
+  }
+  shared.vary = r.stored_meta.vary;
+  shared.secondary = r.stored_key.secondary;
+  auto broadcast = std::make_shared<Broadcast>(std::move(shared), kBroadcastBufferBytes);
+  std::unique_ptr<Broadcast::Reader> own;
+  if (r.client_ok && r.client_body) own = broadcast->Join();
+  if (r.shareable && x.ticket != nullptr) x.ticket->Publish(broadcast);
+  // A HEAD converted to a GET is answered as soon as the header is known; the body is
+  // still read into the store.
+  co_await SendRelayHeader(x, r);
+  if (!r.client_ok) own.reset();
+  const bool streaming = own != nullptr;
+  auto relay = [&]() -> asio::awaitable<bool> {
+    if (own == nullptr) co_return r.client_ok;
+    const bool sent =
+        co_await RelayBroadcast(x, *broadcast, *own, r.client_first, r.client_end, r.res, *r.sr);
+    own.reset();  // its place in the window is free at once
+    co_return sent;
+  };
+  using boost::asio::experimental::awaitable_operators::operator&&;
+  auto [complete, sent] = co_await (Fill(x, up, r, *broadcast) && relay());
+  if (!complete) co_return false;  // cut by the origin: never finished as complete
+  co_return r.client_ok && (!streaming || sent);
+}
+
+asio::awaitable<bool> Proxy::Fill(Exchange& x, Upstream& up, Relaying& r, Broadcast& broadcast) {
+  struct FinishGuard {  // followers never wait on a fill that was torn down
+    Broadcast& b;
+    ~FinishGuard() { b.Finish(false, false); }
+  } guard{broadcast};
+  auto executor = co_await asio::this_coro::executor;
+  const auto origin_wait = std::chrono::milliseconds(config_.origin_timeout_ms);
+  std::unique_ptr<InsertHandle>& insert = r.insert;
+  bool stored = false;
+  auto store_failed = [&](const Status& s) {
+    if (!s.ok()) spdlog::warn("storing {}: {}", x.primary, s.ToString());
+    insert.reset();  // abort: the response still reaches every reader
+    broadcast.StoreFailed();
+  };
+  auto append = [&](std::string_view data) -> asio::awaitable<void> {
+    if (!insert) co_return;
+    auto [append_status] = co_await async_append(*insert, data, executor, kToken);
+    if (!append_status.ok()) {
+      store_failed(append_status);
+    } else if (up.received > config_.max_object_bytes) {
+      store_failed(Status::OK());
+    }
+  };
+  auto commit = [&]() -> asio::awaitable<void> {
+    auto [commit_status] = co_await async_commit(*insert, executor, kToken);
+    stored = commit_status.ok();
+    if (stored) {
+      insert.reset();
+    } else {
+      store_failed(commit_status);
+    }
+  };
+  // A completed prefix: its stored bytes go first, to the store and to every reader.
+  if (up.completing) {
+    uint64_t delivered = 0;
+    Status read = co_await ReadStored(
+        store_, *up.prefix, 0, up.prefix->body_length,
+        [&](std::string_view piece) -> asio::awaitable<bool> {
+          co_await append(piece);
+          co_await broadcast.Append(piece, origin_wait);
+          co_return true;
+        },
+        &delivered);
+    if (!read.ok()) {
+      spdlog::warn("reading the stored part of {}: {}", x.primary, read.ToString());
+      insert.reset();
+      co_return false;  // the readers are closed, never given a short body
+    }
+  }
+  std::vector<char> piece(kPieceBytes);
+  while (!up.parser->is_done()) {
+    auto [data, read_error] = co_await ReadOrigin(x, up, piece);
+    if (!data.empty()) co_await append(data);
+    // Committed before the last bytes go out, so a client that has the whole response
+    // and asks again finds it stored.
+    if (insert && !read_error && up.parser->is_done()) co_await commit();
+    if (!data.empty()) co_await broadcast.Append(data, origin_wait);
+    if (read_error) {
+      insert.reset();  // never stored
+      co_return false;
+    }
+  }
+  if (insert) co_await commit();  // an empty body: nothing was read, the commit is still due
+  broadcast.Finish(true, stored);
+  // Once the object is stored the collapsed fetch is over: later requests look it up (it
+  // may need revalidating) rather than join a response that already arrived.
+  if (x.ticket != nullptr) x.ticket->Release();
+  Reuse(x, up);
+  co_return true;
+}
+
+}  // namespace edgecache::proxy
