@@ -48,8 +48,7 @@ Status StoreImpl::Init() {
   s = index::EntryTable::Open(options_, dir_ + "/index", &table_);
   if (!s.ok()) return s;
   clock_ = std::make_unique<index::VersionClock>(*table_);
-  std::vector<purge::Rule> loaded_rules;
-  s = LoadMeta(&loaded_rules);
+  s = LoadMeta();
   if (!s.ok()) return s;
 
   segments_ = std::make_unique<segment::SegmentManager>(
@@ -66,6 +65,18 @@ Status StoreImpl::Init() {
       });
   std::vector<uint64_t> dead;
   s = segments_->Open(&dead);
+  if (!s.ok()) return s;
+  purger_ = std::make_unique<purge::Purger>(purge::Purger::Parts{
+      .options = options_,
+      .table = *table_,
+      .clock = *clock_,
+      .segments = *segments_,
+      .enqueue = [this](std::function<void()> job) { Enqueue(std::move(job)); },
+      .removed = [this](const ObjectInfo& info) { CountRemoved(info); },
+      .closing = closing_,
+  });
+  std::vector<purge::Rule> loaded_rules;
+  s = purger_->Load(&loaded_rules);
   if (!s.ok()) return s;
   reinserter_ = std::make_unique<segment::Reinserter>(segment::Reinserter::Parts{
       .options = options_,
@@ -91,7 +102,7 @@ Status StoreImpl::Init() {
   maintenance_ = std::thread([this] { MaintenanceLoop(); });
   if (!options_.read_only) {
     for (uint64_t id : dead) Enqueue([this, id] { CleanupSegment(id); });
-    for (const purge::Rule& rule : loaded_rules) Enqueue([this, rule] { CleanupRule(rule); });
+    for (const purge::Rule& rule : loaded_rules) Enqueue([this, rule] { purger_->Cleanup(rule); });
   }
   if (!clean_open_) Enqueue([this] { Recount(); });
   return Status::OK();
@@ -111,6 +122,7 @@ StoreImpl::~StoreImpl() {
         table_->Put(Family::kMeta, format::kMetaCounters, value, /*sync=*/true, "record counters");
     if (!s.ok()) spdlog::warn("store {}: {}", dir_, s.ToString());
   }
+  purger_.reset();
   reinserter_.reset();
   segments_.reset();
   table_.reset();
@@ -133,7 +145,7 @@ Status StoreImpl::ReadOnlyError() const {
   return Status::NotSupported("store " + dir_ + " is open read-only");
 }
 
-Status StoreImpl::LoadMeta(std::vector<purge::Rule>* rules) {
+Status StoreImpl::LoadMeta() {
   std::string value;
   bool found = false;
   Status s = table_->Get(Family::kMeta, format::kMetaFormatVersion, &value, &found);
@@ -171,33 +183,16 @@ Status StoreImpl::LoadMeta(std::vector<purge::Rule>* rules) {
     }
   }
 
-  const std::string prefix = format::kMetaRulePrefix;
-  Status bad;
-  s = table_->Scan(Family::kMeta, prefix, [&](std::string_view key, std::string_view value) {
-    purge::Rule rule;
-    bad =
-        key.size() == prefix.size() + 8
-            ? purge::DecodeRule(format::DecodeBigEndian64(key.data() + prefix.size()), value, &rule)
-            : Status::Corruption("index: bad rule key");
-    if (!bad.ok()) return false;
-    rules_.Install(rule);
-    rules->push_back(std::move(rule));
-    return true;
-  });
-  return s.ok() ? bad : s;
+  return Status::OK();
 }
 
 StoreImpl::Serve StoreImpl::Classify(const ObjectInfo& info) const {
-  return Classify(info, *rules_.Snapshot());
-}
-
-StoreImpl::Serve StoreImpl::Classify(const ObjectInfo& info, const purge::RuleSet& rules) const {
   const uint64_t min_live = segments_->min_live();
   for (const BodyExtent& e : info.extents) {
     if (e.segment < min_live) return Serve::kNo;
   }
-  if (!rules.empty()) {
-    switch (rules.Apply(info)) {
+  if (std::shared_ptr<const purge::RuleSet> rules = purger_->Rules(); !rules->empty()) {
+    switch (rules->Apply(info)) {
       case purge::Verdict::kGone:
         return Serve::kNo;
       case purge::Verdict::kStale:
@@ -269,31 +264,19 @@ Status StoreImpl::BeginInsert(const ObjectKey& key, const ObjectMeta& meta,
 
 Status StoreImpl::Publish(ObjectInfo info) {
   const std::string entry_key = format::EntryKey(info.key);
-  std::shared_lock rules_lock(rules_mu_);
+  auto guard = purger_->PublishGuard();
   for (const BodyExtent& e : info.extents) {
     if (e.segment < segments_->min_live()) {
       return Status::Aborted("segment reclaimed while the object was being written");
     }
   }
-  switch (rules_.Snapshot()->Apply(info)) {
-    case purge::Verdict::kGone:
-      return Status::Aborted("purged while being written");
-    case purge::Verdict::kStale:
-      info.invalidated = true;
-      break;
-    case purge::Verdict::kKeep:
-      break;
-  }
-  if (auto it = url_purges_.find(info.key.primary);
-      it != url_purges_.end() && info.version < it->second.first) {
-    if (it->second.second == PurgeMode::kHard) return Status::Aborted("purged while being written");
-    info.invalidated = true;
-  }
+  Status s = purger_->Admit(&info);
+  if (!s.ok()) return s;
 
   std::lock_guard stripe(table_->Stripe(entry_key));
   ObjectInfo old;
   bool found = false;
-  Status s = table_->GetEntry(entry_key, &old, &found);
+  s = table_->GetEntry(entry_key, &old, &found);
   if (!s.ok()) return s;
   index::EntryTable::Batch batch(*table_);
   batch.PutEntry(entry_key, info, found ? &old : nullptr);
@@ -320,7 +303,7 @@ Status StoreImpl::UpdateMeta(const ObjectKey& key, uint64_t expected_version,
   Status s = ValidateKey(key);
   if (!s.ok()) return s;
   const std::string entry_key = format::EntryKey(key);
-  std::shared_lock rules_lock(rules_mu_);
+  auto guard = purger_->PublishGuard();
   std::lock_guard stripe(table_->Stripe(entry_key));
   ObjectInfo info;
   bool found = false;
@@ -399,6 +382,42 @@ Status StoreImpl::List(const ListOptions& options, std::vector<ObjectInfo>* out)
   return s.ok() ? read : s;
 }
 
+Status StoreImpl::PurgeUrl(std::string_view primary, PurgeMode mode, uint64_t* affected) {
+  std::vector<uint64_t> counts;
+  Status s = PurgeUrls({std::string(primary)}, mode, affected ? &counts : nullptr);
+  if (s.ok() && affected != nullptr) *affected = counts[0];
+  return s;
+}
+
+Status StoreImpl::PurgeUrls(const std::vector<std::string>& primaries, PurgeMode mode,
+                            std::vector<uint64_t>* affected) {
+  if (options_.read_only) return ReadOnlyError();
+  for (const std::string& primary : primaries) {
+    if (primary.empty() || primary.find('\0') != std::string::npos) {
+      return Status::InvalidArgument("bad primary key");
+    }
+  }
+  return purger_->PurgeUrls(primaries, mode, affected);
+}
+
+Status StoreImpl::PurgeTag(std::string_view tag, PurgeMode mode, uint64_t* affected) {
+  if (tag.empty()) return Status::InvalidArgument("empty tag");
+  return InstallRule(purge::Rule::Kind::kTag, tag, mode, affected);
+}
+
+Status StoreImpl::PurgePrefix(std::string_view prefix, PurgeMode mode, uint64_t* affected) {
+  return InstallRule(purge::Rule::Kind::kPrefix, prefix, mode, affected);
+}
+
+Status StoreImpl::InstallRule(purge::Rule::Kind kind, std::string_view value, PurgeMode mode,
+                              uint64_t* affected) {
+  if (options_.read_only) return ReadOnlyError();
+  if (value.find('\0') != std::string_view::npos) {
+    return Status::InvalidArgument("purge value contains a NUL byte");
+  }
+  return purger_->Install(kind, value, mode, affected);
+}
+
 StoreCounters StoreImpl::Counters() const {
   StoreCounters c;
   c.objects = static_cast<uint64_t>(std::max<int64_t>(0, objects_.load()));
@@ -412,8 +431,8 @@ StoreCounters StoreImpl::Counters() const {
   c.evictions = evictions_.load();
   c.reinserted = reinserted_.load();
   c.segments_reclaimed = segments_->reclaimed();
-  c.purges = purges_.load();
-  c.purged_objects = purged_objects_.load();
+  c.purges = purger_->purges();
+  c.purged_objects = purger_->purged_objects();
   c.ram_cache_hits = ram_hits_.load();
   c.disk_reads = disk_reads_.load();
   c.corrupt_reads = corrupt_reads_.load();
@@ -450,14 +469,11 @@ void StoreImpl::MaintenanceLoop() {
       jobs_cv_.notify_all();
       continue;
     }
-    if (!retiring_.empty()) {
-      std::vector<purge::Rule> pending = std::move(retiring_);
-      retiring_.clear();
+    if (purger_ && purger_->HasWaiting()) {
       lock.unlock();
-      std::erase_if(pending, [this](const purge::Rule& r) { return TryRetireRule(r); });
+      const bool waiting = purger_->RetireWaiting();
       lock.lock();
-      retiring_.insert(retiring_.end(), pending.begin(), pending.end());
-      if (!retiring_.empty()) jobs_cv_.wait_for(lock, std::chrono::milliseconds(50));
+      if (waiting) jobs_cv_.wait_for(lock, std::chrono::milliseconds(50));
       continue;
     }
     jobs_cv_.wait(lock);

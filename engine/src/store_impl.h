@@ -1,6 +1,6 @@
 // StoreImpl: the Store behind edgecache/store.h, the glue that wires its units together
 // (docs/architecture.md): the index (index/entry_table.h) and version clock, the segment
-// files, the RAM cache and hit tracker, purges (purge/purger.cc), re-insertion and verify.
+// files, the RAM cache and hit tracker, purges (purge/purger.h), re-insertion and verify.
 //
 // Threads:
 //  * callers: Lookup, List, purges, BeginInsert; AsyncRead submits and returns.
@@ -10,8 +10,8 @@
 //  * maintenance_: one thread for background jobs (purge-rule cleanup, reclaimed-segment
 //    cleanup, re-insertion, counter recount) and retiring purge rules.
 //
-// Locks, in acquisition order: rules_mu_ (shared for publishing an entry, exclusive for
-// installing a purge), then one entry stripe (EntryTable::Stripe: serialises
+// Locks, in acquisition order: the purger's publish guard (shared for publishing an entry,
+// exclusive for installing a purge), then one entry stripe (EntryTable::Stripe: serialises
 // read-modify-write of one index entry), then leaf mutexes. The hit path (Lookup,
 // AsyncRead from RAM) takes none of them.
 #pragma once
@@ -35,6 +35,7 @@
 #include "insert.h"
 #include "io/inflight.h"
 #include "purge/purge_rules.h"
+#include "purge/purger.h"
 #include "segment/reinserter.h"
 #include "segment/segment_manager.h"
 #include "store_dir.h"
@@ -100,24 +101,19 @@ class StoreImpl final : public Store, private Publisher {
   bool VerifyEntry(const std::string& entry_key, const ObjectInfo& info,
                    const VerifyOptions& options, VerifyReport* report);
 
-  // Reads format version, version reservation, counters and purge rules (installed, and
-  // returned so their cleanup can be queued).
-  Status LoadMeta(std::vector<purge::Rule>* rules);
+  // Reads format version, version reservation and counters.
+  Status LoadMeta();
   Serve Classify(const ObjectInfo& info) const;  // under the current purge rules
-  Serve Classify(const ObjectInfo& info, const purge::RuleSet& rules) const;
   void CountRemoved(const ObjectInfo& info);
-  bool PurgeEntry(const std::string& entry_key, uint64_t seq, PurgeMode mode,
-                  const std::function<bool(const ObjectInfo&)>& covered);
+  // PurgeTag and PurgePrefix: checks, then purger_->Install.
   Status InstallRule(purge::Rule::Kind kind, std::string_view value, PurgeMode mode,
                      uint64_t* affected);
 
   // Background jobs (run on maintenance_).
   void Enqueue(std::function<void()> job);
   void MaintenanceLoop();
-  void CleanupRule(const purge::Rule& rule);
   void CleanupSegment(uint64_t segment);
   void Recount();
-  bool TryRetireRule(const purge::Rule& rule);
 
   const StoreOptions options_;
   const std::string dir_;
@@ -134,19 +130,12 @@ class StoreImpl final : public Store, private Publisher {
   std::unique_ptr<InsertParts> insert_parts_;
   cache::RamCache ram_;
   cache::HitTracker hit_tracker_;
-  purge::PurgeRules rules_;
+  std::unique_ptr<purge::Purger> purger_;
   boost::asio::thread_pool workers_;
-
-  std::shared_mutex rules_mu_;
-  // Recent URL purges that in-flight inserts begun before them must honour at Publish:
-  // primary key -> (purge version, mode). Pruned once no older insert is in flight.
-  std::unordered_map<std::string, std::pair<uint64_t, PurgeMode>>
-      url_purges_;  // GUARDED_BY(rules_mu_)
 
   std::mutex jobs_mu_;
   std::condition_variable jobs_cv_;
   std::deque<std::function<void()>> jobs_;  // GUARDED_BY(jobs_mu_)
-  std::vector<purge::Rule> retiring_;       // GUARDED_BY(jobs_mu_): cleaned, awaiting inserts
   bool job_running_ = false;                // GUARDED_BY(jobs_mu_)
   std::atomic<bool> closing_{false};
   std::thread maintenance_;
@@ -154,7 +143,7 @@ class StoreImpl final : public Store, private Publisher {
   std::atomic<int64_t> objects_{0};
   std::atomic<int64_t> body_bytes_{0};
   mutable std::atomic<uint64_t> hits_{0}, misses_{0};
-  std::atomic<uint64_t> inserts_{0}, evictions_{0}, reinserted_{0}, purges_{0}, purged_objects_{0};
+  std::atomic<uint64_t> inserts_{0}, evictions_{0}, reinserted_{0};
   std::atomic<uint64_t> ram_hits_{0}, disk_reads_{0}, corrupt_reads_{0}, io_errors_{0};
 };
 

@@ -9,7 +9,7 @@
 // entries and removes the rule.
 //
 // Thread safety: Snapshot() is lock-free (an atomic shared_ptr to an immutable set);
-// Install and Remove are serialised by the caller (the store's rules mutex).
+// Install and Remove are serialised by the caller (the Purger's publish guard, purger.h).
 #pragma once
 
 #include <atomic>

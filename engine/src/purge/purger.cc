@@ -1,32 +1,44 @@
-// Purges: by URL (entries dropped or marked stale at once), and by tag or key prefix
-// (a rule installed at once, persisted, then applied to the covered entries by a
-// background job and retired: purge/purge_rules.h).
+#include "purge/purger.h"
+
 #include <spdlog/spdlog.h>
 
 #include "format/coding.h"
 #include "format/index_layout.h"
-#include "format/record.h"
-#include "store_impl.h"
 #include "store_internal.h"
 
-namespace edgecache {
+namespace edgecache::purge {
 
 using index::Family;
 using internal::HasTag;
 
-// Applies a purge (rule `seq`, `mode`) to one entry if it is older than the purge.
-// Returns whether the entry was removed or newly marked stale.
-bool StoreImpl::PurgeEntry(const std::string& entry_key, uint64_t seq, PurgeMode mode,
-                           const std::function<bool(const ObjectInfo&)>& covered) {
-  std::lock_guard stripe(table_->Stripe(entry_key));
+Status Purger::Load(std::vector<Rule>* loaded) {
+  const std::string prefix = format::kMetaRulePrefix;
+  Status bad;
+  Status s =
+      p_.table.Scan(Family::kMeta, prefix, [&](std::string_view key, std::string_view value) {
+        Rule rule;
+        bad = key.size() == prefix.size() + 8
+                  ? DecodeRule(format::DecodeBigEndian64(key.data() + prefix.size()), value, &rule)
+                  : Status::Corruption("index: bad rule key");
+        if (!bad.ok()) return false;
+        rules_.Install(rule);
+        loaded->push_back(std::move(rule));
+        return true;
+      });
+  return s.ok() ? bad : s;
+}
+
+bool Purger::PurgeEntry(const std::string& entry_key, uint64_t seq, PurgeMode mode,
+                        const std::function<bool(const ObjectInfo&)>& covered) {
+  std::lock_guard stripe(p_.table.Stripe(entry_key));
   ObjectInfo info;
   bool found = false;
-  Status s = table_->GetEntry(entry_key, &info, &found);
+  Status s = p_.table.GetEntry(entry_key, &info, &found);
   if (!s.ok() || !found || info.version >= seq || !covered(info)) {
-    s.IgnoreError();  // unreadable entries were dropped by ReadEntry; nothing to purge
+    s.IgnoreError();  // unreadable entries were dropped by GetEntry; nothing to purge
     return false;
   }
-  index::EntryTable::Batch batch(*table_);
+  index::EntryTable::Batch batch(p_.table);
   if (mode == PurgeMode::kHard) {
     batch.DeleteEntry(entry_key, info);
   } else {
@@ -34,41 +46,28 @@ bool StoreImpl::PurgeEntry(const std::string& entry_key, uint64_t seq, PurgeMode
     info.invalidated = true;
     batch.RewriteEntry(entry_key, info);
   }
-  s = table_->Write(batch, /*sync=*/false, "purge entry");
+  s = p_.table.Write(batch, /*sync=*/false, "purge entry");
   if (!s.ok()) {
-    spdlog::warn("store {}: {}", dir_, s.ToString());
+    spdlog::warn("{}", s.ToString());
     return false;
   }
-  if (mode == PurgeMode::kHard) CountRemoved(info);
+  if (mode == PurgeMode::kHard) p_.removed(info);
   purged_objects_.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
-Status StoreImpl::PurgeUrl(std::string_view primary, PurgeMode mode, uint64_t* affected) {
-  std::vector<uint64_t> counts;
-  Status s = PurgeUrls({std::string(primary)}, mode, affected ? &counts : nullptr);
-  if (s.ok() && affected != nullptr) *affected = counts[0];
-  return s;
-}
-
-Status StoreImpl::PurgeUrls(const std::vector<std::string>& primaries, PurgeMode mode,
-                            std::vector<uint64_t>* affected) {
-  if (options_.read_only) return ReadOnlyError();
-  for (const std::string& primary : primaries) {
-    if (primary.empty() || primary.find('\0') != std::string::npos) {
-      return Status::InvalidArgument("bad primary key");
-    }
-  }
+Status Purger::PurgeUrls(const std::vector<std::string>& primaries, PurgeMode mode,
+                         std::vector<uint64_t>* affected) {
   if (affected != nullptr) affected->assign(primaries.size(), 0);
   Status s;
   for (size_t i = 0; i < primaries.size() && s.ok(); ++i) {
     const std::string& primary = primaries[i];
     uint64_t seq = 0;
     {
-      std::unique_lock rules_lock(rules_mu_);
-      seq = clock_->Next();
+      std::unique_lock guard(mu_);
+      seq = p_.clock.Next();
       // Inserts begun before this purge must not publish their (older) bodies afterwards.
-      uint64_t oldest = clock_->OldestInsert();
+      uint64_t oldest = p_.clock.OldestInsert();
       std::erase_if(url_purges_, [oldest](const auto& kv) { return kv.second.first <= oldest; });
       if (oldest < seq) {
         auto& slot = url_purges_[primary];
@@ -77,7 +76,7 @@ Status StoreImpl::PurgeUrls(const std::vector<std::string>& primaries, PurgeMode
       }
     }
     uint64_t n = 0;
-    s = table_->Scan(
+    s = p_.table.Scan(
         Family::kEntries, format::EntryKeyPrefix(primary),
         [&](std::string_view key, std::string_view) {
           if (PurgeEntry(std::string(key), seq, mode, [](const ObjectInfo&) { return true; })) ++n;
@@ -87,118 +86,151 @@ Status StoreImpl::PurgeUrls(const std::vector<std::string>& primaries, PurgeMode
     if (affected != nullptr) (*affected)[i] = n;
   }
   // One sync makes every purge of the list durable.
-  if (s.ok()) s = table_->SyncWal("sync purge");
+  if (s.ok()) s = p_.table.SyncWal("sync purge");
   return s;
 }
 
-Status StoreImpl::InstallRule(purge::Rule::Kind kind, std::string_view value, PurgeMode mode,
-                              uint64_t* affected) {
-  if (options_.read_only) return ReadOnlyError();
-  if (value.find('\0') != std::string_view::npos) {
-    return Status::InvalidArgument("purge value contains a NUL byte");
-  }
-  purge::Rule rule;
+Status Purger::Install(Rule::Kind kind, std::string_view value, PurgeMode mode,
+                       uint64_t* affected) {
+  Rule rule;
   rule.kind = kind;
   rule.mode = mode;
   rule.value = std::string(value);
-  std::shared_ptr<const purge::RuleSet> before;  // the rules without this one, for the count
+  std::shared_ptr<const RuleSet> before;  // the rules without this one, for the count
   {
-    std::unique_lock rules_lock(rules_mu_);
+    std::unique_lock guard(mu_);
     before = rules_.Snapshot();
-    rule.seq = clock_->Next();
-    Status s = table_->Put(Family::kMeta, format::RuleKey(rule.seq), purge::EncodeRule(rule),
-                           /*sync=*/true, "record purge");
+    rule.seq = p_.clock.Next();
+    Status s = p_.table.Put(Family::kMeta, format::RuleKey(rule.seq), EncodeRule(rule),
+                            /*sync=*/true, "record purge");
     if (!s.ok()) return s;
     rules_.Install(rule);
   }
   purges_.fetch_add(1, std::memory_order_relaxed);
   // Counted once the purge is in effect, so the count never delays it, on a snapshot taken
-  // before the cleanup starts: the entries the rule covers that were servable (or stale)
-  // under the rules before it.
+  // before the cleanup starts.
   std::unique_ptr<index::EntryTable::Snapshot> snapshot;
-  if (affected != nullptr) snapshot = table_->TakeSnapshot();
-  Enqueue([this, rule] { CleanupRule(rule); });
+  if (affected != nullptr) snapshot = p_.table.TakeSnapshot();
+  p_.enqueue([this, rule] { Cleanup(rule); });
   if (affected == nullptr) return Status::OK();
-  *affected = 0;
-  const bool by_tag = kind == purge::Rule::Kind::kTag;
-  const std::string prefix = by_tag ? format::TagKeyPrefix(rule.value) : rule.value;
-  Status s = table_->Scan(
-      by_tag ? Family::kTags : Family::kEntries, prefix,
-      [&](std::string_view key, std::string_view value) {
-        const std::string_view entry_key = key.substr(by_tag ? prefix.size() : 0);
-        ObjectInfo info;
-        std::string entry;
-        bool found = true;
-        if (by_tag) {
-          Status r = table_->Get(Family::kEntries, entry_key, &entry, &found, snapshot.get());
-          if (!r.ok() || !found) {
-            r.IgnoreError();  // not countable; the cleanup will still see it
-            return true;
-          }
-          value = entry;
-        }
-        if (format::DecodeEntry(value, &info).ok() && format::SplitEntryKey(entry_key, &info.key) &&
-            info.version < rule.seq && (!by_tag || HasTag(info, rule.value)) &&
-            Classify(info, *before) != Serve::kNo)
-          ++*affected;
-        return true;
-      },
-      {.snapshot = snapshot.get(), .fill_cache = false});
+  Status s = Count(rule, *before, *snapshot, affected);
   // The purge itself succeeded and is durable: a failed count is only logged.
-  if (!s.ok()) spdlog::warn("store {}: {} (the purge is in effect)", dir_, s.ToString());
+  if (!s.ok()) spdlog::warn("{} (the purge is in effect)", s.ToString());
   return Status::OK();
 }
 
-Status StoreImpl::PurgeTag(std::string_view tag, PurgeMode mode, uint64_t* affected) {
-  if (tag.empty()) return Status::InvalidArgument("empty tag");
-  return InstallRule(purge::Rule::Kind::kTag, tag, mode, affected);
+Status Purger::Count(const Rule& rule, const RuleSet& before,
+                     const index::EntryTable::Snapshot& snapshot, uint64_t* affected) {
+  *affected = 0;
+  const bool by_tag = rule.kind == Rule::Kind::kTag;
+  const std::string prefix = by_tag ? format::TagKeyPrefix(rule.value) : rule.value;
+  const uint64_t min_live = p_.segments.min_live();
+  return p_.table.Scan(by_tag ? Family::kTags : Family::kEntries, prefix,
+                       [&](std::string_view key, std::string_view value) {
+                         const std::string_view entry_key = key.substr(by_tag ? prefix.size() : 0);
+                         ObjectInfo info;
+                         std::string entry;
+                         if (by_tag) {
+                           bool found = false;
+                           Status r =
+                               p_.table.Get(Family::kEntries, entry_key, &entry, &found, &snapshot);
+                           if (!r.ok() || !found) {
+                             r.IgnoreError();  // not countable; the cleanup will still see it
+                             return true;
+                           }
+                           value = entry;
+                         }
+                         if (!format::DecodeEntry(value, &info).ok() ||
+                             !format::SplitEntryKey(entry_key, &info.key) ||
+                             info.version >= rule.seq || (by_tag && !HasTag(info, rule.value))) {
+                           return true;
+                         }
+                         bool live = true;
+                         for (const BodyExtent& e : info.extents)
+                           live = live && e.segment >= min_live;
+                         if (live && (before.empty() || before.Apply(info) != Verdict::kGone))
+                           ++*affected;
+                         return true;
+                       },
+                       {.snapshot = &snapshot, .fill_cache = false});
 }
 
-Status StoreImpl::PurgePrefix(std::string_view prefix, PurgeMode mode, uint64_t* affected) {
-  return InstallRule(purge::Rule::Kind::kPrefix, prefix, mode, affected);
-}
-
-void StoreImpl::CleanupRule(const purge::Rule& rule) {
-  const bool by_tag = rule.kind == purge::Rule::Kind::kTag;
+void Purger::Cleanup(const Rule& rule) {
+  const bool by_tag = rule.kind == Rule::Kind::kTag;
   const std::string prefix = by_tag ? format::TagKeyPrefix(rule.value) : rule.value;
   auto covered = [&rule, by_tag](const ObjectInfo& info) {
     return by_tag ? HasTag(info, rule.value) : info.key.primary.starts_with(rule.value);
   };
-  Status s = table_->Scan(by_tag ? Family::kTags : Family::kEntries, prefix,
-                          [&](std::string_view key, std::string_view) {
-                            if (closing_) return false;  // the rule stays; Open resumes it
-                            PurgeEntry(std::string(key.substr(by_tag ? prefix.size() : 0)),
-                                       rule.seq, rule.mode, covered);
-                            return true;
-                          });
-  if (closing_) {
+  Status s = p_.table.Scan(by_tag ? Family::kTags : Family::kEntries, prefix,
+                           [&](std::string_view key, std::string_view) {
+                             if (p_.closing) return false;  // the rule stays; Open resumes it
+                             PurgeEntry(std::string(key.substr(by_tag ? prefix.size() : 0)),
+                                        rule.seq, rule.mode, covered);
+                             return true;
+                           });
+  if (p_.closing) {
     s.IgnoreError();
     return;
   }
-  if (s.ok()) s = table_->SyncWal("sync purge");
+  if (s.ok()) s = p_.table.SyncWal("sync purge");
   if (!s.ok()) {
-    spdlog::warn("store {}: purge cleanup stopped: {}", dir_, s.ToString());
+    spdlog::warn("purge cleanup stopped: {}", s.ToString());
     return;
   }
-  if (!TryRetireRule(rule)) {
-    std::lock_guard lock(jobs_mu_);
+  if (!TryRetire(rule)) {
+    std::lock_guard lock(retiring_mu_);
     retiring_.push_back(rule);
   }
 }
 
-bool StoreImpl::TryRetireRule(const purge::Rule& rule) {
+bool Purger::HasWaiting() const {
+  std::lock_guard lock(retiring_mu_);
+  return !retiring_.empty();
+}
+
+bool Purger::RetireWaiting() {
+  std::vector<Rule> pending;
+  {
+    std::lock_guard lock(retiring_mu_);
+    pending.swap(retiring_);
+  }
+  std::erase_if(pending, [this](const Rule& r) { return TryRetire(r); });
+  std::lock_guard lock(retiring_mu_);
+  retiring_.insert(retiring_.end(), pending.begin(), pending.end());
+  return !retiring_.empty();
+}
+
+bool Purger::TryRetire(const Rule& rule) {
   // An insert begun before the purge could still publish an old body: keep the rule
   // until every such insert has finished.
-  if (clock_->OldestInsert() < rule.seq) return false;
-  std::unique_lock rules_lock(rules_mu_);
+  if (p_.clock.OldestInsert() < rule.seq) return false;
+  std::unique_lock guard(mu_);
   Status s =
-      table_->Delete(Family::kMeta, format::RuleKey(rule.seq), /*sync=*/true, "retire purge rule");
+      p_.table.Delete(Family::kMeta, format::RuleKey(rule.seq), /*sync=*/true, "retire purge rule");
   if (!s.ok()) {
-    spdlog::warn("store {}: {}", dir_, s.ToString());
+    spdlog::warn("{}", s.ToString());
     return false;
   }
   rules_.Remove(rule.seq);
   return true;
 }
 
-}  // namespace edgecache
+Status Purger::Admit(ObjectInfo* info) const {
+  switch (rules_.Snapshot()->Apply(*info)) {
+    case Verdict::kGone:
+      return Status::Aborted("purged while being written");
+    case Verdict::kStale:
+      info->invalidated = true;
+      break;
+    case Verdict::kKeep:
+      break;
+  }
+  if (auto it = url_purges_.find(info->key.primary);
+      it != url_purges_.end() && info->version < it->second.first) {
+    if (it->second.second == PurgeMode::kHard) return Status::Aborted("purged while being written");
+    info->invalidated = true;
+  }
+  return Status::OK();
+}
+
+}  // namespace edgecache::purge
