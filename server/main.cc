@@ -50,8 +50,8 @@ int main(int argc, char** argv) {
   app.footer(
       "Config file keys (TOML; docs/configuration.md has their defaults and meaning):\n"
       "  listen, admin, admin_token, threads, log_level, access_log, name, parent\n"
-      "  [store] dir, capacity, segment_size, ram_cache, index_cache, sync (none|commit),\n"
-      "          io_backend (auto|io_uring|posix), reinsert_hot_objects\n"
+      "  [store] dir, capacity, segment_size, ram_cache, index_cache, entry_cache,\n"
+      "          sync (none|commit), io_backend (auto|io_uring|posix), reinsert_hot_objects\n"
       "  [origins] default = URL, \"HOST\" = URL\n"
       "  [timeouts] connect_ms, origin_ms, client_ms, idle_ms, grace_ms\n"
       "  [limits] max_header_bytes, max_request_body_bytes, max_connections, max_object_bytes\n"

@@ -1,11 +1,15 @@
 // The index units on their own, on a real RocksDB in a temp directory: EntryTable (entries,
-// tag and Vary keys, scans, snapshots) and VersionClock.
+// tag and Vary keys, scans, snapshots, its entry cache) and VersionClock; and ShardedLru,
+// the cache under the entry cache.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "cache/sharded_lru.h"
 #include "format/index_layout.h"
 #include "index/entry_table.h"
 #include "index/version_clock.h"
@@ -162,6 +166,85 @@ TEST(EntryTableTest, ForgettingASegmentDropsItsRecordAndMembersOnly) {
   EXPECT_EQ(Keys(*table, Family::kSegments, format::SegmentMemberPrefix(4)).size(), 1u);
   EXPECT_EQ(Keys(*table, Family::kSegments, std::string(1, format::kSegmentRecordTag)),
             std::vector<std::string>{format::SegmentRecordKey(4)});
+}
+
+TEST(EntryTableTest, CachedReadsFollowEveryWrite) {
+  TempDir dir;
+  auto table = OpenTable(dir.Sub("index"));
+  ObjectInfo a = Entry("http://h/c", "", {"t"}, 1);
+  Put(*table, a);
+  const std::string key = format::EntryKey(a.key);
+  ObjectInfo got;
+  bool found = false;
+  std::vector<std::string> names;
+  for (int read = 0; read < 2; ++read) {  // the second read is the cached one
+    ASSERT_TRUE(table->GetEntry(key, &got, &found).ok());
+    ASSERT_TRUE(found);
+    EXPECT_EQ(got.version, 1u);
+    ASSERT_TRUE(table->GetVaryNames("http://h/c", &names).ok());
+    EXPECT_TRUE(names.empty());
+  }
+  EXPECT_GT(table->cache_usage(), 0u);
+  // A rewrite, a new Vary, a soft purge's rewrite and a delete are each seen at once.
+  ObjectInfo b = Entry("http://h/c", "", {"t"}, 2);
+  b.meta.vary = {"accept-encoding"};
+  Put(*table, b, &got);
+  ASSERT_TRUE(table->GetEntry(key, &got, &found).ok());
+  EXPECT_EQ(got.version, 2u);
+  ASSERT_TRUE(table->GetVaryNames("http://h/c", &names).ok());
+  EXPECT_EQ(names, std::vector<std::string>{"accept-encoding"});
+  b.invalidated = true;
+  EntryTable::Batch soft(*table);
+  soft.RewriteEntry(key, b);
+  ASSERT_TRUE(table->Write(soft, false, "soft").ok());
+  ASSERT_TRUE(table->GetEntry(key, &got, &found).ok());
+  EXPECT_TRUE(got.invalidated);
+  EntryTable::Batch del(*table);
+  del.DeleteEntry(key, b);
+  ASSERT_TRUE(table->Write(del, false, "delete").ok());
+  ASSERT_TRUE(table->GetEntry(key, &got, &found).ok());
+  EXPECT_FALSE(found);
+}
+
+TEST(EntryTableTest, AReadThatRacesWritesNeverLeavesAStaleEntryCached) {
+  TempDir dir;
+  auto table = OpenTable(dir.Sub("index"));
+  const ObjectInfo first = Entry("http://h/race", "", {}, 1);
+  const std::string key = format::EntryKey(first.key);
+  Put(*table, first);
+  std::atomic<bool> done{false};
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 3; ++i) {
+    readers.emplace_back([&] {
+      while (!done) {
+        ObjectInfo info;
+        bool found = false;
+        EXPECT_TRUE(table->GetEntry(key, &info, &found).ok());
+      }
+    });
+  }
+  for (uint64_t v = 2; v <= 3000; ++v) Put(*table, Entry("http://h/race", "", {}, v));
+  done = true;
+  for (auto& t : readers) t.join();
+  ObjectInfo last;
+  bool found = false;
+  ASSERT_TRUE(table->GetEntry(key, &last, &found).ok());
+  EXPECT_EQ(last.version, 3000u);
+}
+
+TEST(ShardedLruTest, APutAfterAnEraseOfItsShardIsRefused) {
+  cache::ShardedLru<std::string, int> lru(64 << 10);
+  const uint64_t before = lru.Version(std::string("k"));
+  lru.Erase(std::string("k"));  // a write happened while "k" was being read
+  lru.PutIf("k", 1, 100, before);
+  int v = 0;
+  EXPECT_FALSE(lru.Get(std::string("k"), &v));
+  lru.PutIf("k", 2, 100, lru.Version(std::string("k")));
+  ASSERT_TRUE(lru.Get(std::string("k"), &v));
+  EXPECT_EQ(v, 2);
+  lru.Erase(std::string("k"));
+  EXPECT_FALSE(lru.Get(std::string("k"), &v));
+  EXPECT_EQ(lru.usage(), 0u);
 }
 
 TEST(VersionClockTest, VersionsIncreaseAndNeverRepeatAcrossReopens) {

@@ -41,6 +41,10 @@ struct StoreOptions {
   // blocks: the index's memory does not grow with the number of objects.
   uint64_t index_cache_bytes = 32ull << 20;
 
+  // Decoded index entries (and Vary names) of recently looked-up objects, in front of the
+  // index: a hit on a hot object reads nothing from RocksDB. 0 disables it.
+  uint64_t entry_cache_bytes = 32ull << 20;
+
   SyncPolicy sync = SyncPolicy::kNone;
 
   // Before the oldest segment is reclaimed, copy the objects in it that were hit since they

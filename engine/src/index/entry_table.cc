@@ -59,13 +59,16 @@ void EntryTable::Batch::PutEntry(std::string_view entry_key, const ObjectInfo& i
   }
   if (!info.meta.vary.empty()) {
     batch_->Put(db_.vary, info.key.primary, format::EncodeVaryNames(info.meta.vary));
+    written_.push_back(info.key.primary);
   } else if (info.key.secondary.empty()) {
     batch_->Delete(db_.vary, info.key.primary);
+    written_.push_back(info.key.primary);
   }
 }
 
 void EntryTable::Batch::RewriteEntry(std::string_view entry_key, const ObjectInfo& info) {
   batch_->Put(db_.entries, ToSlice(entry_key), format::EncodeEntry(info));
+  written_.emplace_back(entry_key);
 }
 
 void EntryTable::Batch::DeleteEntry(std::string_view entry_key, const ObjectInfo& info) {
@@ -75,6 +78,7 @@ void EntryTable::Batch::DeleteEntry(std::string_view entry_key, const ObjectInfo
 
 void EntryTable::Batch::DeleteUndecodable(std::string_view entry_key) {
   batch_->Delete(db_.entries, ToSlice(entry_key));
+  written_.emplace_back(entry_key);
 }
 
 void EntryTable::Batch::DeleteTagKey(std::string_view tag_key) {
@@ -98,23 +102,40 @@ Status EntryTable::Open(const StoreOptions& options, const std::string& path,
   auto db = std::make_unique<IndexDb>();
   Status s = OpenIndexDb(options, path, db.get());
   if (!s.ok()) return s;
-  out->reset(new EntryTable(std::move(db), options.read_only, path));
+  out->reset(new EntryTable(std::move(db), options, path));
   return Status::OK();
 }
 
-EntryTable::EntryTable(std::unique_ptr<IndexDb> db, bool read_only, std::string path)
-    : db_(std::move(db)), read_only_(read_only), path_(std::move(path)) {}
+EntryTable::EntryTable(std::unique_ptr<IndexDb> db, const StoreOptions& options, std::string path)
+    : db_(std::move(db)),
+      read_only_(options.read_only),
+      path_(std::move(path)),
+      cache_(options.entry_cache_bytes) {}
 
 EntryTable::~EntryTable() = default;
 
 Status EntryTable::GetEntry(std::string_view entry_key, ObjectInfo* info, bool* found) {
+  std::shared_ptr<const Cached> cached;
+  if (cache_.Get(entry_key, &cached)) {
+    *info = cached->info;
+    *found = true;
+    return Status::OK();
+  }
+  const uint64_t version = cache_.Version(entry_key);
   std::string value;
   Status s = Get(Family::kEntries, entry_key, &value, found);
   if (!s.ok() || !*found) return s;
   s = format::DecodeEntry(value, info);
   if (s.ok() && !format::SplitEntryKey(entry_key, &info->key))
     s = Status::Corruption("index: entry key without separator");
-  if (s.ok()) return s;
+  if (s.ok()) {
+    if (cache_.enabled()) {
+      // Charged its encoded size and the decoded form's strings and vectors, roughly.
+      cache_.PutIf(std::string(entry_key), std::make_shared<const Cached>(Cached{*info, {}}),
+                   entry_key.size() * 2 + value.size() * 2 + 256, version);
+    }
+    return s;
+  }
   // A bad entry is a miss; removing it keeps it from being decoded again.
   *found = false;
   spdlog::warn("index {}: dropping undecodable entry: {}", path_, s.ToString());
@@ -123,6 +144,12 @@ Status EntryTable::GetEntry(std::string_view entry_key, ObjectInfo* info, bool* 
 }
 
 Status EntryTable::GetVaryNames(std::string_view primary, std::vector<std::string>* names) {
+  std::shared_ptr<const Cached> cached;
+  if (cache_.Get(primary, &cached)) {
+    *names = cached->vary;
+    return Status::OK();
+  }
+  const uint64_t version = cache_.Version(primary);
   std::string value;
   bool found = false;
   Status s = Get(Family::kVary, primary, &value, &found);
@@ -131,6 +158,11 @@ Status EntryTable::GetVaryNames(std::string_view primary, std::vector<std::strin
     *names = format::DecodeVaryNames(value);
   } else {
     names->clear();
+  }
+  // Kept when there are none too: most primary keys have no Vary.
+  if (cache_.enabled()) {
+    cache_.PutIf(std::string(primary), std::make_shared<const Cached>(Cached{{}, *names}),
+                 primary.size() * 2 + value.size() * 2 + 128, version);
   }
   return Status::OK();
 }
@@ -160,16 +192,27 @@ Status EntryTable::Scan(Family family, std::string_view prefix, const Visitor& v
 
 Status EntryTable::Put(Family family, std::string_view key, std::string_view value, bool sync,
                        std::string_view what) {
-  return FromRocks(
+  Status s = FromRocks(
       db_->db->Put(WriteOpts(sync), Handle(*db_, family), ToSlice(key), ToSlice(value)), what);
+  Written(family, key);
+  return s;
 }
 
 Status EntryTable::Delete(Family family, std::string_view key, bool sync, std::string_view what) {
-  return FromRocks(db_->db->Delete(WriteOpts(sync), Handle(*db_, family), ToSlice(key)), what);
+  Status s = FromRocks(db_->db->Delete(WriteOpts(sync), Handle(*db_, family), ToSlice(key)), what);
+  Written(family, key);
+  return s;
 }
 
 Status EntryTable::Write(Batch& batch, bool sync, std::string_view what) {
-  return FromRocks(db_->db->Write(WriteOpts(sync), batch.batch_.get()), what);
+  Status s = FromRocks(db_->db->Write(WriteOpts(sync), batch.batch_.get()), what);
+  // Dropped whether or not the write went through: a failed write may be partly durable.
+  for (const std::string& key : batch.written_) cache_.Erase(key);
+  return s;
+}
+
+void EntryTable::Written(Family family, std::string_view key) {
+  if (family == Family::kEntries || family == Family::kVary) cache_.Erase(key);
 }
 
 Status EntryTable::SyncWal(std::string_view what) { return FromRocks(db_->db->SyncWAL(), what); }

@@ -2,6 +2,13 @@
 // says) behind the few operations the engine needs. It is the only engine code that sees
 // RocksDB: everything else reads entries, scans key ranges and writes batches through it.
 //
+// Hot entries are read from RAM: GetEntry and GetVaryNames keep what they decode in an
+// entry cache (options.entry_cache_bytes, a ShardedLru), so a hit on a hot object reads
+// nothing from RocksDB however large the index grows. Every write of an entry or of Vary
+// names goes through this class, which drops the keys it wrote from the cache once the
+// write is done; a read that raced a write never caches what it read (ShardedLru::PutIf).
+// Snapshot reads and scans bypass the cache.
+//
 // Thread safety: all methods are thread-safe (RocksDB's guarantee). A Batch is used by one
 // thread. Stripe() hands out the lock that serialises read-modify-write of one entry.
 #pragma once
@@ -15,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cache/sharded_lru.h"
 #include "edgecache/object.h"
 #include "edgecache/options.h"
 #include "edgecache/status.h"
@@ -75,6 +83,7 @@ class EntryTable {
     friend class EntryTable;
     const IndexDb& db_;
     std::unique_ptr<rocksdb::WriteBatch> batch_;
+    std::vector<std::string> written_;  // entry keys and primaries: dropped from the cache
   };
 
   struct ScanOptions {
@@ -120,13 +129,29 @@ class EntryTable {
   // The lock that serialises read-modify-write of an entry (one of 64, by key hash).
   std::mutex& Stripe(std::string_view entry_key);
 
+  uint64_t cache_usage() const { return cache_.usage(); }
+
  private:
-  EntryTable(std::unique_ptr<IndexDb> db, bool read_only, std::string path);
+  // A cached read: a decoded entry, or a primary key's Vary names (none: no Vary).
+  struct Cached {
+    ObjectInfo info;
+    std::vector<std::string> vary;
+  };
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view key) const { return std::hash<std::string_view>()(key); }
+  };
+
+  EntryTable(std::unique_ptr<IndexDb> db, const StoreOptions& options, std::string path);
+  // After a write of `family`: the key's cached read is stale.
+  void Written(Family family, std::string_view key);
 
   const std::unique_ptr<IndexDb> db_;
   const bool read_only_;
   const std::string path_;
   std::array<std::mutex, 64> stripes_;
+  // Entry keys (primary '\0' secondary) and primary keys (Vary names) never collide.
+  cache::ShardedLru<std::string, std::shared_ptr<const Cached>, KeyHash, std::equal_to<>> cache_;
 };
 
 }  // namespace edgecache::index

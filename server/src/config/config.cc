@@ -232,8 +232,8 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   // Inside the tables too, a misspelt key is an error rather than a silent default.
   static const std::map<std::string, std::vector<std::string>> kTableKeys = {
       {"store",
-       {"dir", "capacity", "segment_size", "ram_cache", "index_cache", "reinsert_hot_objects",
-        "sync", "io_backend"}},
+       {"dir", "capacity", "segment_size", "ram_cache", "index_cache", "entry_cache",
+        "reinsert_hot_objects", "sync", "io_backend"}},
       {"timeouts", {"connect_ms", "origin_ms", "client_ms", "idle_ms", "grace_ms"}},
       {"limits",
        {"max_header_bytes", "max_request_body_bytes", "max_connections", "max_object_bytes"}},
@@ -292,6 +292,7 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   size(store["capacity"], "store.capacity", &c->store.capacity_bytes);
   size(store["segment_size"], "store.segment_size", &c->store.segment_bytes);
   size(store["ram_cache"], "store.ram_cache", &c->store.ram_cache_bytes);
+  size(store["entry_cache"], "store.entry_cache", &c->store.entry_cache_bytes);
   size(store["index_cache"], "store.index_cache", &c->store.index_cache_bytes);
   boolean(store["reinsert_hot_objects"], "store.reinsert_hot_objects",
           &c->store.reinsert_hot_objects);
