@@ -397,6 +397,27 @@ TEST(ServePolicyTest, TheReasonSaysWhoseDoingARevalidationIs) {
 namespace edgecache::http_util {
 namespace {
 
+TEST(HeaderBlockTest, WritesTheWireFormAndLeavesOutWhatAStoredResponseMustNotReplay) {
+  ObjectMeta meta;
+  meta.headers = {{"Content-Type", "text/plain"}, {"Age", "30"},
+                  {"Set-Cookie", "a=b"},          {"Content-Length", "99"},
+                  {"Connection", "keep-alive"},   {"Surrogate-Key", "t1"},
+                  {"Via", "1.1 origin"},          {"Cache-Control", "max-age=60"}};
+  HeaderBlock block(206);
+  block.AddStored(meta, /*forward_surrogate=*/false, {"via"});
+  block.Add("Age", "5");
+  EXPECT_EQ(std::move(block).Finish(),
+            "HTTP/1.1 206 Partial Content\r\nContent-Type: text/plain\r\n"
+            "Cache-Control: max-age=60\r\nAge: 5\r\n\r\n");
+  HeaderBlock surrogate(200);
+  surrogate.AddStored(meta, /*forward_surrogate=*/true, {});
+  const std::string out = std::move(surrogate).Finish();
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 200 OK\r\n"));
+  EXPECT_NE(out.find("Surrogate-Key: t1\r\n"), std::string::npos);
+  EXPECT_NE(out.find("Via: 1.1 origin\r\n"), std::string::npos);
+  EXPECT_EQ(out.find("Set-Cookie"), std::string::npos);
+}
+
 TEST(RangeTest, SingleByteRangesParsedOthersIgnored) {
   auto r = ParseRange("bytes=0-99", 1000);
   EXPECT_EQ(r.kind, ByteRange::kSatisfiable);

@@ -131,13 +131,56 @@ void MergeNotModified(const http::fields& not_modified,
   stored->insert(stored->end(), added.begin(), added.end());
 }
 
+namespace {
+
+// Whether a stored field goes to clients: never Age (recomputed), framing or hop-by-hop
+// fields, or Set-Cookie (never stored; an entry written before that rule must not replay
+// it); surrogate fields only when configured.
+bool Forwardable(std::string_view name, bool forward_surrogate) {
+  if (iequals(name, "age") || iequals(name, "set-cookie") || IsFramingOrHopByHop(name)) {
+    return false;
+  }
+  return forward_surrogate || !IsSurrogateHeader(name);
+}
+
+}  // namespace
+
 void LoadStoredHeaders(const ObjectMeta& meta, bool forward_surrogate, http::fields* out) {
   for (const auto& [name, value] : meta.headers) {
-    // Set-Cookie is never stored; an entry written before that rule must not replay it.
-    if (iequals(name, "age") || iequals(name, "set-cookie") || IsFramingOrHopByHop(name)) continue;
-    if (!forward_surrogate && IsSurrogateHeader(name)) continue;
-    out->insert(name, value);
+    if (Forwardable(name, forward_surrogate)) out->insert(name, value);
   }
+}
+
+HeaderBlock::HeaderBlock(unsigned status, size_t reserve) {
+  out_.reserve(reserve);
+  out_ += "HTTP/1.1 ";
+  out_ += std::to_string(status);
+  out_ += ' ';
+  const auto reason = http::obsolete_reason(static_cast<http::status>(status));
+  out_.append(reason.data(), reason.size());
+  out_ += "\r\n";
+}
+
+void HeaderBlock::Add(std::string_view name, std::string_view value) {
+  out_ += name;
+  out_ += ": ";
+  out_ += value;
+  out_ += "\r\n";
+}
+
+void HeaderBlock::AddStored(const ObjectMeta& meta, bool forward_surrogate,
+                            std::initializer_list<std::string_view> skip) {
+  for (const auto& [name, value] : meta.headers) {
+    if (!Forwardable(name, forward_surrogate)) continue;
+    if (std::any_of(skip.begin(), skip.end(), [&](std::string_view s) { return iequals(name, s); }))
+      continue;
+    Add(name, value);
+  }
+}
+
+std::string HeaderBlock::Finish() && {
+  out_ += "\r\n";
+  return std::move(out_);
 }
 
 std::string_view StoredHeader(const ObjectMeta& meta, std::string_view name) {
