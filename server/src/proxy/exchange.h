@@ -114,7 +114,9 @@ struct Proxy::Upstream {
   boost::system::error_code ec;
   bool client_body_failed = false;  // the client's request body broke off or was too large
   int64_t request_time = 0, response_time = 0;
-  uint64_t received = 0;  // body bytes read from the origin
+  uint64_t received = 0;          // body bytes read from the origin
+  std::unique_ptr<char[]> piece;  // what ReadOrigin reads the body into
+  size_t piece_size = 0;
 
   // Set by Fetch from the final response's header.
   unsigned status = 0;  // 200 for a completed part

@@ -122,9 +122,9 @@ class Proxy {
   // The client's response header, with the client's byte range out of a full response.
   void BuildClientResponse(Exchange& x, const Upstream& up, Relaying* r);
   boost::asio::awaitable<void> SendRelayHeader(Exchange& x, Relaying& r);
-  // The next piece of the origin's body, read into `piece`, and the error that ended it.
+  // The next piece of the origin's body (in up.piece) and the error that ended it.
   boost::asio::awaitable<std::pair<std::string_view, boost::system::error_code>> ReadOrigin(
-      Exchange& x, Upstream& up, std::vector<char>& piece);
+      Exchange& x, Upstream& up);
   // An unstored response, at the client's pace.
   boost::asio::awaitable<bool> PassThrough(Exchange& x, Upstream& up, Relaying& r);
   // A stored response: Fill and this client's RelayBroadcast side by side.

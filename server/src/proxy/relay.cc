@@ -177,14 +177,20 @@ asio::awaitable<void> Proxy::SendRelayHeader(Exchange& x, Relaying& r) {
 }
 
 asio::awaitable<std::pair<std::string_view, boost::system::error_code>> Proxy::ReadOrigin(
-    Exchange& x, Upstream& up, std::vector<char>& piece) {
+    Exchange& x, Upstream& up) {
+  if (!up.piece) {
+    // As large as the body when it is known and smaller (most objects), and not zeroed.
+    up.piece_size = static_cast<size_t>(
+        up.body_length ? std::clamp<uint64_t>(*up.body_length, 1, kPieceBytes) : kPieceBytes);
+    up.piece.reset(new char[up.piece_size]);
+  }
   http::response_parser<http::buffer_body>& parser = *up.parser;
-  parser.get().body().data = piece.data();
-  parser.get().body().size = piece.size();
+  parser.get().body().data = up.piece.get();
+  parser.get().body().size = up.piece_size;
   up.conn.stream->expires_after(std::chrono::milliseconds(config_.origin_timeout_ms));
   auto [read_error, read] = co_await http::async_read(*up.conn.stream, up.buffer, parser, kToken);
   if (read_error == http::error::need_buffer) read_error = {};
-  const size_t n = piece.size() - parser.get().body().size;
+  const size_t n = up.piece_size - parser.get().body().size;
   up.received += n;
   metrics_.AddOriginBytes(n);
   if (read_error) {
@@ -192,7 +198,7 @@ asio::awaitable<std::pair<std::string_view, boost::system::error_code>> Proxy::R
     spdlog::warn("origin {} cut the body of {}{} after {} bytes: {}", x.origin->ToString(), x.host,
                  x.target, up.received, read_error.message());
   }
-  co_return std::make_pair(std::string_view(piece.data(), n), read_error);
+  co_return std::make_pair(std::string_view(up.piece.get(), n), read_error);
 }
 
 asio::awaitable<bool> Proxy::PassThrough(Exchange& x, Upstream& up, Relaying& r) {
@@ -201,11 +207,10 @@ asio::awaitable<bool> Proxy::PassThrough(Exchange& x, Upstream& up, Relaying& r)
   co_await SendRelayHeader(x, r);
   if (up.head_to_origin) Reuse(x, up);
   if (x.head || !r.client_ok) co_return r.client_ok;  // a GET's unread body: not pooled
-  std::vector<char> piece(kPieceBytes);
   while (!up.parser->is_done()) {
-    auto [data, read_error] = co_await ReadOrigin(x, up, piece);
+    auto [data, read_error] = co_await ReadOrigin(x, up);
     if (!data.empty() && r.client_body) {
-      r.res.body().data = piece.data();
+      r.res.body().data = const_cast<char*>(data.data());
       r.res.body().size = data.size();
       r.res.body().more = true;
       ArmClientDeadline(x);
@@ -315,9 +320,8 @@ asio::awaitable<bool> Proxy::Fill(Exchange& x, Upstream& up, Relaying& r, Broadc
       co_return false;  // the readers are closed, never given a short body
     }
   }
-  std::vector<char> piece(kPieceBytes);
   while (!up.parser->is_done()) {
-    auto [data, read_error] = co_await ReadOrigin(x, up, piece);
+    auto [data, read_error] = co_await ReadOrigin(x, up);
     if (!data.empty()) co_await append(data);
     // Committed before the last bytes go out, so a client that has the whole response
     // and asks again finds it stored.
