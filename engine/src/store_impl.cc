@@ -232,6 +232,15 @@ Status StoreImpl::LookupVariant(std::string_view primary, const HeaderGetter& re
   return Lookup(key, info);
 }
 
+void StoreImpl::AppendListed(std::string_view entry_key, ObjectInfo info,
+                             std::vector<ObjectInfo>* out) const {
+  const Serve serve = Classify(info);
+  if (serve == Serve::kNo) return;
+  info.invalidated = serve == Serve::kStale;
+  info.hits = hit_tracker_.EstimateHits(entry_key);
+  out->push_back(std::move(info));
+}
+
 Status StoreImpl::Variants(std::string_view primary, std::vector<ObjectInfo>* out) {
   out->clear();
   return table_->Scan(Family::kEntries, format::EntryKeyPrefix(primary),
@@ -239,11 +248,7 @@ Status StoreImpl::Variants(std::string_view primary, std::vector<ObjectInfo>* ou
                         ObjectInfo info;
                         if (!format::DecodeEntry(value, &info).ok()) return true;
                         format::SplitEntryKey(key, &info.key);
-                        Serve serve = Classify(info);
-                        if (serve == Serve::kNo) return true;
-                        info.invalidated = serve == Serve::kStale;
-                        info.hits = hit_tracker_.EstimateHits(key);
-                        out->push_back(std::move(info));
+                        AppendListed(key, std::move(info), out);
                         return true;
                       });
 }
@@ -371,11 +376,7 @@ Status StoreImpl::List(const ListOptions& options, std::vector<ObjectInfo>* out)
                               if (!format::DecodeEntry(value, &info).ok()) return true;
                               format::SplitEntryKey(entry_key, &info.key);
                             }
-                            Serve serve = Classify(info);
-                            if (serve == Serve::kNo) return true;
-                            info.invalidated = serve == Serve::kStale;
-                            info.hits = hit_tracker_.EstimateHits(entry_key);
-                            out->push_back(std::move(info));
+                            AppendListed(entry_key, std::move(info), out);
                             return true;
                           },
                           {.start = start});

@@ -104,6 +104,10 @@ class StoreImpl final : public Store, private Publisher {
   // Reads format version, version reservation and counters.
   Status LoadMeta();
   Serve Classify(const ObjectInfo& info) const;  // under the current purge rules
+  // Variants and List: appends `info` as a listing shows it (stale or not, its estimated
+  // hits), unless it is gone.
+  void AppendListed(std::string_view entry_key, ObjectInfo info,
+                    std::vector<ObjectInfo>* out) const;
   void CountRemoved(const ObjectInfo& info);
   // PurgeTag and PurgePrefix: checks, then purger_->Install.
   Status InstallRule(purge::Rule::Kind kind, std::string_view value, PurgeMode mode,

@@ -42,7 +42,7 @@ asio::awaitable<Proxy::Served> Proxy::ServeStored(Exchange& x, const ObjectInfo&
   }
 
   // Range / If-Range answered from the stored full body (RFC 9110 §14), or from a stored
-  // part when the range lies inside it (CachedPartial checked that it does).
+  // part when the range lies inside it (LookUp checked that it does: kServeFresh).
   uint64_t first = 0, end = info.body_length;
   http_util::ByteRange range;
   std::string_view range_header = Field(x.req, http::field::range);
