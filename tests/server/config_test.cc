@@ -42,6 +42,7 @@ log_level = "debug"
 dir = "/var/cache/edgecache"
 capacity = "20GiB"
 ram_cache = "256MiB"
+entry_cache = "8MiB"
 sync = "commit"
 io_backend = "posix"
 [origins]
@@ -60,6 +61,7 @@ honour_client_no_cache = false
   EXPECT_EQ(c.listen.size(), 2u);
   EXPECT_EQ(c.admin->port, 8081);
   EXPECT_EQ(c.store.capacity_bytes, 20ull << 30);
+  EXPECT_EQ(c.store.entry_cache_bytes, 8ull << 20);
   EXPECT_EQ(c.store.sync, SyncPolicy::kCommit);
   EXPECT_EQ(c.store.io_backend, IoBackendKind::kPosix);
   EXPECT_EQ(c.origins.at("www.example.com").host, "10.0.0.5");
@@ -84,6 +86,15 @@ TEST(ConfigFileTest, ErrorsNameTheKey) {
   };
   EXPECT_NE(load("[store]\ncapacity = \"lots\"\n").find("store.capacity"), std::string::npos);
   EXPECT_NE(load("[store]\nsync = \"sometimes\"\n").find("store.sync"), std::string::npos);
+  EXPECT_NE(load("[store]\nentry_cache = \"-1\"\n").find("store.entry_cache"), std::string::npos);
+  EXPECT_NE(load("[store]\nentry_cache = true\n").find("store.entry_cache"), std::string::npos);
+  EXPECT_EQ(load("[store]\nentry_cache = \"0\"\n"), "OK");  // 0 turns it off
+  // A value of another TOML type is an error, never converted (true is not 1 byte).
+  EXPECT_NE(load("[store]\nram_cache = true\n").find("store.ram_cache"), std::string::npos);
+  EXPECT_NE(load("[timeouts]\norigin_ms = true\n").find("timeouts.origin_ms"), std::string::npos);
+  EXPECT_NE(load("[timeouts]\norigin_ms = 5.5\n").find("timeouts.origin_ms"), std::string::npos);
+  EXPECT_NE(load("[cache]\nhonour_client_no_cache = 0\n").find("cache.honour_client_no_cache"),
+            std::string::npos);
   EXPECT_NE(load("[origins]\nx = \"ftp://a\"\n").find("origins.x"), std::string::npos);
   EXPECT_NE(load("bogus = 1\n").find("bogus"), std::string::npos);
   EXPECT_NE(load("listen = 5\n").find("listen"), std::string::npos);

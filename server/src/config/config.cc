@@ -163,7 +163,9 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
     return Status::InvalidArgument("config file " + path + ": " + std::string(e.description()) +
                                    " at line " + std::to_string(e.source().begin.line));
   }
-  // Every key is read through these helpers, so a wrong type names its key.
+  // Every key is read through these helpers, so a wrong type names its key. They take
+  // values of their exact TOML type: toml++'s value<T>() would read true as the integer 1
+  // and 0 as false.
   Status s;
   auto str = [&](const toml::node_view<toml::node>& n, std::string_view key, std::string* out) {
     if (!n) return;
@@ -175,7 +177,7 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   };
   auto integer = [&](const toml::node_view<toml::node>& n, std::string_view key, int64_t* out) {
     if (!n) return;
-    if (auto v = n.value<int64_t>()) {
+    if (auto v = n.value_exact<int64_t>()) {
       *out = *v;
     } else if (s.ok()) {
       s = Bad(key, "must be an integer");
@@ -183,7 +185,7 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   };
   auto size = [&](const toml::node_view<toml::node>& n, std::string_view key, uint64_t* out) {
     if (!n) return;
-    if (auto v = n.value<int64_t>(); v && *v >= 0) {
+    if (auto v = n.value_exact<int64_t>(); v && *v >= 0) {
       *out = static_cast<uint64_t>(*v);
     } else if (auto t = n.value<std::string>(); t && ParseSize(*t)) {
       *out = *ParseSize(*t);
@@ -193,7 +195,7 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   };
   auto boolean = [&](const toml::node_view<toml::node>& n, std::string_view key, bool* out) {
     if (!n) return;
-    if (auto v = n.value<bool>()) {
+    if (auto v = n.value_exact<bool>()) {
       *out = *v;
     } else if (s.ok()) {
       s = Bad(key, "must be true or false");
