@@ -416,6 +416,16 @@ TEST(HeaderBlockTest, WritesTheWireFormAndLeavesOutWhatAStoredResponseMustNotRep
   EXPECT_NE(out.find("Surrogate-Key: t1\r\n"), std::string::npos);
   EXPECT_NE(out.find("Via: 1.1 origin\r\n"), std::string::npos);
   EXPECT_EQ(out.find("Set-Cookie"), std::string::npos);
+
+  // Read back from disk, a field that no origin response could have carried is left out:
+  // it must not split the response or add a field of its own.
+  ObjectMeta bad;
+  bad.headers = {{"X-Ok", "1"},         {"X-Split", "a\r\nX-Injected: 1"},
+                 {"X-Bare-LF", "a\nb"}, {"X-Nul", std::string("a\0b", 3)},
+                 {"Bad Name", "x"},     {"", "x"}};
+  HeaderBlock hostile(200);
+  hostile.AddStored(bad, false, {});
+  EXPECT_EQ(std::move(hostile).Finish(), "HTTP/1.1 200 OK\r\nX-Ok: 1\r\n\r\n");
 }
 
 TEST(RangeTest, SingleByteRangesParsedOthersIgnored) {

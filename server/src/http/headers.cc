@@ -172,6 +172,13 @@ void HeaderBlock::AddStored(const ObjectMeta& meta, bool forward_surrogate,
                             std::initializer_list<std::string_view> skip) {
   for (const auto& [name, value] : meta.headers) {
     if (!Forwardable(name, forward_surrogate)) continue;
+    // Stored fields were parsed from an origin's response, but they are read back from
+    // disk: one that could not have been parsed is left out rather than let it split the
+    // response (a CR or LF in it) or break its framing.
+    if (!util::IsToken(name) ||
+        value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+      continue;
+    }
     if (std::any_of(skip.begin(), skip.end(), [&](std::string_view s) { return iequals(name, s); }))
       continue;
     Add(name, value);
