@@ -92,6 +92,9 @@ struct Proxy::Exchange {
   std::deque<std::string> vary_values;  // request values normalised for variant keys
   bool collapsed = false;               // waited once for another request's fetch of the same key
   Collapser::Ticket* ticket = nullptr;  // held while this request leads a collapsed fetch
+
+  // GET or HEAD: the methods whose responses are looked up and stored.
+  bool cacheable_method() const { return head || req.method() == http::verb::get; }
 };
 
 // What the look-up state found: the stored response, if any, and what flow:: needs of it.

@@ -59,7 +59,7 @@ asio::awaitable<Proxy::AfterResponse> Proxy::Handle(Request& req, http_util::Req
     if (x.origin == nullptr) {
       // Never an open proxy: only configured hosts are served.
       keep = co_await SendError(x, 421, "no origin is configured for host " + x.host + "\n");
-    } else if (req.method() == http::verb::get || x.head) {
+    } else if (x.cacheable_method()) {
       keep = co_await Run(x, flow::State::kLookup);
     } else {
       x.cs.fwd = "method";

@@ -69,7 +69,7 @@ void Proxy::StartInsert(Exchange& x, const Upstream& up, Relaying* r) {
       if (!beast::iequals(name, "content-range")) r->end_to_end.insert(name, value);
     }
   }
-  const bool cacheable_method = x.req.method() == http::verb::get || x.head;
+  const bool cacheable_method = x.cacheable_method();
   if (!cacheable_method || up.head_to_origin) return;
   http::request_header<> as_get = x.req.base();
   as_get.method(http::verb::get);
@@ -139,7 +139,7 @@ void Proxy::BuildClientResponse(Exchange& x, const Upstream& up, Relaying* r) {
   std::optional<uint64_t> length = up.body_length;
   r->client_body = !bodiless && !x.head;
   // The client's byte range, served out of the full response as it streams by.
-  const bool cacheable_method = x.req.method() == http::verb::get || x.head;
+  const bool cacheable_method = x.cacheable_method();
   if (cacheable_method && (config_.range_miss_fetch_full || up.completing) && up.status == 200 &&
       length) {
     const http_util::ByteRange range = http_util::RequestedRange(

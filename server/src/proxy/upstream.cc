@@ -15,7 +15,7 @@
 namespace edgecache::proxy {
 
 asio::awaitable<flow::State> Proxy::Fetch(Exchange& x, Upstream* up) {
-  const bool cacheable_method = x.req.method() == http::verb::get || x.head;
+  const bool cacheable_method = x.cacheable_method();
   const ObjectInfo* stale = up->stale;
   // A HEAD for a stored response is revalidated with a HEAD (RFC 9111 §4.3.5 says how its
   // answer updates the stored one); a HEAD miss is fetched as a GET to fill the cache.
@@ -140,7 +140,7 @@ void Proxy::Reuse(const Exchange& x, Upstream& up) {
 
 Request Proxy::UpstreamRequest(const Exchange& x, const ObjectInfo* stale, const ObjectInfo* prefix,
                                bool head_to_origin) const {
-  const bool cacheable_method = x.req.method() == http::verb::get || x.head;
+  const bool cacheable_method = x.cacheable_method();
   // The request to the origin is the prepared one (Handle). Cache fetches are full GETs:
   // the client's own conditionals and ranges are answered here, and a revalidation sends
   // the stored validators instead.
@@ -182,7 +182,7 @@ asio::awaitable<void> Proxy::SendUpstream(Exchange& x, const Request& out, bool 
                                           Upstream* up) {
   // A request body is streamed from the client as it is sent (never held whole): such a
   // request goes on a fresh connection and is never sent twice.
-  const bool cacheable_method = x.req.method() == http::verb::get || x.head;
+  const bool cacheable_method = x.cacheable_method();
   const bool stream_body = !cacheable_method && x.body != nullptr && !x.body->done();
   origin::Connection& conn = up->conn;
   std::optional<http::response_parser<http::buffer_body>>& parser_slot = up->parser;
