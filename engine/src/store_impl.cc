@@ -229,7 +229,9 @@ Status StoreImpl::LookupVariant(std::string_view primary, const HeaderGetter& re
   Status s = table_->GetVaryNames(key.primary, &names);
   if (!s.ok()) return s;
   if (!names.empty()) key.secondary = SecondaryKeyFor(names, request_header);
-  return Lookup(key, info);
+  s = Lookup(key, info);
+  if (s.IsNotFound()) info->key = std::move(key);
+  return s;
 }
 
 void StoreImpl::AppendListed(std::string_view entry_key, ObjectInfo info,

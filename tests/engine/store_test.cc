@@ -224,6 +224,12 @@ TEST_F(StoreTest, VaryVariantsFoundFromRequestHeaders) {
   ASSERT_TRUE(store_->Read(info, &got).ok());
   EXPECT_EQ(got, "gzip-en");
   EXPECT_TRUE(store_->LookupVariant("h/v", headers("gzip", "fr"), &info).IsNotFound());
+  // A miss names the variant it looked for; a URL without Vary names has no secondary.
+  EXPECT_EQ(info.key.primary, "h/v");
+  EXPECT_EQ(info.key.secondary, SecondaryKeyFor(vary, headers("gzip", "fr")));
+  EXPECT_TRUE(store_->LookupVariant("h/none", headers("gzip", "fr"), &info).IsNotFound());
+  EXPECT_EQ(info.key.primary, "h/none");
+  EXPECT_EQ(info.key.secondary, "");
 
   std::vector<ObjectInfo> variants;
   ASSERT_TRUE(store_->Variants("h/v", &variants).ok());

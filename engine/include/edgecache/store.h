@@ -123,7 +123,8 @@ class Store {
   virtual Status Lookup(const ObjectKey& key, ObjectInfo* info) = 0;
 
   // Lookup of the variant a request would get: the secondary key is computed from the Vary
-  // header names stored for `primary` and the request's headers.
+  // header names stored for `primary` and the request's headers. On NotFound, info->key is
+  // the key looked up (its secondary is empty when `primary` has no Vary names).
   virtual Status LookupVariant(std::string_view primary, const HeaderGetter& request_header,
                                ObjectInfo* info) = 0;
 

@@ -246,8 +246,11 @@ void Proxy::LabelLead(Exchange& x, flow::State state, const Lookup& l) {
     x.cs.fwd = "miss";
     x.cs.detail = state == flow::State::kCompletePart ? "partial" : "";
   } else {
+    // Only a URL with stored Vary names can have had another variant (no index scan for
+    // a plain miss).
     std::vector<ObjectInfo> variants;
-    const bool vary_miss = store_.Variants(x.primary, &variants).ok() && !variants.empty();
+    const bool vary_miss = !l.info.key.secondary.empty() &&
+                           store_.Variants(x.primary, &variants).ok() && !variants.empty();
     x.cs.fwd = vary_miss ? "vary-miss" : "miss";
   }
 }
