@@ -253,10 +253,10 @@ asio::awaitable<bool> Proxy::StoreAndBroadcast(Exchange& x, Upstream& up, Relayi
   std::unique_ptr<Broadcast::Reader> own;
   if (r.client_ok && r.client_body) own = broadcast->Join();
   if (r.shareable && x.ticket != nullptr) x.ticket->Publish(broadcast);
-  // A HEAD converted to a GET is answered as soon as the header is known; the body is
-  // still read into the store.
-  co_await SendRelayHeader(x, r);
-  if (!r.client_ok) own.reset();
+  // A client that gets the body has the header in the same write as its first bytes. A
+  // HEAD converted to a GET is answered as soon as the header is known; the body is still
+  // read into the store.
+  if (own == nullptr) co_await SendRelayHeader(x, r);
   const bool streaming = own != nullptr;
   auto relay = [&]() -> asio::awaitable<bool> {
     if (own == nullptr) co_return r.client_ok;
