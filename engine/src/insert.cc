@@ -6,7 +6,8 @@
 // chunks of memory; an append that would need a third waits (its callback is deferred)
 // until the write in flight completes. Chunk writes and the commit run on the store's
 // worker threads, never on the caller's, because creating a segment and writing the index
-// may block.
+// may block. A body that fits in one small record is committed with other inserts' (group
+// commit, group_commit.h): its record joins a batch from the committing thread.
 #include "insert.h"
 
 #include <xxhash.h>
@@ -84,6 +85,19 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
       return;
     }
     committing_ = true;
+    if (!flushing_ && error_code_ == Status::Code::kOk && flushed_ == 0 && Buffered() > 0 &&
+        buffer_->size() <= p_.group.max_record_bytes()) {
+      // The whole body is one small record: it joins the next group write.
+      format::SealChunkRecord(buffer_.get(), entry_key_, version_, 0);
+      ObjectInfo info = Entry();
+      std::shared_ptr<std::string> record = std::move(buffer_);
+      lock.unlock();
+      // The insert stays alive (its version in flight) until its entry is published.
+      p_.group.Submit(
+          *record, std::move(info),
+          [self = shared_from_this(), done = std::move(done)](Status s) { done(std::move(s)); });
+      return;
+    }
     commit_done_ = std::move(done);
     if (flushing_) return;  // OnFlushed continues
     if (error_code_ == Status::Code::kOk && Buffered() > 0) {
@@ -218,6 +232,19 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
     if (finish) Finish();
   }
 
+  // The entry of the whole body, but for its extents. REQUIRES: mu_ held.
+  ObjectInfo Entry() const {
+    ObjectInfo info;
+    info.key = key_;
+    info.meta = meta_;
+    info.body_length = size_;
+    info.body_hash = XXH3_64bits_digest(hash_);
+    info.version = version_;
+    info.body_version = version_;
+    info.stored_at = NowSeconds();
+    return info;
+  }
+
   // On a worker, once every chunk is written: sync (per policy) and publish.
   void Finish() {
     DoneCallback done;
@@ -227,8 +254,8 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
       std::lock_guard lock(mu_);
       done = std::move(commit_done_);
       if (error_code_ != Status::Code::kOk) s = Error();
+      info = Entry();
       info.extents = extents_;
-      info.body_length = size_;
     }
     if (s.ok() && p_.options.sync == SyncPolicy::kCommit) {
       std::set<uint64_t> synced;
@@ -243,15 +270,7 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
         if (!s.ok()) break;
       }
     }
-    if (s.ok()) {
-      info.key = key_;
-      info.meta = meta_;
-      info.body_hash = XXH3_64bits_digest(hash_);
-      info.version = version_;
-      info.body_version = version_;
-      info.stored_at = NowSeconds();
-      s = p_.publisher.Publish(std::move(info));
-    }
+    if (s.ok()) s = p_.publisher.Publish(std::move(info));
     done(std::move(s));
   }
 

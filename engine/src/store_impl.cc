@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
+#include <set>
 
 #include "format/coding.h"
 #include "format/index_layout.h"
@@ -89,6 +92,14 @@ Status StoreImpl::Init() {
                      std::string* out) { return Read(info, out, offset, length); },
       .closing = closing_,
   });
+  group_commit_ = std::make_unique<GroupCommit>(GroupCommit::Parts{
+      .options = options_,
+      .io = *io_,
+      .inflight = inflight_io_,
+      .segments = *segments_,
+      .workers = workers_,
+      .publisher = *this,
+  });
   insert_parts_ = std::make_unique<InsertParts>(InsertParts{
       .options = options_,
       .io = *io_,
@@ -97,6 +108,7 @@ Status StoreImpl::Init() {
       .workers = workers_,
       .clock = *clock_,
       .publisher = *this,
+      .group = *group_commit_,
   });
 
   maintenance_ = std::thread([this] { MaintenanceLoop(); });
@@ -269,39 +281,81 @@ Status StoreImpl::BeginInsert(const ObjectKey& key, const ObjectMeta& meta,
   return Status::OK();
 }
 
-Status StoreImpl::Publish(ObjectInfo info) {
-  const std::string entry_key = format::EntryKey(info.key);
+void StoreImpl::PublishAll(std::vector<ObjectInfo>* infos, std::vector<Status>* results) {
+  results->assign(infos->size(), Status::OK());
   auto guard = purger_->PublishGuard();
-  for (const BodyExtent& e : info.extents) {
-    if (e.segment < segments_->min_live()) {
-      return Status::Aborted("segment reclaimed while the object was being written");
-    }
+  // Runs of distinct keys, each in one write batch: a key written twice in one batch would
+  // read the entry it replaces from before the batch.
+  size_t begin = 0;
+  while (begin < infos->size()) {
+    std::set<std::string> keys;
+    size_t end = begin;
+    while (end < infos->size() && keys.insert(format::EntryKey((*infos)[end].key)).second) ++end;
+    PublishRun(*infos, begin, end, results);
+    begin = end;
   }
-  Status s = purger_->Admit(&info);
-  if (!s.ok()) return s;
+}
 
-  std::lock_guard stripe(table_->Stripe(entry_key));
-  ObjectInfo old;
-  bool found = false;
-  s = table_->GetEntry(entry_key, &old, &found);
-  if (!s.ok()) return s;
+void StoreImpl::PublishRun(std::vector<ObjectInfo>& infos, size_t begin, size_t end,
+                           std::vector<Status>* results) {
+  // The entries' stripes, each locked once and in one order (no other path holds two).
+  std::vector<std::string> entry_keys;
+  std::vector<std::mutex*> stripes;
+  for (size_t i = begin; i < end; ++i) {
+    entry_keys.push_back(format::EntryKey(infos[i].key));
+    stripes.push_back(&table_->Stripe(entry_keys.back()));
+  }
+  std::sort(stripes.begin(), stripes.end());
+  stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
+  for (std::mutex* m : stripes) m->lock();
+
   index::EntryTable::Batch batch(*table_);
-  batch.PutEntry(entry_key, info, found ? &old : nullptr);
-  uint64_t last_segment = 0;
-  for (const BodyExtent& e : info.extents) {
-    if (e.segment == last_segment) continue;
-    last_segment = e.segment;
-    batch.AddSegmentMember(e.segment, entry_key);
+  std::vector<std::optional<ObjectInfo>> replaced(end - begin);
+  bool any = false;
+  for (size_t i = begin; i < end; ++i) {
+    ObjectInfo& info = infos[i];
+    Status& s = (*results)[i];
+    for (const BodyExtent& e : info.extents) {
+      if (e.segment < segments_->min_live()) {
+        s = Status::Aborted("segment reclaimed while the object was being written");
+        break;
+      }
+    }
+    if (s.ok()) s = purger_->Admit(&info);
+    ObjectInfo old;
+    bool found = false;
+    if (s.ok()) s = table_->GetEntry(entry_keys[i - begin], &old, &found);
+    if (!s.ok()) continue;
+    batch.PutEntry(entry_keys[i - begin], info, found ? &old : nullptr);
+    uint64_t last_segment = 0;
+    for (const BodyExtent& e : info.extents) {
+      if (e.segment == last_segment) continue;
+      last_segment = e.segment;
+      batch.AddSegmentMember(e.segment, entry_keys[i - begin]);
+    }
+    if (found) replaced[i - begin] = std::move(old);
+    any = true;
   }
-  s = table_->Write(batch, options_.sync == SyncPolicy::kCommit, "write index entry");
-  if (!s.ok()) return s;
-  if (found) {
-    CountRemoved(old);
+  Status written;
+  if (any) {
+    written = table_->Write(batch, options_.sync == SyncPolicy::kCommit, "write index entry");
+    insert_batches_.fetch_add(1, std::memory_order_relaxed);
   }
-  objects_.fetch_add(1, std::memory_order_relaxed);
-  body_bytes_.fetch_add(static_cast<int64_t>(info.body_length), std::memory_order_relaxed);
-  inserts_.fetch_add(1, std::memory_order_relaxed);
-  return Status::OK();
+  for (auto it = stripes.rbegin(); it != stripes.rend(); ++it) (*it)->unlock();
+  if (!any) return;
+  for (size_t i = begin; i < end; ++i) {
+    Status& s = (*results)[i];
+    if (!s.ok()) continue;
+    if (!written.ok()) {
+      s = written;
+      continue;
+    }
+    if (replaced[i - begin]) CountRemoved(*replaced[i - begin]);
+    objects_.fetch_add(1, std::memory_order_relaxed);
+    body_bytes_.fetch_add(static_cast<int64_t>(infos[i].body_length), std::memory_order_relaxed);
+    inserts_.fetch_add(1, std::memory_order_relaxed);
+  }
+  written.IgnoreError();
 }
 
 Status StoreImpl::UpdateMeta(const ObjectKey& key, uint64_t expected_version,
@@ -431,6 +485,7 @@ StoreCounters StoreImpl::Counters() const {
   c.hits = hits_.load();
   c.misses = misses_.load();
   c.inserts = inserts_.load();
+  c.insert_batches = insert_batches_.load();
   c.evictions = evictions_.load();
   c.reinserted = reinserted_.load();
   c.segments_reclaimed = segments_->reclaimed();

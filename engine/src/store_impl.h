@@ -5,14 +5,16 @@
 // Threads:
 //  * callers: Lookup, List, purges, BeginInsert; AsyncRead submits and returns.
 //  * I/O backend threads: run read completions (checksum verification, RAM-cache fill).
-//  * workers_ (asio thread pool): insert chunk flushes and commits, which may block on
-//    segment creation and index writes, and drops of entries found bad by reads.
+//  * workers_ (asio thread pool): insert chunk flushes and commits, group commits of small
+//    inserts (group_commit.h), which may block on segment creation and index writes, and
+//    drops of entries found bad by reads.
 //  * maintenance_: one thread for background jobs (purge-rule cleanup, reclaimed-segment
 //    cleanup, re-insertion, counter recount) and retiring purge rules.
 //
 // Locks, in acquisition order: the purger's publish guard (shared for publishing an entry,
 // exclusive for installing a purge), then one entry stripe (EntryTable::Stripe: serialises
-// read-modify-write of one index entry), then leaf mutexes. The hit path (Lookup,
+// read-modify-write of one index entry; a group commit's publish holds several, locked in
+// address order), then leaf mutexes. The hit path (Lookup,
 // AsyncRead from RAM) takes none of them.
 #pragma once
 
@@ -30,6 +32,7 @@
 #include "cache/hit_tracker.h"
 #include "cache/ram_cache.h"
 #include "edgecache/store.h"
+#include "group_commit.h"
 #include "index/entry_table.h"
 #include "index/version_clock.h"
 #include "insert.h"
@@ -77,9 +80,13 @@ class StoreImpl final : public Store, private Publisher {
   Status ReadOnlyError() const;
   enum class Serve { kYes, kStale, kNo };
 
-  // Publisher: checks that no purge or reclaim overtook the body, then writes the entry,
-  // its tags, Vary names and segment membership in one batch.
-  Status Publish(ObjectInfo info) override;
+  // Publisher: checks that no purge or reclaim overtook each body, then writes the
+  // entries, their tags, Vary names and segment membership in one batch per run of
+  // distinct keys.
+  void PublishAll(std::vector<ObjectInfo>* infos, std::vector<Status>* results) override;
+  // One such run: infos[begin, end) with distinct keys. REQUIRES: the publish guard held.
+  void PublishRun(std::vector<ObjectInfo>& infos, size_t begin, size_t end,
+                  std::vector<Status>* results);
 
   // --- the read path (read.cc) ---
   // Where the bytes at `offset` of a body are: their chunk and their place in its record.
@@ -136,6 +143,7 @@ class StoreImpl final : public Store, private Publisher {
   cache::HitTracker hit_tracker_;
   std::unique_ptr<purge::Purger> purger_;
   boost::asio::thread_pool workers_;
+  std::unique_ptr<GroupCommit> group_commit_;
 
   std::mutex jobs_mu_;
   std::condition_variable jobs_cv_;
@@ -147,7 +155,7 @@ class StoreImpl final : public Store, private Publisher {
   std::atomic<int64_t> objects_{0};
   std::atomic<int64_t> body_bytes_{0};
   mutable std::atomic<uint64_t> hits_{0}, misses_{0};
-  std::atomic<uint64_t> inserts_{0}, evictions_{0}, reinserted_{0};
+  std::atomic<uint64_t> inserts_{0}, insert_batches_{0}, evictions_{0}, reinserted_{0};
   std::atomic<uint64_t> ram_hits_{0}, disk_reads_{0}, corrupt_reads_{0}, io_errors_{0};
 };
 

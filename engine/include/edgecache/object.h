@@ -107,11 +107,12 @@ struct StoreCounters {
   uint64_t segments = 0;       // segment files on disk
   uint64_t segment_bytes = 0;  // bytes those files occupy (segments * segment size)
   uint64_t capacity_bytes = 0;
-  uint64_t hits = 0;        // lookups that found a servable entry
-  uint64_t misses = 0;      // lookups that found nothing servable
-  uint64_t inserts = 0;     // commits
-  uint64_t evictions = 0;   // entries dropped because their segment was reclaimed
-  uint64_t reinserted = 0;  // hot objects copied forward before their segment was reclaimed
+  uint64_t hits = 0;            // lookups that found a servable entry
+  uint64_t misses = 0;          // lookups that found nothing servable
+  uint64_t inserts = 0;         // commits
+  uint64_t insert_batches = 0;  // index writes that published commits (group commit)
+  uint64_t evictions = 0;       // entries dropped because their segment was reclaimed
+  uint64_t reinserted = 0;      // hot objects copied forward before their segment was reclaimed
   uint64_t segments_reclaimed = 0;
   uint64_t purges = 0;          // purge calls (url, tag, prefix)
   uint64_t purged_objects = 0;  // entries removed or marked stale by purges

@@ -62,6 +62,13 @@ struct StoreOptions {
   // and segment-reclaim cleanup.
   int worker_threads = 2;
 
+  // Group commit of small inserts (one segment write and one index write for a batch):
+  // while inserts keep coming, a batch waits until this many microseconds after the
+  // previous batch's write began, so that it collects more of them. An insert after a quiet
+  // spell is written at once. 0: a batch is whatever queued while the previous one was
+  // being written (a serial writer is never held back).
+  uint32_t commit_window_us = 0;
+
   // Create the store directory when it does not exist. When false, a missing store is
   // NotFound.
   bool create_if_missing = true;

@@ -180,6 +180,7 @@ json::object Stats(Store& store, const metrics::Metrics::Snapshot* node) {
       {"lookups_hit", c.hits},
       {"lookups_missed", c.misses},
       {"inserts", c.inserts},
+      {"insert_batches", c.insert_batches},
       {"evictions", c.evictions},
       {"reinserted", c.reinserted},
       {"segments_reclaimed", c.segments_reclaimed},

@@ -1,0 +1,30 @@
+// Publisher: the store's side of an insert, making fully written bodies visible.
+//
+// Thread safety: implementations are called from the store's worker threads concurrently.
+#pragma once
+
+#include <vector>
+
+#include "edgecache/object.h"
+#include "edgecache/status.h"
+
+namespace edgecache {
+
+class Publisher {
+ public:
+  virtual ~Publisher() = default;
+  // Checks, for each entry, that no purge or reclaim overtook its body, then writes the
+  // entries that pass in as few index write batches as their keys allow (one when they are
+  // all distinct). (*results)[i] is the outcome of (*infos)[i].
+  virtual void PublishAll(std::vector<ObjectInfo>* infos, std::vector<Status>* results) = 0;
+
+  Status Publish(ObjectInfo info) {
+    std::vector<ObjectInfo> one;
+    one.push_back(std::move(info));
+    std::vector<Status> result;
+    PublishAll(&one, &result);
+    return std::move(result.front());
+  }
+};
+
+}  // namespace edgecache
