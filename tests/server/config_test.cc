@@ -43,6 +43,7 @@ dir = "/var/cache/edgecache"
 capacity = "20GiB"
 ram_cache = "256MiB"
 entry_cache = "8MiB"
+commit_window_us = 250
 sync = "commit"
 io_backend = "posix"
 [origins]
@@ -62,6 +63,7 @@ honour_client_no_cache = false
   EXPECT_EQ(c.admin->port, 8081);
   EXPECT_EQ(c.store.capacity_bytes, 20ull << 30);
   EXPECT_EQ(c.store.entry_cache_bytes, 8ull << 20);
+  EXPECT_EQ(c.store.commit_window_us, 250u);
   EXPECT_EQ(c.store.sync, SyncPolicy::kCommit);
   EXPECT_EQ(c.store.io_backend, IoBackendKind::kPosix);
   EXPECT_EQ(c.origins.at("www.example.com").host, "10.0.0.5");
@@ -89,6 +91,11 @@ TEST(ConfigFileTest, ErrorsNameTheKey) {
   EXPECT_NE(load("[store]\nentry_cache = \"-1\"\n").find("store.entry_cache"), std::string::npos);
   EXPECT_NE(load("[store]\nentry_cache = true\n").find("store.entry_cache"), std::string::npos);
   EXPECT_EQ(load("[store]\nentry_cache = \"0\"\n"), "OK");  // 0 turns it off
+  EXPECT_NE(load("[store]\ncommit_window_us = -1\n").find("store.commit_window_us"),
+            std::string::npos);
+  EXPECT_NE(load("[store]\ncommit_window_us = 100001\n").find("store.commit_window_us"),
+            std::string::npos);
+  EXPECT_EQ(load("[store]\ncommit_window_us = 0\n"), "OK");  // 0: no waiting
   // A value of another TOML type is an error, never converted (true is not 1 byte).
   EXPECT_NE(load("[store]\nram_cache = true\n").find("store.ram_cache"), std::string::npos);
   EXPECT_NE(load("[timeouts]\norigin_ms = true\n").find("timeouts.origin_ms"), std::string::npos);

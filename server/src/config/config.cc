@@ -235,7 +235,7 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   static const std::map<std::string, std::vector<std::string>> kTableKeys = {
       {"store",
        {"dir", "capacity", "segment_size", "ram_cache", "index_cache", "entry_cache",
-        "reinsert_hot_objects", "sync", "io_backend"}},
+        "reinsert_hot_objects", "sync", "io_backend", "commit_window_us"}},
       {"timeouts", {"connect_ms", "origin_ms", "client_ms", "idle_ms", "grace_ms"}},
       {"limits",
        {"max_header_bytes", "max_request_body_bytes", "max_connections", "max_object_bytes"}},
@@ -298,6 +298,12 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   size(store["index_cache"], "store.index_cache", &c->store.index_cache_bytes);
   boolean(store["reinsert_hot_objects"], "store.reinsert_hot_objects",
           &c->store.reinsert_hot_objects);
+  int64_t commit_window = c->store.commit_window_us;
+  integer(store["commit_window_us"], "store.commit_window_us", &commit_window);
+  if ((commit_window < 0 || commit_window > 100000) && s.ok()) {
+    s = Bad("store.commit_window_us", "must be between 0 (off) and 100000 microseconds");
+  }
+  c->store.commit_window_us = static_cast<uint32_t>(std::clamp<int64_t>(commit_window, 0, 100000));
   std::string sync, backend;
   str(store["sync"], "store.sync", &sync);
   if (sync == "commit")

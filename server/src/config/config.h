@@ -37,8 +37,14 @@ struct NodeConfig {
   // Bearer token the admin API requires (every route but /healthz) when set; required
   // when the admin listener is reachable from other machines.
   std::string admin_token;
-  std::string store_dir;                     // required
-  StoreOptions store;                        // capacity, caches, segment size, sync, backend
+  std::string store_dir;  // required
+  // Capacity, caches, segment size, sync, backend; a node batches concurrent small
+  // commits for up to 1 ms (store.commit_window_us).
+  StoreOptions store = [] {
+    StoreOptions o;
+    o.commit_window_us = 1000;
+    return o;
+  }();
   std::map<std::string, OriginUrl> origins;  // lower-case Host -> origin
   std::optional<OriginUrl> default_origin;   // for any other Host
   std::optional<OriginUrl> parent;           // a parent edgecache (shield) for every miss
