@@ -449,6 +449,32 @@ TEST_F(ConformanceTest, UnrevalidatableEntriesGet504OthersAreServedStaleOnOrigin
   EXPECT_EQ(Get("/never-stored").status, 502);
 }
 
+TEST_F(ConformanceTest, OnlyIfCachedNeverReachesTheOrigin) {
+  // RFC 9111 §5.2.1.7: "respond with either a stored response consistent with the other
+  // constraints of the request or a 504 (Gateway Timeout) status code".
+  Route("/oic-fresh", Response(200, {"Cache-Control: max-age=600"}, "fresh body"));
+  Route("/oic-stale", Response(200, {"Cache-Control: max-age=10", "Age: 20"}, "stale body"));
+  Route("/oic-no-cache", Response(200, {"Cache-Control: max-age=600, no-cache"}, "nc body"));
+  for (const char* path : {"/oic-fresh", "/oic-stale", "/oic-no-cache"}) Get(path);
+  const std::map<std::string, std::string> oic = {{"Cache-Control", "only-if-cached"}};
+
+  HttpResponse fresh = Get("/oic-fresh", oic);
+  EXPECT_EQ(fresh.status, 200);
+  EXPECT_EQ(fresh.body, "fresh body");
+  // Stale, or to be revalidated before every use: only the origin could answer.
+  EXPECT_EQ(Get("/oic-stale", oic).status, 504);
+  EXPECT_EQ(Get("/oic-no-cache", oic).status, 504);
+  EXPECT_EQ(Get("/oic-never-stored", oic).status, 504);
+  // max-stale makes the stale one consistent with the request.
+  HttpResponse allowed = Get("/oic-stale", {{"Cache-Control", "only-if-cached, max-stale=60"}});
+  EXPECT_EQ(allowed.status, 200);
+  EXPECT_EQ(allowed.body, "stale body");
+  for (const char* path : {"/oic-fresh", "/oic-stale", "/oic-no-cache"}) {
+    EXPECT_EQ(Origin(path), 1) << path;
+  }
+  EXPECT_EQ(Origin("/oic-never-stored"), 0);
+}
+
 // --- 9. HEAD (RFC 9110 §9.3.2, RFC 9111 §4.3.5) ---
 
 TEST_F(ConformanceTest, AHeadMissIsAnsweredOnceTheHeaderIsKnown) {

@@ -26,6 +26,25 @@ TEST(FlowTest, NothingStoredIsFetchedUnlessOnlyIfCached) {
   EXPECT_EQ(AfterLookup(miss), State::kRefuse);
 }
 
+TEST(FlowTest, OnlyIfCachedRefusesWhatOnlyTheOriginCouldAnswer) {
+  // RFC 9111 §5.2.1.7: "respond with either a stored response consistent with the other
+  // constraints of the request or a 504 (Gateway Timeout)".
+  for (Reason r : {Reason::kStale, Reason::kNoCache, Reason::kRequestMaxAge}) {
+    Found f = Stored(false, r);
+    f.only_if_cached = true;
+    EXPECT_EQ(AfterLookup(f), State::kRefuse) << static_cast<int>(r);
+  }
+  Found fresh = Stored(true);
+  fresh.only_if_cached = true;
+  EXPECT_EQ(AfterLookup(fresh), State::kServeFresh);
+  Found part = Stored(true);
+  part.partial = true;
+  part.only_if_cached = true;
+  EXPECT_EQ(AfterLookup(part), State::kRefuse);  // the range lies outside the stored part
+  part.range_inside_part = true;
+  EXPECT_EQ(AfterLookup(part), State::kServeFresh);
+}
+
 TEST(FlowTest, AUsableStoredResponseIsServedAndAnUnusableOneRevalidated) {
   EXPECT_EQ(AfterLookup(Stored(true)), State::kServeFresh);
   for (Reason r : {Reason::kStale, Reason::kPurged, Reason::kNoCache, Reason::kRequestNoCache,

@@ -36,15 +36,18 @@ std::string_view StateName(State state) {
 
 State AfterLookup(const Found& found) {
   if (!found.stored) return found.only_if_cached ? State::kRefuse : State::kCollapse;
+  // Whatever the store cannot answer needs the origin, which an only-if-cached request
+  // forbids (RFC 9111 §5.2.1.7): a stored response that must be revalidated is refused too.
+  const State needs_origin = found.only_if_cached ? State::kRefuse : State::kCollapse;
   if (found.partial) {
     // A range wholly inside a usable stored part is answered from it (RFC 9111 §3.3).
-    return found.decision.usable && found.range_inside_part ? State::kServeFresh : State::kCollapse;
+    return found.decision.usable && found.range_inside_part ? State::kServeFresh : needs_origin;
   }
   if (found.decision.usable) return State::kServeFresh;
   if (found.decision.reason == policy::ServeDecision::Reason::kStale && found.within_swr) {
     return State::kServeWhileRevalidating;  // RFC 5861
   }
-  return State::kCollapse;
+  return needs_origin;
 }
 
 State Lead(const Found& found) {

@@ -7,7 +7,8 @@
 //            │                               stored part): answered from the store
 //            ├─ kServeWhileRevalidating ──── stale within stale-while-revalidate: answered
 //            │                               from the store, refreshed in the background
-//            ├─ kRefuse ──────────────────── only-if-cached and nothing stored: 504
+//            ├─ kRefuse ──────────────────── only-if-cached and nothing the store can
+//            │                               answer without the origin: 504
 //            └─ kCollapse ─┬─ kFollow ────── another request is fetching the key: take its
 //                          │                 response as it arrives, or kLookup again
 //                          └─ (leading) ──── kRevalidate | kFetch | kCompletePart
@@ -18,8 +19,9 @@
 //     ├─ kError ──────── 502 / 504
 //     └─ kRelay ──────── the origin's response to the client, the store and followers
 //                        (relay.cc)
-//   Every state that answers from the store (serve.cc) falls back to kFetch when the
-//   stored body turns out unreadable before a byte of it was sent.
+//   Every state that answers from the store (serve.cc) falls back to kFetch (kRefuse
+//   under only-if-cached) when the stored body turns out unreadable before a byte of it
+//   was sent.
 #pragma once
 
 #include <string_view>

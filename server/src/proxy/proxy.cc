@@ -200,7 +200,8 @@ asio::awaitable<bool> Proxy::Run(Exchange& x, flow::State state, const ObjectInf
     // A bad body is dropped by the engine: nothing was sent, so this is just a miss.
     ResetToMiss(x, "stored body unreadable");
     found = Lookup();
-    state = State::kFetch;
+    state = policy::Collect(x.req, "cache-control").Has("only-if-cached") ? State::kRefuse
+                                                                          : State::kFetch;
   }
 }
 
