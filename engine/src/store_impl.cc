@@ -199,12 +199,16 @@ Status StoreImpl::LoadMeta() {
 }
 
 StoreImpl::Serve StoreImpl::Classify(const ObjectInfo& info) const {
+  return Classify(info, *purger_->Rules());
+}
+
+StoreImpl::Serve StoreImpl::Classify(const ObjectInfo& info, const purge::RuleSet& rules) const {
   const uint64_t min_live = segments_->min_live();
   for (const BodyExtent& e : info.extents) {
     if (e.segment < min_live) return Serve::kNo;
   }
-  if (std::shared_ptr<const purge::RuleSet> rules = purger_->Rules(); !rules->empty()) {
-    switch (rules->Apply(info)) {
+  if (!rules.empty()) {
+    switch (rules.Apply(info)) {
       case purge::Verdict::kGone:
         return Serve::kNo;
       case purge::Verdict::kStale:
@@ -221,9 +225,13 @@ Status StoreImpl::Lookup(const ObjectKey& key, ObjectInfo* info) {
   if (!s.ok()) return s;
   bool found = false;
   const std::string entry_key = format::EntryKey(key);
+  // The rules as they were before the read: a rule is retired once its cleanup has deleted
+  // the entries it covers, so an entry read before such a delete must be judged by a rule
+  // set that still holds the rule (one taken after the read might not).
+  const std::shared_ptr<const purge::RuleSet> rules = purger_->Rules();
   s = table_->GetEntry(entry_key, info, &found);
   if (!s.ok()) return s;
-  Serve serve = found ? Classify(*info) : Serve::kNo;
+  Serve serve = found ? Classify(*info, *rules) : Serve::kNo;
   if (serve == Serve::kNo) {
     misses_.fetch_add(1, std::memory_order_relaxed);
     return Status::NotFound(found ? "evicted or purged" : "not stored");
@@ -247,8 +255,8 @@ Status StoreImpl::LookupVariant(std::string_view primary, const HeaderGetter& re
 }
 
 void StoreImpl::AppendListed(std::string_view entry_key, ObjectInfo info,
-                             std::vector<ObjectInfo>* out) const {
-  const Serve serve = Classify(info);
+                             const purge::RuleSet& rules, std::vector<ObjectInfo>* out) const {
+  const Serve serve = Classify(info, rules);
   if (serve == Serve::kNo) return;
   info.invalidated = serve == Serve::kStale;
   info.hits = hit_tracker_.EstimateHits(entry_key);
@@ -257,12 +265,13 @@ void StoreImpl::AppendListed(std::string_view entry_key, ObjectInfo info,
 
 Status StoreImpl::Variants(std::string_view primary, std::vector<ObjectInfo>* out) {
   out->clear();
+  const std::shared_ptr<const purge::RuleSet> rules = purger_->Rules();  // before the reads
   return table_->Scan(Family::kEntries, format::EntryKeyPrefix(primary),
                       [&](std::string_view key, std::string_view value) {
                         ObjectInfo info;
                         if (!format::DecodeEntry(value, &info).ok()) return true;
                         format::SplitEntryKey(key, &info.key);
-                        AppendListed(key, std::move(info), out);
+                        AppendListed(key, std::move(info), *rules, out);
                         return true;
                       });
 }
@@ -414,6 +423,7 @@ Status StoreImpl::List(const ListOptions& options, std::vector<ObjectInfo>* out)
   // Every entry key of a primary key P sorts before P + "\x01".
   if (!options.start_after.empty()) from = std::max(from, options.start_after + "\x01");
   const std::string start = (by_tag ? scan_prefix : std::string()) + from;
+  const std::shared_ptr<const purge::RuleSet> rules = purger_->Rules();  // before the reads
   Status read;
   Status s = table_->Scan(by_tag ? Family::kTags : Family::kEntries, scan_prefix,
                           [&](std::string_view key, std::string_view value) {
@@ -432,7 +442,7 @@ Status StoreImpl::List(const ListOptions& options, std::vector<ObjectInfo>* out)
                               if (!format::DecodeEntry(value, &info).ok()) return true;
                               format::SplitEntryKey(entry_key, &info.key);
                             }
-                            AppendListed(entry_key, std::move(info), out);
+                            AppendListed(entry_key, std::move(info), *rules, out);
                             return true;
                           },
                           {.start = start});

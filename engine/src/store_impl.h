@@ -111,9 +111,11 @@ class StoreImpl final : public Store, private Publisher {
   // Reads format version, version reservation and counters.
   Status LoadMeta();
   Serve Classify(const ObjectInfo& info) const;  // under the current purge rules
+  // Under `rules`, taken before `info` was read (see Lookup).
+  Serve Classify(const ObjectInfo& info, const purge::RuleSet& rules) const;
   // Variants and List: appends `info` as a listing shows it (stale or not, its estimated
-  // hits), unless it is gone.
-  void AppendListed(std::string_view entry_key, ObjectInfo info,
+  // hits), unless it is gone under `rules` (taken before the scan).
+  void AppendListed(std::string_view entry_key, ObjectInfo info, const purge::RuleSet& rules,
                     std::vector<ObjectInfo>* out) const;
   void CountRemoved(const ObjectInfo& info);
   // PurgeTag and PurgePrefix: checks, then purger_->Install.
