@@ -293,27 +293,27 @@ Status StoreImpl::BeginInsert(const ObjectKey& key, const ObjectMeta& meta,
 void StoreImpl::PublishAll(std::vector<ObjectInfo>* infos, std::vector<Status>* results) {
   results->assign(infos->size(), Status::OK());
   auto guard = purger_->PublishGuard();
+  std::vector<std::string> entry_keys;
+  entry_keys.reserve(infos->size());
+  for (const ObjectInfo& info : *infos) entry_keys.push_back(format::EntryKey(info.key));
   // Runs of distinct keys, each in one write batch: a key written twice in one batch would
   // read the entry it replaces from before the batch.
   size_t begin = 0;
   while (begin < infos->size()) {
-    std::set<std::string> keys;
+    std::set<std::string_view> keys;
     size_t end = begin;
-    while (end < infos->size() && keys.insert(format::EntryKey((*infos)[end].key)).second) ++end;
-    PublishRun(*infos, begin, end, results);
+    while (end < infos->size() && keys.insert(entry_keys[end]).second) ++end;
+    PublishRun(*infos, entry_keys, begin, end, results);
     begin = end;
   }
 }
 
-void StoreImpl::PublishRun(std::vector<ObjectInfo>& infos, size_t begin, size_t end,
+void StoreImpl::PublishRun(std::vector<ObjectInfo>& infos,
+                           const std::vector<std::string>& entry_keys, size_t begin, size_t end,
                            std::vector<Status>* results) {
   // The entries' stripes, each locked once and in one order (no other path holds two).
-  std::vector<std::string> entry_keys;
   std::vector<std::mutex*> stripes;
-  for (size_t i = begin; i < end; ++i) {
-    entry_keys.push_back(format::EntryKey(infos[i].key));
-    stripes.push_back(&table_->Stripe(entry_keys.back()));
-  }
+  for (size_t i = begin; i < end; ++i) stripes.push_back(&table_->Stripe(entry_keys[i]));
   std::sort(stripes.begin(), stripes.end());
   stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
   for (std::mutex* m : stripes) m->lock();
@@ -333,14 +333,14 @@ void StoreImpl::PublishRun(std::vector<ObjectInfo>& infos, size_t begin, size_t 
     if (s.ok()) s = purger_->Admit(&info);
     ObjectInfo old;
     bool found = false;
-    if (s.ok()) s = table_->GetEntry(entry_keys[i - begin], &old, &found);
+    if (s.ok()) s = table_->GetEntry(entry_keys[i], &old, &found);
     if (!s.ok()) continue;
-    batch.PutEntry(entry_keys[i - begin], info, found ? &old : nullptr);
+    batch.PutEntry(entry_keys[i], info, found ? &old : nullptr);
     uint64_t last_segment = 0;
     for (const BodyExtent& e : info.extents) {
       if (e.segment == last_segment) continue;
       last_segment = e.segment;
-      batch.AddSegmentMember(e.segment, entry_keys[i - begin]);
+      batch.AddSegmentMember(e.segment, entry_keys[i]);
     }
     if (found) replaced[i - begin] = std::move(old);
     any = true;

@@ -84,9 +84,10 @@ class StoreImpl final : public Store, private Publisher {
   // entries, their tags, Vary names and segment membership in one batch per run of
   // distinct keys.
   void PublishAll(std::vector<ObjectInfo>* infos, std::vector<Status>* results) override;
-  // One such run: infos[begin, end) with distinct keys. REQUIRES: the publish guard held.
-  void PublishRun(std::vector<ObjectInfo>& infos, size_t begin, size_t end,
-                  std::vector<Status>* results);
+  // One such run: infos[begin, end) with distinct keys (entry_keys[i] is infos[i]'s).
+  // REQUIRES: the publish guard held.
+  void PublishRun(std::vector<ObjectInfo>& infos, const std::vector<std::string>& entry_keys,
+                  size_t begin, size_t end, std::vector<Status>* results);
 
   // --- the read path (read.cc) ---
   // Where the bytes at `offset` of a body are: their chunk and their place in its record.
