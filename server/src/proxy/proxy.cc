@@ -199,9 +199,9 @@ asio::awaitable<bool> Proxy::Run(Exchange& x, flow::State state, const ObjectInf
     if (served != Served::kUnreadable) co_return served == Served::kSent;
     // A bad body is dropped by the engine: nothing was sent, so this is just a miss.
     ResetToMiss(x, "stored body unreadable");
+    const bool only_if_cached = found.found.only_if_cached;
     found = Lookup();
-    state = policy::Collect(x.req, "cache-control").Has("only-if-cached") ? State::kRefuse
-                                                                          : State::kFetch;
+    state = only_if_cached ? State::kRefuse : State::kFetch;
   }
 }
 
