@@ -95,6 +95,8 @@ TEST(ConfigFileTest, ErrorsNameTheKey) {
             std::string::npos);
   EXPECT_NE(load("[store]\ncommit_window_us = 100001\n").find("store.commit_window_us"),
             std::string::npos);
+  EXPECT_NE(load("[store]\ncommit_window_us = \"1ms\"\n").find("store.commit_window_us"),
+            std::string::npos);
   EXPECT_EQ(load("[store]\ncommit_window_us = 0\n"), "OK");  // 0: no waiting
   // A value of another TOML type is an error, never converted (true is not 1 byte).
   EXPECT_NE(load("[store]\nram_cache = true\n").find("store.ram_cache"), std::string::npos);
