@@ -501,6 +501,52 @@ TEST_F(ProxyTest, HundredConcurrentMissesMakeOneOriginRequest) {
   EXPECT_EQ(OriginCount("/hot-uncacheable"), 10);
 }
 
+TEST_F(ProxyTest, ConnectionsOnEveryNetworkThreadShareFetchesAndTheStore) {
+  // Four network threads, connections dealt out in turn: eight clients at once land on
+  // every thread, yet one origin fetch serves them all, and what one thread stored the
+  // others serve. Each keep-alive client then misses on its own URLs through its thread's
+  // pooled origin connections.
+  node_.reset();
+  StartNode({"--threads", "4"});
+  const std::string url = "/threads-shared?cc=max-age=600&size=30000&delay_ms=300";
+  std::vector<HttpResponse> first(8);
+  {
+    std::vector<std::thread> clients;
+    for (auto& r : first) clients.emplace_back([&r, this, &url] { r = Get(url); });
+    for (auto& t : clients) t.join();
+  }
+  for (const auto& r : first) {
+    EXPECT_EQ(r.status, 200) << r.error;
+    EXPECT_EQ(r.body.size(), 30000u);
+    EXPECT_EQ(r.body, first[0].body);
+  }
+  EXPECT_EQ(OriginCount("/threads-shared"), 1);
+  std::atomic<int> hits{0}, misses{0};
+  {
+    std::vector<std::thread> clients;
+    for (int c = 0; c < 8; ++c) {
+      clients.emplace_back([&, c] {
+        HttpConnection conn(port_);
+        for (int i = 0; i < 5; ++i) {
+          HttpResponse hit = conn.Send("GET", url);
+          if (hit.body == first[0].body &&
+              hit.Header("cache-status").find("hit") != std::string::npos)
+            ++hits;
+          const std::string own = "/threads-own/" + std::to_string(c) + "/" + std::to_string(i) +
+                                  "?cc=max-age=600&size=" + std::to_string(1000 + c * 10 + i);
+          HttpResponse miss = conn.Send("GET", own);
+          if (miss.status == 200 && miss.body.size() == static_cast<size_t>(1000 + c * 10 + i))
+            ++misses;
+        }
+      });
+    }
+    for (auto& t : clients) t.join();
+  }
+  EXPECT_EQ(hits.load(), 40);
+  EXPECT_EQ(misses.load(), 40);
+  EXPECT_EQ(OriginCount("/threads-shared"), 1);
+}
+
 TEST_F(ProxyTest, CollapsedRequestsAreStreamedWhileTheResponseArrives) {
   // The origin answers after 300 ms and trickles the body (8 parts, 100 ms apart).
   // Followers that arrive before its first byte get the leader's response as it streams;

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <map>
 #include <memory>
@@ -30,9 +31,13 @@ class NodeFixture : public ::testing::Test {
   // `admin`: the admin listener, ADDRESS:PORT or unix:/PATH (admin_port_ is set for TCP).
   void StartNode(std::vector<std::string> extra = {}, bool default_origin = true,
                  const std::string& admin = "127.0.0.1:0") {
-    std::vector<std::string> args = {
-        "--listen",        "127.0.0.1:0", "--admin", admin,         "--store",
-        dir_.Sub("store"), "--threads",   "2",       "--log-level", "error"};
+    std::vector<std::string> args = {"--listen", "127.0.0.1:0",     "--admin",     admin,
+                                     "--store",  dir_.Sub("store"), "--log-level", "error"};
+    // Two network threads unless the test asks for another number.
+    if (std::find(extra.begin(), extra.end(), "--threads") == extra.end()) {
+      args.push_back("--threads");
+      args.push_back("2");
+    }
     if (default_origin) {
       args.push_back("--origin");
       args.push_back(OriginUrl());

@@ -12,7 +12,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -49,8 +48,16 @@ unsigned StatusFor(const boost::system::error_code& ec) {
 
 }  // namespace
 
-Node::Node(config::NodeConfig config)
-    : config_(std::move(config)), io_(std::make_unique<asio::io_context>()) {}
+Node::Node(config::NodeConfig config) : config_(std::move(config)) {
+  const int threads =
+      config_.threads > 0 ? config_.threads : std::max(1u, std::thread::hardware_concurrency());
+  // One context per thread, each run by that thread alone (hint 1: no locking for one
+  // runner): a connection stays on the thread that accepted it, with no strand around it.
+  for (int i = 0; i < threads; ++i) {
+    ios_.push_back(std::make_unique<asio::io_context>(1));
+    work_.emplace_back(ios_.back()->get_executor());
+  }
+}
 
 Node::~Node() = default;
 
@@ -85,14 +92,14 @@ Status Node::Start() {
     access_log->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %v");
     access_log->flush_on(spdlog::level::info);
   }
-  pool_ = std::make_unique<origin::OriginPool>(
-      io_->get_executor(), std::chrono::milliseconds(config_.connect_timeout_ms));
+  pool_ =
+      std::make_unique<origin::OriginPool>(std::chrono::milliseconds(config_.connect_timeout_ms));
   proxy_ = std::make_unique<proxy::Proxy>(config_, *store_, *pool_, metrics_, access_log);
 
   std::vector<config::Endpoint> listen = config_.listen;
   if (listen.empty()) listen.push_back({"127.0.0.1", 8080});
   for (const auto& where : listen) {
-    auto acceptor = std::make_unique<Acceptor>(*io_);
+    auto acceptor = std::make_unique<Acceptor>(*ios_[0]);
     s = Bind(where, acceptor.get());
     if (!s.ok()) return s;
     auto bound = acceptor->local_endpoint();
@@ -111,11 +118,11 @@ Status Node::Start() {
     admin_pool_ = std::make_unique<asio::thread_pool>(2);
     config::Endpoint shown = *config_.admin;
     if (!config_.admin->unix_path.empty()) {
-      admin_unix_ = std::make_unique<UnixAcceptor>(*io_);
+      admin_unix_ = std::make_unique<UnixAcceptor>(*ios_[0]);
       s = BindUnix(config_.admin->unix_path, admin_unix_.get());
       if (!s.ok()) return s;
     } else {
-      admin_ = std::make_unique<Acceptor>(*io_);
+      admin_ = std::make_unique<Acceptor>(*ios_[0]);
       s = Bind(*config_.admin, admin_.get());
       if (!s.ok()) return s;
       shown = {admin_->local_endpoint().address().to_string(), admin_->local_endpoint().port()};
@@ -129,21 +136,20 @@ Status Node::Start() {
 }
 
 void Node::Run() {
-  for (auto& l : listeners_) asio::co_spawn(*io_, Accept(*l, false), asio::detached);
-  if (admin_) asio::co_spawn(*io_, Accept(*admin_, true), asio::detached);
-  if (admin_unix_) asio::co_spawn(*io_, Accept(*admin_unix_, true), asio::detached);
-  auto signals = std::make_unique<asio::signal_set>(*io_, SIGINT, SIGTERM);
+  asio::io_context& first = *ios_[0];
+  for (auto& l : listeners_) asio::co_spawn(first, Accept(*l, false), asio::detached);
+  if (admin_) asio::co_spawn(first, Accept(*admin_, true), asio::detached);
+  if (admin_unix_) asio::co_spawn(first, Accept(*admin_unix_, true), asio::detached);
+  auto signals = std::make_unique<asio::signal_set>(first, SIGINT, SIGTERM);
   signals->async_wait([this](const boost::system::error_code& ec, int signal) {
     if (!ec) {
       spdlog::info("signal {}: stopping", signal);
       Stop();
     }
   });
-  const int threads =
-      config_.threads > 0 ? config_.threads : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) pool.emplace_back([this] { io_->run(); });
-  io_->run();
+  for (size_t i = 1; i < ios_.size(); ++i) pool.emplace_back([this, i] { ios_[i]->run(); });
+  first.run();
   for (auto& t : pool) t.join();
   // An admin call in progress finishes (a verify was cancelled by Stop); queued ones are
   // dropped.
@@ -162,7 +168,8 @@ void Node::Run() {
     ::unlink(config_.admin->unix_path.c_str());
   }
   signals.reset();
-  io_.reset();
+  work_.clear();
+  ios_.clear();
   admin_api_.reset();
   proxy_.reset();
   pool_.reset();
@@ -173,7 +180,7 @@ void Node::Run() {
 void Node::Stop() {
   if (stopping_.exchange(true)) return;
   if (admin_api_) admin_api_->Cancel();  // a verify in progress ends now
-  asio::co_spawn(*io_, Shutdown(), asio::detached);
+  asio::co_spawn(*ios_[0], Shutdown(), asio::detached);
 }
 
 asio::awaitable<void> Node::Shutdown() {
@@ -192,7 +199,7 @@ asio::awaitable<void> Node::Shutdown() {
       });
     }
   }
-  asio::steady_timer timer(*io_);
+  asio::steady_timer timer(*ios_[0]);
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.grace_ms);
   while (sessions_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
@@ -202,7 +209,8 @@ asio::awaitable<void> Node::Shutdown() {
   if (sessions_.load() > 0)
     spdlog::warn("{} connections still open after the grace period", sessions_.load());
   pool_->Clear();
-  io_->stop();
+  work_.clear();
+  for (auto& io : ios_) io->stop();
 }
 
 template <typename AnyAcceptor>
@@ -210,7 +218,9 @@ asio::awaitable<void> Node::Accept(AnyAcceptor& acceptor, bool admin) {
   using Protocol = typename AnyAcceptor::protocol_type;
   asio::steady_timer backoff(acceptor.get_executor());
   while (!stopping_) {
-    auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(*io_), kToken);
+    // Client connections are dealt out to the threads in turn; admin ones stay here.
+    asio::io_context& io = admin ? *ios_[0] : *ios_[next_thread_++ % ios_.size()];
+    auto [ec, socket] = co_await acceptor.async_accept(io, kToken);
     if (ec) {
       if (stopping_ || ec == asio::error::operation_aborted) break;
       // Out of descriptors or memory: the pending connection stays in the backlog and
@@ -258,7 +268,7 @@ Status Node::BindUnix(const std::string& path, UnixAcceptor* acceptor) {
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode))
       return Status::InvalidArgument("admin socket " + path + " exists and is not a socket");
-    Local::socket probe(*io_);
+    Local::socket probe(*ios_[0]);
     probe.connect(Local::endpoint(path), ec);
     if (!ec) return Status::Busy("admin socket " + path + " is in use by a running process");
     if (ec != asio::error::connection_refused)

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -55,9 +56,14 @@ class Node {
   Status BindUnix(const std::string& path, UnixAcceptor* acceptor);
 
   const config::NodeConfig config_;
-  // Owned by pointer so Run can destroy it (and with it any coroutine still suspended on
-  // it, which may hold an insert or a pooled connection) before the store and proxy go.
-  std::unique_ptr<boost::asio::io_context> io_;
+  // One per network thread; the first also runs the acceptors, the admin listener and
+  // the signals. Owned by pointer so Run can destroy them (and with them any coroutine
+  // still suspended on them, which may hold an insert or a pooled connection) before the
+  // store and proxy go.
+  std::vector<std::unique_ptr<boost::asio::io_context>> ios_;
+  // Keep every thread's run() going while it has no connection yet, until stop.
+  std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  size_t next_thread_ = 0;  // the thread the next client connection goes to
   std::unique_ptr<Store> store_;
   metrics::Metrics metrics_;
   std::unique_ptr<origin::OriginPool> pool_;

@@ -1,6 +1,7 @@
 #include "origin/origin_pool.h"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 namespace edgecache::origin {
@@ -8,14 +9,17 @@ namespace edgecache::origin {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 
-OriginPool::OriginPool(asio::any_io_executor executor, std::chrono::milliseconds connect_timeout,
-                       size_t max_idle_per_origin)
-    : executor_(std::move(executor)),
-      connect_timeout_(connect_timeout),
-      max_idle_(max_idle_per_origin) {}
+OriginPool::OriginPool(std::chrono::milliseconds connect_timeout, size_t max_idle_per_origin)
+    : connect_timeout_(connect_timeout), max_idle_(max_idle_per_origin) {}
+
+OriginPool::Key OriginPool::KeyFor(const asio::any_io_executor& executor,
+                                   const config::OriginUrl& origin) {
+  return {&asio::query(executor, asio::execution::context), origin.ToString()};
+}
 
 asio::awaitable<Connection> OriginPool::Acquire(const config::OriginUrl& origin, bool fresh) {
-  const std::string key = origin.ToString();
+  const asio::any_io_executor executor = co_await asio::this_coro::executor;
+  const Key key = KeyFor(executor, origin);
   if (!fresh) {
     std::lock_guard lock(mu_);
     auto& idle = idle_[key];
@@ -26,11 +30,11 @@ asio::awaitable<Connection> OriginPool::Acquire(const config::OriginUrl& origin,
     }
   }
   auto token = asio::as_tuple(asio::use_awaitable);
-  asio::ip::tcp::resolver resolver(executor_);
+  asio::ip::tcp::resolver resolver(executor);
   auto [resolve_error, endpoints] =
       co_await resolver.async_resolve(origin.host, std::to_string(origin.port), token);
   if (resolve_error) co_return Connection{resolve_error, nullptr, false};
-  auto stream = std::make_unique<beast::tcp_stream>(executor_);
+  auto stream = std::make_unique<beast::tcp_stream>(executor);
   stream->expires_after(connect_timeout_);
   auto [connect_error, endpoint] = co_await stream->async_connect(endpoints, token);
   if (connect_error) co_return Connection{connect_error, nullptr, false};
@@ -42,8 +46,9 @@ asio::awaitable<Connection> OriginPool::Acquire(const config::OriginUrl& origin,
 void OriginPool::Release(const config::OriginUrl& origin,
                          std::unique_ptr<beast::tcp_stream> stream) {
   stream->expires_never();
+  const Key key = KeyFor(stream->get_executor(), origin);
   std::lock_guard lock(mu_);
-  auto& idle = idle_[origin.ToString()];
+  auto& idle = idle_[key];
   if (idle.size() < max_idle_) idle.push_back(std::move(stream));
 }
 

@@ -6,6 +6,9 @@
 // closed by the origin meanwhile: callers retry a request once on a fresh connection when
 // a reused one fails before any response byte arrived.
 //
+// Connections are made on the calling coroutine's executor and kept apart per I/O context,
+// so a network thread only ever reuses its own (their sockets wait in its reactor).
+//
 // Thread safety: all methods may be called from any thread.
 #pragma once
 
@@ -30,24 +33,25 @@ struct Connection {
 
 class OriginPool {
  public:
-  OriginPool(boost::asio::any_io_executor executor, std::chrono::milliseconds connect_timeout,
-             size_t max_idle_per_origin = 64);
+  explicit OriginPool(std::chrono::milliseconds connect_timeout, size_t max_idle_per_origin = 64);
 
   // A connection, or Connection::error when the origin cannot be reached in time. `fresh`
   // for a request that cannot be sent twice (a streamed body): never a reused connection,
   // which the origin may have closed meanwhile.
   boost::asio::awaitable<Connection> Acquire(const config::OriginUrl& origin, bool fresh = false);
+  // Back to the idle connections of the context the stream was made on.
   void Release(const config::OriginUrl& origin, std::unique_ptr<boost::beast::tcp_stream> stream);
   // Closes every idle connection (shutdown).
   void Clear();
 
  private:
-  boost::asio::any_io_executor executor_;
+  using Key = std::pair<const boost::asio::execution_context*, std::string>;
+  static Key KeyFor(const boost::asio::any_io_executor& executor, const config::OriginUrl& origin);
+
   const std::chrono::milliseconds connect_timeout_;
   const size_t max_idle_;
   std::mutex mu_;
-  std::map<std::string, std::vector<std::unique_ptr<boost::beast::tcp_stream>>>
-      idle_;  // GUARDED_BY(mu_)
+  std::map<Key, std::vector<std::unique_ptr<boost::beast::tcp_stream>>> idle_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace edgecache::origin
