@@ -41,7 +41,7 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
         chunk_bytes_(parts.options.chunk_bytes),
         hash_(XXH3_createState()) {
     XXH3_64bits_reset(hash_);
-    ResetBuffer();
+    ResetBuffer(/*full=*/false);
   }
 
   ~InsertState() {
@@ -111,9 +111,11 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
  private:
   size_t Buffered() const { return buffer_->size() - prefix_size_; }
 
-  void ResetBuffer() {
+  // The first chunk's buffer grows with the body (most bodies are far smaller than a
+  // chunk); once a chunk has filled, the next ones are reserved whole.
+  void ResetBuffer(bool full) {
     buffer_ = std::make_shared<std::string>();
-    buffer_->reserve(prefix_size_ + chunk_bytes_);
+    if (full) buffer_->reserve(prefix_size_ + chunk_bytes_);
     buffer_->resize(prefix_size_);
   }
 
@@ -145,6 +147,10 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
         continue;
       }
       size_t n = std::min(room, data.size());
+      if (buffer_->size() + n > buffer_->capacity()) {
+        buffer_->reserve(std::min(prefix_size_ + chunk_bytes_,
+                                  std::max(buffer_->size() + n, buffer_->capacity() * 2)));
+      }
       buffer_->append(data.data(), n);
       XXH3_64bits_update(hash_, data.data(), n);
       size_ += n;
@@ -157,7 +163,7 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
   // REQUIRES: mu_ held, !flushing_, Buffered() > 0.
   void StartFlush() {
     std::shared_ptr<std::string> record = std::move(buffer_);
-    ResetBuffer();
+    ResetBuffer(/*full=*/true);
     flushing_ = true;
     uint64_t body_offset = flushed_;
     flushed_ += record->size() - prefix_size_;
