@@ -499,6 +499,7 @@ StoreCounters StoreImpl::Counters() const {
   c.evictions = evictions_.load();
   c.reinserted = reinserted_.load();
   c.segments_reclaimed = segments_->reclaimed();
+  c.written_bytes = segments_->allocated_bytes();
   c.purges = purger_->purges();
   c.purged_objects = purger_->purged_objects();
   c.ram_cache_hits = ram_hits_.load();

@@ -62,6 +62,9 @@ TEST_F(StoreTest, InsertThenLookupAndReadBack) {
   EXPECT_EQ(c.objects, 1u);
   EXPECT_EQ(c.body_bytes, body.size());
   EXPECT_EQ(c.inserts, 1u);
+  // The body and its records' framing, written once.
+  EXPECT_GE(c.written_bytes, body.size());
+  EXPECT_LT(c.written_bytes, body.size() + 7 * 1024);
 }
 
 TEST_F(StoreTest, MissIsNotFound) {

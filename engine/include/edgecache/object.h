@@ -114,6 +114,7 @@ struct StoreCounters {
   uint64_t evictions = 0;       // entries dropped because their segment was reclaimed
   uint64_t reinserted = 0;      // hot objects copied forward before their segment was reclaimed
   uint64_t segments_reclaimed = 0;
+  uint64_t written_bytes = 0;   // body record bytes written to segments since the store opened
   uint64_t purges = 0;          // purge calls (url, tag, prefix)
   uint64_t purged_objects = 0;  // entries removed or marked stale by purges
   uint64_t ram_cache_hits = 0;  // body chunk reads served from RAM

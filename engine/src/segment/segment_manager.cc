@@ -302,6 +302,7 @@ Status SegmentManager::Allocate(uint32_t bytes, Allocation* out) {
       out->segment = active_;
       out->offset = static_cast<uint32_t>(write_offset_);
       write_offset_ += bytes;
+      allocated_bytes_.fetch_add(bytes, std::memory_order_relaxed);
     }
   }
   for (uint64_t id : reclaimed) hooks_.reclaimed(id);

@@ -96,6 +96,8 @@ class SegmentManager {
   // Bytes the live segment files take on disk (their sizes, whatever the options say).
   uint64_t FileBytes() const;
   uint64_t reclaimed() const { return reclaimed_.load(std::memory_order_relaxed); }
+  // Bytes handed out by Allocate since Open: every body record written to a segment.
+  uint64_t allocated_bytes() const { return allocated_bytes_.load(std::memory_order_relaxed); }
 
   // Name of a segment file, and its inverse (false for any other name).
   static std::string FileName(uint64_t id);
@@ -124,6 +126,7 @@ class SegmentManager {
   std::atomic<std::shared_ptr<const Table>> table_;
   std::atomic<uint64_t> min_live_{1};
   std::atomic<uint64_t> reclaimed_{0};
+  std::atomic<uint64_t> allocated_bytes_{0};
 
   std::mutex mu_;
   std::shared_ptr<Segment> active_;  // GUARDED_BY(mu_)

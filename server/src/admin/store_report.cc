@@ -184,6 +184,7 @@ json::object Stats(Store& store, const metrics::Metrics::Snapshot* node) {
       {"evictions", c.evictions},
       {"reinserted", c.reinserted},
       {"segments_reclaimed", c.segments_reclaimed},
+      {"written_bytes", c.written_bytes},
       {"purges", c.purges},
       {"purged_objects", c.purged_objects},
       {"ram_cache_hits", c.ram_cache_hits},

@@ -92,6 +92,8 @@ std::string Metrics::Render(const StoreCounters& s) const {
   gauge("edgecache_store_body_bytes", "Body bytes of stored objects.", s.body_bytes);
   gauge("edgecache_store_segment_bytes", "Disk used by body segments.", s.segment_bytes);
   gauge("edgecache_store_capacity_bytes", "Configured store capacity.", s.capacity_bytes);
+  counter("edgecache_store_written_bytes_total",
+          "Body record bytes written to segments (inserts and re-insertions).", s.written_bytes);
   counter("edgecache_store_evictions_total", "Objects evicted with their segment.", s.evictions);
   counter("edgecache_store_reinserted_total", "Hot objects copied forward before eviction.",
           s.reinserted);
