@@ -191,7 +191,7 @@ asio::awaitable<void> Node::Shutdown() {
   {
     std::lock_guard lock(idle_mu_);
     for (auto* stream : idle_) {
-      // Runs on the session's strand; the session may have left the idle set (and gone)
+      // Runs on the session's thread; the session may have left the idle set (and gone)
       // by then, which the check under the lock sees.
       asio::post(stream->get_executor(), [this, stream] {
         std::lock_guard lock(idle_mu_);
@@ -388,7 +388,7 @@ asio::awaitable<void> Node::AdminSession(typename Protocol::socket socket) {
       break;
     }
     admin::AdminRequest req = parser.release();
-    // Store work runs off the network threads (this coroutine resumes on its strand with
+    // Store work runs off the network threads (this coroutine resumes on its own thread with
     // the answer); health and metrics are answered here, never queued behind it.
     admin::AdminResponse res;
     if (admin::AdminApi::Quick(req)) {

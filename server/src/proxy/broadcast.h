@@ -13,7 +13,8 @@
 //     slowest reader instead (bounded by its wait), so no reader is cut short.
 //
 // Thread safety: every method may be called from any coroutine; readers and the filler
-// must run on strands (every connection of the node does).
+// must each run on a single-threaded executor or a strand (every connection of
+// the node does).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

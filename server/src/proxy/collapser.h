@@ -8,7 +8,7 @@
 // uncacheable the waiters find nothing and go to the origin themselves (without collapsing again).
 //
 // Thread safety: all methods may be called from any coroutine; waiters must run on a
-// strand (or a single-threaded executor), as every connection of the node does.
+// single-threaded executor (or a strand), as every connection of the node does.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

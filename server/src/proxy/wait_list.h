@@ -1,9 +1,10 @@
-// WaitList: coroutines parked until another strand's event, or a timeout.
+// WaitList: coroutines parked until another thread's event, or a timeout.
 //
 // The owner guards its state with mu() and parks with Park(ready): `ready` is checked
 // under the mutex, and if false the coroutine parks on a timer until WakeAll (called with
 // the mutex held) cancels it, or the timeout passes. A wake-up is posted to the parked
-// coroutine's own executor, so waiters must run on a strand (every connection does).
+// coroutine's own executor, so waiters must run on a single-threaded executor
+// or a strand (every connection does: one io_context per network thread).
 //
 // Thread safety: as above; hold WaitList by shared_ptr (posted wake-ups keep it alive).
 #pragma once
