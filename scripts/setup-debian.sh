@@ -8,7 +8,7 @@ packages=(
   librocksdb-dev liburing-dev
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
   libcli11-dev libspdlog-dev libtomlplusplus-dev libxxhash-dev
-  libgtest-dev libbenchmark-dev
+  libgtest-dev libbenchmark-dev libjemalloc-dev
   clang-16 libfuzzer-16-dev libclang-rt-16-dev
   libssl-dev libhiredis-dev haproxy redis-server
   curl
