@@ -1,42 +1,77 @@
 #!/usr/bin/env bash
-# End-to-end benchmark: edgecache and nginx proxy_cache, each with one worker, in front of
-# the same origin-sim, measured with wrk on loopback in the same run.
-#   bench/e2e/run.sh [seconds per scenario, default 5]
-# Scenarios: 1 KiB hot hit, 128 KiB hot hit, a 10k-URL working set (4 KiB objects, warmed
-# first), and the miss path (every request a new URL: fetched, streamed and stored).
-# Prints req/s and p99 latency per server and the ratio edgecache/nginx.
+# End-to-end benchmark: edgecache side by side with nginx proxy_cache (with open_file_cache)
+# and Apache Traffic Server, each when installed, in front of the same origin-sim on loopback.
+#
+#   bench/e2e/run.sh [seconds per run, default 10]
+#   env: REPS (default 3), CONNS (default 64), TARGETS (default "edgecache nginx ats")
+#
+# Method (the same as the peers' side-by-side harness): every proxy runs one worker pinned to
+# CPU 0; wrk (-t1, CONNS keep-alive connections) and the origin share CPU 1; objects are warmed
+# first; every repetition runs every scenario on every target in turn (interleaved, so a
+# drift of the machine's speed hits all targets alike); the table gives medians and the ratio
+# edgecache / peer. The origin's request counter is read around every run: "origin" is the
+# number of requests that reached it (0 on a hit run means every request was a hit).
+# Also prints the figures of every run on stderr as it goes.
+# Scenarios: 1 KiB hot hit, 128 KiB hot hit, a 10k-URL working set (4 KiB objects, uniform),
+# and the miss path (every request a new 1 KiB URL: fetched, streamed to the client, stored).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-secs="${1:-5}"
-missing=()
-for p in wrk nginx curl; do command -v "$p" >/dev/null || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+secs="${1:-10}"
+reps="${REPS:-3}"
+conns="${CONNS:-64}"
+targets="${TARGETS:-edgecache nginx ats}"
+
+for p in wrk curl taskset; do
+  command -v "$p" >/dev/null || { echo "bench/e2e: needs $p (apt-get install wrk curl util-linux)" >&2; exit 1; }
+done
 [ -x build-release/server/edgecache ] || scripts/build.sh release >/dev/null
+proxy_cpu=0 load_cpu=1
+if [ "$(nproc)" -lt 2 ]; then
+  echo "bench/e2e: one CPU only: proxy, wrk and origin share it (figures are not comparable)" >&2
+  load_cpu=0
+fi
 
 work=$(mktemp -d)
+chmod 755 "$work"  # Traffic Server drops to its own user and must reach its directories
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+  for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
-build-release/tools/origin-sim --listen 127.0.0.1:0 >"$work/origin.out" &
-pids+=($!)
+start() {  # name command... : runs the command in its own process group, output in $work/name.out
+  local name=$1; shift
+  setsid "$@" >"$work/$name.out" 2>&1 &
+  pids+=($!)
+}
+wait_port() {  # port
+  for _ in $(seq 300); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done
+  echo "bench/e2e: nothing answers on port $1" >&2
+  return 1
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+start origin taskset -c "$load_cpu" build-release/tools/origin-sim --listen 127.0.0.1:0
 for _ in $(seq 100); do grep -q listening "$work/origin.out" 2>/dev/null && break; sleep 0.05; done
 origin_port=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$work/origin.out")
+origin_count() { curl -s "http://127.0.0.1:$origin_port/__stats" | sed 's/.*"requests":\([0-9]*\).*/\1/'; }
 
-build-release/server/edgecache --listen 127.0.0.1:0 --origin "http://127.0.0.1:$origin_port" \
-  --store "$work/edgecache-store" --capacity 8GiB --ram-cache 256MiB --threads 1 --log-level error \
-  >"$work/edgecache.out" &
-pids+=($!)
-for _ in $(seq 100); do grep -q listening "$work/edgecache.out" 2>/dev/null && break; sleep 0.05; done
-ec_port=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$work/edgecache.out")
-
-ng_port=$((20000 + RANDOM % 20000))
-mkdir -p "$work/nginx/cache" "$work/nginx/logs"
-cat >"$work/nginx/nginx.conf" <<CONF
-user root;
+declare -A port
+for t in $targets; do
+  case $t in
+    edgecache)
+      port[$t]=$(free_port)
+      start edgecache taskset -c "$proxy_cpu" build-release/server/edgecache \
+        --listen "127.0.0.1:${port[$t]}" --origin "http://127.0.0.1:$origin_port" \
+        --store "$work/edgecache-store" --capacity 8GiB --ram-cache 1GiB --threads 1 --log-level error
+      ;;
+    nginx)
+      command -v nginx >/dev/null || { echo "bench/e2e: nginx not installed, skipped (apt-get install nginx-light)" >&2; continue; }
+      port[$t]=$(free_port)
+      mkdir -p "$work/nginx/cache" "$work/nginx/logs"
+      cat >"$work/nginx/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
 error_log $work/nginx/logs/error.log error;
@@ -44,24 +79,82 @@ pid $work/nginx/nginx.pid;
 events { worker_connections 4096; }
 http {
   access_log off;
-  proxy_cache_path $work/nginx/cache levels=1:2 keys_zone=edge:64m max_size=8g inactive=1d use_temp_path=off;
+  keepalive_requests 1000000;
+  open_file_cache max=12000 inactive=300s;
+  open_file_cache_valid 300s;
+  proxy_cache_path $work/nginx/cache levels=1:2 keys_zone=edge:256m max_size=8g inactive=1d use_temp_path=off;
   upstream origin { server 127.0.0.1:$origin_port; keepalive 64; }
   server {
-    listen 127.0.0.1:$ng_port;
+    listen 127.0.0.1:${port[$t]} backlog=4096;
     location / {
       proxy_pass http://origin;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_cache edge;
       proxy_cache_key \$host\$request_uri;
-      add_header X-Cache \$upstream_cache_status;
     }
   }
 }
 CONF
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
-pids+=($!)
-sleep 0.5
+      start nginx taskset -c "$proxy_cpu" nginx -c "$work/nginx/nginx.conf" -p "$work/nginx"
+      ;;
+    ats)
+      command -v traffic_server >/dev/null || { echo "bench/e2e: traffic_server not installed, skipped (apt-get install trafficserver)" >&2; continue; }
+      port[$t]=$(free_port)
+      a=$work/ats
+      mkdir -p "$a/etc" "$a/cache" "$a/var" "$a/run" "$a/log"
+      cat >"$a/etc/records.config" <<CONF
+CONFIG proxy.config.http.server_ports STRING ${port[$t]}:ip-in=127.0.0.1
+CONFIG proxy.config.exec_thread.autoconfig INT 0
+CONFIG proxy.config.exec_thread.limit INT 1
+CONFIG proxy.config.exec_thread.affinity INT 0
+CONFIG proxy.config.accept_threads INT 1
+CONFIG proxy.config.admin.user_id STRING trafficserver
+CONFIG proxy.config.reverse_proxy.enabled INT 1
+CONFIG proxy.config.url_remap.remap_required INT 1
+CONFIG proxy.config.http.cache.http INT 1
+CONFIG proxy.config.http.wait_for_cache INT 1
+CONFIG proxy.config.cache.ram_cache.size INT 1073741824
+CONFIG proxy.config.cache.min_average_object_size INT 8000
+CONFIG proxy.config.log.logging_enabled INT 0
+CONFIG proxy.config.http.negative_caching_enabled INT 0
+CONF
+      echo "map http://127.0.0.1:${port[$t]}/ http://127.0.0.1:$origin_port/" >"$a/etc/remap.config"
+      echo "$a/cache 8192M" >"$a/etc/storage.config"
+      printf 'ip_allow:\n  - apply: in\n    ip_addrs: 127.0.0.1\n    action: allow\n    methods: ALL\n  - apply: out\n    ip_addrs: 127.0.0.1\n    action: allow\n    methods: ALL\n' >"$a/etc/ip_allow.yaml"
+      printf 'logging:\n  formats: []\n  logs: []\n' >"$a/etc/logging.yaml"
+      printf 'sni: []\n' >"$a/etc/sni.yaml"
+      printf 'strategies: []\n' >"$a/etc/strategies.yaml"
+      for f in plugin.config cache.config hosting.config parent.config volume.config splitdns.config \
+               socks.config ssl_multicert.config; do : >"$a/etc/$f"; done
+      cat >"$a/etc/runroot.yaml" <<CONF
+prefix: /usr
+exec_prefix: /usr
+bindir: /usr/bin
+sbindir: /usr/sbin
+sysconfdir: $a/etc
+datadir: /usr/share/trafficserver
+includedir: /usr/include
+libdir: /usr/lib/trafficserver
+libexecdir: /usr/lib/trafficserver/modules
+localstatedir: $a/var
+runtimedir: $a/run
+logdir: $a/log
+cachedir: $a/cache
+CONF
+      chmod -R a+rX "$a"
+      chown -R trafficserver "$a" 2>/dev/null || true
+      start ats taskset -c "$proxy_cpu" traffic_server --run-root="$a/etc/runroot.yaml"
+      ;;
+    *) echo "bench/e2e: unknown target $t" >&2; exit 2 ;;
+  esac
+done
+running=()
+for t in $targets; do
+  [ -n "${port[$t]:-}" ] || continue
+  wait_port "${port[$t]}" || { echo "bench/e2e: $t did not start (see below)" >&2; tail -5 "$work/$t.out" >&2; exit 1; }
+  running+=("$t")
+done
 
 cat >"$work/working_set.lua" <<'LUA'
 math.randomseed(os.time())
@@ -71,46 +164,78 @@ end
 LUA
 cat >"$work/miss.lua" <<'LUA'
 local n = 0
-local tag = tostring(math.random(1, 1000000000))
+local tag = os.getenv("RUN_TAG")
 request = function()
   n = n + 1
   return wrk.format("GET", "/miss/" .. tag .. "/" .. n .. "?cc=max-age=3600&size=1024")
 end
 LUA
 
-run() {  # server-name port scenario url-or-script
-  local out
-  if [[ "$4" == *.lua ]]; then
-    out=$(wrk -t1 -c16 -d"${secs}s" --latency -s "$4" "http://127.0.0.1:$2")
+scenarios=(hit-1KiB hit-128KiB working-set-10k miss)
+target_of() {
+  case $1 in
+    hit-1KiB) echo "/hot1k?cc=max-age=3600&size=1024" ;;
+    hit-128KiB) echo "/hot128k?cc=max-age=3600&size=131072" ;;
+    working-set-10k) echo "$work/working_set.lua" ;;
+    miss) echo "$work/miss.lua" ;;
+  esac
+}
+
+run() {  # target scenario: one wrk run, appends "target scenario rps p99 origin-requests"
+  local t=$1 s=$2 what out o0 o1 rps p99
+  what=$(target_of "$s")
+  o0=$(origin_count)
+  if [[ "$what" == *.lua ]]; then
+    out=$(RUN_TAG="$t-$RANDOM$RANDOM" taskset -c "$load_cpu" wrk -t1 -c"$conns" -d"${secs}s" --timeout 10s \
+            --latency -s "$what" "http://127.0.0.1:${port[$t]}")
   else
-    out=$(wrk -t1 -c16 -d"${secs}s" --latency "http://127.0.0.1:$2$4")
+    out=$(taskset -c "$load_cpu" wrk -t1 -c"$conns" -d"${secs}s" --timeout 10s --latency "http://127.0.0.1:${port[$t]}$what")
   fi
-  local rps p99
+  o1=$(origin_count)
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
-  echo "$1 $3 $rps $p99" >>"$work/results"
+  p99=$(echo "$out" | awk '$1 == "99%" { v = $2 + 0; if ($2 ~ /us$/) v /= 1000; else if ($2 ~ /[0-9]s$/) v *= 1000; printf "%.2f", v }')
+  echo "$t $s ${rps:-0} ${p99:-n/a} $((o1 - o0))" >>"$work/results"
+  echo "  $t $s: ${rps:-0} req/s, p99 ${p99:-n/a} ms, origin $((o1 - o0))" >&2
 }
 
-warm() {  # port: fetch the hot objects and the whole working set once
-  curl -s -o /dev/null "http://127.0.0.1:$1/hot1k?cc=max-age=3600&size=1024"
-  curl -s -o /dev/null "http://127.0.0.1:$1/hot128k?cc=max-age=3600&size=131072"
-  curl -s --no-progress-meter --parallel --parallel-max 16 "http://127.0.0.1:$1/ws/[0-9999]?cc=max-age=3600&size=4096" >/dev/null
+warm() {  # target: fetch the hot objects (three times: some caches store on a later use) and the working set
+  local p=${port[$1]} k
+  for k in 1 2 3; do
+    curl -s -o /dev/null "http://127.0.0.1:$p/hot1k?cc=max-age=3600&size=1024"
+    curl -s -o /dev/null "http://127.0.0.1:$p/hot128k?cc=max-age=3600&size=131072"
+  done
+  curl -s --no-progress-meter --parallel --parallel-max 16 \
+    "http://127.0.0.1:$p/ws/[0-9999]?cc=max-age=3600&size=4096" >/dev/null
 }
 
-for server in edgecache:$ec_port nginx:$ng_port; do
-  name=${server%%:*} port=${server##*:}
-  warm "$port"
-  run "$name" "$port" hit-1KiB "/hot1k?cc=max-age=3600&size=1024"
-  run "$name" "$port" hit-128KiB "/hot128k?cc=max-age=3600&size=131072"
-  run "$name" "$port" working-set-10k "$work/working_set.lua"
-  run "$name" "$port" miss "$work/miss.lua"
+for t in "${running[@]}"; do warm "$t"; done
+for r in $(seq "$reps"); do
+  echo "repetition $r of $reps" >&2
+  for s in "${scenarios[@]}"; do
+    for t in "${running[@]}"; do run "$t" "$s"; done
+  done
 done
 
-echo "wrk -t1 -c16 -d${secs}s on loopback; each server has one worker; $(nproc) cores"
-printf '%-16s %14s %12s %14s %12s %10s\n' scenario edgecache-rps p99 nginx-rps p99 rps-ratio
-for scenario in hit-1KiB hit-128KiB working-set-10k miss; do
-  read -r _ _ ec_rps ec_p99 < <(grep "^edgecache $scenario " "$work/results")
-  read -r _ _ ng_rps ng_p99 < <(grep "^nginx $scenario " "$work/results")
-  ratio=$(awk -v a="$ec_rps" -v b="$ng_rps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
-  printf '%-16s %14s %12s %14s %12s %10s\n' "$scenario" "$ec_rps" "$ec_p99" "$ng_rps" "$ng_p99" "$ratio"
+median() {  # target scenario column(3 rps, 4 p99, 5 origin)
+  awk -v t="$1" -v s="$2" -v c="$3" '$1 == t && $2 == s { print $c }' "$work/results" |
+    sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else print v[int((NR + 1) / 2)] }'
+}
+
+echo "wrk -t1 -c$conns -d${secs}s, $reps interleaved repetitions, medians; proxies pinned to CPU $proxy_cpu" \
+     "(one worker each), wrk and origin-sim to CPU $load_cpu"
+header=$(printf '%-16s' scenario)
+for t in "${running[@]}"; do header+=$(printf ' %12s %9s %7s' "$t-rps" p99-ms origin); done
+for t in "${running[@]}"; do [ "$t" = edgecache ] || header+=$(printf ' %13s' "ec/$t"); done
+echo "$header"
+for s in "${scenarios[@]}"; do
+  line=$(printf '%-16s' "$s")
+  for t in "${running[@]}"; do
+    line+=$(printf ' %12s %9s %7s' "$(median "$t" "$s" 3)" "$(median "$t" "$s" 4)" "$(median "$t" "$s" 5)")
+  done
+  ec=$(median edgecache "$s" 3)
+  for t in "${running[@]}"; do
+    [ "$t" = edgecache ] && continue
+    line+=$(printf ' %13s' "$(awk -v a="$ec" -v b="$(median "$t" "$s" 3)" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')")
+  done
+  echo "$line"
 done
