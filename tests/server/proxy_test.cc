@@ -382,6 +382,17 @@ TEST_F(ProxyTest, ValidatorsTheOriginForgotAreSynthesised) {
   EXPECT_EQ(Get(url, {{"If-Modified-Since", lm}}).status, 304);
   EXPECT_EQ(Get(url, {{"If-Modified-Since", "Sat, 01 Jan 2000 00:00:00 GMT"}}).status, 200);
 
+  // Switched off, nothing is made up: no Last-Modified, so no 304 for a date.
+  node_.reset();
+  std::string off = dir_.Sub("nolm.toml");
+  std::ofstream(off) << "[cache]\nsynthesize_last_modified = false\n";
+  StartNode({"--config", off});
+  Get(url);
+  HttpResponse plain = Get(url);
+  EXPECT_NE(plain.Header("cache-status").find("hit"), std::string::npos);
+  EXPECT_FALSE(plain.Has("last-modified"));
+  EXPECT_EQ(Get(url, {{"If-Modified-Since", lm}}).status, 200);
+
   // Two replicas of a fleet with content ETags agree on the ETag of the same bytes, so a
   // client's If-None-Match gets a 304 from either.
   node_.reset();

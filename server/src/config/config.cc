@@ -240,10 +240,10 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
       {"limits",
        {"max_header_bytes", "max_request_body_bytes", "max_connections", "max_object_bytes"}},
       {"cache",
-       {"honour_client_no_cache", "forward_surrogate_headers", "content_etag", "sort_query",
-        "collapse_wait_ms", "range_miss_fetch_full", "max_variants", "strip_query_params",
-        "key_headers", "store_set_cookie", "heuristic_fraction", "heuristic_max_seconds",
-        "stale_if_error_seconds"}}};
+       {"honour_client_no_cache", "forward_surrogate_headers", "content_etag",
+        "synthesize_last_modified", "sort_query", "collapse_wait_ms", "range_miss_fetch_full",
+        "max_variants", "strip_query_params", "key_headers", "store_set_cookie",
+        "heuristic_fraction", "heuristic_max_seconds", "stale_if_error_seconds"}}};
   for (const auto& [table, keys] : kTableKeys) {
     auto node = root[table];
     if (!node) continue;
@@ -363,6 +363,8 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   boolean(cache["forward_surrogate_headers"], "cache.forward_surrogate_headers",
           &c->forward_surrogate_headers);
   boolean(cache["content_etag"], "cache.content_etag", &c->content_etag);
+  boolean(cache["synthesize_last_modified"], "cache.synthesize_last_modified",
+          &c->synthesize_last_modified);
   boolean(cache["sort_query"], "cache.sort_query", &c->sort_query);
   integer(cache["collapse_wait_ms"], "cache.collapse_wait_ms", &c->collapse_wait_ms);
   boolean(cache["range_miss_fetch_full"], "cache.range_miss_fetch_full", &c->range_miss_fetch_full);

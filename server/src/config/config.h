@@ -64,11 +64,12 @@ struct NodeConfig {
 
   bool honour_client_no_cache = true;
   bool forward_surrogate_headers = false;  // Surrogate-Key / Cache-Tag to clients
-  bool content_etag = false;          // give responses stored without validators a content ETag
-  bool range_miss_fetch_full = true;  // a Range miss fetches and stores the whole object
-  int64_t collapse_wait_ms = 10000;   // request collapsing: how long followers wait; 0 = off
-  uint32_t max_variants = 16;         // Vary variants stored per URL
-  bool sort_query = false;            // cache key: sort query parameters
+  bool content_etag = false;             // give responses stored without validators a content ETag
+  bool synthesize_last_modified = true;  // ... and a Last-Modified of when they were stored
+  bool range_miss_fetch_full = true;     // a Range miss fetches and stores the whole object
+  int64_t collapse_wait_ms = 10000;      // request collapsing: how long followers wait; 0 = off
+  uint32_t max_variants = 16;            // Vary variants stored per URL
+  bool sort_query = false;               // cache key: sort query parameters
   // Cache key: drop these query parameters ("utm_*" wildcards); forwarded without them.
   std::vector<std::string> strip_query_params;
   // Request fields dropped by default because they change what origins serve without being

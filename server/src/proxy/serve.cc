@@ -23,11 +23,12 @@ asio::awaitable<Proxy::Served> Proxy::ServeStored(Exchange& x, const ObjectInfo&
   x.from_store = true;
   const ObjectMeta& meta = info.meta;
   // Validators the origin forgot: a response stored with neither ETag nor Last-Modified
-  // is given a Last-Modified of when it was stored and, when configured, a strong ETag
-  // derived from its bytes, which every replica of a fleet computes alike.
+  // is given (each when configured) a Last-Modified of when it was stored and a strong
+  // ETag derived from its bytes, which every replica of a fleet computes alike.
   std::string etag = meta.etag;
   int64_t last_modified = meta.last_modified;
-  const bool synthesized_last_modified = etag.empty() && last_modified == 0;
+  const bool synthesized_last_modified =
+      etag.empty() && last_modified == 0 && config_.synthesize_last_modified;
   if (synthesized_last_modified) last_modified = info.stored_at;
   const bool synthesized_etag = etag.empty() && config_.content_etag;
   if (synthesized_etag) etag = http_util::ContentEtag(info.body_hash);
