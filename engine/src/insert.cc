@@ -53,6 +53,10 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
     std::lock_guard lock(mu_);
     return size_;
   }
+  uint64_t body_hash() const {
+    std::lock_guard lock(mu_);
+    return XXH3_64bits_digest(hash_);
+  }
 
   void Append(std::string_view data, DoneCallback done) {
     std::unique_lock lock(mu_);
@@ -315,6 +319,7 @@ class InsertHandleImpl final : public InsertHandle {
   }
   void AsyncCommit(DoneCallback done) override { state_->Commit(std::move(done)); }
   uint64_t size() const override { return state_->size(); }
+  uint64_t body_hash() const override { return state_->body_hash(); }
 
  private:
   // Shared with writes in flight; the insert is abandoned when the last holder lets go

@@ -65,6 +65,9 @@ class InsertHandle {
 
   // Bytes appended so far.
   virtual uint64_t size() const = 0;
+  // XXH3-64 of the bytes appended so far: once the body is complete, the body_hash the
+  // committed entry will have (so a caller can tell a body it already stores).
+  virtual uint64_t body_hash() const = 0;
 };
 
 struct VerifyOptions {
