@@ -21,6 +21,10 @@
 //   fail=reset|hang|cut   close without answering, never answer, or cut the body halfway
 //   trickle_ms=N    send the body in 8 parts, N ms apart (a slow origin mid-body)
 // The body is derived from the path and its version, so a changed body is visible.
+// With --replica-id N the process plays replica N of a pool serving the same content: the
+// default ETag mixes N in ("rN-<content hash>", as servers that put an inode or a mtime in
+// it do), so replicas give the same bytes different ETags, and every response carries
+// X-Replica: N.
 // Conditional GETs (If-None-Match, If-Modified-Since) are answered 304 when they match.
 //
 // Control endpoints:
@@ -69,6 +73,7 @@ struct PathState {
 
 std::mutex g_mu;
 std::map<std::string, PathState> g_paths;  // GUARDED_BY(g_mu)
+int g_replica_id = 0;                      // --replica-id; 0: not a replica (set before serving)
 
 std::string HttpDate(int64_t t) {
   std::time_t tt = static_cast<std::time_t>(t);
@@ -96,7 +101,9 @@ std::string Body(const std::string& path, int version, size_t size) {
 }
 
 std::string ContentEtag(const std::string& body) {
-  return "\"" + std::to_string(std::hash<std::string>()(body)) + "\"";
+  const std::string hash = std::to_string(std::hash<std::string>()(body));
+  if (g_replica_id == 0) return "\"" + hash + "\"";
+  return "\"r" + std::to_string(g_replica_id) + "-" + hash + "\"";
 }
 
 bool EtagMatches(std::string_view list, std::string_view etag) {
@@ -239,6 +246,7 @@ asio::awaitable<void> Serve(tcp::socket socket) {
       if (colon != std::string::npos) res.insert(h.substr(0, colon), h.substr(colon + 1));
     }
     if (etag != "none") res.set(http::field::etag, etag);
+    if (g_replica_id != 0) res.set("X-Replica", std::to_string(g_replica_id));
     if (last_modified > 0) res.set(http::field::last_modified, HttpDate(last_modified));
     for (auto [key, header] : {std::pair<const char*, const char*>{"cc", "Cache-Control"},
                                {"cdncc", "CDN-Cache-Control"},
@@ -361,6 +369,9 @@ int main(int argc, char** argv) {
   CLI::App app{"origin-sim: a scriptable origin server for edgecache tests and demos"};
   std::string listen = "127.0.0.1:9000";
   app.add_option("--listen", listen, "ADDRESS:PORT to listen on (port 0 picks a free one)");
+  app.add_option("--replica-id", g_replica_id,
+                 "play replica N of a pool: content ETags mix N in, X-Replica: N on responses")
+      ->check(CLI::Range(1, 1000000));
   CLI11_PARSE(app, argc, argv);
   size_t colon = listen.rfind(':');
   if (colon == std::string::npos) {
