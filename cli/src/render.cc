@@ -237,6 +237,7 @@ std::string RenderStats(const json::object& doc) {
             {"saved by 304s",
              HumanBytes(static_cast<uint64_t>(Int(n, "not_modified_saved_bytes")))},
             {"revalidations", std::to_string(Int(rv, "not_modified")) + " not modified, " +
+                                  std::to_string(Int(rv, "same_bytes")) + " same bytes, " +
                                   std::to_string(Int(rv, "replaced")) + " replaced, " +
                                   std::to_string(Int(rv, "removed")) + " removed, " +
                                   std::to_string(Int(rv, "failed")) + " failed"},

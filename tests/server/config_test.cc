@@ -132,6 +132,16 @@ TEST(ConfigFileTest, ErrorsNameTheKey) {
   EXPECT_NE(load("[cache]\nkey_headers = [\"bad name\"]\n").find("cache.key_headers"),
             std::string::npos);
   EXPECT_EQ(load("[cache]\nkey_headers = [\"X-Forwarded-Host\"]\nstore_set_cookie = true\n"), "OK");
+  // content_etag: a boolean (true = for responses without validators) or a mode.
+  for (const char* ok : {"true", "false", "\"off\"", "\"missing\"", "\"always\""}) {
+    EXPECT_EQ(load(std::string("[cache]\ncontent_etag = ") + ok + "\n"), "OK") << ok;
+  }
+  EXPECT_NE(load("[cache]\ncontent_etag = \"sometimes\"\n").find("cache.content_etag"),
+            std::string::npos);
+  EXPECT_NE(load("[cache]\ncontent_etag = 1\n").find("cache.content_etag"), std::string::npos);
+  EXPECT_NE(
+      load("[cache]\nsynthesize_last_modified = \"yes\"\n").find("cache.synthesize_last_modified"),
+      std::string::npos);
 }
 
 TEST(ConfigFileTest, KeyHeadersAreLowerCased) {

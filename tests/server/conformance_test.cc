@@ -683,5 +683,87 @@ TEST_F(ConformanceTest, AStoredPrefixIsCompletedByAskingOnlyForTheRest) {
   EXPECT_EQ(Origin("/changed"), 2);
 }
 
+// --- 12. Replicas with their own ETags (the same bytes, another validator) ---
+
+// One counter from the node's /metrics (0 when absent).
+uint64_t MetricOf(uint16_t admin_port, const std::string& name) {
+  const std::string body = testing::Fetch(admin_port, "GET", "/metrics").body;
+  const size_t at = body.find("\n" + name + " ");
+  return at == std::string::npos ? 0 : std::stoull(body.substr(at + name.size() + 2));
+}
+
+TEST_F(ConformanceTest, ARevalidationAnsweredWithTheStoredBytesKeepsTheStoredBody) {
+  // Replicas behind a balancer, each mixing its inode into the ETag: the same bytes under
+  // a new ETag on every request.
+  std::atomic<int> replica{0};
+  const std::string same(5000, 's');
+  Route("/replicated", [&](const RawRequest&) {
+    return Response(
+        200, {"Cache-Control: max-age=0", "ETag: \"r" + std::to_string(++replica) + "\""}, same);
+  });
+  std::atomic<int> version{0};
+  Route("/changing", [&](const RawRequest&) {
+    const int v = ++version;
+    return Response(200, {"Cache-Control: max-age=0", "ETag: \"v" + std::to_string(v) + "\""},
+                    std::string(5000, static_cast<char>('a' + v)));
+  });
+  ASSERT_EQ(Get("/replicated").body, same);
+  const uint64_t written = MetricOf(admin_port_, "edgecache_store_written_bytes_total");
+  ASSERT_GT(written, same.size());
+  for (int i = 2; i <= 3; ++i) {
+    HttpResponse r = Get("/replicated");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, same);
+    EXPECT_EQ(r.Header("etag"), "\"r" + std::to_string(i) + "\"");  // the new metadata
+  }
+  // A conditional request with the newest validator is answered 304 after the revalidation.
+  EXPECT_EQ(Get("/replicated", {{"If-None-Match", "\"r4\""}}).status, 304);
+  EXPECT_EQ(Origin("/replicated"), 4);
+  EXPECT_EQ(MetricOf(admin_port_, "edgecache_store_written_bytes_total"), written)
+      << "the same bytes were written again";
+  EXPECT_EQ(MetricOf(admin_port_, "edgecache_revalidations_total{outcome=\"same_bytes\"}"), 3u);
+  EXPECT_EQ(MetricOf(admin_port_, "edgecache_revalidations_total{outcome=\"replaced\"}"), 0u);
+
+  // New bytes replace the body, are written, and are counted as such.
+  Get("/changing");
+  EXPECT_EQ(Get("/changing").body, std::string(5000, 'c'));
+  EXPECT_EQ(MetricOf(admin_port_, "edgecache_revalidations_total{outcome=\"replaced\"}"), 1u);
+  // A client holding the version before gets the new bytes in full, with their ETag.
+  HttpResponse changed = Get("/changing", {{"If-None-Match", "\"v2\""}});
+  EXPECT_EQ(changed.status, 200);
+  EXPECT_EQ(changed.body, std::string(5000, 'd'));
+  EXPECT_EQ(changed.Header("etag"), "\"v3\"");
+  EXPECT_GE(MetricOf(admin_port_, "edgecache_store_written_bytes_total"), written + 15000);
+}
+
+TEST_F(ConformanceTest, AlwaysContentEtagsLetClientsKeepTheirCopyAcrossReplicas) {
+  RestartWith("[cache]\ncontent_etag = \"always\"\n");
+  std::atomic<int> replica{0};
+  const std::string same(5000, 's');
+  Route("/replicated", [&](const RawRequest&) {
+    return Response(
+        200, {"Cache-Control: max-age=0", "ETag: \"r" + std::to_string(++replica) + "\""}, same);
+  });
+  // The miss is relayed before the content ETag is known: without the origin's ETag.
+  HttpResponse miss = Get("/replicated");
+  EXPECT_EQ(miss.body, same);
+  EXPECT_FALSE(miss.Has("etag"));
+  // The next answer comes from the store (revalidated: another replica, another ETag, the
+  // same bytes) with the content ETag.
+  HttpResponse second = Get("/replicated");
+  EXPECT_EQ(second.body, same);
+  const std::string content = second.Header("etag");
+  ASSERT_TRUE(content.starts_with("\"ec-")) << content;
+  for (int i = 0; i < 3; ++i) {
+    HttpResponse again = Get("/replicated", {{"If-None-Match", content}});
+    EXPECT_EQ(again.status, 304);
+    EXPECT_EQ(again.Header("etag"), content);
+  }
+  EXPECT_EQ(Origin("/replicated"), 5);
+  EXPECT_EQ(MetricOf(admin_port_, "edgecache_revalidations_total{outcome=\"same_bytes\"}"), 4u);
+  // The origin's ETag (of the replica that answered last) still matches.
+  EXPECT_EQ(Get("/replicated", {{"If-None-Match", "\"r6\""}}).status, 304);
+}
+
 }  // namespace
 }  // namespace edgecache

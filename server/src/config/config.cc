@@ -362,7 +362,19 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
           &c->honour_client_no_cache);
   boolean(cache["forward_surrogate_headers"], "cache.forward_surrogate_headers",
           &c->forward_surrogate_headers);
-  boolean(cache["content_etag"], "cache.content_etag", &c->content_etag);
+  if (auto n = cache["content_etag"]; n) {
+    auto flag = n.value_exact<bool>();
+    auto mode = n.value_exact<std::string>();
+    if (flag) {
+      c->content_etag = *flag ? NodeConfig::ContentEtag::kMissing : NodeConfig::ContentEtag::kOff;
+    } else if (mode && (*mode == "off" || *mode == "missing" || *mode == "always")) {
+      c->content_etag = *mode == "off"       ? NodeConfig::ContentEtag::kOff
+                        : *mode == "missing" ? NodeConfig::ContentEtag::kMissing
+                                             : NodeConfig::ContentEtag::kAlways;
+    } else if (s.ok()) {
+      s = Bad("cache.content_etag", "must be true, false, \"off\", \"missing\" or \"always\"");
+    }
+  }
   boolean(cache["synthesize_last_modified"], "cache.synthesize_last_modified",
           &c->synthesize_last_modified);
   boolean(cache["sort_query"], "cache.sort_query", &c->sort_query);

@@ -64,7 +64,11 @@ struct NodeConfig {
 
   bool honour_client_no_cache = true;
   bool forward_surrogate_headers = false;  // Surrogate-Key / Cache-Tag to clients
-  bool content_etag = false;             // give responses stored without validators a content ETag
+  // Content ETags ("ec-<xxh3 of the body>", the same on every node): kMissing gives them to
+  // responses stored without validators; kAlways to every stored full response, in place of
+  // the origin's (which a client's If-None-Match still matches).
+  enum class ContentEtag { kOff, kMissing, kAlways };
+  ContentEtag content_etag = ContentEtag::kOff;
   bool synthesize_last_modified = true;  // ... and a Last-Modified of when they were stored
   bool range_miss_fetch_full = true;     // a Range miss fetches and stores the whole object
   int64_t collapse_wait_ms = 10000;      // request collapsing: how long followers wait; 0 = off

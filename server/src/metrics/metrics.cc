@@ -18,7 +18,7 @@ const char* Metrics::Name(Outcome o) {
 }
 
 const char* Metrics::Name(Revalidation r) {
-  static const char* kNames[] = {"not_modified", "replaced", "removed", "failed"};
+  static const char* kNames[] = {"not_modified", "same_bytes", "replaced", "removed", "failed"};
   return kNames[static_cast<size_t>(r)];
 }
 

@@ -14,8 +14,9 @@ namespace edgecache::metrics {
 
 // How a request was answered, one counter each (edgecache_requests_total{cache="..."}).
 enum class Outcome { kHit, kMiss, kStale, kPass, kError, kCount };
-// Revalidations with the origin by result.
-enum class Revalidation { kNotModified, kReplaced, kRemoved, kFailed, kCount };
+// Revalidations with the origin by result: 304; 200 with the bytes already stored (the
+// stored body kept, its metadata replaced); 200 with new bytes; 404/410; no usable answer.
+enum class Revalidation { kNotModified, kSameBytes, kReplaced, kRemoved, kFailed, kCount };
 
 class Metrics {
  public:

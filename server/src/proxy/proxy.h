@@ -132,6 +132,9 @@ class Proxy {
   // Reads the origin's body (after a completed part's stored bytes) into the store and the
   // broadcast. False when the origin cut it short.
   boost::asio::awaitable<bool> Fill(Exchange& x, Upstream& up, Relaying& r, Broadcast& broadcast);
+  // At the end of a revalidation's 200 whose body is the one stored: the stored entry gets
+  // the new metadata and keeps its body (true); the insert is then not committed.
+  bool KeepStoredBody(Exchange& x, const Upstream& up, Relaying& r);
   // Storing `key` would add a variant beyond cache.max_variants.
   bool TooManyVariants(const ObjectKey& key);
 

@@ -32,6 +32,9 @@ struct Proxy::Relaying {
   uint64_t client_first = 0, client_end = UINT64_MAX;  // the client's byte range
   bool client_body = false;                            // the client gets a body
   bool client_ok = false;                              // the client is there and writable
+  bool kept_stored_body = false;  // a revalidation's 200 brought the bytes already stored
+  bool stored = false;            // Fill stored the body (or kept the same stored bytes)
+  uint64_t body_hash = 0, body_length = 0;  // what Fill stored
 };
 
 bool Proxy::TooManyVariants(const ObjectKey& key) {
@@ -51,8 +54,34 @@ asio::awaitable<bool> Proxy::Relay(Exchange& x, Upstream& up) {
   r.res.body().data = nullptr;
   r.res.body().more = true;
   r.sr.emplace(r.res);
-  if (!r.insert && !up.completing) co_return co_await PassThrough(x, up, r);
-  co_return co_await StoreAndBroadcast(x, up, r);
+  const bool done = !r.insert && !up.completing ? co_await PassThrough(x, up, r)
+                                                : co_await StoreAndBroadcast(x, up, r);
+  if (up.stale != nullptr && !up.head_to_origin && up.status < 500 && up.status != 404 &&
+      up.status != 410) {
+    metrics_.CountRevalidation(r.kept_stored_body ? metrics::Revalidation::kSameBytes
+                                                  : metrics::Revalidation::kReplaced);
+  }
+  co_return done;
+}
+
+bool Proxy::KeepStoredBody(Exchange& x, const Upstream& up, Relaying& r) {
+  // A revalidation answered 200 with the bytes already stored (replicas behind a balancer
+  // with their own ETags, a Last-Modified that moved): like a 304, the stored body stays
+  // and only its metadata is replaced, so the body is not written again.
+  const ObjectInfo* stale = up.stale;
+  if (stale == nullptr || up.completing || up.status != 200 || !r.insert ||
+      stale->key.primary != r.stored_key.primary ||
+      stale->key.secondary != r.stored_key.secondary || StoredPart(stale->meta) ||
+      stale->body_length != r.insert->size() || stale->body_hash != r.insert->body_hash()) {
+    return false;
+  }
+  Status s = store_.UpdateMeta(stale->key, stale->version, r.stored_meta);
+  if (!s.ok()) {
+    if (!s.IsAborted()) spdlog::warn("refreshing {}: {}", x.primary, s.ToString());
+    return false;  // stored as a new body instead
+  }
+  r.kept_stored_body = true;
+  return true;
 }
 
 void Proxy::StartInsert(Exchange& x, const Upstream& up, Relaying* r) {
@@ -129,6 +158,11 @@ void Proxy::BuildClientResponse(Exchange& x, const Upstream& up, Relaying* r) {
   }
   // One passed through keeps the origin's Age, if any.
   if (r->insert) res.set(http::field::age, r->stored_age);
+  // With content ETags always, clients get no ETag but the content one, which is known
+  // only once the body is in: a response relayed while it is stored goes without.
+  if (r->insert && config_.content_etag == config::NodeConfig::ContentEtag::kAlways) {
+    res.erase(http::field::etag);
+  }
   std::string upstream_via(Field(header, http::field::via));
   res.set(http::field::via, upstream_via.empty() ? via_ : upstream_via + ", " + via_);
   std::string upstream_status(Field(header, "cache-status"));
@@ -239,6 +273,9 @@ asio::awaitable<bool> Proxy::StoreAndBroadcast(Exchange& x, Upstream& up, Relayi
   shared.header.version(11);
   // Followers get the header as it is stored, never fields kept from shared use.
   http_util::LoadStoredHeaders(r.stored_meta, config_.forward_surrogate_headers, &shared.header);
+  if (config_.content_etag == config::NodeConfig::ContentEtag::kAlways) {
+    shared.header.erase(http::field::etag);  // as for the leader's client (above)
+  }
   shared.header.set(http::field::age, r.stored_age);
   shared.header.set(http::field::via, Field(r.res, http::field::via));
   if (auto total = up.body_length) {
@@ -257,6 +294,31 @@ asio::awaitable<bool> Proxy::StoreAndBroadcast(Exchange& x, Upstream& up, Relayi
   // HEAD converted to a GET is answered as soon as the header is known; the body is still
   // read into the store.
   if (own == nullptr) co_await SendRelayHeader(x, r);
+  // A client's conditional GET whose revalidation brought a 200 is answered from the store
+  // once the body is in: the same bytes (kept under another replica's new ETag) may still
+  // match what the client holds, a content ETag above all. With content ETags always,
+  // every revalidated GET is, so that it carries one. Only bodies the broadcast's window
+  // holds whole: if the body was not stored, the client gets it from there as usual.
+  if (own != nullptr && up.stale != nullptr && !up.completing && up.body_length &&
+      *up.body_length <= kBroadcastBufferBytes && x.req.method() == http::verb::get &&
+      (x.req.find(http::field::if_none_match) != x.req.end() ||
+       x.req.find(http::field::if_modified_since) != x.req.end() ||
+       config_.content_etag == config::NodeConfig::ContentEtag::kAlways)) {
+    if (!co_await Fill(x, up, r, *broadcast)) co_return false;  // cut by the origin
+    ObjectInfo info;
+    // The stored entry answers only if it holds the bytes this fill received (a purge or
+    // another fill may have come between).
+    if (r.stored && store_.Lookup(r.stored_key, &info).ok() && info.body_hash == r.body_hash &&
+        info.body_length == r.body_length) {
+      own.reset();
+      const Served served =
+          co_await ServeStored(x, info, policy::CurrentAge(info.meta, Now()));
+      if (served != Served::kUnreadable) co_return served == Served::kSent;
+    }
+    const bool sent =
+        co_await RelayBroadcast(x, *broadcast, *own, r.client_first, r.client_end, r.res, *r.sr);
+    co_return r.client_ok && sent;
+  }
   const bool streaming = own != nullptr;
   auto relay = [&]() -> asio::awaitable<bool> {
     if (own == nullptr) co_return r.client_ok;
@@ -295,6 +357,13 @@ asio::awaitable<bool> Proxy::Fill(Exchange& x, Upstream& up, Relaying& r, Broadc
     }
   };
   auto commit = [&]() -> asio::awaitable<void> {
+    r.body_hash = insert->body_hash();
+    r.body_length = insert->size();
+    if (KeepStoredBody(x, up, r)) {
+      stored = true;
+      insert.reset();  // never committed: nothing is published, nothing more written
+      co_return;
+    }
     auto [commit_status] = co_await async_commit(*insert, executor, kToken);
     stored = commit_status.ok();
     if (stored) {
@@ -333,6 +402,7 @@ asio::awaitable<bool> Proxy::Fill(Exchange& x, Upstream& up, Relaying& r, Broadc
     }
   }
   if (insert) co_await commit();  // an empty body: nothing was read, the commit is still due
+  r.stored = stored;
   broadcast.Finish(true, stored);
   // Once the object is stored the collapsed fetch is over: later requests look it up (it
   // may need revalidating) rather than join a response that already arrived.

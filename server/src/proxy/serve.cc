@@ -22,22 +22,32 @@ asio::awaitable<Proxy::Served> Proxy::ServeStored(Exchange& x, const ObjectInfo&
                                                   int64_t age) {
   x.from_store = true;
   const ObjectMeta& meta = info.meta;
+  const std::optional<http_util::ContentRange> part = StoredPart(meta);
   // Validators the origin forgot: a response stored with neither ETag nor Last-Modified
   // is given (each when configured) a Last-Modified of when it was stored and a strong
-  // ETag derived from its bytes, which every replica of a fleet computes alike.
+  // ETag derived from its bytes, which every replica of a fleet computes alike. With
+  // content_etag = "always" every stored full response gets that ETag instead of the
+  // origin's, so replicas that give the same bytes different ETags cannot make clients
+  // download them again.
+  using ContentEtag = config::NodeConfig::ContentEtag;
   std::string etag = meta.etag;
   int64_t last_modified = meta.last_modified;
   const bool synthesized_last_modified =
       etag.empty() && last_modified == 0 && config_.synthesize_last_modified;
   if (synthesized_last_modified) last_modified = info.stored_at;
-  const bool synthesized_etag = etag.empty() && config_.content_etag;
+  const bool synthesized_etag =
+      (etag.empty() && config_.content_etag != ContentEtag::kOff) ||
+      (config_.content_etag == ContentEtag::kAlways && !part && meta.status == 200);
   if (synthesized_etag) etag = http_util::ContentEtag(info.body_hash);
 
-  // Client conditionals are answered from the stored response (RFC 9110 §13.2.2).
+  // Client conditionals are answered from the stored response (RFC 9110 §13.2.2). A
+  // client holding the origin's ETag (it got the response on a miss) still matches.
   bool not_modified = false;
   std::string_view inm = Field(x.req, http::field::if_none_match);
   if (!inm.empty()) {
-    not_modified = http_util::IfNoneMatchMatches(inm, etag);
+    not_modified =
+        http_util::IfNoneMatchMatches(inm, etag) ||
+        (synthesized_etag && !meta.etag.empty() && http_util::IfNoneMatchMatches(inm, meta.etag));
   } else if (auto ims = http_util::ParseHttpDate(Field(x.req, http::field::if_modified_since))) {
     not_modified = last_modified != 0 && last_modified <= *ims && meta.status == 200;
   }
@@ -47,7 +57,6 @@ asio::awaitable<Proxy::Served> Proxy::ServeStored(Exchange& x, const ObjectInfo&
   uint64_t first = 0, end = info.body_length;
   http_util::ByteRange range;
   std::string_view range_header = Field(x.req, http::field::range);
-  const std::optional<http_util::ContentRange> part = StoredPart(meta);
   const uint64_t complete_length = part ? part->complete_length : info.body_length;
   if (!not_modified && part) {
     range = http_util::ParseRange(range_header, part->complete_length);
@@ -86,13 +95,20 @@ asio::awaitable<Proxy::Served> Proxy::ServeStored(Exchange& x, const ObjectInfo&
   if (not_modified) {
     for (const auto name : {"Cache-Control", "Content-Location", "Date", "ETag", "Expires", "Vary",
                             "Last-Modified"}) {
+      if (synthesized_etag && std::string_view(name) == "ETag") continue;  // added below
       std::string_view v = http_util::StoredHeader(meta, name);
       if (!v.empty()) res.Add(name, v);
     }
   } else {
-    // Via, Cache-Status and Content-Range are this node's own, written below.
-    res.AddStored(meta, config_.forward_surrogate_headers,
-                  {"via", "cache-status", "content-range"});
+    // Via, Cache-Status and Content-Range are this node's own, written below (and a
+    // content ETag in place of the origin's).
+    if (synthesized_etag) {
+      res.AddStored(meta, config_.forward_surrogate_headers,
+                    {"via", "cache-status", "content-range", "etag"});
+    } else {
+      res.AddStored(meta, config_.forward_surrogate_headers,
+                    {"via", "cache-status", "content-range"});
+    }
     res.Add("Content-Length", std::to_string(end - first));
     if (range.kind != http_util::ByteRange::kIgnore) {
       res.Add("Content-Range", http_util::ContentRangeValue(range, complete_length));

@@ -100,7 +100,8 @@ asio::awaitable<flow::State> Proxy::Fetch(Exchange& x, Upstream* up) {
       if (!s.ok()) spdlog::warn("removing {}: {}", x.primary, s.ToString());
       metrics_.CountRevalidation(metrics::Revalidation::kRemoved);
     } else if (status < 500) {
-      metrics_.CountRevalidation(metrics::Revalidation::kReplaced);
+      // A GET's answer is counted once its body is in: same bytes or new (Relay).
+      if (up->head_to_origin) metrics_.CountRevalidation(metrics::Revalidation::kReplaced);
     } else {
       metrics_.CountRevalidation(metrics::Revalidation::kFailed);
     }
