@@ -12,6 +12,7 @@
 #include <iostream>
 #include <optional>
 
+#include "etag_check.h"
 #include "render.h"
 #include "target.h"
 #include "warm.h"
@@ -28,7 +29,8 @@ constexpr char kFooter[] =
     "reads the node's TOML for the store directory, its options and cache-key rules.\n"
     "Token: --token or $EDGECACHE_TOKEN. --json prints the admin API's JSON documents.\n"
     "Exit codes: 0 ok, 1 not found, 2 usage, 3 node unreachable, 4 token refused,\n"
-    "5 store unavailable, 6 check failed (verify problems, warm failures), 7 other failure.\n"
+    "5 store unavailable, 6 check failed (verify problems, warm failures, etag-check\n"
+    "inconsistent), 7 other failure.\n"
     "docs/cli.md has every command and field.";
 
 int Fail(int code, const std::string& message) {
@@ -117,6 +119,14 @@ int Main(int argc, char** argv) {
   warm->add_option("--via", via,
                    "the node's client listener HOST:PORT (default: asked from --node)");
 
+  std::string etag_url;
+  std::vector<std::string> etag_vias;
+  CLI::App* etag_check = command(
+      "etag-check", "ask several servers for one URL: same bytes, same ETag and Last-Modified?");
+  etag_check->add_option("url", etag_url, "absolute http URL (its host is sent as Host)")
+      ->required();
+  etag_check->add_option("--via", etag_vias, "HOST:PORT of a replica or node (repeat)")->required();
+
   bool repair = false;
   CLI::App* verify = command("verify", "check every body checksum, dangling entries, orphans");
   verify->add_flag("--repair", repair, "drop what is bad (entries, tag keys)");
@@ -126,6 +136,18 @@ int Main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? kOk : kUsage;
+  }
+
+  // A check of servers, not of a node or a store.
+  if (etag_check->parsed()) {
+    const auto timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds.value_or(30) * 1000));
+    EtagReport report = CheckEtags(etag_url, etag_vias, timeout);
+    const std::string out =
+        as_json ? boost::json::serialize(EtagReportJson(report)) + "\n" : RenderEtagReport(report);
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    if (!report.all_answered) return kUnreachable;
+    return report.consistent() ? kOk : kCheckFailed;
   }
 
   // The target.

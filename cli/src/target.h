@@ -27,7 +27,7 @@ enum Exit : int {
   kUnreachable = 3,       // the node's admin API cannot be reached
   kRefused = 4,           // the node refused the token (or its absence)
   kStoreUnavailable = 5,  // the store cannot be opened (a running node holds it, missing, ...)
-  kCheckFailed = 6,       // verify found problems; warm had failures
+  kCheckFailed = 6,       // verify found problems; warm had failures; etag-check inconsistent
   kFailed = 7,            // anything else (an I/O error, a server error)
 };
 

@@ -320,5 +320,42 @@ TEST_F(CtlTest, UsageAndReachabilityErrorsHaveTheirExitCodes) {
   EXPECT_NE(help.out.find("Exit codes"), std::string::npos);
 }
 
+TEST_F(CtlTest, EtagCheckTellsReplicasThatGiveTheSameBytesDifferentEtags) {
+  // Two replicas that mix their id into the ETag, and the fixture's origin plus a twin of it.
+  std::vector<std::unique_ptr<ChildProcess>> replicas;
+  std::vector<std::string> vias;
+  for (const char* id : {"1", "2"}) {
+    replicas.push_back(std::make_unique<ChildProcess>(
+        ORIGIN_SIM_BIN, std::vector<std::string>{"--listen", "127.0.0.1:0", "--replica-id", id}));
+    vias.push_back("127.0.0.1:" +
+                   std::to_string(replicas.back()->WaitForPort("origin-sim: listening on")));
+  }
+  replicas.push_back(std::make_unique<ChildProcess>(
+      ORIGIN_SIM_BIN, std::vector<std::string>{"--listen", "127.0.0.1:0"}));
+  const std::string twin =
+      "127.0.0.1:" + std::to_string(replicas.back()->WaitForPort("origin-sim: listening on"));
+  const std::string url = "http://shop.example/page?size=3000";
+
+  CtlRun split = Ctl({"etag-check", url, "--via", vias[0], "--via", vias[1]}, true);
+  EXPECT_EQ(split.exit, 6) << split.out;
+  EXPECT_NE(split.out.find("INCONSISTENT: the same bytes with different ETags"), std::string::npos)
+      << split.out;
+  EXPECT_NE(split.out.find("\"r1-"), std::string::npos) << split.out;
+
+  CtlRun same = Ctl({"etag-check", url, "--via", twin, "--via",
+                     "127.0.0.1:" + std::to_string(origin_port_), "--json"},
+                    true);
+  EXPECT_EQ(same.exit, 0) << same.out;
+  json::object doc = same.Json();
+  EXPECT_TRUE(doc["consistent"].as_bool());
+  EXPECT_TRUE(doc["same_bytes"].as_bool());
+  EXPECT_EQ(doc["answers"].as_array().size(), 2u);
+
+  CtlRun down = Ctl({"etag-check", url, "--via", twin, "--via", "127.0.0.1:1"}, true);
+  EXPECT_EQ(down.exit, 3) << down.out;
+  EXPECT_NE(down.out.find("no answer"), std::string::npos) << down.out;
+  EXPECT_EQ(Ctl({"etag-check", url}, true).exit, 2);  // --via is required
+}
+
 }  // namespace
 }  // namespace edgecache
