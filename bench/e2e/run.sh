@@ -51,7 +51,14 @@ wait_port() {  # port
   echo "bench/e2e: nothing answers on port $1" >&2
   return 1
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() {  # a loopback port nobody listens on
+  local p
+  for _ in $(seq 100); do
+    p=$((20000 + RANDOM % 40000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+  done
+  return 1
+}
 
 start origin taskset -c "$load_cpu" build-release/tools/origin-sim --listen 127.0.0.1:0
 for _ in $(seq 100); do grep -q listening "$work/origin.out" 2>/dev/null && break; sleep 0.05; done

@@ -65,6 +65,40 @@ start_node() {
   printf -v "${name}_ADMIN" '%s' "$(port_of "$out" "admin on")"
 }
 
+# free_port: a loopback port nobody listens on (for programs that cannot pick their own).
+free_port() {
+  local p
+  for _ in $(seq 100); do
+    p=$((20000 + RANDOM % 40000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+  done
+  echo "scenario: no free port found" >&2
+  exit 2
+}
+
+# start_haproxy NAME PORT BACKEND_PORT...: HAProxy (Debian's haproxy) on 127.0.0.1:PORT,
+# round robin over the backends, keep-alive on both sides; sets NAME_PORT.
+start_haproxy() {
+  local name=$1 port=$2 cfg i=0 b
+  shift 2
+  command -v haproxy >/dev/null || { echo "scenario: needs haproxy (scripts/setup-debian.sh)" >&2; exit 2; }
+  cfg="$WORK/$name.cfg"
+  {
+    printf 'global\n  maxconn 1000\ndefaults\n  mode http\n  option http-keep-alive\n'
+    printf '  timeout connect 2s\n  timeout client 30s\n  timeout server 30s\n'
+    printf 'frontend fe\n  bind 127.0.0.1:%s\n  default_backend replicas\n' "$port"
+    printf 'backend replicas\n  balance roundrobin\n'
+    for b in "$@"; do i=$((i + 1)); printf '  server replica%s 127.0.0.1:%s\n' "$i" "$b"; done
+  } >"$cfg"
+  haproxy -db -f "$cfg" >"$WORK/$name.out" 2>&1 &
+  PIDS+=($!)
+  for i in $(seq 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.05
+  done
+  printf -v "${name}_PORT" '%s' "$port"
+}
+
 # origin_stat PORT PATH FIELD: origin-sim's counter for PATH (requests, conditional,
 # not_modified).
 origin_stat() {
