@@ -87,14 +87,18 @@ class Proxy {
   // state (flow::AfterOrigin), having done what the answer implies on the side:
   // invalidations, removals, metrics.
   boost::asio::awaitable<flow::State> Fetch(Exchange& x, Upstream* up);
-  // The request the origin gets for `x`: a full GET for cache fetches (a HEAD when
-  // `head_to_origin`), with the stored validators of `stale` or the rest of `prefix`.
-  Request UpstreamRequest(const Exchange& x, const ObjectInfo* stale, const ObjectInfo* prefix,
-                          bool head_to_origin) const;
-  // Sends `out` (streaming the client's body for other methods), retrying once on a fresh
-  // connection when a reused one turns out closed, and reads up to the final response's
-  // header, relaying interim responses. The outcome is in *up.
-  boost::asio::awaitable<void> SendUpstream(Exchange& x, const Request& out, bool head_to_origin,
+  // The request the origin gets for a cache fetch of `x`, in its wire form: a full GET (a
+  // HEAD when `head_to_origin`), with the stored validators of `stale` or the rest of
+  // `prefix`.
+  std::string CacheFetchRequest(const Exchange& x, const ObjectInfo* stale,
+                                const ObjectInfo* prefix, bool head_to_origin) const;
+  // The request the origin gets for any other method: the prepared one, as it is.
+  Request PassRequest(const Exchange& x) const;
+  // Sends `out` (streaming the client's body), or else the bytes `wire`, retrying once on a
+  // fresh connection when a reused one turns out closed, and reads up to the final
+  // response's header, relaying interim responses. The outcome is in *up.
+  boost::asio::awaitable<void> SendUpstream(Exchange& x, const Request* out,
+                                            const std::string& wire, bool head_to_origin,
                                             Upstream* up);
   // Returns the origin connection to the pool once its response is read whole, unless it
   // closes (or was returned already).

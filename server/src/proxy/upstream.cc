@@ -20,9 +20,15 @@ asio::awaitable<flow::State> Proxy::Fetch(Exchange& x, Upstream* up) {
   // A HEAD for a stored response is revalidated with a HEAD (RFC 9111 §4.3.5 says how its
   // answer updates the stored one); a HEAD miss is fetched as a GET to fill the cache.
   up->head_to_origin = x.head && stale != nullptr;
-  const Request out = UpstreamRequest(x, stale, up->prefix, up->head_to_origin);
+  std::optional<Request> out;
+  std::string wire;
+  if (cacheable_method) {
+    wire = CacheFetchRequest(x, stale, up->prefix, up->head_to_origin);
+  } else {
+    out.emplace(PassRequest(x));
+  }
   up->request_time = Now();
-  co_await SendUpstream(x, out, up->head_to_origin, up);
+  co_await SendUpstream(x, out ? &*out : nullptr, wire, up->head_to_origin, up);
   if (up->client_body_failed) {
     // The client's body broke off (or passed limits.max_request_body_bytes): nothing
     // complete reached the origin; the client is told when the limit was the cause.
@@ -139,48 +145,69 @@ void Proxy::Reuse(const Exchange& x, Upstream& up) {
   }
 }
 
-Request Proxy::UpstreamRequest(const Exchange& x, const ObjectInfo* stale, const ObjectInfo* prefix,
-                               bool head_to_origin) const {
-  const bool cacheable_method = x.cacheable_method();
-  // The request to the origin is the prepared one (Handle). Cache fetches are full GETs:
-  // the client's own conditionals and ranges are answered here, and a revalidation sends
-  // the stored validators instead.
+std::string Proxy::CacheFetchRequest(const Exchange& x, const ObjectInfo* stale,
+                                     const ObjectInfo* prefix, bool head_to_origin) const {
+  // The request to the origin is the prepared one (Handle), written straight into its
+  // wire form (no copy of its field table). Cache fetches are full GETs: the client's own
+  // conditionals and ranges are answered here, and a revalidation sends the stored
+  // validators instead. A range miss fetches the whole object to store it (the client gets
+  // its range out of the stream), unless configured to pass ranges through unstored.
+  const bool keep_range = !config_.range_miss_fetch_full && prefix == nullptr;
+  std::string out;
+  out.reserve(512 + x.req.body().size());
+  out += head_to_origin ? "HEAD " : "GET ";
+  out.append(x.req.target().data(), x.req.target().size());
+  out += " HTTP/1.1\r\n";
+  for (const auto& f : x.req) {
+    switch (f.name()) {
+      case http::field::if_none_match:
+      case http::field::if_modified_since:
+      case http::field::if_match:
+      case http::field::if_unmodified_since:
+        continue;
+      case http::field::range:
+      case http::field::if_range:
+        if (!keep_range) continue;
+        break;
+      default:
+        break;
+    }
+    const std::string_view name(f.name_string().data(), f.name_string().size());
+    // Framing is this request's own (below); hop-by-hop fields went in PrepareForward.
+    if (http_util::IsFramingOrHopByHop(name)) continue;
+    out.append(name).append(": ").append(f.value().data(), f.value().size()).append("\r\n");
+  }
+  auto add = [&](std::string_view name, std::string_view value) {
+    out.append(name).append(": ").append(value).append("\r\n");
+  };
+  if (prefix != nullptr) {
+    // Only the rest of a stored prefix, and only if it is still the same representation.
+    add("Range", "bytes=" + std::to_string(StoredPart(prefix->meta)->last + 1) + "-");
+    add("If-Range", CompletionValidator(prefix->meta));
+  }
+  if (stale != nullptr) {
+    if (!stale->meta.etag.empty()) add("If-None-Match", stale->meta.etag);
+    if (stale->meta.last_modified != 0) {
+      add("If-Modified-Since", http_util::FormatHttpDate(stale->meta.last_modified));
+    }
+  }
+  // A body a client sent with its GET (read whole, within the limits) goes along.
+  if (!x.req.body().empty()) add("Content-Length", std::to_string(x.req.body().size()));
+  out += "\r\n";
+  out += x.req.body();
+  return out;
+}
+
+Request Proxy::PassRequest(const Exchange& x) const {
   Request out = x.req;
   out.version(11);
   out.keep_alive(true);
-  if (cacheable_method) {
-    out.method(head_to_origin ? http::verb::head : http::verb::get);
-    for (auto f : {http::field::if_none_match, http::field::if_modified_since,
-                   http::field::if_match, http::field::if_unmodified_since}) {
-      out.erase(f);
-    }
-    // A range miss fetches the whole object to store it (the client gets its range out of
-    // the stream), unless configured to pass ranges through unstored.
-    if (config_.range_miss_fetch_full) {
-      out.erase(http::field::range);
-      out.erase(http::field::if_range);
-    }
-    out.erase(http::field::content_length);
-    if (prefix != nullptr) {
-      // Only the rest of a stored prefix, and only if it is still the same representation.
-      out.set(http::field::range,
-              "bytes=" + std::to_string(StoredPart(prefix->meta)->last + 1) + "-");
-      out.set(http::field::if_range, CompletionValidator(prefix->meta));
-    }
-    if (stale != nullptr) {
-      if (!stale->meta.etag.empty()) out.set(http::field::if_none_match, stale->meta.etag);
-      if (stale->meta.last_modified != 0) {
-        out.set(http::field::if_modified_since,
-                http_util::FormatHttpDate(stale->meta.last_modified));
-      }
-    }
-  }
   out.prepare_payload();
   return out;
 }
 
-asio::awaitable<void> Proxy::SendUpstream(Exchange& x, const Request& out, bool head_to_origin,
-                                          Upstream* up) {
+asio::awaitable<void> Proxy::SendUpstream(Exchange& x, const Request* out, const std::string& wire,
+                                          bool head_to_origin, Upstream* up) {
   // A request body is streamed from the client as it is sent (never held whole): such a
   // request goes on a fresh connection and is never sent twice.
   const bool cacheable_method = x.cacheable_method();
@@ -190,7 +217,7 @@ asio::awaitable<void> Proxy::SendUpstream(Exchange& x, const Request& out, bool 
   beast::flat_buffer& origin_buffer = up->buffer;
   boost::system::error_code& ec = up->ec;
   auto send_streamed = [&]() -> asio::awaitable<boost::system::error_code> {
-    http::request<http::buffer_body> streamed{out.base()};
+    http::request<http::buffer_body> streamed{out->base()};
     if (auto length = x.body->length()) {
       streamed.content_length(*length);
     } else {
@@ -231,8 +258,12 @@ asio::awaitable<void> Proxy::SendUpstream(Exchange& x, const Request& out, bool 
     conn.stream->expires_after(std::chrono::milliseconds(config_.origin_timeout_ms));
     if (stream_body) {
       ec = co_await send_streamed();
+    } else if (out != nullptr) {
+      auto [write_error, written] = co_await http::async_write(*conn.stream, *out, kToken);
+      ec = write_error;
     } else {
-      auto [write_error, written] = co_await http::async_write(*conn.stream, out, kToken);
+      auto [write_error, written] =
+          co_await asio::async_write(*conn.stream, asio::buffer(wire), kToken);
       ec = write_error;
     }
     if (up->client_body_failed) co_return;
@@ -265,7 +296,8 @@ asio::awaitable<void> Proxy::SendUpstream(Exchange& x, const Request& out, bool 
     }
     // Only idempotent requests are sent twice (RFC 9110 §9.2.2): a POST the origin may
     // have acted on before the connection broke is not repeated behind the client's back.
-    const bool idempotent = out.method() != http::verb::post && out.method() != http::verb::patch;
+    const bool idempotent =
+        out == nullptr || (out->method() != http::verb::post && out->method() != http::verb::patch);
     if (!ec || !conn.reused || IsTimeout(ec) || !idempotent || stream_body) break;
   }
 }
