@@ -8,6 +8,7 @@
 
 #include "config/config.h"
 #include "node/node.h"
+#include "version/version.h"
 
 namespace {
 
@@ -47,6 +48,10 @@ int main(int argc, char** argv) {
   app.add_option("--access-log", flags.access_log,
                  "access log file, or - for stdout (default off)");
   app.add_flag("--check-config", check_config, "validate the configuration and exit");
+  bool show_version = false, verbose = false;
+  app.add_flag("--version", show_version,
+               "print the version and exit (with --verbose: compiler, flags, allocator, I/O)");
+  app.add_flag("--verbose", verbose, "with --version: how this build was made");
   app.footer(
       "Config file keys (TOML; docs/configuration.md has their defaults and meaning):\n"
       "  listen, admin, admin_token, threads, log_level, access_log, name, parent\n"
@@ -70,6 +75,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);  // prints help, or the error
     return rc == 0 ? 0 : 2;      // a bad flag is a bad configuration
+  }
+  if (show_version) {
+    std::printf("%s\n%s", edgecache::version::Line("edgecache").c_str(),
+                verbose ? edgecache::version::Details().c_str() : "");
+    return 0;
   }
 
   NodeConfig config;

@@ -15,6 +15,7 @@
 #include "etag_check.h"
 #include "render.h"
 #include "target.h"
+#include "version/version.h"
 #include "warm.h"
 
 namespace edgecache::ctl {
@@ -53,6 +54,7 @@ int Main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);
   CLI::App app{"edgecachectl: inspect, purge, warm and verify an edgecache node or store."};
   app.footer(kFooter);
+  app.set_version_flag("--version", version::Line("edgecachectl"));
   app.require_subcommand(1);
   std::optional<std::string> node, store_dir, config_file, token;
   std::optional<double> timeout_seconds;

@@ -314,6 +314,9 @@ TEST_F(CtlTest, UsageAndReachabilityErrorsHaveTheirExitCodes) {
   EXPECT_EQ(hung.exit, 3) << hung.out;
   EXPECT_NE(hung.out.find("no answer in time"), std::string::npos) << hung.out;
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20));
+  CtlRun version = Ctl({"--version"}, /*offline=*/true);
+  EXPECT_EQ(version.exit, 0) << version.out;
+  EXPECT_TRUE(version.out.starts_with("edgecachectl 0.")) << version.out;
   CtlRun help = Ctl({"purge", "--help"});
   EXPECT_EQ(help.exit, 0);
   EXPECT_NE(help.out.find("--soft"), std::string::npos);

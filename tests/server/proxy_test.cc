@@ -12,6 +12,7 @@
 #include "support/node_fixture.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
+#include "version/version.h"
 
 namespace edgecache {
 namespace {
@@ -952,6 +953,10 @@ TEST_F(ProxyTest, AdminServesHealthAndMetrics) {
   EXPECT_NE(metrics.body.find("edgecache_requests_total{cache=\"miss\"} 1"), std::string::npos);
   EXPECT_NE(metrics.body.find("edgecache_store_objects 1"), std::string::npos);
   EXPECT_NE(metrics.body.find("edgecache_request_duration_seconds_count 2"), std::string::npos);
+  HttpResponse node = Fetch(admin_port_, "GET", "/api/v1/node");
+  EXPECT_NE(node.body.find("\"version\":\"" + std::string(version::Version()) + "\""),
+            std::string::npos)
+      << node.body;
 }
 
 TEST_F(ProxyTest, GracefulStopFinishesInFlightResponses) {
@@ -991,6 +996,20 @@ TEST(ProxyConfigTest, BadConfigNamesTheKeyAndTheNodeDoesNotStart) {
   EXPECT_EQ(ok.WaitForLine("edgecache: configuration OK").empty(), false);
   status = ok.Wait(std::chrono::seconds(20));
   EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(ProxyConfigTest, VersionAndHowTheBuildWasMade) {
+  ChildProcess plain(EDGECACHE_BIN, {"--version"});
+  const std::string line = plain.ReadAll();
+  EXPECT_EQ(line, "edgecache " + std::string(version::Version()) + "\n");
+  EXPECT_EQ(WEXITSTATUS(plain.Wait(std::chrono::seconds(20))), 0);
+  ChildProcess verbose(EDGECACHE_BIN, {"--version", "--verbose"});
+  const std::string details = verbose.ReadAll();
+  for (const char* field : {"compiler: ", "flags: ", "allocator: ", "sanitizers: ", "liburing: ",
+                            "I/O backend here (auto): "}) {
+    EXPECT_NE(details.find(field), std::string::npos) << field << " missing in\n" << details;
+  }
+  EXPECT_EQ(WEXITSTATUS(verbose.Wait(std::chrono::seconds(20))), 0);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "admin/store_report.h"
 #include "util/ascii.h"
+#include "version/version.h"
 
 namespace edgecache::admin {
 namespace {
@@ -138,6 +139,7 @@ AdminResponse AdminApi::Handle(const AdminRequest& req) {
     for (const auto& l : listeners_) listen.emplace_back(l.ToString());
     return Json(req, http::status::ok,
                 json::object{{"name", config_.name},
+                             {"version", version::Version()},
                              {"listen", std::move(listen)},
                              {"store", config_.store_dir},
                              {"io_backend", std::string(store_.IoBackendName())}});
