@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
   app.add_flag("--verbose", verbose, "with --version: how this build was made");
   app.footer(
       "Config file keys (TOML; docs/configuration.md has their defaults and meaning):\n"
-      "  listen, admin, admin_token, threads, log_level, access_log, name, parent\n"
+      "  listen, admin, admin_token, threads, log_level, access_log, name, response_via,\n"
+      "  parent\n"
       "  [store] dir, capacity, segment_size, ram_cache, index_cache, entry_cache,\n"
       "          sync (none|commit), io_backend (auto|io_uring|posix), reinsert_hot_objects,\n"
       "          commit_window_us\n"

@@ -370,6 +370,27 @@ TEST_F(ProxyTest, UnsafeMethodsInvalidateTargetLocationAndContentLocation) {
   EXPECT_NE(Get("/inv/fail?cc=max-age=600").Header("cache-status").find("hit"), std::string::npos);
 }
 
+// --- this node's Via ---
+
+TEST_F(ProxyTest, ResponseViaCanBeTurnedOffButOriginsStillGetIt) {
+  const std::string url = "/via?cc=max-age=600&echo=1";
+  HttpResponse miss = Get(url);
+  EXPECT_EQ(miss.Header("via"), "1.1 edgecache");
+  node_.reset();
+  std::string conf = dir_.Sub("novia.toml");
+  std::ofstream(conf) << "response_via = false\n";
+  StartNode({"--config", conf});
+  HttpResponse fetched = Get("/via2?cc=max-age=600&echo=1");
+  EXPECT_FALSE(fetched.Has("via")) << fetched.Header("via");
+  EXPECT_NE(fetched.body.find("Via: 1.1 edgecache"), std::string::npos) << fetched.body;
+  HttpResponse hit = Get("/via2?cc=max-age=600&echo=1");
+  EXPECT_NE(hit.Header("cache-status").find("hit"), std::string::npos);
+  EXPECT_FALSE(hit.Has("via"));
+  HttpResponse refused = Get("/x#fragment");
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_FALSE(refused.Has("via"));
+}
+
 // --- validators the origin forgot ---
 
 TEST_F(ProxyTest, ValidatorsTheOriginForgotAreSynthesised) {

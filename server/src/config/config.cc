@@ -222,8 +222,8 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   };
 
   static const std::vector<std::string> kTopKeys = {
-      "listen", "admin", "admin_token", "log_level", "access_log", "threads", "name",
-      "parent", "store", "origins",     "timeouts",  "limits",     "cache"};
+      "listen",       "admin",  "admin_token", "log_level", "access_log", "threads", "name",
+      "response_via", "parent", "store",       "origins",   "timeouts",   "limits",  "cache"};
   for (auto&& [k, v] : root) {
     (void)v;
     if (std::find(kTopKeys.begin(), kTopKeys.end(), std::string(k.str())) == kTopKeys.end()) {
@@ -278,6 +278,7 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   str(root["admin_token"], "admin_token", &c->admin_token);
   str(root["log_level"], "log_level", &c->log_level);
   str(root["name"], "name", &c->name);
+  boolean(root["response_via"], "response_via", &c->response_via);
   std::string parent;
   str(root["parent"], "parent", &parent);
   if (!parent.empty()) {

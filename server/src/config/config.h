@@ -49,7 +49,8 @@ struct NodeConfig {
   std::optional<OriginUrl> default_origin;   // for any other Host
   std::optional<OriginUrl> parent;           // a parent edgecache (shield) for every miss
   std::string name = "edgecache";            // identifies this node in Cache-Status and Via
-  int threads = 0;                           // network threads; 0 = number of cores
+  bool response_via = true;  // Via on responses to clients (requests to origins always have it)
+  int threads = 0;           // network threads; 0 = number of cores
 
   int64_t connect_timeout_ms = 2000;
   int64_t origin_timeout_ms = 30000;  // origin response header and each body read

@@ -97,7 +97,7 @@ void Proxy::ResetToMiss(Exchange& x, std::string detail) const {
 asio::awaitable<bool> Proxy::SendError(Exchange& x, unsigned status, std::string_view text) {
   http::response<http::string_body> res{static_cast<http::status>(status), 11};
   res.set(http::field::content_type, "text/plain");
-  res.set(http::field::via, via_);
+  if (config_.response_via) res.set(http::field::via, via_);
   if (x.cs.fwd.empty() && !x.cs.hit) x.cs.fwd = "bypass";  // refused before any cache work
   res.set("Cache-Status", x.cs.ToString());
   res.body() = std::string(text);

@@ -32,8 +32,8 @@ struct Proxy::Relaying {
   uint64_t client_first = 0, client_end = UINT64_MAX;  // the client's byte range
   bool client_body = false;                            // the client gets a body
   bool client_ok = false;                              // the client is there and writable
-  bool kept_stored_body = false;  // a revalidation's 200 brought the bytes already stored
-  bool stored = false;            // Fill stored the body (or kept the same stored bytes)
+  bool kept_stored_body = false;            // a revalidation's 200 brought the bytes already stored
+  bool stored = false;                      // Fill stored the body (or kept the same stored bytes)
   uint64_t body_hash = 0, body_length = 0;  // what Fill stored
 };
 
@@ -163,8 +163,13 @@ void Proxy::BuildClientResponse(Exchange& x, const Upstream& up, Relaying* r) {
   if (r->insert && config_.content_etag == config::NodeConfig::ContentEtag::kAlways) {
     res.erase(http::field::etag);
   }
+  // This hop joins the Via chain, unless configured to stay out of clients' sight.
   std::string upstream_via(Field(header, http::field::via));
-  res.set(http::field::via, upstream_via.empty() ? via_ : upstream_via + ", " + via_);
+  if (config_.response_via) {
+    res.set(http::field::via, upstream_via.empty() ? via_ : upstream_via + ", " + via_);
+  } else if (!upstream_via.empty()) {
+    res.set(http::field::via, upstream_via);
+  }
   std::string upstream_status(Field(header, "cache-status"));
   res.set("Cache-Status",
           upstream_status.empty() ? x.cs.ToString() : upstream_status + ", " + x.cs.ToString());
@@ -277,7 +282,9 @@ asio::awaitable<bool> Proxy::StoreAndBroadcast(Exchange& x, Upstream& up, Relayi
     shared.header.erase(http::field::etag);  // as for the leader's client (above)
   }
   shared.header.set(http::field::age, r.stored_age);
-  shared.header.set(http::field::via, Field(r.res, http::field::via));
+  if (auto via = Field(r.res, http::field::via); !via.empty()) {
+    shared.header.set(http::field::via, via);
+  }
   if (auto total = up.body_length) {
     shared.length = *total;
     shared.header.set(http::field::content_length, std::to_string(*total));
@@ -311,13 +318,12 @@ asio::awaitable<bool> Proxy::StoreAndBroadcast(Exchange& x, Upstream& up, Relayi
     if (r.stored && store_.Lookup(r.stored_key, &info).ok() && info.body_hash == r.body_hash &&
         info.body_length == r.body_length) {
       own.reset();
-      const Served served =
-          co_await ServeStored(x, info, policy::CurrentAge(info.meta, Now()));
+      const Served served = co_await ServeStored(x, info, policy::CurrentAge(info.meta, Now()));
       if (served != Served::kUnreadable) co_return served == Served::kSent;
     }
     const bool sent =
         co_await RelayBroadcast(x, *broadcast, *own, r.client_first, r.client_end, r.res, *r.sr);
-    co_return r.client_ok && sent;
+    co_return r.client_ok&& sent;
   }
   const bool streaming = own != nullptr;
   auto relay = [&]() -> asio::awaitable<bool> {

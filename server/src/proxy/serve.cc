@@ -118,7 +118,7 @@ asio::awaitable<Proxy::Served> Proxy::ServeStored(Exchange& x, const ObjectInfo&
   if (synthesized_etag) res.Add("ETag", etag);
   for (const std::string& cookie : x.own_set_cookies) res.Add("Set-Cookie", cookie);
   res.Add("Age", std::to_string(age));
-  res.Add("Via", via_);
+  if (config_.response_via) res.Add("Via", via_);
   res.Add("Cache-Status", x.cs.ToString());
   const std::string head = std::move(res).Finish();
 
