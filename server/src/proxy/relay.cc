@@ -227,10 +227,18 @@ asio::awaitable<std::pair<std::string_view, boost::system::error_code>> Proxy::R
   parser.get().body().data = up.piece.get();
   parser.get().body().size = up.piece_size;
   up.conn.stream->expires_after(std::chrono::milliseconds(config_.origin_timeout_ms));
-  // What has arrived, not a full piece: a slow origin's first bytes reach the client (and
-  // the store) as they come instead of when 64 KiB have.
-  auto [read_error, read] =
-      co_await http::async_read_some(*up.conn.stream, up.buffer, parser, kToken);
+  // A body that fits one piece is read whole (one pass, the common small object); a larger
+  // one piece by piece as it arrives, so a slow origin's first bytes reach the client (and
+  // the store) as they come instead of once 64 KiB have. Reading small bodies with
+  // read_some cost ~25% of the miss rate.
+  boost::system::error_code read_error;
+  if (up.body_length && *up.body_length <= up.piece_size) {
+    std::tie(read_error, std::ignore) =
+        co_await http::async_read(*up.conn.stream, up.buffer, parser, kToken);
+  } else {
+    std::tie(read_error, std::ignore) =
+        co_await http::async_read_some(*up.conn.stream, up.buffer, parser, kToken);
+  }
   if (read_error == http::error::need_buffer) read_error = {};
   const size_t n = up.piece_size - parser.get().body().size;
   up.received += n;
