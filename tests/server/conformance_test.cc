@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "edgecache/store.h"
 #include "http/http_date.h"
 #include "support/http_client.h"
 #include "support/node_fixture.h"
@@ -763,6 +764,43 @@ TEST_F(ConformanceTest, AlwaysContentEtagsLetClientsKeepTheirCopyAcrossReplicas)
   EXPECT_EQ(MetricOf(admin_port_, "edgecache_revalidations_total{outcome=\"same_bytes\"}"), 4u);
   // The origin's ETag (of the replica that answered last) still matches.
   EXPECT_EQ(Get("/replicated", {{"If-None-Match", "\"r6\""}}).status, 304);
+}
+
+TEST_F(ConformanceTest, StoredValuesThatCouldNotHaveBeenParsedAreNeverWrittenOut) {
+  // An entry whose validator and Cache-Control hold a CR LF (a store damaged or written by
+  // something else): neither the revalidation sent to the origin nor a 304 to a client
+  // may carry the injected line.
+  Route("/poisoned", Response(200, {"Cache-Control: max-age=600", "ETag: \"a\"",
+                                    "Last-Modified: " + DateIn(-3600)}));
+  ASSERT_EQ(Get("/poisoned").status, 200);
+  ASSERT_EQ(node_->Stop(), 0);
+  {
+    std::unique_ptr<Store> store;
+    ASSERT_TRUE(Store::Open(StoreOptions(), dir_.Sub("store"), &store).ok());
+    std::vector<ObjectInfo> listed;
+    ASSERT_TRUE(store->List({}, &listed).ok());
+    ASSERT_EQ(listed.size(), 1u);
+    ObjectMeta meta = listed[0].meta;
+    meta.etag = "\"a\"\r\nX-Injected: etag";
+    for (auto& [name, value] : meta.headers) {
+      if (name == "Cache-Control") value = "max-age=600\r\nX-Injected: cc";
+    }
+    ASSERT_TRUE(store->UpdateMeta(listed[0].key, listed[0].version, meta).ok());
+  }
+  StartNode();
+  // A client's conditional while fresh: a 304 from the store, without the bad line.
+  const std::string all =
+      RawExchange("GET /poisoned HTTP/1.1\r\nHost: test.local\r\nIf-Modified-Since: " + DateIn(0) +
+                  "\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(all.starts_with("HTTP/1.1 304")) << all;
+  EXPECT_EQ(all.find("X-Injected"), std::string::npos) << all;
+  // A forced revalidation: the origin gets If-Modified-Since, never the bad If-None-Match.
+  Get("/poisoned", {{"Cache-Control", "no-cache"}});
+  ASSERT_EQ(Origin("/poisoned"), 2);
+  const std::string head = raw_->Requests().back().head;
+  EXPECT_NE(head.find("If-Modified-Since:"), std::string::npos) << head;
+  EXPECT_EQ(head.find("X-Injected"), std::string::npos) << head;
+  EXPECT_EQ(head.find("If-None-Match"), std::string::npos) << head;
 }
 
 }  // namespace

@@ -68,6 +68,10 @@ void StripHopByHop(http::fields& fields) {
   for (auto name : kHopByHop) fields.erase(boost::beast::string_view(name.data(), name.size()));
 }
 
+bool IsSafeFieldValue(std::string_view value) {
+  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
 bool IsFramingOrHopByHop(std::string_view name) {
   if (iequals(name, "content-length")) return true;
   return std::any_of(std::begin(kHopByHop), std::end(kHopByHop),
@@ -175,8 +179,7 @@ void HeaderBlock::AddStored(const ObjectMeta& meta, bool forward_surrogate,
     // Stored fields were parsed from an origin's response, but they are read back from
     // disk: one that could not have been parsed is left out rather than let it split the
     // response (a CR or LF in it) or break its framing.
-    if (!util::IsToken(name) ||
-        value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+    if (!util::IsToken(name) || !IsSafeFieldValue(value)) {
       continue;
     }
     if (std::any_of(skip.begin(), skip.end(), [&](std::string_view s) { return iequals(name, s); }))

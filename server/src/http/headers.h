@@ -32,6 +32,10 @@ std::optional<FramingError> RequestFramingError(const http::request_header<>& re
 // Removes Connection, the headers it names, and the other hop-by-hop headers.
 void StripHopByHop(http::fields& fields);
 
+// A field value read back from somewhere other than a parser (the store on disk) that can
+// be written into a message: no CR, LF or NUL to split it or break its framing.
+bool IsSafeFieldValue(std::string_view value);
+
 // True for the headers a cache keeps out of what it stores and replays: hop-by-hop ones
 // and the Content-Length / Transfer-Encoding framing (recomputed when serving).
 bool IsFramingOrHopByHop(std::string_view name);

@@ -97,7 +97,7 @@ asio::awaitable<Proxy::Served> Proxy::ServeStored(Exchange& x, const ObjectInfo&
                             "Last-Modified"}) {
       if (synthesized_etag && std::string_view(name) == "ETag") continue;  // added below
       std::string_view v = http_util::StoredHeader(meta, name);
-      if (!v.empty()) res.Add(name, v);
+      if (!v.empty() && http_util::IsSafeFieldValue(v)) res.Add(name, v);  // as AddStored
     }
   } else {
     // Via, Cache-Status and Content-Range are this node's own, written below (and a

@@ -177,7 +177,10 @@ std::string Proxy::CacheFetchRequest(const Exchange& x, const ObjectInfo* stale,
     if (http_util::IsFramingOrHopByHop(name)) continue;
     out.append(name).append(": ").append(f.value().data(), f.value().size()).append("\r\n");
   }
+  // The validators come from the stored entry, read back from disk: one that could not
+  // have been parsed is left out rather than let it split the request.
   auto add = [&](std::string_view name, std::string_view value) {
+    if (!http_util::IsSafeFieldValue(value)) return;
     out.append(name).append(": ").append(value).append("\r\n");
   };
   if (prefix != nullptr) {
