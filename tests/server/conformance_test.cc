@@ -693,6 +693,16 @@ uint64_t MetricOf(uint16_t admin_port, const std::string& name) {
   return at == std::string::npos ? 0 : std::stoull(body.substr(at + name.size() + 2));
 }
 
+// A counter that is bumped once a response is out (the client may see the response
+// first): its value once it reaches `expected`, or after 5 s whatever it is.
+uint64_t AwaitMetric(uint16_t admin_port, const std::string& name, uint64_t expected) {
+  uint64_t v = 0;
+  for (int i = 0; i < 250 && (v = MetricOf(admin_port, name)) != expected; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return v;
+}
+
 TEST_F(ConformanceTest, ARevalidationAnsweredWithTheStoredBytesKeepsTheStoredBody) {
   // Replicas behind a balancer, each mixing its inode into the ETag: the same bytes under
   // a new ETag on every request.
@@ -722,13 +732,14 @@ TEST_F(ConformanceTest, ARevalidationAnsweredWithTheStoredBytesKeepsTheStoredBod
   EXPECT_EQ(Origin("/replicated"), 4);
   EXPECT_EQ(MetricOf(admin_port_, "edgecache_store_written_bytes_total"), written)
       << "the same bytes were written again";
-  EXPECT_EQ(MetricOf(admin_port_, "edgecache_revalidations_total{outcome=\"same_bytes\"}"), 3u);
+  EXPECT_EQ(AwaitMetric(admin_port_, "edgecache_revalidations_total{outcome=\"same_bytes\"}", 3),
+            3u);
   EXPECT_EQ(MetricOf(admin_port_, "edgecache_revalidations_total{outcome=\"replaced\"}"), 0u);
 
   // New bytes replace the body, are written, and are counted as such.
   Get("/changing");
   EXPECT_EQ(Get("/changing").body, std::string(5000, 'c'));
-  EXPECT_EQ(MetricOf(admin_port_, "edgecache_revalidations_total{outcome=\"replaced\"}"), 1u);
+  EXPECT_EQ(AwaitMetric(admin_port_, "edgecache_revalidations_total{outcome=\"replaced\"}", 1), 1u);
   // A client holding the version before gets the new bytes in full, with their ETag.
   HttpResponse changed = Get("/changing", {{"If-None-Match", "\"v2\""}});
   EXPECT_EQ(changed.status, 200);
@@ -761,7 +772,8 @@ TEST_F(ConformanceTest, AlwaysContentEtagsLetClientsKeepTheirCopyAcrossReplicas)
     EXPECT_EQ(again.Header("etag"), content);
   }
   EXPECT_EQ(Origin("/replicated"), 5);
-  EXPECT_EQ(MetricOf(admin_port_, "edgecache_revalidations_total{outcome=\"same_bytes\"}"), 4u);
+  EXPECT_EQ(AwaitMetric(admin_port_, "edgecache_revalidations_total{outcome=\"same_bytes\"}", 4),
+            4u);
   // The origin's ETag (of the replica that answered last) still matches.
   EXPECT_EQ(Get("/replicated", {{"If-None-Match", "\"r6\""}}).status, 304);
 }
