@@ -13,6 +13,7 @@
 #include <optional>
 
 #include "etag_check.h"
+#include "proxy/cache_key.h"
 #include "render.h"
 #include "target.h"
 #include "version/version.h"
@@ -142,6 +143,9 @@ int Main(int argc, char** argv) {
 
   // A check of servers, not of a node or a store.
   if (etag_check->parsed()) {
+    if (!proxy::SplitAbsolute(etag_url)) {
+      return Fail(kUsage, "'" + etag_url + "' is not an absolute http:// or https:// URL");
+    }
     const auto timeout =
         std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds.value_or(30) * 1000));
     EtagReport report = CheckEtags(etag_url, etag_vias, timeout);

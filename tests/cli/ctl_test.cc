@@ -358,6 +358,9 @@ TEST_F(CtlTest, EtagCheckTellsReplicasThatGiveTheSameBytesDifferentEtags) {
   EXPECT_EQ(down.exit, 3) << down.out;
   EXPECT_NE(down.out.find("no answer"), std::string::npos) << down.out;
   EXPECT_EQ(Ctl({"etag-check", url}, true).exit, 2);  // --via is required
+  CtlRun relative = Ctl({"etag-check", "/page", "--via", twin}, true);
+  EXPECT_EQ(relative.exit, 2) << relative.out;
+  EXPECT_NE(relative.out.find("not an absolute"), std::string::npos) << relative.out;
 }
 
 }  // namespace

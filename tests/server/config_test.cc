@@ -139,6 +139,8 @@ TEST(ConfigFileTest, ErrorsNameTheKey) {
   EXPECT_NE(load("[cache]\ncontent_etag = \"sometimes\"\n").find("cache.content_etag"),
             std::string::npos);
   EXPECT_NE(load("[cache]\ncontent_etag = 1\n").find("cache.content_etag"), std::string::npos);
+  EXPECT_NE(load("response_via = \"off\"\n").find("response_via"), std::string::npos);
+  EXPECT_EQ(load("response_via = false\n"), "OK");
   EXPECT_NE(
       load("[cache]\nsynthesize_last_modified = \"yes\"\n").find("cache.synthesize_last_modified"),
       std::string::npos);
