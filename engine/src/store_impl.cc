@@ -121,7 +121,12 @@ Status StoreImpl::Init() {
 }
 
 StoreImpl::~StoreImpl() {
-  closing_ = true;
+  {
+    // Under the lock the maintenance thread checks closing_ with, so it cannot check it
+    // just before this and then wait for a wake-up that has already been sent.
+    std::lock_guard lock(jobs_mu_);
+    closing_ = true;
+  }
   jobs_cv_.notify_all();
   if (maintenance_.joinable()) maintenance_.join();
   inflight_io_.WaitIdle();
