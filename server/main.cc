@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", flags.threads, "network threads (default: one per core)");
   app.add_option("--log-level", flags.log_level,
                  "trace, debug, info, warn, error or off (default info)");
+  app.add_option("--error-log", flags.error_log, "error log file (default: standard output)");
   app.add_option("--access-log", flags.access_log,
                  "access log file, or - for stdout (default off)");
   app.add_flag("--check-config", check_config, "validate the configuration and exit");
@@ -54,8 +55,8 @@ int main(int argc, char** argv) {
   app.add_flag("--verbose", verbose, "with --version: how this build was made");
   app.footer(
       "Config file keys (TOML; docs/configuration.md has their defaults and meaning):\n"
-      "  listen, admin, admin_token, threads, log_level, access_log, name, response_via,\n"
-      "  parent\n"
+      "  listen, admin, admin_token, threads, log_level, error_log, access_log,\n"
+      "  access_log_format (text|json), name, response_via, parent\n"
       "  [store] dir, capacity, segment_size, ram_cache, index_cache, entry_cache,\n"
       "          sync (none|commit), io_backend (auto|io_uring|posix), reinsert_hot_objects,\n"
       "          commit_window_us\n"
@@ -70,6 +71,9 @@ int main(int argc, char** argv) {
       "Environment: EDGECACHE_ADMIN_TOKEN sets admin_token (required when the admin listener\n"
       "is not loopback or a unix: socket; then every admin route but /healthz needs\n"
       "\"Authorization: Bearer TOKEN\"). docs/admin-api.md lists the admin routes.\n"
+      "Signals: SIGTERM/SIGINT stop gracefully; SIGHUP re-reads the configuration (keys that\n"
+      "need a restart keep their values; a configuration that does not load changes nothing);\n"
+      "SIGUSR1 reopens the log files (logrotate). docs/operations.md has the details.\n"
       "Exit codes: 0 stopped cleanly, 1 could not start (store, listener), 2 bad configuration.");
   try {
     app.parse(argc, argv);
@@ -83,27 +87,26 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // How the configuration is made: at start, and again on every reload (SIGHUP).
+  auto load = [config_file, flags](NodeConfig* config) {
+    edgecache::Status s;
+    if (!config_file.empty()) s = edgecache::config::LoadFile(config_file, config);
+    if (s.ok()) s = edgecache::config::ApplyFlags(flags, config);
+    // The token is never a flag: command lines are visible to every user of the machine.
+    if (const char* token = std::getenv("EDGECACHE_ADMIN_TOKEN"); token && *token)
+      config->admin_token = token;
+    if (s.ok()) s = edgecache::config::Validate(*config);
+    return s;
+  };
   NodeConfig config;
-  if (!config_file.empty()) {
-    edgecache::Status s = edgecache::config::LoadFile(config_file, &config);
-    if (!s.ok()) return ConfigError(s.message());
-  }
-  edgecache::Status s = edgecache::config::ApplyFlags(flags, &config);
-  if (!s.ok()) return ConfigError(s.message());
-  // The token is never a flag: command lines are visible to every user of the machine.
-  if (const char* token = std::getenv("EDGECACHE_ADMIN_TOKEN"); token && *token)
-    config.admin_token = token;
-
-  s = edgecache::config::Validate(config);
+  edgecache::Status s = load(&config);
   if (s.ok()) s = edgecache::config::CheckStoreDir(config.store_dir);
   if (!s.ok()) return ConfigError(s.message());
   if (check_config) {
     std::printf("edgecache: configuration OK\n");
     return 0;
   }
-  spdlog::set_level(spdlog::level::from_str(config.log_level));
-
-  edgecache::node::Node node(std::move(config));
+  edgecache::node::Node node(std::move(config), load);
   s = node.Start();
   if (!s.ok()) {
     std::fprintf(stderr, "edgecache: cannot start: %s\n", s.ToString().c_str());

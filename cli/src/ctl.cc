@@ -53,7 +53,7 @@ int Main(int argc, char** argv) {
   // The engine's log lines (warnings only) go to stderr: stdout is for the output.
   spdlog::set_default_logger(spdlog::stderr_logger_mt("edgecachectl"));
   spdlog::set_level(spdlog::level::warn);
-  CLI::App app{"edgecachectl: inspect, purge, warm and verify an edgecache node or store."};
+  CLI::App app{"edgecachectl: inspect, purge, warm, verify and reload an edgecache node or store."};
   app.footer(kFooter);
   app.set_version_flag("--version", version::Line("edgecachectl"));
   app.require_subcommand(1);
@@ -130,6 +130,8 @@ int Main(int argc, char** argv) {
       ->required();
   etag_check->add_option("--via", etag_vias, "HOST:PORT of a replica or node (repeat)")->required();
 
+  command("reload", "make a running node re-read its configuration (as SIGHUP does)");
+
   bool repair = false;
   CLI::App* verify = command("verify", "check every body checksum, dangling entries, orphans");
   verify->add_flag("--repair", repair, "drop what is bad (entries, tag keys)");
@@ -195,6 +197,7 @@ int Main(int argc, char** argv) {
   }
   if (list->parsed()) return Print(target->List(list_request), as_json, RenderList);
   if (app.got_subcommand("stats")) return Print(target->Stats(), as_json, RenderStats);
+  if (app.got_subcommand("reload")) return Print(target->Reload(), as_json, RenderReload);
   if (purge->parsed()) {
     const std::string kind_name = purge->get_subcommands().front()->get_name();
     return Print(target->Purge(*admin::ParsePurgeKind(kind_name), purge_values, soft), as_json,

@@ -267,6 +267,23 @@ std::string RenderPurge(const json::object& doc) {
   return out + "\n";
 }
 
+std::string RenderReload(const json::object& doc) {
+  auto keys = [&](const char* name) {
+    std::string out;
+    if (const json::value* v = doc.if_contains(name); v != nullptr && v->is_array()) {
+      for (const auto& k : v->as_array()) {
+        if (k.is_string()) out += (out.empty() ? "" : ", ") + std::string(k.as_string());
+      }
+    }
+    return out.empty() ? std::string("none") : out;
+  };
+  std::string out = "reloaded; applied: " + keys("applied") + "\n";
+  if (keys("need_restart") != "none") {
+    out += "kept until a restart (they cannot change live): " + keys("need_restart") + "\n";
+  }
+  return out;
+}
+
 std::string RenderVerify(const json::object& doc) {
   std::string out = Bool(doc, "ok") ? "store OK\n" : "store has problems\n";
   out += Fields({

@@ -14,6 +14,7 @@ std::string RenderInspect(const boost::json::object& doc);
 std::string RenderList(const boost::json::object& doc);
 std::string RenderStats(const boost::json::object& doc);
 std::string RenderPurge(const boost::json::object& doc);
+std::string RenderReload(const boost::json::object& doc);
 std::string RenderVerify(const boost::json::object& doc);
 
 // "512 B", "1.5 KiB", "20.0 GiB"

@@ -46,6 +46,7 @@ class Node final : public Target {
   Result Verify(bool repair, const std::function<void(uint64_t)>&) override {
     return Call("POST", std::string("/api/v1/verify") + (repair ? "?repair=1" : ""));
   }
+  Result Reload() override { return Call("POST", "/api/v1/reload", "{}"); }
   Result ClientListener() override {
     Result r = Call("GET", "/api/v1/node");
     if (!r.ok()) return r;
@@ -91,6 +92,7 @@ class Node final : public Target {
                             : "HTTP " + std::to_string(reply.status);
     switch (reply.status) {
       case 400:
+      case 422:  // a reload refused: the node's configuration does not load
         return {kUsage, error, {}};
       case 401:
         return {
@@ -144,6 +146,9 @@ class Offline final : public Target {
     return With(repair, [&](Store& store, json::object* doc) {
       return admin::Verify(store, repair, progress, nullptr, doc);
     });
+  }
+  Result Reload() override {
+    return {kUsage, "reload tells a running node to re-read its configuration: give --node", {}};
   }
   Result ClientListener() override {
     return {kUsage, "warm fetches through a running node: give --node, not --store", {}};

@@ -23,7 +23,7 @@ namespace edgecache::ctl {
 enum Exit : int {
   kOk = 0,
   kNotFound = 1,          // inspect: nothing stored under the URL
-  kUsage = 2,             // bad flags, URL, file or configuration
+  kUsage = 2,             // bad flags, URL, file or configuration (also a refused reload)
   kUnreachable = 3,       // the node's admin API cannot be reached
   kRefused = 4,           // the node refused the token (or its absence)
   kStoreUnavailable = 5,  // the store cannot be opened (a running node holds it, missing, ...)
@@ -49,6 +49,8 @@ class Target {
   virtual Result Purge(admin::PurgeKind kind, const std::vector<std::string>& values,
                        bool soft) = 0;
   virtual Result Verify(bool repair, const std::function<void(uint64_t)>& progress) = 0;
+  // Re-reads the node's configuration (as SIGHUP does).
+  virtual Result Reload() = 0;
   // The client listener to send `warm` requests to ("HOST:PORT"); empty with an error for a
   // store directory.
   virtual Result ClientListener() = 0;

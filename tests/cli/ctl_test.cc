@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "edgecache/object.h"
+#include "support/ctl_runner.h"
 #include "support/http_client.h"
 #include "support/node_fixture.h"
 #include "support/store_util.h"
@@ -21,22 +22,12 @@ namespace edgecache {
 namespace {
 
 using testing::ChildProcess;
+using testing::CtlRun;
 using testing::Fetch;
 using testing::HttpConnection;
 using testing::HttpResponse;
 namespace json = boost::json;
 using Clock = std::chrono::steady_clock;
-
-struct CtlRun {
-  int exit = -1;
-  std::string out;  // stdout, and stderr unless the run asked for --json
-  json::object Json() const {
-    boost::system::error_code ec;
-    json::value v = json::parse(out, ec);
-    EXPECT_FALSE(ec) << out;
-    return ec || !v.is_object() ? json::object{} : v.as_object();
-  }
-};
 
 class CtlTest : public testing::NodeFixture {
  protected:
@@ -45,13 +36,7 @@ class CtlTest : public testing::NodeFixture {
   // Runs edgecachectl with `args` (after --node ADMIN unless `offline`) to its exit.
   CtlRun Ctl(std::vector<std::string> args, bool offline = false) {
     if (!offline) args.insert(args.begin(), {"--node", AdminUrl()});
-    const bool json_out = std::find(args.begin(), args.end(), "--json") != args.end();
-    ChildProcess ctl(EDGECACHECTL_BIN, args, /*merge_stderr=*/!json_out);
-    CtlRun run;
-    run.out = ctl.ReadAll();
-    const int status = ctl.Wait(std::chrono::seconds(60));
-    run.exit = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return run;
+    return testing::RunCtl(args);
   }
 
   std::string WriteUrls(const std::vector<std::string>& urls) {

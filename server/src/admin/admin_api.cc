@@ -58,22 +58,23 @@ bool SameSecret(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-AdminApi::AdminApi(const config::NodeConfig& config, Store& store, const metrics::Metrics& metrics,
-                   std::vector<config::Endpoint> listeners)
+AdminApi::AdminApi(const config::LiveConfig& config, Store& store, const metrics::Metrics& metrics,
+                   std::vector<config::Endpoint> listeners,
+                   std::function<config::ReloadResult()> reload)
     : config_(config),
       store_(store),
       metrics_(metrics),
       listeners_(std::move(listeners)),
-      keys_{config.sort_query, config.strip_query_params} {}
+      reload_(std::move(reload)) {}
 
-bool AdminApi::Authorized(const AdminRequest& req) const {
-  if (config_.admin_token.empty()) return true;
+bool AdminApi::Authorized(const AdminRequest& req, const config::NodeConfig& config) const {
+  if (config.admin_token.empty()) return true;
   auto it = req.find(http::field::authorization);
   if (it == req.end()) return false;
   std::string_view value(it->value().data(), it->value().size());
   constexpr std::string_view kBearer = "bearer ";
   if (util::AsciiLower(value.substr(0, kBearer.size())) != kBearer) return false;
-  return SameSecret(util::TrimOws(value.substr(kBearer.size())), config_.admin_token);
+  return SameSecret(util::TrimOws(value.substr(kBearer.size())), config.admin_token);
 }
 
 bool AdminApi::Quick(const AdminRequest& req) {
@@ -96,7 +97,8 @@ AdminResponse AdminApi::Handle(const AdminRequest& req) {
   if (!url) return Error(req, http::status::bad_request, "bad request target");
   const std::string path = url->path();
   if (path == "/healthz") return Reply(req, http::status::ok, "ok\n", "text/plain");
-  if (!Authorized(req)) {
+  const std::shared_ptr<const config::NodeConfig> config = config_.Get();
+  if (!Authorized(req, *config)) {
     AdminResponse res = Error(req, http::status::unauthorized,
                               "this admin API needs \"Authorization: Bearer TOKEN\"");
     res.set(http::field::www_authenticate, "Bearer realm=\"edgecache admin\"");
@@ -129,6 +131,7 @@ AdminResponse AdminApi::Handle(const AdminRequest& req) {
     }
   }
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  const proxy::KeyOptions keys{config->sort_query, config->strip_query_params};
 
   if (path == "/metrics" && get) {
     return Reply(req, http::status::ok, metrics_.Render(store_.Counters()),
@@ -138,10 +141,10 @@ AdminResponse AdminApi::Handle(const AdminRequest& req) {
     json::array listen;
     for (const auto& l : listeners_) listen.emplace_back(l.ToString());
     return Json(req, http::status::ok,
-                json::object{{"name", config_.name},
+                json::object{{"name", config->name},
                              {"version", version::Version()},
                              {"listen", std::move(listen)},
-                             {"store", config_.store_dir},
+                             {"store", config->store_dir},
                              {"io_backend", std::string(store_.IoBackendName())}});
   }
   if (path == "/api/v1/stats" && get) {
@@ -158,7 +161,7 @@ AdminResponse AdminApi::Handle(const AdminRequest& req) {
       headers[name] = value;
     }
     json::object out;
-    Status s = Inspect(store_, keys_, param("url"), headers, now, &out);
+    Status s = Inspect(store_, keys, param("url"), headers, now, &out);
     return s.ok() ? Json(req, http::status::ok, out) : Failed(req, s);
   }
   if (path == "/api/v1/list" && get) {
@@ -172,7 +175,7 @@ AdminResponse AdminApi::Handle(const AdminRequest& req) {
         return Error(req, http::status::bad_request, "limit must be a positive number");
     }
     json::object out;
-    Status s = List(store_, keys_, list, now, &out);
+    Status s = List(store_, keys, list, now, &out);
     return s.ok() ? Json(req, http::status::ok, out) : Failed(req, s);
   }
   if (path == "/api/v1/purge" && post) {
@@ -197,7 +200,7 @@ AdminResponse AdminApi::Handle(const AdminRequest& req) {
       return Error(req, http::status::bad_request, "soft must be true or false");
     const PurgeMode mode = soft && soft->as_bool() ? PurgeMode::kSoft : PurgeMode::kHard;
     json::object out;
-    Status s = Purge(store_, keys_, *kind, list, mode, &out);
+    Status s = Purge(store_, keys, *kind, list, mode, &out);
     return s.ok() ? Json(req, http::status::ok, out) : Failed(req, s);
   }
   if (path == "/api/v1/verify" && post) {
@@ -210,9 +213,24 @@ AdminResponse AdminApi::Handle(const AdminRequest& req) {
     if (s.IsAborted()) return Error(req, http::status::service_unavailable, "the node is stopping");
     return s.ok() ? Json(req, http::status::ok, out) : Failed(req, s);
   }
+  if (path == "/api/v1/reload" && post) {
+    config::ReloadResult result = reload_();
+    if (!result.status.ok()) {
+      return Error(req, http::status::unprocessable_entity,
+                   "reload refused, the node keeps its configuration: " + result.status.message());
+    }
+    auto list = [](const std::vector<std::string>& keys) {
+      json::array out;
+      for (const auto& k : keys) out.emplace_back(k);
+      return out;
+    };
+    return Json(req, http::status::ok,
+                json::object{{"applied", list(result.plan.applied)},
+                             {"need_restart", list(result.plan.need_restart)}});
+  }
   static const std::vector<std::string> kRoutes = {
-      "/metrics",     "/api/v1/node",  "/api/v1/stats", "/api/v1/inspect",
-      "/api/v1/list", "/api/v1/purge", "/api/v1/verify"};
+      "/metrics",     "/api/v1/node",  "/api/v1/stats",  "/api/v1/inspect",
+      "/api/v1/list", "/api/v1/purge", "/api/v1/verify", "/api/v1/reload"};
   for (const auto& route : kRoutes) {
     if (path == route) {
       return Error(req, http::status::method_not_allowed,

@@ -8,12 +8,13 @@
 //   GET  /api/v1/list?[prefix=P][&tag=T][&stale=1][&limit=N]
 //   POST /api/v1/purge                 {"kind": "url|tag|prefix", "values": [...], "soft": b}
 //   POST /api/v1/verify[?repair=1]
+//   POST /api/v1/reload                re-reads the configuration (as SIGHUP does)
 //
 // Everything under /api/ answers JSON; errors are {"error": "..."} with 400 (bad request),
 // 401 (token missing or wrong), 404 (no such object or route), 405 (method), 409 (a verify
-// is already running), 500, or 503 (a verify cut short because the node stops). When
-// the node has an admin token, every route but /healthz requires
-// "Authorization: Bearer TOKEN".
+// is already running), 422 (a reload refused: the configuration does not load), 500, or 503 (a
+// verify cut short because the node stops). When the node has an admin token, every route but
+// /healthz requires "Authorization: Bearer TOKEN".
 //
 // Thread safety: Handle may run concurrently. It blocks on store work (a purge syncs the
 // index, verify reads the whole store): call it off the network threads.
@@ -22,10 +23,12 @@
 #include <atomic>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
+#include "config/reload.h"
 #include "edgecache/store.h"
 #include "metrics/metrics.h"
 #include "proxy/cache_key.h"
@@ -37,9 +40,10 @@ using AdminResponse = boost::beast::http::response<boost::beast::http::string_bo
 
 class AdminApi {
  public:
-  // `listeners`: the client listeners as bound (ports resolved), for /api/v1/node.
-  AdminApi(const config::NodeConfig& config, Store& store, const metrics::Metrics& metrics,
-           std::vector<config::Endpoint> listeners);
+  // `listeners`: the client listeners as bound (ports resolved), for /api/v1/node;
+  // `reload`: what /api/v1/reload does.
+  AdminApi(const config::LiveConfig& config, Store& store, const metrics::Metrics& metrics,
+           std::vector<config::Endpoint> listeners, std::function<config::ReloadResult()> reload);
 
   AdminResponse Handle(const AdminRequest& req);
 
@@ -54,13 +58,13 @@ class AdminApi {
   static AdminResponse RequestError(unsigned status, const std::string& message);
 
  private:
-  bool Authorized(const AdminRequest& req) const;
+  bool Authorized(const AdminRequest& req, const config::NodeConfig& config) const;
 
-  const config::NodeConfig& config_;
+  const config::LiveConfig& config_;
   Store& store_;
   const metrics::Metrics& metrics_;
   const std::vector<config::Endpoint> listeners_;
-  const proxy::KeyOptions keys_;
+  const std::function<config::ReloadResult()> reload_;
   std::atomic<bool> verifying_{false};  // one verify at a time (409 for a second one)
   std::atomic<bool> cancel_{false};
 };

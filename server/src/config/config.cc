@@ -151,6 +151,7 @@ Status ApplyFlags(const Flags& f, NodeConfig* c) {
   }
   if (f.threads) c->threads = *f.threads;
   if (f.log_level) c->log_level = *f.log_level;
+  if (f.error_log) c->error_log = *f.error_log;
   if (f.access_log) c->access_log = *f.access_log;
   return Status::OK();
 }
@@ -221,9 +222,22 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
     return e;
   };
 
-  static const std::vector<std::string> kTopKeys = {
-      "listen",       "admin",  "admin_token", "log_level", "access_log", "threads", "name",
-      "response_via", "parent", "store",       "origins",   "timeouts",   "limits",  "cache"};
+  static const std::vector<std::string> kTopKeys = {"listen",
+                                                    "admin",
+                                                    "admin_token",
+                                                    "log_level",
+                                                    "error_log",
+                                                    "access_log",
+                                                    "access_log_format",
+                                                    "threads",
+                                                    "name",
+                                                    "response_via",
+                                                    "parent",
+                                                    "store",
+                                                    "origins",
+                                                    "timeouts",
+                                                    "limits",
+                                                    "cache"};
   for (auto&& [k, v] : root) {
     (void)v;
     if (std::find(kTopKeys.begin(), kTopKeys.end(), std::string(k.str())) == kTopKeys.end()) {
@@ -285,7 +299,17 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
     c->parent = ParseOrigin(parent);
     if (!c->parent && s.ok()) s = Bad("parent", "must be a URL such as \"http://10.0.0.9:8080\"");
   }
+  str(root["error_log"], "error_log", &c->error_log);
   str(root["access_log"], "access_log", &c->access_log);
+  std::string format;
+  str(root["access_log_format"], "access_log_format", &format);
+  if (format == "json") {
+    c->access_log_format = NodeConfig::AccessLogFormat::kJson;
+  } else if (format == "text") {
+    c->access_log_format = NodeConfig::AccessLogFormat::kText;
+  } else if (!format.empty() && s.ok()) {
+    s = Bad("access_log_format", "must be \"text\" or \"json\"");
+  }
   int64_t threads = c->threads;
   integer(root["threads"], "threads", &threads);
   c->threads = static_cast<int>(threads);

@@ -22,6 +22,7 @@ struct Endpoint {
   // A loopback address (127.0.0.0/8, ::1, localhost) or a Unix socket: reachable only from
   // this machine.
   bool IsLocal() const;
+  bool operator==(const Endpoint&) const = default;
 };
 
 // Where a host's misses go: only plain http:// origins for now.
@@ -29,6 +30,7 @@ struct OriginUrl {
   std::string host;
   uint16_t port = 80;
   std::string ToString() const;
+  bool operator==(const OriginUrl&) const = default;
 };
 
 struct NodeConfig {
@@ -93,7 +95,10 @@ struct NodeConfig {
   int64_t heuristic_max_seconds = 86400;
 
   std::string log_level = "info";
-  std::string access_log;  // "" off, "-" stdout, else a file path
+  std::string error_log;   // "" standard output, else a file path (reopened on SIGUSR1)
+  std::string access_log;  // "" off, "-" stdout, else a file path (reopened on SIGUSR1)
+  enum class AccessLogFormat { kText, kJson };  // docs/operations.md shows both
+  AccessLogFormat access_log_format = AccessLogFormat::kText;
 };
 
 // Parses "10GiB", "512MiB", "64k", "1048576" (binary units; K/M/G/T = KiB/MiB/GiB/TiB).
@@ -110,7 +115,7 @@ struct Flags {
   std::vector<std::string> listen;  // replace the configured listeners when any is given
   std::vector<std::string> maps;    // HOST=http://ORIGIN:PORT, added to the remap table
   std::optional<std::string> admin, origin, parent, name, store, capacity, ram_cache, log_level,
-      access_log;
+      error_log, access_log;
   std::optional<int> threads;
 };
 // Lays the flags over *config (flags override the file). InvalidArgument naming the flag.

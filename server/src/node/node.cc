@@ -10,7 +10,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -48,9 +47,11 @@ unsigned StatusFor(const boost::system::error_code& ec) {
 
 }  // namespace
 
-Node::Node(config::NodeConfig config) : config_(std::move(config)) {
+Node::Node(config::NodeConfig config, Loader load)
+    : live_(std::move(config)), load_(std::move(load)) {
+  const int configured = live_.Get()->threads;
   const int threads =
-      config_.threads > 0 ? config_.threads : std::max(1u, std::thread::hardware_concurrency());
+      configured > 0 ? configured : std::max(1u, std::thread::hardware_concurrency());
   // One context per thread, each run by that thread alone (hint 1: no locking for one
   // runner): a connection stays on the thread that accepted it, with no strand around it.
   for (int i = 0; i < threads; ++i) {
@@ -76,27 +77,25 @@ Status Node::Bind(const config::Endpoint& where, Acceptor* acceptor) {
 }
 
 Status Node::Start() {
-  Status s = Store::Open(config_.store, config_.store_dir, &store_);
+  const std::shared_ptr<const config::NodeConfig> config = live_.Get();
+  Status s = logs::SetErrorLog(config->error_log, config->log_level);
   if (!s.ok()) return s;
-  std::shared_ptr<spdlog::logger> access_log;
-  if (config_.access_log == "-") {
-    access_log = spdlog::stdout_logger_mt("access");
-  } else if (!config_.access_log.empty()) {
-    try {
-      access_log = spdlog::basic_logger_mt("access", config_.access_log);
-    } catch (const spdlog::spdlog_ex& e) {
-      return Status::IOError("access_log " + config_.access_log + ": " + e.what());
-    }
+  // Caught from now on: a signal that comes before Run is handled once Run starts.
+  signals_ = std::make_unique<asio::signal_set>(*ios_[0], SIGINT, SIGTERM, SIGHUP);
+  signals_->add(SIGUSR1);
+  s = Store::Open(config->store, config->store_dir, &store_);
+  if (!s.ok()) return s;
+  if (!config->access_log.empty()) {
+    std::unique_ptr<logs::AccessLog> log;
+    s = logs::AccessLog::Open(config->access_log, config->access_log_format, &log);
+    if (!s.ok()) return s;
+    access_log_ = std::move(log);
   }
-  if (access_log) {
-    access_log->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %v");
-    access_log->flush_on(spdlog::level::info);
-  }
-  pool_ =
-      std::make_unique<origin::OriginPool>(std::chrono::milliseconds(config_.connect_timeout_ms));
-  proxy_ = std::make_unique<proxy::Proxy>(config_, *store_, *pool_, metrics_, access_log);
+  pool_ = std::make_unique<origin::OriginPool>();
+  proxy_ = std::make_unique<proxy::Proxy>(std::make_shared<proxy::Settings>(config, access_log_),
+                                          *store_, *pool_, metrics_);
 
-  std::vector<config::Endpoint> listen = config_.listen;
+  std::vector<config::Endpoint> listen = config->listen;
   if (listen.empty()) listen.push_back({"127.0.0.1", 8080});
   for (const auto& where : listen) {
     auto acceptor = std::make_unique<Acceptor>(*ios_[0]);
@@ -107,30 +106,30 @@ Status Node::Start() {
                 config::Endpoint{bound.address().to_string(), bound.port()}.ToString().c_str());
     listeners_.push_back(std::move(acceptor));
   }
-  if (config_.admin) {
+  if (config->admin) {
     std::vector<config::Endpoint> bound_listeners;
     for (const auto& l : listeners_) {
       bound_listeners.push_back(
           {l->local_endpoint().address().to_string(), l->local_endpoint().port()});
     }
-    admin_api_ =
-        std::make_unique<admin::AdminApi>(config_, *store_, metrics_, std::move(bound_listeners));
+    admin_api_ = std::make_unique<admin::AdminApi>(
+        live_, *store_, metrics_, std::move(bound_listeners), [this] { return Reload(); });
     admin_pool_ = std::make_unique<asio::thread_pool>(2);
-    config::Endpoint shown = *config_.admin;
-    if (!config_.admin->unix_path.empty()) {
+    config::Endpoint shown = *config->admin;
+    if (!config->admin->unix_path.empty()) {
       admin_unix_ = std::make_unique<UnixAcceptor>(*ios_[0]);
-      s = BindUnix(config_.admin->unix_path, admin_unix_.get());
+      s = BindUnix(config->admin->unix_path, admin_unix_.get());
       if (!s.ok()) return s;
     } else {
       admin_ = std::make_unique<Acceptor>(*ios_[0]);
-      s = Bind(*config_.admin, admin_.get());
+      s = Bind(*config->admin, admin_.get());
       if (!s.ok()) return s;
       shown = {admin_->local_endpoint().address().to_string(), admin_->local_endpoint().port()};
     }
     std::printf("edgecache: admin on %s\n", shown.ToString().c_str());
   }
   std::fflush(stdout);
-  spdlog::info("edgecache node: store {} ({} objects, I/O backend {})", config_.store_dir,
+  spdlog::info("edgecache node: store {} ({} objects, I/O backend {})", config->store_dir,
                store_->Counters().objects, store_->IoBackendName());
   return Status::OK();
 }
@@ -140,13 +139,7 @@ void Node::Run() {
   for (auto& l : listeners_) asio::co_spawn(first, Accept(*l, false), asio::detached);
   if (admin_) asio::co_spawn(first, Accept(*admin_, true), asio::detached);
   if (admin_unix_) asio::co_spawn(first, Accept(*admin_unix_, true), asio::detached);
-  auto signals = std::make_unique<asio::signal_set>(first, SIGINT, SIGTERM);
-  signals->async_wait([this](const boost::system::error_code& ec, int signal) {
-    if (!ec) {
-      spdlog::info("signal {}: stopping", signal);
-      Stop();
-    }
-  });
+  asio::co_spawn(first, HandleSignals(), asio::detached);
   std::vector<std::thread> pool;
   for (size_t i = 1; i < ios_.size(); ++i) pool.emplace_back([this, i] { ios_[i]->run(); });
   first.run();
@@ -165,9 +158,9 @@ void Node::Run() {
   admin_.reset();
   if (admin_unix_) {
     admin_unix_.reset();
-    ::unlink(config_.admin->unix_path.c_str());
+    ::unlink(live_.Get()->admin->unix_path.c_str());
   }
-  signals.reset();
+  signals_.reset();
   work_.clear();
   ios_.clear();
   admin_api_.reset();
@@ -175,6 +168,71 @@ void Node::Run() {
   pool_.reset();
   store_.reset();  // clean close: counters recorded, background work finished
   spdlog::info("stopped");
+}
+
+asio::awaitable<void> Node::HandleSignals() {
+  for (;;) {
+    auto [ec, signal] = co_await signals_->async_wait(kToken);
+    if (ec) co_return;
+    if (signal == SIGHUP) {
+      spdlog::info("signal {}: reloading the configuration", signal);
+      // Reading a small file: short enough to do on this thread. The outcome is logged.
+      Reload().status.IgnoreError();
+    } else if (signal == SIGUSR1) {
+      logs::ReopenLogFiles();
+      spdlog::info("signal {}: log files reopened", signal);
+    } else {
+      spdlog::info("signal {}: stopping", signal);
+      Stop();
+      co_return;
+    }
+  }
+}
+
+config::ReloadResult Node::Reload() {
+  std::lock_guard lock(reload_mu_);
+  config::ReloadResult result;
+  auto fail = [&](Status s) {
+    spdlog::error("reload refused, the node keeps its configuration: {}", s.message());
+    result.status = std::move(s);
+    return result;
+  };
+  if (!load_) return fail(Status::InvalidArgument("this node has no configuration to re-read"));
+  const std::shared_ptr<const config::NodeConfig> running = live_.Get();
+  auto next = std::make_shared<config::NodeConfig>();
+  if (Status s = load_(next.get()); !s.ok()) return fail(std::move(s));
+  result.plan = config::PlanReload(*running, next.get());
+  // The logs first: opening a file is what can still fail, and then nothing has changed.
+  std::shared_ptr<logs::AccessLog> access_log = access_log_;
+  if (next->access_log != running->access_log ||
+      next->access_log_format != running->access_log_format) {
+    access_log.reset();
+    if (!next->access_log.empty()) {
+      std::unique_ptr<logs::AccessLog> log;
+      if (Status s = logs::AccessLog::Open(next->access_log, next->access_log_format, &log);
+          !s.ok())
+        return fail(std::move(s));
+      access_log = std::move(log);
+    }
+  }
+  if (next->error_log != running->error_log || next->log_level != running->log_level) {
+    if (Status s = logs::SetErrorLog(next->error_log, next->log_level); !s.ok())
+      return fail(std::move(s));
+  }
+  access_log_ = access_log;
+  proxy_->Reconfigure(std::make_shared<proxy::Settings>(next, std::move(access_log)));
+  live_.Set(std::move(next));
+  auto join = [](const std::vector<std::string>& keys) {
+    std::string out;
+    for (const auto& k : keys) out += (out.empty() ? "" : ", ") + k;
+    return out.empty() ? std::string("none") : out;
+  };
+  spdlog::info("reload: applied: {}", join(result.plan.applied));
+  if (!result.plan.need_restart.empty()) {
+    spdlog::warn("reload: these keep their running values until a restart: {}",
+                 join(result.plan.need_restart));
+  }
+  return result;
 }
 
 void Node::Stop() {
@@ -201,7 +259,7 @@ asio::awaitable<void> Node::Shutdown() {
   }
   asio::steady_timer timer(*ios_[0]);
   const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.grace_ms);
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(live_.Get()->grace_ms);
   while (sessions_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     timer.expires_after(std::chrono::milliseconds(20));
     co_await timer.async_wait(kToken);
@@ -235,7 +293,7 @@ asio::awaitable<void> Node::Accept(AnyAcceptor& acceptor, bool admin) {
       continue;
     }
     if constexpr (std::is_same_v<Protocol, tcp>) {
-      if (!admin && metrics_.connections() >= static_cast<int64_t>(config_.max_connections)) {
+      if (!admin && metrics_.connections() >= static_cast<int64_t>(live_.Get()->max_connections)) {
         // Refused at once: a canned 503 if the socket takes it without waiting, then
         // close, never reading the request (RFC 9110 §15.6.4).
         static constexpr std::string_view kRefusal =
@@ -300,16 +358,18 @@ asio::awaitable<void> Node::Session(tcp::socket socket) {
   std::string client = stream.socket().remote_endpoint(ignored).address().to_string();
   beast::flat_buffer buffer;
   for (bool first = true; !stopping_; first = false) {
+    // Each request runs under the configuration of when it began (a reload changes the next).
+    const std::shared_ptr<const config::NodeConfig> config = live_.Get();
     // The header only: a body is streamed to the origin as it is forwarded (RequestBody).
     http::request_parser<http::empty_body> parser;
-    parser.header_limit(config_.max_header_bytes);
-    parser.body_limit(config_.max_request_body_bytes);
+    parser.header_limit(config->max_header_bytes);
+    parser.body_limit(config->max_request_body_bytes);
     {
       std::lock_guard lock(idle_mu_);
       idle_.insert(&stream);
     }
     stream.expires_after(
-        std::chrono::milliseconds(first ? config_.client_timeout_ms : config_.idle_timeout_ms));
+        std::chrono::milliseconds(first ? config->client_timeout_ms : config->idle_timeout_ms));
     auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kToken);
     {
       std::lock_guard lock(idle_mu_);
@@ -333,7 +393,7 @@ asio::awaitable<void> Node::Session(tcp::socket socket) {
         } else if (!parser.is_done()) {
           // The client waits for this before sending its body (RFC 9110 §10.1.1).
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-          stream.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+          stream.expires_after(std::chrono::milliseconds(config->client_timeout_ms));
           std::tie(ec, n) = co_await asio::async_write(stream, asio::buffer(kContinue), kToken);
         }
       }
@@ -348,14 +408,14 @@ asio::awaitable<void> Node::Session(tcp::socket socket) {
       res.set(http::field::connection, "close");
       res.body() = "bad request: " + (refusal ? reason : ec.message()) + "\n";
       res.prepare_payload();
-      stream.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+      stream.expires_after(std::chrono::milliseconds(config->client_timeout_ms));
       co_await http::async_write(stream, res, kToken);
       metrics_.CountRequest(metrics::Outcome::kError);
       break;
     }
     proxy::Request req(parser.get().base());
-    http_util::RequestBody body(stream, buffer, std::move(parser), config_.max_request_body_bytes,
-                                std::chrono::milliseconds(config_.client_timeout_ms));
+    http_util::RequestBody body(stream, buffer, std::move(parser), config->max_request_body_bytes,
+                                std::chrono::milliseconds(config->client_timeout_ms));
     bool keep = co_await proxy_->Handle(req, body, stream, client) ==
                 proxy::Proxy::AfterResponse::kKeepAlive;
     // Another request only at a message boundary: a body nobody forwarded is read past.
@@ -373,10 +433,11 @@ asio::awaitable<void> Node::AdminSession(typename Protocol::socket socket) {
   beast::basic_stream<Protocol> stream(std::move(socket));
   beast::flat_buffer buffer;
   while (!stopping_) {
+    const std::shared_ptr<const config::NodeConfig> config = live_.Get();
     http::request_parser<http::string_body> parser;
-    parser.header_limit(config_.max_header_bytes);
+    parser.header_limit(config->max_header_bytes);
     parser.body_limit(16u << 20);  // a purge of many URLs
-    stream.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+    stream.expires_after(std::chrono::milliseconds(config->client_timeout_ms));
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, kToken);
     if (ClientGone(ec)) break;
     if (ec) {  // malformed or oversized: say so (in JSON) and close
@@ -402,7 +463,7 @@ asio::awaitable<void> Node::AdminSession(typename Protocol::socket socket) {
           asio::use_awaitable);
     }
     if (req.method() == http::verb::head) res.body().clear();
-    stream.expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+    stream.expires_after(std::chrono::milliseconds(config->client_timeout_ms));
     auto [write_error, written] = co_await http::async_write(stream, res, kToken);
     if (write_error || !res.keep_alive()) break;
   }

@@ -1,8 +1,10 @@
 // Node: one running edgecache: the store, the client listeners, the admin listener (TCP
 // or a Unix socket, served by admin::AdminApi on its own threads), the origin pool, and
-// graceful stop on SIGTERM/SIGINT.
+// its signals: graceful stop on SIGTERM/SIGINT, reload on SIGHUP, log files reopened on
+// SIGUSR1.
 //
 // Thread safety: Start and Run are called once, from one thread; Run blocks until stop.
+// Stop and Reload may be called from any thread.
 #pragma once
 
 #include <atomic>
@@ -10,8 +12,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -20,7 +24,9 @@
 
 #include "admin/admin_api.h"
 #include "config/config.h"
+#include "config/reload.h"
 #include "edgecache/store.h"
+#include "logs/logs.h"
 #include "metrics/metrics.h"
 #include "origin/origin_pool.h"
 #include "proxy/proxy.h"
@@ -29,7 +35,11 @@ namespace edgecache::node {
 
 class Node {
  public:
-  explicit Node(config::NodeConfig config);
+  // Reads the configuration afresh for a reload (the file, then the flags over it) and
+  // validates it: InvalidArgument naming the key and the reason.
+  using Loader = std::function<Status(config::NodeConfig*)>;
+  // `load` may be null: a reload then has nothing to read and fails.
+  Node(config::NodeConfig config, Loader load);
   ~Node();
 
   // Opens the store and binds every listener; prints "listening on ADDR" (and "admin on
@@ -39,6 +49,10 @@ class Node {
   // in-flight responses finish within the grace period, the store closes cleanly.
   void Run();
   void Stop();
+
+  // Re-reads the configuration and applies what can change live to requests that start
+  // from now on (docs/operations.md). A configuration that does not load changes nothing.
+  config::ReloadResult Reload();
 
  private:
   using Acceptor = boost::asio::ip::tcp::acceptor;
@@ -50,12 +64,18 @@ class Node {
   template <typename Protocol>
   boost::asio::awaitable<void> AdminSession(typename Protocol::socket socket);
   boost::asio::awaitable<void> Shutdown();
+  boost::asio::awaitable<void> HandleSignals();
   Status Bind(const config::Endpoint& where, Acceptor* acceptor);
   // A Unix socket only this user can connect to (mode 0600); a stale socket file left by a
   // crashed node is replaced, a live one is refused.
   Status BindUnix(const std::string& path, UnixAcceptor* acceptor);
 
-  const config::NodeConfig config_;
+  config::LiveConfig live_;
+  const Loader load_;
+  std::mutex reload_mu_;                         // one reload at a time
+  std::shared_ptr<logs::AccessLog> access_log_;  // GUARDED_BY(reload_mu_) after Start
+  // SIGINT, SIGTERM, SIGHUP, SIGUSR1: caught from Start on, handled from Run on.
+  std::unique_ptr<boost::asio::signal_set> signals_;
   // One per network thread; the first also runs the acceptors, the admin listener and
   // the signals. Owned by pointer so Run can destroy them (and with them any coroutine
   // still suspended on them, which may hold an insert or a pooled connection) before the

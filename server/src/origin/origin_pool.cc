@@ -9,15 +9,16 @@ namespace edgecache::origin {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 
-OriginPool::OriginPool(std::chrono::milliseconds connect_timeout, size_t max_idle_per_origin)
-    : connect_timeout_(connect_timeout), max_idle_(max_idle_per_origin) {}
+OriginPool::OriginPool(size_t max_idle_per_origin) : max_idle_(max_idle_per_origin) {}
 
 OriginPool::Key OriginPool::KeyFor(const asio::any_io_executor& executor,
                                    const config::OriginUrl& origin) {
   return {&asio::query(executor, asio::execution::context), origin.ToString()};
 }
 
-asio::awaitable<Connection> OriginPool::Acquire(const config::OriginUrl& origin, bool fresh) {
+asio::awaitable<Connection> OriginPool::Acquire(const config::OriginUrl& origin,
+                                                std::chrono::milliseconds connect_timeout,
+                                                bool fresh) {
   const asio::any_io_executor executor = co_await asio::this_coro::executor;
   const Key key = KeyFor(executor, origin);
   if (!fresh) {
@@ -35,7 +36,7 @@ asio::awaitable<Connection> OriginPool::Acquire(const config::OriginUrl& origin,
       co_await resolver.async_resolve(origin.host, std::to_string(origin.port), token);
   if (resolve_error) co_return Connection{resolve_error, nullptr, false};
   auto stream = std::make_unique<beast::tcp_stream>(executor);
-  stream->expires_after(connect_timeout_);
+  stream->expires_after(connect_timeout);
   auto [connect_error, endpoint] = co_await stream->async_connect(endpoints, token);
   if (connect_error) co_return Connection{connect_error, nullptr, false};
   boost::system::error_code ignored;

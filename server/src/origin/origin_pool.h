@@ -33,12 +33,14 @@ struct Connection {
 
 class OriginPool {
  public:
-  explicit OriginPool(std::chrono::milliseconds connect_timeout, size_t max_idle_per_origin = 64);
+  explicit OriginPool(size_t max_idle_per_origin = 64);
 
-  // A connection, or Connection::error when the origin cannot be reached in time. `fresh`
-  // for a request that cannot be sent twice (a streamed body): never a reused connection,
-  // which the origin may have closed meanwhile.
-  boost::asio::awaitable<Connection> Acquire(const config::OriginUrl& origin, bool fresh = false);
+  // A connection, or Connection::error when the origin cannot be reached within
+  // `connect_timeout`. `fresh` for a request that cannot be sent twice (a streamed body):
+  // never a reused connection, which the origin may have closed meanwhile.
+  boost::asio::awaitable<Connection> Acquire(const config::OriginUrl& origin,
+                                             std::chrono::milliseconds connect_timeout,
+                                             bool fresh = false);
   // Back to the idle connections of the context the stream was made on.
   void Release(const config::OriginUrl& origin, std::unique_ptr<boost::beast::tcp_stream> stream);
   // Closes every idle connection (shutdown).
@@ -48,7 +50,6 @@ class OriginPool {
   using Key = std::pair<const boost::asio::execution_context*, std::string>;
   static Key KeyFor(const boost::asio::any_io_executor& executor, const config::OriginUrl& origin);
 
-  const std::chrono::milliseconds connect_timeout_;
   const size_t max_idle_;
   std::mutex mu_;
   std::map<Key, std::vector<std::unique_ptr<boost::beast::tcp_stream>>> idle_;  // GUARDED_BY(mu_)

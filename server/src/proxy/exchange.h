@@ -74,6 +74,8 @@ struct Proxy::Exchange {
   Request& req;               // the header (as forwarded, once prepared)
   beast::tcp_stream* client;  // null for a background revalidation: nobody to answer
   std::string client_address;
+  // The settings this request started under, kept to its end (a reload changes the next).
+  std::shared_ptr<const Settings> settings;
   http_util::RequestBody* body = nullptr;  // streamed to the origin for other methods
   bool head = false;
   bool keep_alive = true;
@@ -85,6 +87,7 @@ struct Proxy::Exchange {
   metrics::Outcome outcome = metrics::Outcome::kPass;
   unsigned status = 0;
   uint64_t sent_bytes = 0;
+  double origin_ms = -1;    // until the origin's final response header; < 0: not asked
   bool from_store = false;  // the body sent came from the store (byte hit ratio)
   std::vector<std::string> response_locations;  // Location / Content-Location received
   // Set-Cookie of a 304 answering this client's revalidation: sent to this client only.
@@ -93,6 +96,7 @@ struct Proxy::Exchange {
   bool collapsed = false;               // waited once for another request's fetch of the same key
   Collapser::Ticket* ticket = nullptr;  // held while this request leads a collapsed fetch
 
+  const config::NodeConfig& config() const { return *settings->config; }
   // GET or HEAD: the methods whose responses are looked up and stored.
   bool cacheable_method() const { return head || req.method() == http::verb::get; }
 };

@@ -9,53 +9,62 @@
 #include <chrono>
 
 #include "http/range.h"
+#include "logs/logs.h"
 #include "proxy/cache_key.h"
 #include "proxy/exchange.h"
 
 namespace edgecache::proxy {
 
-Proxy::Proxy(const config::NodeConfig& config, Store& store, origin::OriginPool& pool,
-             metrics::Metrics& metrics, std::shared_ptr<spdlog::logger> access_log)
-    : config_(config),
-      store_(store),
-      pool_(pool),
-      metrics_(metrics),
-      access_log_(std::move(access_log)),
-      policy_{config.heuristic_fraction, config.heuristic_max_seconds,
-              config.honour_client_no_cache, config.store_set_cookie},
-      via_("1.1 " + config.name),
-      forward_options_{{config.sort_query, config.strip_query_params}, config.key_headers, via_} {}
+Settings::Settings(std::shared_ptr<const config::NodeConfig> c,
+                   std::shared_ptr<logs::AccessLog> log)
+    : config(std::move(c)),
+      policy{config->heuristic_fraction, config->heuristic_max_seconds,
+             config->honour_client_no_cache, config->store_set_cookie},
+      via("1.1 " + config->name),
+      forward{{config->sort_query, config->strip_query_params}, config->key_headers, via},
+      access_log(std::move(log)) {}
+
+Proxy::Proxy(std::shared_ptr<const Settings> settings, Store& store, origin::OriginPool& pool,
+             metrics::Metrics& metrics)
+    : store_(store), pool_(pool), metrics_(metrics), settings_(std::move(settings)) {}
+
+void Proxy::Reconfigure(std::shared_ptr<const Settings> settings) {
+  settings_.store(std::move(settings));
+}
 
 asio::awaitable<Proxy::AfterResponse> Proxy::Handle(Request& req, http_util::RequestBody& body,
                                                     beast::tcp_stream& client,
                                                     const std::string& client_address) {
   const auto started = std::chrono::steady_clock::now();
-  Exchange x{req, &client, client_address};
+  Exchange x{req, &client, client_address, settings_.load()};
+  const Settings& settings = *x.settings;
   x.body = &body;
-  x.cs.name = config_.name;
+  x.cs.name = settings.config->name;
   x.head = req.method() == http::verb::head;
   x.keep_alive = req.keep_alive();
 
   // From here on `req` is the request as the origin will see it, and the key is built
   // from exactly that (proxy/forwarded_request.h).
+  logs::AccessLog* log = settings.access_log.get();
   const std::string target =  // as received, for the access log only
-      access_log_ ? std::string(req.target().data(), req.target().size()) : std::string();
+      log ? std::string(req.target().data(), req.target().size()) : std::string();
   Routed routed;
-  Status routing = PrepareForward(req, forward_options_, client_address, &routed);
+  Status routing = PrepareForward(req, settings.forward, client_address, &routed);
   bool keep = true;
   if (!routing.ok()) {
     keep = co_await SendError(x, 400, "bad request: " + routing.message() + "\n");
   } else {
+    const config::NodeConfig& config = *settings.config;
     x.host = std::move(routed.host);
     x.target = std::move(routed.target);
     x.primary = std::move(routed.key);
-    if (auto it = config_.origins.find(x.host); it != config_.origins.end()) {
+    if (auto it = config.origins.find(x.host); it != config.origins.end()) {
       x.origin = &it->second;
-    } else if (config_.default_origin) {
-      x.origin = &*config_.default_origin;
+    } else if (config.default_origin) {
+      x.origin = &*config.default_origin;
     }
     // A tier: every miss and revalidation of a served host goes to the parent cache.
-    if (x.origin != nullptr && config_.parent) x.origin = &*config_.parent;
+    if (x.origin != nullptr && config.parent) x.origin = &*config.parent;
     if (x.origin == nullptr) {
       // Never an open proxy: only configured hosts are served.
       keep = co_await SendError(x, 421, "no origin is configured for host " + x.host + "\n");
@@ -73,22 +82,30 @@ asio::awaitable<Proxy::AfterResponse> Proxy::Handle(Request& req, http_util::Req
   metrics_.ObserveLatency(seconds);
   metrics_.AddClientBytes(x.sent_bytes);
   if (x.from_store) metrics_.AddStoreBytes(x.sent_bytes);
-  if (access_log_) {
-    access_log_->info(
-        "{} \"{} {} HTTP/1.1\" host={} status={} bytes={} cache=\"{}\" duration_ms={:.3f}",
-        x.client_address, std::string_view(req.method_string()), target, x.host, x.status,
-        x.sent_bytes, x.cs.ToString(), seconds * 1000);
+  if (log) {
+    const std::string cache_status = x.cs.ToString();
+    log->Write({.client = x.client_address,
+                .method = std::string_view(req.method_string()),
+                .target = target,
+                .host = x.host,
+                .status = x.status,
+                .bytes = x.sent_bytes,
+                .result = metrics::Metrics::Name(x.outcome),
+                .cache_status = cache_status,
+                .origin_ms = x.origin_ms,
+                .total_ms = seconds * 1000,
+                .request_id = logs::NextRequestId()});
   }
   co_return keep&& x.keep_alive ? AfterResponse::kKeepAlive : AfterResponse::kClose;
 }
 
 void Proxy::ArmClientDeadline(Exchange& x) const {
-  x.client->expires_after(std::chrono::milliseconds(config_.client_timeout_ms));
+  x.client->expires_after(std::chrono::milliseconds(x.config().client_timeout_ms));
 }
 
 void Proxy::ResetToMiss(Exchange& x, std::string detail) const {
   x.cs = CacheStatus{};
-  x.cs.name = config_.name;
+  x.cs.name = x.config().name;
   x.cs.fwd = "miss";
   x.cs.detail = std::move(detail);
   x.outcome = metrics::Outcome::kMiss;
@@ -97,7 +114,7 @@ void Proxy::ResetToMiss(Exchange& x, std::string detail) const {
 asio::awaitable<bool> Proxy::SendError(Exchange& x, unsigned status, std::string_view text) {
   http::response<http::string_body> res{static_cast<http::status>(status), 11};
   res.set(http::field::content_type, "text/plain");
-  if (config_.response_via) res.set(http::field::via, via_);
+  if (x.config().response_via) res.set(http::field::via, x.settings->via);
   if (x.cs.fwd.empty() && !x.cs.hit) x.cs.fwd = "bypass";  // refused before any cache work
   res.set("Cache-Status", x.cs.ToString());
   res.body() = std::string(text);
@@ -216,7 +233,7 @@ flow::State Proxy::LookUp(Exchange& x, Lookup* out) {
   f.stored = s.ok();
   f.only_if_cached = policy::Collect(x.req, "cache-control").Has("only-if-cached");
   if (!f.stored) return flow::AfterLookup(f);
-  f.decision = policy::DecideServe(x.req, l.info, Now(), policy_);
+  f.decision = policy::DecideServe(x.req, l.info, Now(), x.settings->policy);
   const ObjectMeta& m = l.info.meta;
   f.within_swr = !(m.policy_flags & policy::kMustRevalidate) && m.stale_while_revalidate > 0 &&
                  -f.decision.ttl <= m.stale_while_revalidate;
@@ -260,14 +277,14 @@ asio::awaitable<Collapser::Joined> Proxy::WaitForLeader(Exchange& x, Collapser::
   // A request that already waited once goes to the origin itself: the response it waited
   // for was not stored (uncacheable, or another variant), so waiting again would only
   // serialise the clients.
-  if (x.collapsed || config_.collapse_wait_ms == 0) co_return Collapser::Joined{};
+  if (x.collapsed || x.config().collapse_wait_ms == 0) co_return Collapser::Joined{};
   // Only a plain GET can take the leader's response as it streams by.
   const bool can_stream = x.req.method() == http::verb::get &&
                           x.req.find(http::field::range) == x.req.end() &&
                           x.req.find(http::field::if_none_match) == x.req.end() &&
                           x.req.find(http::field::if_modified_since) == x.req.end();
   Collapser::Joined joined = co_await collapser_.Acquire(
-      x.primary, std::chrono::milliseconds(config_.collapse_wait_ms), can_stream, ticket);
+      x.primary, std::chrono::milliseconds(x.config().collapse_wait_ms), can_stream, ticket);
   if (joined.waited) {
     x.collapsed = true;
     x.cs.detail = "collapsed";
@@ -287,7 +304,7 @@ asio::awaitable<std::unique_ptr<Broadcast::Reader>> Proxy::JoinLeader(
   if (SecondaryKeyFor(b.vary(), RequestHeaders(x.req, &x.vary_values)) == b.secondary()) {
     if (std::unique_ptr<Broadcast::Reader> reader = b.Join()) co_return reader;
   }
-  co_await b.WaitDone(std::chrono::milliseconds(config_.origin_timeout_ms));
+  co_await b.WaitDone(std::chrono::milliseconds(x.config().origin_timeout_ms));
   co_return nullptr;
 }
 
@@ -302,15 +319,16 @@ void Proxy::RevalidateInBackground(const Exchange& x, const ObjectInfo& stale,
     Request req;
     ObjectInfo stale;
     std::string host, target, primary;
-    const config::OriginUrl* origin;
+    const config::OriginUrl* origin;  // in settings
+    std::shared_ptr<const Settings> settings;
   };
-  auto bg =
-      std::make_shared<Background>(Background{x.req, stale, x.host, x.target, x.primary, x.origin});
+  auto bg = std::make_shared<Background>(
+      Background{x.req, stale, x.host, x.target, x.primary, x.origin, x.settings});
   asio::co_spawn(
       executor,
       [this, bg]() -> asio::awaitable<void> {
-        Exchange y{bg->req, nullptr, "background"};
-        y.cs.name = config_.name;
+        Exchange y{bg->req, nullptr, "background", bg->settings};
+        y.cs.name = bg->settings->config->name;
         y.host = bg->host;
         y.target = bg->target;
         y.primary = bg->primary;

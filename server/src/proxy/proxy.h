@@ -15,6 +15,7 @@
 // Thread safety: one Proxy serves every connection; Handle may run concurrently.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
@@ -34,18 +35,33 @@
 #include "proxy/flow.h"
 #include "proxy/forwarded_request.h"
 
-namespace spdlog {
-class logger;
+namespace edgecache::logs {
+class AccessLog;
 }
 
 namespace edgecache::proxy {
 
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
+// What a request runs under: the configuration and what is derived from it. A reload
+// replaces it whole (Proxy::Reconfigure); a request keeps the one it started with.
+struct Settings {
+  Settings(std::shared_ptr<const config::NodeConfig> config,
+           std::shared_ptr<logs::AccessLog> access_log);
+  std::shared_ptr<const config::NodeConfig> config;
+  policy::PolicyOptions policy;
+  std::string via;  // "1.1 <name>"
+  ForwardOptions forward;
+  std::shared_ptr<logs::AccessLog> access_log;  // null: off
+};
+
 class Proxy {
  public:
-  Proxy(const config::NodeConfig& config, Store& store, origin::OriginPool& pool,
-        metrics::Metrics& metrics, std::shared_ptr<spdlog::logger> access_log);
+  Proxy(std::shared_ptr<const Settings> settings, Store& store, origin::OriginPool& pool,
+        metrics::Metrics& metrics);
+
+  // Requests that start from now on run under `settings`; those in flight keep theirs.
+  void Reconfigure(std::shared_ptr<const Settings> settings);
 
   // Whether a connection may carry another request after a response.
   enum class AfterResponse { kKeepAlive, kClose };
@@ -140,7 +156,7 @@ class Proxy {
   // the new metadata and keeps its body (true); the insert is then not committed.
   bool KeepStoredBody(Exchange& x, const Upstream& up, Relaying& r);
   // Storing `key` would add a variant beyond cache.max_variants.
-  bool TooManyVariants(const ObjectKey& key);
+  bool TooManyVariants(const Exchange& x, const ObjectKey& key);
 
   // --- answers from the store (serve.cc) ---
   boost::asio::awaitable<Served> ServeStored(Exchange& x, const ObjectInfo& info, int64_t age);
@@ -170,14 +186,10 @@ class Proxy {
   void RevalidateInBackground(const Exchange& x, const ObjectInfo& stale,
                               const boost::asio::any_io_executor& executor);
 
-  const config::NodeConfig& config_;
   Store& store_;
   origin::OriginPool& pool_;
   metrics::Metrics& metrics_;
-  std::shared_ptr<spdlog::logger> access_log_;
-  const policy::PolicyOptions policy_;
-  const std::string via_;  // "1.1 <name>"
-  const ForwardOptions forward_options_;
+  std::atomic<std::shared_ptr<const Settings>> settings_;
   Collapser collapser_;
 
   std::mutex background_mu_;

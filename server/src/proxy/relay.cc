@@ -37,10 +37,10 @@ struct Proxy::Relaying {
   uint64_t body_hash = 0, body_length = 0;  // what Fill stored
 };
 
-bool Proxy::TooManyVariants(const ObjectKey& key) {
+bool Proxy::TooManyVariants(const Exchange& x, const ObjectKey& key) {
   std::vector<ObjectInfo> variants;
   if (!store_.Variants(key.primary, &variants).ok()) return false;
-  if (variants.size() < config_.max_variants) return false;
+  if (variants.size() < x.config().max_variants) return false;
   // Replacing a stored variant is always allowed; only a new one would exceed the cap.
   return std::none_of(variants.begin(), variants.end(),
                       [&](const ObjectInfo& v) { return v.key.secondary == key.secondary; });
@@ -103,8 +103,8 @@ void Proxy::StartInsert(Exchange& x, const Upstream& up, Relaying* r) {
   http::request_header<> as_get = x.req.base();
   as_get.method(http::verb::get);
   policy::StorageDecision d =
-      policy::DecideStorage(as_get, r->end_to_end, up.response_time, policy_);
-  if (d.store && up.body_length && *up.body_length > config_.max_object_bytes) d.store = false;
+      policy::DecideStorage(as_get, r->end_to_end, up.response_time, x.settings->policy);
+  if (d.store && up.body_length && *up.body_length > x.config().max_object_bytes) d.store = false;
   if (d.store && up.status == 206) {
     // A part is stored only when its length is known and is the range it claims.
     const auto range = http_util::ParseContentRange(Field(header, http::field::content_range));
@@ -117,12 +117,12 @@ void Proxy::StartInsert(Exchange& x, const Upstream& up, Relaying* r) {
     return;
   }
   ObjectMeta meta =
-      MetaFrom(r->end_to_end, d, up.request_time, up.response_time, config_.key_headers);
+      MetaFrom(r->end_to_end, d, up.request_time, up.response_time, x.config().key_headers);
   ObjectKey key{x.primary, meta.vary.empty()
                                ? ""
                                : SecondaryKeyFor(meta.vary, RequestHeaders(x.req, &x.vary_values))};
   Status s;
-  if (!meta.vary.empty() && TooManyVariants(key)) {
+  if (!meta.vary.empty() && TooManyVariants(x, key)) {
     s = Status::Aborted("variant cap reached");
     x.cs.detail = "not stored: variant cap";
   } else {
@@ -153,20 +153,21 @@ void Proxy::BuildClientResponse(Exchange& x, const Upstream& up, Relaying* r) {
   for (const auto& f : r->end_to_end) {
     std::string_view name(f.name_string().data(), f.name_string().size());
     if (http_util::IsFramingOrHopByHop(name)) continue;
-    if (!config_.forward_surrogate_headers && http_util::IsSurrogateHeader(name)) continue;
+    if (!x.config().forward_surrogate_headers && http_util::IsSurrogateHeader(name)) continue;
     res.insert(f.name_string(), f.value());
   }
   // One passed through keeps the origin's Age, if any.
   if (r->insert) res.set(http::field::age, r->stored_age);
   // With content ETags always, clients get no ETag but the content one, which is known
   // only once the body is in: a response relayed while it is stored goes without.
-  if (r->insert && config_.content_etag == config::NodeConfig::ContentEtag::kAlways) {
+  if (r->insert && x.config().content_etag == config::NodeConfig::ContentEtag::kAlways) {
     res.erase(http::field::etag);
   }
   // This hop joins the Via chain, unless configured to stay out of clients' sight.
   std::string upstream_via(Field(header, http::field::via));
-  if (config_.response_via) {
-    res.set(http::field::via, upstream_via.empty() ? via_ : upstream_via + ", " + via_);
+  if (x.config().response_via) {
+    res.set(http::field::via,
+            upstream_via.empty() ? x.settings->via : upstream_via + ", " + x.settings->via);
   } else if (!upstream_via.empty()) {
     res.set(http::field::via, upstream_via);
   }
@@ -179,7 +180,7 @@ void Proxy::BuildClientResponse(Exchange& x, const Upstream& up, Relaying* r) {
   r->client_body = !bodiless && !x.head;
   // The client's byte range, served out of the full response as it streams by.
   const bool cacheable_method = x.cacheable_method();
-  if (cacheable_method && (config_.range_miss_fetch_full || up.completing) && up.status == 200 &&
+  if (cacheable_method && (x.config().range_miss_fetch_full || up.completing) && up.status == 200 &&
       length) {
     const http_util::ByteRange range = http_util::RequestedRange(
         Field(x.req, http::field::range), Field(x.req, http::field::if_range),
@@ -226,7 +227,7 @@ asio::awaitable<std::pair<std::string_view, boost::system::error_code>> Proxy::R
   http::response_parser<http::buffer_body>& parser = *up.parser;
   parser.get().body().data = up.piece.get();
   parser.get().body().size = up.piece_size;
-  up.conn.stream->expires_after(std::chrono::milliseconds(config_.origin_timeout_ms));
+  up.conn.stream->expires_after(std::chrono::milliseconds(x.config().origin_timeout_ms));
   // A body that fits one piece is read whole (one pass, the common small object); a larger
   // one piece by piece as it arrives, so a slow origin's first bytes reach the client (and
   // the store) as they come instead of once 64 KiB have. Reading small bodies with
@@ -288,8 +289,8 @@ asio::awaitable<bool> Proxy::StoreAndBroadcast(Exchange& x, Upstream& up, Relayi
   shared.header.result(up.status);
   shared.header.version(11);
   // Followers get the header as it is stored, never fields kept from shared use.
-  http_util::LoadStoredHeaders(r.stored_meta, config_.forward_surrogate_headers, &shared.header);
-  if (config_.content_etag == config::NodeConfig::ContentEtag::kAlways) {
+  http_util::LoadStoredHeaders(r.stored_meta, x.config().forward_surrogate_headers, &shared.header);
+  if (x.config().content_etag == config::NodeConfig::ContentEtag::kAlways) {
     shared.header.erase(http::field::etag);  // as for the leader's client (above)
   }
   shared.header.set(http::field::age, r.stored_age);
@@ -321,7 +322,7 @@ asio::awaitable<bool> Proxy::StoreAndBroadcast(Exchange& x, Upstream& up, Relayi
       *up.body_length <= kBroadcastBufferBytes && x.req.method() == http::verb::get &&
       (x.req.find(http::field::if_none_match) != x.req.end() ||
        x.req.find(http::field::if_modified_since) != x.req.end() ||
-       config_.content_etag == config::NodeConfig::ContentEtag::kAlways)) {
+       x.config().content_etag == config::NodeConfig::ContentEtag::kAlways)) {
     if (!co_await Fill(x, up, r, *broadcast)) co_return false;  // cut by the origin
     ObjectInfo info;
     // The stored entry answers only if it holds the bytes this fill received (a purge or
@@ -356,7 +357,7 @@ asio::awaitable<bool> Proxy::Fill(Exchange& x, Upstream& up, Relaying& r, Broadc
     ~FinishGuard() { b.Finish(false, false); }
   } guard{broadcast};
   auto executor = co_await asio::this_coro::executor;
-  const auto origin_wait = std::chrono::milliseconds(config_.origin_timeout_ms);
+  const auto origin_wait = std::chrono::milliseconds(x.config().origin_timeout_ms);
   std::unique_ptr<InsertHandle>& insert = r.insert;
   bool stored = false;
   auto store_failed = [&](const Status& s) {
@@ -369,7 +370,7 @@ asio::awaitable<bool> Proxy::Fill(Exchange& x, Upstream& up, Relaying& r, Broadc
     auto [append_status] = co_await async_append(*insert, data, executor, kToken);
     if (!append_status.ok()) {
       store_failed(append_status);
-    } else if (up.received > config_.max_object_bytes) {
+    } else if (up.received > x.config().max_object_bytes) {
       store_failed(Status::OK());
     }
   };

@@ -33,11 +33,11 @@ asio::awaitable<Proxy::Served> Proxy::ServeStored(Exchange& x, const ObjectInfo&
   std::string etag = meta.etag;
   int64_t last_modified = meta.last_modified;
   const bool synthesized_last_modified =
-      etag.empty() && last_modified == 0 && config_.synthesize_last_modified;
+      etag.empty() && last_modified == 0 && x.config().synthesize_last_modified;
   if (synthesized_last_modified) last_modified = info.stored_at;
   const bool synthesized_etag =
-      (etag.empty() && config_.content_etag != ContentEtag::kOff) ||
-      (config_.content_etag == ContentEtag::kAlways && !part && meta.status == 200);
+      (etag.empty() && x.config().content_etag != ContentEtag::kOff) ||
+      (x.config().content_etag == ContentEtag::kAlways && !part && meta.status == 200);
   if (synthesized_etag) etag = http_util::ContentEtag(info.body_hash);
 
   // Client conditionals are answered from the stored response (RFC 9110 §13.2.2). A
@@ -103,10 +103,10 @@ asio::awaitable<Proxy::Served> Proxy::ServeStored(Exchange& x, const ObjectInfo&
     // Via, Cache-Status and Content-Range are this node's own, written below (and a
     // content ETag in place of the origin's).
     if (synthesized_etag) {
-      res.AddStored(meta, config_.forward_surrogate_headers,
+      res.AddStored(meta, x.config().forward_surrogate_headers,
                     {"via", "cache-status", "content-range", "etag"});
     } else {
-      res.AddStored(meta, config_.forward_surrogate_headers,
+      res.AddStored(meta, x.config().forward_surrogate_headers,
                     {"via", "cache-status", "content-range"});
     }
     res.Add("Content-Length", std::to_string(end - first));
@@ -118,7 +118,7 @@ asio::awaitable<Proxy::Served> Proxy::ServeStored(Exchange& x, const ObjectInfo&
   if (synthesized_etag) res.Add("ETag", etag);
   for (const std::string& cookie : x.own_set_cookies) res.Add("Set-Cookie", cookie);
   res.Add("Age", std::to_string(age));
-  if (config_.response_via) res.Add("Via", via_);
+  if (x.config().response_via) res.Add("Via", x.settings->via);
   res.Add("Cache-Status", x.cs.ToString());
   const std::string head = std::move(res).Finish();
 
@@ -161,7 +161,8 @@ bool Proxy::StaleIfErrorAllows(const Exchange& x, const ObjectInfo* stale) const
   if (m.policy_flags & (policy::kMustRevalidate | policy::kNoCacheResponse)) return false;
   const int64_t staleness = policy::CurrentAge(m, Now()) - m.freshness_lifetime;
   // The response's own stale-if-error, or the node's default for responses without one.
-  int64_t window = m.stale_if_error > 0 ? m.stale_if_error : config_.default_stale_if_error_seconds;
+  int64_t window =
+      m.stale_if_error > 0 ? m.stale_if_error : x.config().default_stale_if_error_seconds;
   const policy::Directives req_cc = policy::Collect(x.req, "cache-control");
   if (req_cc.Has("max-stale")) {
     window = std::max(window, req_cc.Seconds("max-stale").value_or(INT64_MAX));
@@ -188,8 +189,9 @@ bool Proxy::Refresh(Exchange& x, const Upstream& up, ObjectInfo* updated, int64_
   for (const auto& [name, value] : meta.headers) merged.insert(name, value);
   http::request_header<> as_get = x.req.base();
   as_get.method(http::verb::get);
-  policy::StorageDecision d = policy::DecideStorage(as_get, merged, up.response_time, policy_);
-  ObjectMeta fresh = MetaFrom(merged, d, up.request_time, up.response_time, config_.key_headers);
+  policy::StorageDecision d =
+      policy::DecideStorage(as_get, merged, up.response_time, x.settings->policy);
+  ObjectMeta fresh = MetaFrom(merged, d, up.request_time, up.response_time, x.config().key_headers);
   *updated = stale;
   updated->meta = fresh;
   updated->invalidated = false;
@@ -237,7 +239,7 @@ asio::awaitable<bool> Proxy::RelayBroadcast(Exchange& x, Broadcast& b, Broadcast
     x.sent_bytes += data.size();
     co_return !ec;
   };
-  const auto wait = std::chrono::milliseconds(config_.origin_timeout_ms);
+  const auto wait = std::chrono::milliseconds(x.config().origin_timeout_ms);
   for (;;) {
     Broadcast::Next next = co_await reader.Read(wait);
     if (!next.data.empty()) {

@@ -28,7 +28,10 @@ asio::awaitable<flow::State> Proxy::Fetch(Exchange& x, Upstream* up) {
     out.emplace(PassRequest(x));
   }
   up->request_time = Now();
+  const auto asked = std::chrono::steady_clock::now();
   co_await SendUpstream(x, out ? &*out : nullptr, wire, up->head_to_origin, up);
+  x.origin_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - asked).count();
   if (up->client_body_failed) {
     // The client's body broke off (or passed limits.max_request_body_bytes): nothing
     // complete reached the origin; the client is told when the limit was the cause.
@@ -127,9 +130,9 @@ void Proxy::Invalidate(Exchange& x, unsigned status) {
   std::vector<std::string> keys = {x.primary};
   for (const std::string& location : x.response_locations) {
     if (location.starts_with("/")) {
-      keys.push_back(CacheKey(x.host, location, forward_options_.key));
+      keys.push_back(CacheKey(x.host, location, x.settings->forward.key));
     } else if (auto split = SplitAbsolute(location); split && split->first == x.host) {
-      keys.push_back(CacheKey(x.host, split->second, forward_options_.key));
+      keys.push_back(CacheKey(x.host, split->second, x.settings->forward.key));
     }
   }
   for (const auto& key : keys) {
@@ -152,7 +155,7 @@ std::string Proxy::CacheFetchRequest(const Exchange& x, const ObjectInfo* stale,
   // conditionals and ranges are answered here, and a revalidation sends the stored
   // validators instead. A range miss fetches the whole object to store it (the client gets
   // its range out of the stream), unless configured to pass ranges through unstored.
-  const bool keep_range = !config_.range_miss_fetch_full && prefix == nullptr;
+  const bool keep_range = !x.config().range_miss_fetch_full && prefix == nullptr;
   std::string out;
   out.reserve(512 + x.req.body().size());
   out += head_to_origin ? "HEAD " : "GET ";
@@ -244,7 +247,7 @@ asio::awaitable<void> Proxy::SendUpstream(Exchange& x, const Request* out, const
       streamed.body().data = got > 0 ? piece.data() : nullptr;
       streamed.body().size = got;
       streamed.body().more = !last;
-      conn.stream->expires_after(std::chrono::milliseconds(config_.origin_timeout_ms));
+      conn.stream->expires_after(std::chrono::milliseconds(x.config().origin_timeout_ms));
       auto [write_error, w] = co_await http::async_write(*conn.stream, sr, kToken);
       if (write_error && write_error != http::error::need_buffer) co_return write_error;
       if (last) co_return boost::system::error_code{};
@@ -253,12 +256,13 @@ asio::awaitable<void> Proxy::SendUpstream(Exchange& x, const Request* out, const
 
   // Send it, retrying once on a fresh connection if a reused one turns out closed.
   for (int attempt = 0; attempt < 2; ++attempt) {
-    conn = co_await pool_.Acquire(*x.origin, /*fresh=*/stream_body);
+    conn = co_await pool_.Acquire(
+        *x.origin, std::chrono::milliseconds(x.config().connect_timeout_ms), /*fresh=*/stream_body);
     if (conn.error) {
       ec = conn.error;
       break;
     }
-    conn.stream->expires_after(std::chrono::milliseconds(config_.origin_timeout_ms));
+    conn.stream->expires_after(std::chrono::milliseconds(x.config().origin_timeout_ms));
     if (stream_body) {
       ec = co_await send_streamed();
     } else if (out != nullptr) {
@@ -278,7 +282,7 @@ asio::awaitable<void> Proxy::SendUpstream(Exchange& x, const Request* out, const
     if (!ec) {
       fresh_parser();
       origin_buffer.clear();
-      conn.stream->expires_after(std::chrono::milliseconds(config_.origin_timeout_ms));
+      conn.stream->expires_after(std::chrono::milliseconds(x.config().origin_timeout_ms));
       auto [read_error, read] =
           co_await http::async_read_header(*conn.stream, origin_buffer, *parser_slot, kToken);
       ec = read_error;
