@@ -2,10 +2,14 @@
 // the access log's fields in both formats, and log files reopened on SIGUSR1 — through the
 // real edgecache and edgecachectl binaries, in front of origin-sims on loopback.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <atomic>
 #include <boost/json.hpp>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -243,6 +247,36 @@ TEST_F(OperationsTest, TheAccessLogHasItsFieldsInTextAndJsonAndReopensOnSigusr1)
   ASSERT_FALSE(ec) << lines[2];
   EXPECT_EQ(odd.as_object().at("target").as_string(), "/json\"quoted");
   EXPECT_EQ(odd.as_object().at("status").as_int64(), quoted);
+}
+
+TEST_F(OperationsTest, SystemdHearsReadyReloadingAndStopping) {
+  // What systemd's Type=notify reads: datagrams on $NOTIFY_SOCKET.
+  const std::string path = dir_.Sub("notify.sock");
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  auto next = [fd]() -> std::string {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 10000) != 1) return "(nothing)";
+    char buf[512];
+    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "(error)";
+  };
+  node_.reset();
+  ::setenv("NOTIFY_SOCKET", path.c_str(), 1);
+  StartNode({"--config", conf_}, /*default_origin=*/false);
+  ::unsetenv("NOTIFY_SOCKET");
+  EXPECT_EQ(next(), "READY=1\nSTATUS=serving");
+  ASSERT_EQ(::kill(node_->pid(), SIGHUP), 0);
+  EXPECT_EQ(next(), "RELOADING=1");
+  EXPECT_EQ(next(), "READY=1\nSTATUS=serving");
+  EXPECT_EQ(Get("/after-notify").status, 200);
+  node_->Stop();
+  EXPECT_EQ(next(), "STOPPING=1");
+  ::close(fd);
 }
 
 }  // namespace

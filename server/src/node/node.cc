@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -15,7 +17,10 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <cstddef>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "http/headers.h"
@@ -43,6 +48,25 @@ unsigned StatusFor(const boost::system::error_code& ec) {
   if (ec == http::error::header_limit) return 431;
   if (ec == http::error::body_limit) return 413;
   return 400;
+}
+
+// Tells systemd (Type=notify) about the node's state, when it started the node: a datagram
+// to $NOTIFY_SOCKET (sd_notify(3)'s protocol, without linking libsystemd).
+void NotifySystemd(std::string_view state) {
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (path == nullptr || (path[0] != '/' && path[0] != '@')) return;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const size_t length = std::strlen(path);
+  if (length >= sizeof(addr.sun_path)) return;
+  std::memcpy(addr.sun_path, path, length);
+  if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';  // an abstract socket
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  [[maybe_unused]] ssize_t sent =
+      ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr),
+               static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + length));
+  ::close(fd);
 }
 
 }  // namespace
@@ -140,6 +164,7 @@ void Node::Run() {
   if (admin_) asio::co_spawn(first, Accept(*admin_, true), asio::detached);
   if (admin_unix_) asio::co_spawn(first, Accept(*admin_unix_, true), asio::detached);
   asio::co_spawn(first, HandleSignals(), asio::detached);
+  NotifySystemd("READY=1\nSTATUS=serving");
   std::vector<std::thread> pool;
   for (size_t i = 1; i < ios_.size(); ++i) pool.emplace_back([this, i] { ios_[i]->run(); });
   first.run();
@@ -191,6 +216,11 @@ asio::awaitable<void> Node::HandleSignals() {
 
 config::ReloadResult Node::Reload() {
   std::lock_guard lock(reload_mu_);
+  NotifySystemd("RELOADING=1");
+  // Whatever the outcome, the node serves on.
+  struct Ready {
+    ~Ready() { NotifySystemd("READY=1\nSTATUS=serving"); }
+  } ready;
   config::ReloadResult result;
   auto fail = [&](Status s) {
     spdlog::error("reload refused, the node keeps its configuration: {}", s.message());
@@ -237,6 +267,7 @@ config::ReloadResult Node::Reload() {
 
 void Node::Stop() {
   if (stopping_.exchange(true)) return;
+  NotifySystemd("STOPPING=1");
   if (admin_api_) admin_api_->Cancel();  // a verify in progress ends now
   asio::co_spawn(*ios_[0], Shutdown(), asio::detached);
 }
