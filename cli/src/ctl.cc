@@ -16,6 +16,7 @@
 #include "proxy/cache_key.h"
 #include "render.h"
 #include "target.h"
+#include "top.h"
 #include "version/version.h"
 #include "warm.h"
 
@@ -53,7 +54,8 @@ int Main(int argc, char** argv) {
   // The engine's log lines (warnings only) go to stderr: stdout is for the output.
   spdlog::set_default_logger(spdlog::stderr_logger_mt("edgecachectl"));
   spdlog::set_level(spdlog::level::warn);
-  CLI::App app{"edgecachectl: inspect, purge, warm, verify and reload an edgecache node or store."};
+  CLI::App app{
+      "edgecachectl: inspect, purge, warm, verify, reload and watch an edgecache node or store."};
   app.footer(kFooter);
   app.set_version_flag("--version", version::Line("edgecachectl"));
   app.require_subcommand(1);
@@ -132,6 +134,15 @@ int Main(int argc, char** argv) {
 
   command("reload", "make a running node re-read its configuration (as SIGHUP does)");
 
+  TopOptions top_options;
+  CLI::App* top = command("top", "a live view of a node: rates, ratios, latency, top URLs");
+  top->add_flag("--once", top_options.once,
+                "print one frame (rates over one interval) as plain text and exit");
+  top->add_option("--interval", top_options.interval_seconds, "seconds between frames (default 1)")
+      ->check(CLI::Range(0.1, 3600.0));
+  top->add_option("--urls", top_options.urls, "top URLs shown (default 10)")
+      ->check(CLI::Range(size_t{1}, size_t{1000}));
+
   bool repair = false;
   CLI::App* verify = command("verify", "check every body checksum, dangling entries, orphans");
   verify->add_flag("--repair", repair, "drop what is bad (entries, tag keys)");
@@ -161,6 +172,7 @@ int Main(int argc, char** argv) {
   // The target.
   const bool offline = store_dir.has_value() || (config_file.has_value() && !node.has_value());
   std::unique_ptr<Target> target;
+  std::string where;  // the node, for top's title
   if (offline) {
     config::NodeConfig config;
     if (config_file) {
@@ -171,7 +183,7 @@ int Main(int argc, char** argv) {
     if (config.store_dir.empty()) return Fail(kUsage, "--config names no store.dir: give --store");
     target = StoreTarget(std::move(config));
   } else {
-    std::string where = node.value_or("");
+    where = node.value_or("");
     if (where.empty()) {
       const char* env = std::getenv("EDGECACHE_NODE");
       where = env && *env ? env : "http://127.0.0.1:8081";
@@ -197,6 +209,7 @@ int Main(int argc, char** argv) {
   }
   if (list->parsed()) return Print(target->List(list_request), as_json, RenderList);
   if (app.got_subcommand("stats")) return Print(target->Stats(), as_json, RenderStats);
+  if (top->parsed()) return RunTop(*target, where, top_options);
   if (app.got_subcommand("reload")) return Print(target->Reload(), as_json, RenderReload);
   if (purge->parsed()) {
     const std::string kind_name = purge->get_subcommands().front()->get_name();

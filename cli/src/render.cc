@@ -1,5 +1,6 @@
 #include "render.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cinttypes>
 #include <cstdio>
@@ -282,6 +283,126 @@ std::string RenderReload(const json::object& doc) {
     out += "kept until a restart (they cannot change live): " + keys("need_restart") + "\n";
   }
   return out;
+}
+
+namespace {
+
+// The `q` quantile of the requests counted in latency buckets `counts` (upper bounds `le`,
+// one more bucket past the last), interpolated linearly inside its bucket as Prometheus'
+// histogram_quantile does. "-" without requests; "> LAST" when it falls past the last bound.
+std::string Quantile(const std::vector<double>& le, const std::vector<uint64_t>& counts, double q) {
+  uint64_t total = 0;
+  for (uint64_t n : counts) total += n;
+  if (total == 0) return "-";
+  const double rank = q * static_cast<double>(total);
+  uint64_t below = 0;
+  char buf[32];
+  for (size_t i = 0; i < counts.size(); ++i) {
+    if (static_cast<double>(below + counts[i]) >= rank && counts[i] > 0) {
+      if (i >= le.size()) {
+        std::snprintf(buf, sizeof(buf), "> %g s", le.back());
+        return buf;
+      }
+      const double lower = i == 0 ? 0 : le[i - 1];
+      const double seconds = lower + (le[i] - lower) * (rank - static_cast<double>(below)) /
+                                         static_cast<double>(counts[i]);
+      std::snprintf(buf, sizeof(buf), "%.2f ms", seconds * 1000);
+      return buf;
+    }
+    below += counts[i];
+  }
+  return "-";
+}
+
+std::string Rate(double per_second) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f/s", per_second);
+  return buf;
+}
+
+}  // namespace
+
+std::string RenderTop(const json::object& before, const json::object& after, double seconds,
+                      const json::object& top) {
+  const json::object& n0 = Obj(before, "node");
+  const json::object& n1 = Obj(after, "node");
+  const json::object& s0 = Obj(before, "store");
+  const json::object& s1 = Obj(after, "store");
+  if (seconds <= 0) seconds = 1;
+  // Per second over the interval; counters never go down, but a restarted node resets them.
+  auto delta = [&](const json::object& a, const json::object& b, std::string_view key) {
+    return std::max<int64_t>(0, Int(b, key) - Int(a, key));
+  };
+  auto rate = [&](const json::object& a, const json::object& b, std::string_view key) {
+    return static_cast<double>(delta(a, b, key)) / seconds;
+  };
+  const json::object& r0 = Obj(n0, "requests");
+  const json::object& r1 = Obj(n1, "requests");
+  int64_t requests = 0;
+  std::string by_outcome;
+  for (const char* outcome : {"hit", "miss", "stale", "pass", "error"}) {
+    requests += delta(r0, r1, outcome);
+    by_outcome +=
+        std::string(by_outcome.empty() ? "" : "  ") + outcome + " " + Rate(rate(r0, r1, outcome));
+  }
+  const int64_t lookups = delta(r0, r1, "hit") + delta(r0, r1, "miss") + delta(r0, r1, "stale");
+  const int64_t out_bytes = delta(n0, n1, "client_bytes");
+  auto ratio = [](int64_t part, int64_t whole) {
+    return whole > 0 ? Percent(static_cast<double>(part) / static_cast<double>(whole))
+                     : std::string("-");
+  };
+  auto bytes_rate = [&](std::string_view key) {
+    return HumanBytes(static_cast<uint64_t>(rate(n0, n1, key))) + "/s";
+  };
+  std::vector<double> le;
+  std::vector<uint64_t> counts;
+  const json::object& l0 = Obj(n0, "latency");
+  const json::object& l1 = Obj(n1, "latency");
+  if (const json::value* v = l1.if_contains("le_seconds"); v && v->is_array()) {
+    for (const auto& b : v->as_array()) le.push_back(b.is_double() ? b.as_double() : 0);
+  }
+  const json::value* c0 = l0.if_contains("counts");
+  const json::value* c1 = l1.if_contains("counts");
+  if (c1 && c1->is_array()) {
+    const json::array& after_counts = c1->as_array();
+    for (size_t i = 0; i < after_counts.size(); ++i) {
+      const int64_t a = after_counts[i].is_int64() ? after_counts[i].as_int64() : 0;
+      int64_t b = 0;
+      if (c0 && c0->is_array() && i < c0->as_array().size() && c0->as_array()[i].is_int64())
+        b = c0->as_array()[i].as_int64();
+      counts.push_back(static_cast<uint64_t>(std::max<int64_t>(0, a - b)));
+    }
+  }
+  std::string out = Fields({
+      {"requests", Rate(static_cast<double>(requests) / seconds) + "   " + by_outcome},
+      {"hit ratio", ratio(delta(r0, r1, "hit"), lookups) + "   byte hit ratio " +
+                        ratio(delta(n0, n1, "store_served_bytes"), out_bytes)},
+      {"latency", "p50 " + Quantile(le, counts, 0.5) + "   p99 " + Quantile(le, counts, 0.99)},
+      {"origin",
+       Rate(rate(n0, n1, "origin_requests")) + "   errors " + Rate(rate(n0, n1, "origin_errors"))},
+      {"bytes", "out " + bytes_rate("client_bytes") + "   from store " +
+                    bytes_rate("store_served_bytes") + "   in from origin " +
+                    bytes_rate("origin_bytes")},
+      {"connections", std::to_string(Int(n1, "client_connections"))},
+      {"store", std::to_string(Int(s1, "objects")) + " objects   " +
+                    HumanBytes(static_cast<uint64_t>(Int(s1, "segment_bytes"))) + " of " +
+                    HumanBytes(static_cast<uint64_t>(Int(s1, "capacity_bytes"))) + " (" +
+                    Percent(Double(s1, "capacity_used")) + ")"},
+      {"evictions", Rate(rate(s0, s1, "evictions")) + "   purges " + Rate(rate(s0, s1, "purges")) +
+                        "   purged objects " + Rate(rate(s0, s1, "purged_objects"))},
+  });
+  out += "\n";
+  std::vector<std::vector<std::string>> rows{{"TOP URLS, LAST SECOND", "REQUESTS"}};
+  if (const json::value* v = top.if_contains("urls"); v && v->is_array()) {
+    for (const auto& item : v->as_array()) {
+      if (!item.is_object()) continue;
+      rows.push_back(
+          {Str(item.as_object(), "url"), std::to_string(Int(item.as_object(), "requests"))});
+    }
+  }
+  if (Int(top, "other") > 0) rows.push_back({"(others)", std::to_string(Int(top, "other"))});
+  if (rows.size() == 1) rows.push_back({"(no requests)", ""});
+  return out + Table(rows);
 }
 
 std::string RenderVerify(const json::object& doc) {

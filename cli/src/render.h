@@ -16,6 +16,10 @@ std::string RenderStats(const boost::json::object& doc);
 std::string RenderPurge(const boost::json::object& doc);
 std::string RenderReload(const boost::json::object& doc);
 std::string RenderVerify(const boost::json::object& doc);
+// One frame of `top`: rates over `seconds` between two stats documents, and the top
+// URLs document (GET /api/v1/top).
+std::string RenderTop(const boost::json::object& before, const boost::json::object& after,
+                      double seconds, const boost::json::object& top);
 
 // "512 B", "1.5 KiB", "20.0 GiB"
 std::string HumanBytes(uint64_t bytes);

@@ -47,6 +47,7 @@ class Node final : public Target {
     return Call("POST", std::string("/api/v1/verify") + (repair ? "?repair=1" : ""));
   }
   Result Reload() override { return Call("POST", "/api/v1/reload", "{}"); }
+  Result Top(size_t n) override { return Call("GET", "/api/v1/top?n=" + std::to_string(n)); }
   Result ClientListener() override {
     Result r = Call("GET", "/api/v1/node");
     if (!r.ok()) return r;
@@ -149,6 +150,9 @@ class Offline final : public Target {
   }
   Result Reload() override {
     return {kUsage, "reload tells a running node to re-read its configuration: give --node", {}};
+  }
+  Result Top(size_t) override {
+    return {kUsage, "top watches a running node: give --node, not --store", {}};
   }
   Result ClientListener() override {
     return {kUsage, "warm fetches through a running node: give --node, not --store", {}};

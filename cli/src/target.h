@@ -51,6 +51,8 @@ class Target {
   virtual Result Verify(bool repair, const std::function<void(uint64_t)>& progress) = 0;
   // Re-reads the node's configuration (as SIGHUP does).
   virtual Result Reload() = 0;
+  // The `n` URLs requested most in the last second.
+  virtual Result Top(size_t n) = 0;
   // The client listener to send `warm` requests to ("HOST:PORT"); empty with an error for a
   // store directory.
   virtual Result ClientListener() = 0;

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <boost/json.hpp>
@@ -277,6 +278,72 @@ TEST_F(OperationsTest, SystemdHearsReadyReloadingAndStopping) {
   node_->Stop();
   EXPECT_EQ(next(), "STOPPING=1");
   ::close(fd);
+}
+
+TEST_F(OperationsTest, TopShowsRatesAndTheTopUrlsLiveAndQuitsOnQ) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> served{0};
+  std::thread load([&] {
+    HttpConnection conn(port_);
+    while (!stop) {
+      if (conn.Send("GET", "/popular?cc=max-age=600").status == 200) ++served;
+      conn.Send("GET", "/rare-" + std::to_string(served.load()));
+    }
+  });
+  // One frame, for scripts: rates over one second.
+  CtlRun once = Ctl({"top", "--once"});
+  EXPECT_EQ(once.exit, 0) << once.out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(once.out, m, std::regex(R"(requests\s+([0-9.]+)/s)"))) << once.out;
+  EXPECT_GT(std::stod(m[1]), 0) << once.out;
+  ASSERT_TRUE(std::regex_search(once.out, m, std::regex(R"(hit ratio\s+([0-9.]+)%)"))) << once.out;
+  EXPECT_GT(std::stod(m[1]), 20) << once.out;  // half the requests are hits
+  EXPECT_NE(once.out.find("p99 "), std::string::npos) << once.out;
+  // The most requested URL heads the list.
+  const size_t list = once.out.find("TOP URLS");
+  ASSERT_NE(list, std::string::npos) << once.out;
+  const size_t first = once.out.find('\n', list) + 1;
+  EXPECT_EQ(once.out.compare(first, 33, "test.local/popular?cc=max-age=600"), 0) << once.out;
+
+  // Live, in a terminal (tmux), until q.
+  const std::string socket = dir_.Sub("tmux.sock");
+  auto tmux = [&](std::vector<std::string> args, std::string* out = nullptr) {
+    args.insert(args.begin(), {"-S", socket});
+    ChildProcess p("/usr/bin/tmux", args, /*merge_stderr=*/true);
+    const std::string text = p.ReadAll(std::chrono::seconds(10));
+    if (out != nullptr) *out = text;
+    const int status = p.Wait(std::chrono::seconds(10));
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  const std::string command = std::string(EDGECACHECTL_BIN) +
+                              " --node http://127.0.0.1:" + std::to_string(admin_port_) + " top";
+  {
+    // The tmux server it starts must not hold our pipe open: its output goes nowhere.
+    ChildProcess start("/bin/sh", {"-c", "exec /usr/bin/tmux -S '" + socket +
+                                             "' new-session -d -s top -x 120 -y 40 '" + command +
+                                             "' >/dev/null 2>&1"});
+    const int status = start.Wait(std::chrono::seconds(10));
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  std::string screen;
+  for (int i = 0; i < 100; ++i) {
+    tmux({"capture-pane", "-p", "-t", "top"}, &screen);
+    if (screen.find("test.local/popular") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(screen.find("q quits"), std::string::npos) << screen;
+  EXPECT_NE(screen.find("test.local/popular?cc=max-age=600"), std::string::npos) << screen;
+  EXPECT_NE(screen.find("hit ratio"), std::string::npos) << screen;
+  ASSERT_EQ(tmux({"send-keys", "-t", "top", "q"}), 0);
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    gone = tmux({"has-session", "-t", "top"}) != 0;
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(gone) << "top did not quit on q";
+  tmux({"kill-server"});
+  stop = true;
+  load.join();
 }
 
 }  // namespace

@@ -80,7 +80,7 @@ bool AdminApi::Authorized(const AdminRequest& req, const config::NodeConfig& con
 bool AdminApi::Quick(const AdminRequest& req) {
   std::string_view target(req.target().data(), req.target().size());
   target = target.substr(0, target.find('?'));
-  return target == "/healthz" || target == "/metrics";
+  return target == "/healthz" || target == "/metrics" || target == "/api/v1/top";
 }
 
 void AdminApi::Cancel() { cancel_ = true; }
@@ -212,6 +212,25 @@ AdminResponse AdminApi::Handle(const AdminRequest& req) {
     verifying_ = false;
     if (s.IsAborted()) return Error(req, http::status::service_unavailable, "the node is stopping");
     return s.ok() ? Json(req, http::status::ok, out) : Failed(req, s);
+  }
+  if (path == "/api/v1/top" && get) {
+    size_t n = 10;
+    if (const std::string text = param("n"); !text.empty()) {
+      char* end = nullptr;
+      const unsigned long v = std::strtoul(text.c_str(), &end, 10);
+      if (*end != '\0' || v < 1 || v > 1000)
+        return Error(req, http::status::bad_request, "n must be a number from 1 to 1000");
+      n = v;
+    }
+    metrics::TopUrls::Interval last = metrics_.top_urls().Last(n);
+    json::array urls;
+    for (auto& [url, count] : last.urls)
+      urls.emplace_back(json::object{{"url", std::move(url)}, {"requests", count}});
+    return Json(req, http::status::ok,
+                json::object{{"interval_seconds", 1},
+                             {"requests", last.requests},
+                             {"other", last.other},
+                             {"urls", std::move(urls)}});
   }
   if (path == "/api/v1/reload" && post) {
     config::ReloadResult result = reload_();

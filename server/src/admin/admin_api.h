@@ -8,6 +8,7 @@
 //   GET  /api/v1/list?[prefix=P][&tag=T][&stale=1][&limit=N]
 //   POST /api/v1/purge                 {"kind": "url|tag|prefix", "values": [...], "soft": b}
 //   POST /api/v1/verify[?repair=1]
+//   GET  /api/v1/top[?n=N]             the URLs requested most in the last second
 //   POST /api/v1/reload                re-reads the configuration (as SIGHUP does)
 //
 // Everything under /api/ answers JSON; errors are {"error": "..."} with 400 (bad request),
@@ -47,8 +48,8 @@ class AdminApi {
 
   AdminResponse Handle(const AdminRequest& req);
 
-  // Routes answered from memory (/healthz, /metrics): the node may call Handle for them on
-  // a network thread, so health probes never queue behind a purge or a verify.
+  // Routes answered from memory (/healthz, /metrics, /api/v1/top): the node may call Handle for
+  // them on a network thread, so health probes never queue behind a purge or a verify.
   static bool Quick(const AdminRequest& req);
 
   // Stops a verify in progress (it answers 503); for a node that is stopping.

@@ -216,10 +216,16 @@ json::object Stats(Store& store, const metrics::Metrics::Snapshot* node) {
       {"store_served_bytes", node->store_bytes},
       {"origin_bytes", node->origin_bytes},
       {"not_modified_saved_bytes", node->not_modified_saved_bytes},
+      {"origin_requests", node->origin_requests},
       {"origin_errors", node->origin_errors},
       {"refused_connections", node->refused_connections},
       {"client_connections", node->connections},
   };
+  json::array le, counts;
+  for (double bound : metrics::Metrics::kLatencyBuckets) le.emplace_back(bound);
+  for (uint64_t n : node->latency_buckets) counts.emplace_back(n);
+  out["node"].as_object()["latency"] =
+      json::object{{"le_seconds", std::move(le)}, {"counts", std::move(counts)}};
   return out;
 }
 

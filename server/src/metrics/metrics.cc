@@ -6,7 +6,7 @@ namespace edgecache::metrics {
 
 void Metrics::ObserveLatency(double seconds) {
   size_t i = 0;
-  while (i < kBuckets.size() && seconds > kBuckets[i]) ++i;
+  while (i < kLatencyBuckets.size() && seconds > kLatencyBuckets[i]) ++i;
   latency_buckets_[i].fetch_add(1, std::memory_order_relaxed);
   latency_count_.fetch_add(1, std::memory_order_relaxed);
   latency_sum_us_.fetch_add(static_cast<uint64_t>(seconds * 1e6), std::memory_order_relaxed);
@@ -31,7 +31,10 @@ Metrics::Snapshot Metrics::Read() const {
   out.store_bytes = store_bytes_.load();
   out.origin_bytes = origin_bytes_.load();
   out.not_modified_saved_bytes = not_modified_saved_bytes_.load();
+  out.origin_requests = origin_requests_.load();
   out.origin_errors = origin_errors_.load();
+  for (size_t i = 0; i < latency_buckets_.size(); ++i)
+    out.latency_buckets[i] = latency_buckets_[i].load();
   out.refused_connections = refused_connections_.load();
   out.connections = connections_.load();
   return out;
@@ -68,6 +71,9 @@ std::string Metrics::Render(const StoreCounters& s) const {
   counter("edgecache_not_modified_saved_bytes_total",
           "Stored body bytes reused after a 304 from the origin (not transferred again).",
           n.not_modified_saved_bytes);
+  counter("edgecache_origin_requests_total",
+          "Requests sent to origins (or the parent): misses, revalidations, passes.",
+          n.origin_requests);
   counter("edgecache_origin_errors_total", "Origin connections or responses that failed.",
           n.origin_errors);
   counter("edgecache_refused_connections_total",
@@ -78,10 +84,10 @@ std::string Metrics::Render(const StoreCounters& s) const {
   out << "# HELP edgecache_request_duration_seconds Time from request to response end.\n"
          "# TYPE edgecache_request_duration_seconds histogram\n";
   uint64_t cumulative = 0;
-  for (size_t i = 0; i < kBuckets.size(); ++i) {
+  for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
     cumulative += latency_buckets_[i].load();
-    out << "edgecache_request_duration_seconds_bucket{le=\"" << kBuckets[i] << "\"} " << cumulative
-        << "\n";
+    out << "edgecache_request_duration_seconds_bucket{le=\"" << kLatencyBuckets[i] << "\"} "
+        << cumulative << "\n";
   }
   cumulative += latency_buckets_.back().load();
   out << "edgecache_request_duration_seconds_bucket{le=\"+Inf\"} " << cumulative << "\n"

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "edgecache/object.h"
+#include "metrics/top_urls.h"
 
 namespace edgecache::metrics {
 
@@ -34,6 +35,7 @@ class Metrics {
   void AddNotModifiedSavedBytes(uint64_t n) {
     not_modified_saved_bytes_.fetch_add(n, std::memory_order_relaxed);
   }
+  void CountOriginRequest() { origin_requests_.fetch_add(1, std::memory_order_relaxed); }
   void CountOriginError() { origin_errors_.fetch_add(1, std::memory_order_relaxed); }
   // A connection refused at accept (limits.max_connections).
   void CountRefusedConnection() { refused_connections_.fetch_add(1, std::memory_order_relaxed); }
@@ -44,29 +46,39 @@ class Metrics {
 
   std::string Render(const StoreCounters& store) const;
 
+  // The URLs requested most in the last second (edgecachectl top).
+  TopUrls& top_urls() { return top_urls_; }
+  const TopUrls& top_urls() const { return top_urls_; }
+
+  // Upper bounds (seconds) of the request latency histogram's buckets; one more bucket
+  // takes the rest (+Inf).
+  static constexpr std::array<double, 14> kLatencyBuckets = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
+
   // The counters as plain values (the admin API's stats).
   struct Snapshot {
     std::array<uint64_t, static_cast<size_t>(Outcome::kCount)> requests{};
     std::array<uint64_t, static_cast<size_t>(Revalidation::kCount)> revalidations{};
     uint64_t client_bytes = 0, store_bytes = 0, origin_bytes = 0, not_modified_saved_bytes = 0;
-    uint64_t origin_errors = 0;
+    uint64_t origin_requests = 0, origin_errors = 0;
     uint64_t refused_connections = 0;
     int64_t connections = 0;
+    // Requests per latency bucket (not cumulative), the last one past kLatencyBuckets.
+    std::array<uint64_t, kLatencyBuckets.size() + 1> latency_buckets{};
   };
   Snapshot Read() const;
   static const char* Name(Outcome o);
   static const char* Name(Revalidation r);
 
  private:
-  static constexpr std::array<double, 12> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                      0.05,   0.1,   0.25,   0.5,   1,    5};
   std::array<std::atomic<uint64_t>, static_cast<size_t>(Outcome::kCount)> requests_{};
   std::array<std::atomic<uint64_t>, static_cast<size_t>(Revalidation::kCount)> revalidations_{};
   std::atomic<uint64_t> client_bytes_{0}, store_bytes_{0}, origin_bytes_{0},
-      not_modified_saved_bytes_{0}, origin_errors_{0}, refused_connections_{0};
+      not_modified_saved_bytes_{0}, origin_requests_{0}, origin_errors_{0}, refused_connections_{0};
   std::atomic<int64_t> connections_{0};
-  std::array<std::atomic<uint64_t>, kBuckets.size() + 1> latency_buckets_{};  // last = +Inf
+  std::array<std::atomic<uint64_t>, kLatencyBuckets.size() + 1> latency_buckets_{};  // last: +Inf
   std::atomic<uint64_t> latency_count_{0};
+  TopUrls top_urls_;
   std::atomic<uint64_t> latency_sum_us_{0};
 };
 

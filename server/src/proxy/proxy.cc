@@ -82,6 +82,7 @@ asio::awaitable<Proxy::AfterResponse> Proxy::Handle(Request& req, http_util::Req
   metrics_.ObserveLatency(seconds);
   metrics_.AddClientBytes(x.sent_bytes);
   if (x.from_store) metrics_.AddStoreBytes(x.sent_bytes);
+  if (!x.primary.empty()) metrics_.top_urls().Record(x.primary);
   if (log) {
     const std::string cache_status = x.cs.ToString();
     log->Write({.client = x.client_address,

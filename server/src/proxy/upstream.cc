@@ -29,6 +29,7 @@ asio::awaitable<flow::State> Proxy::Fetch(Exchange& x, Upstream* up) {
   }
   up->request_time = Now();
   const auto asked = std::chrono::steady_clock::now();
+  metrics_.CountOriginRequest();
   co_await SendUpstream(x, out ? &*out : nullptr, wire, up->head_to_origin, up);
   x.origin_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - asked).count();
