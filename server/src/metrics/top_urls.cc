@@ -7,10 +7,8 @@
 
 namespace edgecache::metrics {
 
-int64_t TopUrls::NowSecond() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+int64_t TopUrls::Second(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
 void TopUrls::Advance(Shard& shard, int64_t second) {
@@ -27,11 +25,11 @@ void TopUrls::Advance(Shard& shard, int64_t second) {
   shard.second = second;
 }
 
-void TopUrls::Record(std::string_view url) {
+void TopUrls::Record(std::string_view url, std::chrono::steady_clock::time_point now) {
   static thread_local const size_t shard_index =
       std::hash<std::thread::id>{}(std::this_thread::get_id()) % 16;
   Shard& shard = shards_[shard_index];
-  const int64_t second = NowSecond();
+  const int64_t second = Second(now);
   std::lock_guard lock(shard.mu);
   Advance(shard, second);
   if (auto it = shard.current.find(url); it != shard.current.end()) {
@@ -44,7 +42,7 @@ void TopUrls::Record(std::string_view url) {
 }
 
 TopUrls::Interval TopUrls::Last(size_t n) const {
-  const int64_t second = NowSecond();
+  const int64_t second = Second(std::chrono::steady_clock::now());
   std::unordered_map<std::string, uint64_t> merged;
   Interval out;
   for (Shard& shard : shards_) {

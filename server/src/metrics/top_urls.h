@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -24,7 +25,8 @@ class TopUrls {
  public:
   static constexpr size_t kMaxUrls = 4096;  // per shard and second
 
-  void Record(std::string_view url);
+  // `now`: when the request ended (the caller has read the clock already).
+  void Record(std::string_view url, std::chrono::steady_clock::time_point now);
 
   struct Interval {
     std::vector<std::pair<std::string, uint64_t>> urls;  // most requested first
@@ -50,7 +52,7 @@ class TopUrls {
   };
   // Moves `shard` on to `second` (the caller holds its lock).
   static void Advance(Shard& shard, int64_t second);
-  static int64_t NowSecond();
+  static int64_t Second(std::chrono::steady_clock::time_point t);
 
   mutable std::array<Shard, 16> shards_;
 };

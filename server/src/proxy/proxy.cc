@@ -76,13 +76,13 @@ asio::awaitable<Proxy::AfterResponse> Proxy::Handle(Request& req, http_util::Req
     }
   }
 
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const auto ended = std::chrono::steady_clock::now();
+  const double seconds = std::chrono::duration<double>(ended - started).count();
   metrics_.CountRequest(x.outcome);
   metrics_.ObserveLatency(seconds);
   metrics_.AddClientBytes(x.sent_bytes);
   if (x.from_store) metrics_.AddStoreBytes(x.sent_bytes);
-  if (!x.primary.empty()) metrics_.top_urls().Record(x.primary);
+  if (!x.primary.empty()) metrics_.top_urls().Record(x.primary, ended);
   if (log) {
     const std::string cache_status = x.cs.ToString();
     log->Write({.client = x.client_address,
