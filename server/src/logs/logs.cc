@@ -148,6 +148,19 @@ void AccessLog::Write(const AccessRecord& r) {
 }
 
 Status SetErrorLog(const std::string& where, const std::string& level) {
+  // spdlog's logging calls use the default logger through a raw pointer, so one that was
+  // the default is never destroyed: a thread may be writing through it. The level changes
+  // in place; only a new file makes a new logger, and the old one is kept (with its file
+  // open) for the rest of the process: a reload that moves the error log costs that much.
+  static std::mutex mu;
+  static std::string current;
+  static bool set = false;
+  static std::vector<std::shared_ptr<spdlog::logger>> retired;
+  std::lock_guard lock(mu);
+  if (set && where == current) {
+    spdlog::default_logger_raw()->set_level(spdlog::level::from_str(level));
+    return Status::OK();
+  }
   std::shared_ptr<spdlog::sinks::sink> sink;
   try {
     if (where.empty()) {
@@ -162,7 +175,10 @@ Status SetErrorLog(const std::string& where, const std::string& level) {
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z [%l] %v");
   logger->set_level(spdlog::level::from_str(level));
   logger->flush_on(spdlog::level::info);
+  retired.push_back(spdlog::default_logger());
   spdlog::set_default_logger(std::move(logger));
+  current = where;
+  set = true;
   return Status::OK();
 }
 

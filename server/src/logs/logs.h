@@ -52,6 +52,7 @@ class AccessLog {
 
 // Points spdlog's default logger at `where` ("" for standard output, else a file) and sets
 // its level. IOError when the file cannot be opened (the logger is then left as it was).
+// A logger that was the default stays alive (threads may be logging through it).
 Status SetErrorLog(const std::string& where, const std::string& level);
 
 // Reopens every log file opened here (error and access logs) at its path.
