@@ -8,6 +8,7 @@
 
 #include "config/config.h"
 #include "node/node.h"
+#include "origin/origin_pool.h"
 #include "version/version.h"
 
 namespace {
@@ -32,12 +33,16 @@ int main(int argc, char** argv) {
                  "client listener ADDRESS:PORT (repeatable; default 127.0.0.1:8080)");
   app.add_option("--admin", flags.admin,
                  "admin listener ADDRESS:PORT or unix:/PATH (admin API, /healthz, /metrics)");
-  app.add_option("--origin", flags.origin, "default origin for every Host, http://HOST:PORT");
+  app.add_option("--origin", flags.origin,
+                 "default origin for every Host, http://HOST:PORT or https://HOST:PORT");
   app.add_option("--parent", flags.parent,
-                 "parent edgecache (shield) for every miss, http://HOST:PORT");
+                 "parent edgecache (shield) for every miss, http(s)://HOST:PORT");
+  app.add_option("--origin-ca", flags.origin_ca,
+                 "CA certificates (PEM) to verify https origins with (default: the system's)");
   app.add_option("--name", flags.name,
                  "this node's name in Cache-Status and Via (default edgecache)");
-  app.add_option("--map", flags.maps, "origin for one Host: HOST=http://ORIGIN:PORT (repeatable)");
+  app.add_option("--map", flags.maps,
+                 "origin for one Host: HOST=http(s)://ORIGIN:PORT (repeatable)");
   app.add_option("--store", flags.store, "store directory (created when missing)");
   app.add_option("--capacity", flags.capacity, "store capacity, e.g. 10GiB (default 1GiB)");
   app.add_option("--ram-cache", flags.ram_cache,
@@ -56,7 +61,7 @@ int main(int argc, char** argv) {
   app.footer(
       "Config file keys (TOML; docs/configuration.md has their defaults and meaning):\n"
       "  listen, admin, admin_token, threads, log_level, error_log, access_log,\n"
-      "  access_log_format (text|json), name, response_via, parent\n"
+      "  access_log_format (text|json), name, response_via, parent, origin_ca_file\n"
       "  [store] dir, capacity, segment_size, ram_cache, index_cache, entry_cache,\n"
       "          sync (none|commit), io_backend (auto|io_uring|posix), reinsert_hot_objects,\n"
       "          commit_window_us\n"
@@ -101,6 +106,10 @@ int main(int argc, char** argv) {
   NodeConfig config;
   edgecache::Status s = load(&config);
   if (s.ok()) s = edgecache::config::CheckStoreDir(config.store_dir);
+  if (s.ok()) {  // the CA bundle for https origins loads
+    std::shared_ptr<boost::asio::ssl::context> tls;
+    s = edgecache::origin::MakeTlsContext(config.origin_ca_file, &tls);
+  }
   if (!s.ok()) return ConfigError(s.message());
   if (check_config) {
     std::printf("edgecache: configuration OK\n");

@@ -29,6 +29,14 @@ TEST(ConfigParseTest, SizesEndpointsOrigins) {
   EXPECT_EQ(ParseOrigin("http://origin.example")->port, 80);
   EXPECT_FALSE(ParseOrigin("ftp://x"));
   EXPECT_FALSE(ParseOrigin("http://x/path"));
+  EXPECT_FALSE(ParseOrigin("http://10.0.0.5:8080/")->tls);
+  auto tls = ParseOrigin("HTTPS://www.example.com");
+  ASSERT_TRUE(tls);
+  EXPECT_TRUE(tls->tls);
+  EXPECT_EQ(tls->port, 443);
+  EXPECT_EQ(tls->ToString(), "https://www.example.com:443");
+  EXPECT_EQ(ParseOrigin("https://[::1]:8443")->ToString(), "https://[::1]:8443");
+  EXPECT_FALSE(ParseOrigin("https://"));
 }
 
 TEST(ConfigFileTest, LoadsEveryTable) {

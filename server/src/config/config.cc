@@ -38,7 +38,11 @@ bool Endpoint::IsLocal() const {
   return !ec && address.is_loopback();
 }
 
-std::string OriginUrl::ToString() const { return "http://" + host + ":" + std::to_string(port); }
+std::string OriginUrl::ToString() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (tls ? "https://" : "http://") + (v6 ? "[" + host + "]" : host) + ":" +
+         std::to_string(port);
+}
 
 std::optional<uint64_t> ParseSize(std::string_view text) {
   std::string s = AsciiLower(text);
@@ -93,12 +97,19 @@ std::optional<Endpoint> ParseEndpoint(std::string_view text, bool allow_unix) {
 }
 
 std::optional<OriginUrl> ParseOrigin(std::string_view text) {
-  constexpr std::string_view kScheme = "http://";
-  if (AsciiLower(text.substr(0, kScheme.size())) != kScheme) return std::nullopt;
-  std::string_view rest = text.substr(kScheme.size());
+  OriginUrl o;
+  std::string_view rest;
+  if (AsciiLower(text.substr(0, 7)) == "http://") {
+    rest = text.substr(7);
+  } else if (AsciiLower(text.substr(0, 8)) == "https://") {
+    rest = text.substr(8);
+    o.tls = true;
+    o.port = 443;
+  } else {
+    return std::nullopt;
+  }
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   if (rest.empty() || rest.find('/') != std::string_view::npos) return std::nullopt;
-  OriginUrl o;
   if (rest.front() == '[' || rest.rfind(':') != std::string_view::npos) {
     auto e = ParseEndpoint(rest);  // with a port, or a bracketed IPv6 address
     if (!e) return std::nullopt;
@@ -131,13 +142,13 @@ Status ApplyFlags(const Flags& f, NodeConfig* c) {
                                  std::tuple{"--parent", &f.parent, &c->parent}}) {
     if (!*text) continue;
     *out = ParseOrigin(**text);
-    if (!*out) return bad(flag, **text, "http://HOST:PORT");
+    if (!*out) return bad(flag, **text, "http://HOST:PORT or https://HOST:PORT");
   }
   if (f.name) c->name = *f.name;
   for (const auto& m : f.maps) {
     const size_t eq = m.find('=');
     auto o = eq == std::string::npos ? std::nullopt : ParseOrigin(m.substr(eq + 1));
-    if (!o || eq == 0) return bad("--map", m, "HOST=http://ORIGIN:PORT");
+    if (!o || eq == 0) return bad("--map", m, "HOST=http(s)://ORIGIN:PORT");
     c->origins[AsciiLower(m.substr(0, eq))] = *o;
   }
   if (f.store) c->store_dir = *f.store;
@@ -152,6 +163,7 @@ Status ApplyFlags(const Flags& f, NodeConfig* c) {
   if (f.threads) c->threads = *f.threads;
   if (f.log_level) c->log_level = *f.log_level;
   if (f.error_log) c->error_log = *f.error_log;
+  if (f.origin_ca) c->origin_ca_file = *f.origin_ca;
   if (f.access_log) c->access_log = *f.access_log;
   return Status::OK();
 }
@@ -233,6 +245,7 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
                                                     "name",
                                                     "response_via",
                                                     "parent",
+                                                    "origin_ca_file",
                                                     "store",
                                                     "origins",
                                                     "timeouts",
@@ -297,9 +310,12 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   str(root["parent"], "parent", &parent);
   if (!parent.empty()) {
     c->parent = ParseOrigin(parent);
-    if (!c->parent && s.ok()) s = Bad("parent", "must be a URL such as \"http://10.0.0.9:8080\"");
+    if (!c->parent && s.ok())
+      s = Bad("parent",
+              "must be a URL such as \"http://10.0.0.9:8080\" or \"https://shield.example\"");
   }
   str(root["error_log"], "error_log", &c->error_log);
+  str(root["origin_ca_file"], "origin_ca_file", &c->origin_ca_file);
   str(root["access_log"], "access_log", &c->access_log);
   std::string format;
   str(root["access_log_format"], "access_log_format", &format);
@@ -353,7 +369,10 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
       auto text = value.value<std::string>();
       auto origin = text ? ParseOrigin(*text) : std::nullopt;
       if (!origin) {
-        if (s.ok()) s = Bad(key, "must be an origin URL such as \"http://10.0.0.5:8080\"");
+        if (s.ok())
+          s = Bad(key,
+                  "must be an origin URL such as \"http://10.0.0.5:8080\" or "
+                  "\"https://www.example.com\"");
         continue;
       }
       if (host.str() == "default") {
@@ -441,6 +460,9 @@ Status Validate(const NodeConfig& c) {
     return Bad("log_level", "must be one of trace, debug, info, warn, error, off");
   }
   if (c.threads < 0 || c.threads > 256) return Bad("threads", "must be between 0 and 256");
+  if (!c.origin_ca_file.empty() && ::access(c.origin_ca_file.c_str(), R_OK) != 0) {
+    return Bad("origin_ca_file", "cannot read " + c.origin_ca_file);
+  }
   for (const auto& name : c.key_headers) {
     // A field name is an HTTP token (RFC 9110 §5.1).
     if (!util::IsToken(name))

@@ -25,10 +25,12 @@ struct Endpoint {
   bool operator==(const Endpoint&) const = default;
 };
 
-// Where a host's misses go: only plain http:// origins for now.
+// Where a host's misses go: http://HOST[:PORT] or https://HOST[:PORT] (TLS, the certificate
+// verified against HOST).
 struct OriginUrl {
   std::string host;
   uint16_t port = 80;
+  bool tls = false;
   std::string ToString() const;
   bool operator==(const OriginUrl&) const = default;
 };
@@ -50,6 +52,8 @@ struct NodeConfig {
   std::map<std::string, OriginUrl> origins;  // lower-case Host -> origin
   std::optional<OriginUrl> default_origin;   // for any other Host
   std::optional<OriginUrl> parent;           // a parent edgecache (shield) for every miss
+  // CA certificates (PEM) https origins are verified against; "" = the system's store.
+  std::string origin_ca_file;
   std::string name = "edgecache";            // identifies this node in Cache-Status and Via
   bool response_via = true;  // Via on responses to clients (requests to origins always have it)
   int threads = 0;           // network threads; 0 = number of cores
@@ -105,7 +109,7 @@ struct NodeConfig {
 std::optional<uint64_t> ParseSize(std::string_view text);
 // "127.0.0.1:8080", "[::1]:8080", "localhost:0"; with `allow_unix`, "unix:/PATH" too
 std::optional<Endpoint> ParseEndpoint(std::string_view text, bool allow_unix = false);
-// "http://host[:port][/]"
+// "http://host[:port][/]" or "https://host[:port][/]" (port 80 / 443 by default)
 std::optional<OriginUrl> ParseOrigin(std::string_view text);
 
 // Reads a TOML file into *config. InvalidArgument naming the key and the reason.
@@ -115,7 +119,7 @@ struct Flags {
   std::vector<std::string> listen;  // replace the configured listeners when any is given
   std::vector<std::string> maps;    // HOST=http://ORIGIN:PORT, added to the remap table
   std::optional<std::string> admin, origin, parent, name, store, capacity, ram_cache, log_level,
-      error_log, access_log;
+      error_log, access_log, origin_ca;
   std::optional<int> threads;
 };
 // Lays the flags over *config (flags override the file). InvalidArgument naming the flag.

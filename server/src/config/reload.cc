@@ -54,6 +54,7 @@ const std::vector<Key>& Keys() {
       Field("origins", kLive, &C::origins),
       Field("origins.default", kLive, &C::default_origin),
       Field("parent", kLive, &C::parent),
+      Field("origin_ca_file", kRestart, &C::origin_ca_file),
       Field("timeouts.connect_ms", kLive, &C::connect_timeout_ms),
       Field("timeouts.origin_ms", kLive, &C::origin_timeout_ms),
       Field("timeouts.client_ms", kLive, &C::client_timeout_ms),

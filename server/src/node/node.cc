@@ -115,7 +115,10 @@ Status Node::Start() {
     if (!s.ok()) return s;
     access_log_ = std::move(log);
   }
-  pool_ = std::make_unique<origin::OriginPool>();
+  std::shared_ptr<asio::ssl::context> tls;
+  s = origin::MakeTlsContext(config->origin_ca_file, &tls);
+  if (!s.ok()) return s;
+  pool_ = std::make_unique<origin::OriginPool>(std::move(tls));
   proxy_ = std::make_unique<proxy::Proxy>(std::make_shared<proxy::Settings>(config, access_log_),
                                           *store_, *pool_, metrics_);
 

@@ -1,6 +1,10 @@
 #include "origin/origin_pool.h"
 
+#include <openssl/ssl.h>
+
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -8,8 +12,34 @@ namespace edgecache::origin {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
+namespace ssl = asio::ssl;
 
-OriginPool::OriginPool(size_t max_idle_per_origin) : max_idle_(max_idle_per_origin) {}
+Status MakeTlsContext(const std::string& ca_file, std::shared_ptr<ssl::context>* out) {
+  auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
+  boost::system::error_code ec;
+  SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION);
+  context->set_verify_mode(ssl::verify_peer);
+  if (ca_file.empty()) {
+    context->set_default_verify_paths(ec);
+  } else {
+    context->load_verify_file(ca_file, ec);
+  }
+  if (ec) {
+    return Status::InvalidArgument("origin_ca_file " + (ca_file.empty() ? "(system)" : ca_file) +
+                                   ": " + ec.message());
+  }
+  // Sessions are kept by the pool (per origin), not in OpenSSL's client cache.
+  SSL_CTX_set_session_cache_mode(context->native_handle(), SSL_SESS_CACHE_CLIENT);
+  *out = std::move(context);
+  return Status::OK();
+}
+
+OriginPool::OriginPool(std::shared_ptr<ssl::context> tls, size_t max_idle_per_origin)
+    : tls_(std::move(tls)), max_idle_(max_idle_per_origin) {}
+
+OriginPool::~OriginPool() {
+  for (auto& [origin, session] : sessions_) SSL_SESSION_free(session);
+}
 
 OriginPool::Key OriginPool::KeyFor(const asio::any_io_executor& executor,
                                    const config::OriginUrl& origin) {
@@ -25,7 +55,7 @@ asio::awaitable<Connection> OriginPool::Acquire(const config::OriginUrl& origin,
     std::lock_guard lock(mu_);
     auto& idle = idle_[key];
     while (!idle.empty()) {
-      std::unique_ptr<beast::tcp_stream> stream = std::move(idle.back());
+      std::unique_ptr<OriginStream> stream = std::move(idle.back());
       idle.pop_back();
       if (stream->socket().is_open()) co_return Connection{{}, std::move(stream), true};
     }
@@ -35,20 +65,51 @@ asio::awaitable<Connection> OriginPool::Acquire(const config::OriginUrl& origin,
   auto [resolve_error, endpoints] =
       co_await resolver.async_resolve(origin.host, std::to_string(origin.port), token);
   if (resolve_error) co_return Connection{resolve_error, nullptr, false};
-  auto stream = std::make_unique<beast::tcp_stream>(executor);
+  auto stream = std::make_unique<OriginStream>(executor);
+  // The connect timeout covers the TLS handshake too.
   stream->expires_after(connect_timeout);
-  auto [connect_error, endpoint] = co_await stream->async_connect(endpoints, token);
+  auto [connect_error, endpoint] = co_await stream->tcp().async_connect(endpoints, token);
   if (connect_error) co_return Connection{connect_error, nullptr, false};
   boost::system::error_code ignored;
   stream->socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+  if (origin.tls) {
+    stream->StartTls(*tls_);
+    SSL* handle = stream->tls_stream().native_handle();
+    boost::system::error_code not_ip;
+    asio::ip::make_address(origin.host, not_ip);
+    // SNI names hosts only (RFC 6066 §3); the certificate is checked against the host name
+    // or the IP address the origin was configured with.
+    if (not_ip) SSL_set_tlsext_host_name(handle, origin.host.c_str());
+    stream->tls_stream().set_verify_callback(ssl::host_name_verification(origin.host));
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = sessions_.find(key.second); it != sessions_.end())
+        SSL_set_session(handle, it->second);
+    }
+    auto [handshake_error] =
+        co_await stream->tls_stream().async_handshake(ssl::stream_base::client, token);
+    if (handshake_error) {
+      const long verify = SSL_get_verify_result(handle);
+      co_return Connection{
+          handshake_error, nullptr, false,
+          verify != X509_V_OK ? X509_verify_cert_error_string(verify) : handshake_error.message()};
+    }
+  }
   co_return Connection{{}, std::move(stream), false};
 }
 
-void OriginPool::Release(const config::OriginUrl& origin,
-                         std::unique_ptr<beast::tcp_stream> stream) {
+void OriginPool::Release(const config::OriginUrl& origin, std::unique_ptr<OriginStream> stream) {
   stream->expires_never();
   const Key key = KeyFor(stream->get_executor(), origin);
+  // The session after a whole exchange: a TLS 1.3 server's tickets have arrived by then.
+  SSL_SESSION* session =
+      stream->tls() ? SSL_get1_session(stream->tls_stream().native_handle()) : nullptr;
   std::lock_guard lock(mu_);
+  if (session != nullptr) {
+    SSL_SESSION*& slot = sessions_[key.second];
+    if (slot != nullptr) SSL_SESSION_free(slot);
+    slot = session;
+  }
   auto& idle = idle_[key];
   if (idle.size() < max_idle_) idle.push_back(std::move(stream));
 }

@@ -6,6 +6,10 @@
 // closed by the origin meanwhile: callers retry a request once on a fresh connection when
 // a reused one fails before any response byte arrived.
 //
+// An https:// origin gets TLS (1.2 or later) over the connection: SNI and the certificate
+// verified against the origin's host name (or IP address) with the pool's CA store; a
+// failed verification is an error, never a fallback to plain HTTP. Sessions are resumed.
+//
 // Connections are made on the calling coroutine's executor and kept apart per I/O context,
 // so a network thread only ever reuses its own (their sockets wait in its reactor).
 //
@@ -14,7 +18,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -22,18 +26,29 @@
 #include <vector>
 
 #include "config/config.h"
+#include "edgecache/status.h"
+#include "origin/origin_stream.h"
 
 namespace edgecache::origin {
 
 struct Connection {
   boost::system::error_code error;  // set when no connection could be made
-  std::unique_ptr<boost::beast::tcp_stream> stream;
+  std::unique_ptr<OriginStream> stream;
   bool reused = false;
+  // With `error` from a TLS handshake: why the origin's certificate was refused
+  // ("certificate has expired") or what else failed.
+  std::string tls_failure;
 };
+
+// The TLS client context https origins are verified with: `ca_file` (PEM), or the system's
+// CA store when empty. InvalidArgument when the file cannot be loaded.
+Status MakeTlsContext(const std::string& ca_file, std::shared_ptr<boost::asio::ssl::context>* out);
 
 class OriginPool {
  public:
-  explicit OriginPool(size_t max_idle_per_origin = 64);
+  explicit OriginPool(std::shared_ptr<boost::asio::ssl::context> tls,
+                      size_t max_idle_per_origin = 64);
+  ~OriginPool();
 
   // A connection, or Connection::error when the origin cannot be reached within
   // `connect_timeout`. `fresh` for a request that cannot be sent twice (a streamed body):
@@ -42,7 +57,7 @@ class OriginPool {
                                              std::chrono::milliseconds connect_timeout,
                                              bool fresh = false);
   // Back to the idle connections of the context the stream was made on.
-  void Release(const config::OriginUrl& origin, std::unique_ptr<boost::beast::tcp_stream> stream);
+  void Release(const config::OriginUrl& origin, std::unique_ptr<OriginStream> stream);
   // Closes every idle connection (shutdown).
   void Clear();
 
@@ -50,9 +65,12 @@ class OriginPool {
   using Key = std::pair<const boost::asio::execution_context*, std::string>;
   static Key KeyFor(const boost::asio::any_io_executor& executor, const config::OriginUrl& origin);
 
+  const std::shared_ptr<boost::asio::ssl::context> tls_;
   const size_t max_idle_;
   std::mutex mu_;
-  std::map<Key, std::vector<std::unique_ptr<boost::beast::tcp_stream>>> idle_;  // GUARDED_BY(mu_)
+  std::map<Key, std::vector<std::unique_ptr<OriginStream>>> idle_;  // GUARDED_BY(mu_)
+  // The last TLS session of each origin, offered for resumption (SSL_SESSION*, owned).
+  std::map<std::string, SSL_SESSION*> sessions_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace edgecache::origin

@@ -119,6 +119,7 @@ struct Proxy::Upstream {
   beast::flat_buffer buffer;
   std::optional<http::response_parser<http::buffer_body>> parser;
   boost::system::error_code ec;
+  std::string tls_failure;  // the origin's TLS handshake failed: why
   bool client_body_failed = false;  // the client's request body broke off or was too large
   int64_t request_time = 0, response_time = 0;
   uint64_t received = 0;          // body bytes read from the origin

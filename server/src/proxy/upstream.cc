@@ -48,8 +48,15 @@ asio::awaitable<flow::State> Proxy::Fetch(Exchange& x, Upstream* up) {
   if (const boost::system::error_code ec = up->ec) {
     metrics_.CountOriginError();
     if (stale != nullptr) metrics_.CountRevalidation(metrics::Revalidation::kFailed);
-    spdlog::warn("origin {} for {}{}: {}", x.origin->ToString(), x.host, x.target, ec.message());
-    x.cs.detail = IsTimeout(ec) ? "origin timeout" : "origin unreachable";
+    // A TLS failure names its reason (an unverifiable certificate is never retried in the
+    // clear); its text comes from OpenSSL, so only characters safe in the sf-string.
+    std::string tls = up->tls_failure;
+    std::erase_if(tls, [](char c) { return c == '"' || c == '\\' || c < 0x20 || c > 0x7e; });
+    spdlog::warn("origin {} for {}{}: {}{}", x.origin->ToString(), x.host, x.target, ec.message(),
+                 tls.empty() ? "" : " (" + tls + ")");
+    x.cs.detail = IsTimeout(ec)  ? "origin timeout"
+                  : !tls.empty() ? "origin TLS: " + tls
+                                 : "origin unreachable";
     // A stored response that could not be revalidated is answered 504 (RFC 9111 §4.2.4,
     // §5.2.2.2), whatever stopped the origin; without one, the cause decides.
     up->error_status = IsTimeout(ec) || stale != nullptr ? 504 : 502;
@@ -261,6 +268,7 @@ asio::awaitable<void> Proxy::SendUpstream(Exchange& x, const Request* out, const
         *x.origin, std::chrono::milliseconds(x.config().connect_timeout_ms), /*fresh=*/stream_body);
     if (conn.error) {
       ec = conn.error;
+      up->tls_failure = std::move(conn.tls_failure);
       break;
     }
     conn.stream->expires_after(std::chrono::milliseconds(x.config().origin_timeout_ms));

@@ -1,0 +1,69 @@
+// OriginStream: one connection to an origin, plain TCP or TLS over TCP, behind the one
+// interface Beast's HTTP reads and writes take (AsyncReadStream, AsyncWriteStream), with the
+// TCP stream's timeouts.
+//
+// Thread safety: like beast::tcp_stream, used by one coroutine at a time.
+#pragma once
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <optional>
+
+namespace edgecache::origin {
+
+class OriginStream {
+ public:
+  using executor_type = boost::asio::any_io_executor;
+
+  explicit OriginStream(const executor_type& executor) { plain_.emplace(executor); }
+
+  // Turns the connected stream into a TLS client stream (the handshake is the caller's).
+  void StartTls(boost::asio::ssl::context& context) {
+    tls_.emplace(std::move(*plain_), context);
+    plain_.reset();
+  }
+  bool tls() const { return tls_.has_value(); }
+  boost::beast::ssl_stream<boost::beast::tcp_stream>& tls_stream() { return *tls_; }
+
+  boost::beast::tcp_stream& tcp() { return plain_ ? *plain_ : tls_->next_layer(); }
+  boost::asio::ip::tcp::socket& socket() { return tcp().socket(); }
+  executor_type get_executor() { return tcp().get_executor(); }
+  template <typename Duration>
+  void expires_after(Duration d) {
+    tcp().expires_after(d);
+  }
+  void expires_never() { tcp().expires_never(); }
+
+  template <typename Buffers, typename Token>
+  auto async_read_some(const Buffers& buffers, Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+        [this](auto handler, const Buffers& b) {
+          if (tls_) {
+            tls_->async_read_some(b, std::move(handler));
+          } else {
+            plain_->async_read_some(b, std::move(handler));
+          }
+        },
+        token, buffers);
+  }
+  template <typename Buffers, typename Token>
+  auto async_write_some(const Buffers& buffers, Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+        [this](auto handler, const Buffers& b) {
+          if (tls_) {
+            tls_->async_write_some(b, std::move(handler));
+          } else {
+            plain_->async_write_some(b, std::move(handler));
+          }
+        },
+        token, buffers);
+  }
+
+ private:
+  std::optional<boost::beast::tcp_stream> plain_;
+  std::optional<boost::beast::ssl_stream<boost::beast::tcp_stream>> tls_;
+};
+
+}  // namespace edgecache::origin

@@ -1,0 +1,150 @@
+// https origins, against a TLS server we did not write: `openssl s_server -HTTP` (it serves
+// files that hold whole HTTP responses) on loopback, with a test CA and certificates made
+// here by the openssl command. The node verifies the origin's certificate with SNI and
+// its host name; every refusal is a 502 naming the reason, never a retry in the clear.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <thread>
+
+#include "support/http_client.h"
+#include "support/process.h"
+#include "support/temp_dir.h"
+
+namespace edgecache {
+namespace {
+
+using testing::ChildProcess;
+using testing::HttpResponse;
+using testing::TempDir;
+
+class TlsOriginTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // A CA, a certificate for localhost and 127.0.0.1 it signed, one that expires now.
+    Openssl(
+        "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
+        "-subj /CN=edgecache-test-ca -keyout ca.key -out ca.pem");
+    Openssl(
+        "req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost "
+        "-keyout server.key -out server.csr");
+    std::ofstream(dir_.Sub("san.cnf")) << "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
+    Openssl(
+        "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
+        "-extfile san.cnf -out server.pem");
+    Openssl(
+        "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 0 "
+        "-extfile san.cnf -out expired.pem");
+    // The same key, certified for another name only (the CN is ignored next to a SAN).
+    std::ofstream(dir_.Sub("other.cnf")) << "subjectAltName=DNS:other.example\n";
+    Openssl(
+        "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
+        "-extfile other.cnf -out other-host.pem");
+    std::filesystem::create_directory(dir_.Sub("www"));
+    std::ofstream(dir_.Sub("www/obj"), std::ios::binary)
+        << "HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nContent-Type: text/plain\r\n"
+           "Content-Length: 12\r\n\r\nhello, tls!\n";
+  }
+
+  void Openssl(const std::string& args) {
+    ChildProcess p("/bin/sh", {"-c", "cd '" + dir_.path() + "' && openssl " + args + " 2>&1"});
+    const std::string out = p.ReadAll(std::chrono::seconds(30));
+    const int status = p.Wait(std::chrono::seconds(30));
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "openssl " << args << "\n" << out;
+  }
+
+  // `openssl s_server` on a free loopback port with `cert`; returns the port.
+  uint16_t StartOrigin(const std::string& cert) {
+    origin_ = std::make_unique<ChildProcess>(
+        "/bin/sh", std::vector<std::string>{
+                       "-c", "cd '" + dir_.Sub("www") +
+                                 "' && exec openssl s_server -accept 127.0.0.1:0 -HTTP -cert ../" +
+                                 cert + " -key ../server.key"});
+    return origin_->WaitForPort("ACCEPT");
+  }
+
+  uint16_t StartNode(const std::string& origin, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {
+        "--listen", "127.0.0.1:0", "--store", dir_.Sub("store"), "--origin",
+        origin,     "--log-level", "error",   "--threads",       "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    node_ = std::make_unique<ChildProcess>(EDGECACHE_BIN, args);
+    return node_->WaitForPort("edgecache: listening on");
+  }
+
+  TempDir dir_;
+  std::unique_ptr<ChildProcess> origin_, node_;
+};
+
+TEST_F(TlsOriginTest, AVerifiedHttpsOriginFillsTheCache) {
+  const uint16_t origin = StartOrigin("server.pem");
+  ASSERT_NE(origin, 0);
+  for (const std::string host : {"localhost", "127.0.0.1"}) {  // by name (SNI) and by address
+    const uint16_t port = StartNode("https://" + host + ":" + std::to_string(origin),
+                                    {"--origin-ca", dir_.Sub("ca.pem")});
+    ASSERT_NE(port, 0);
+    HttpResponse miss = testing::Fetch(port, "GET", "/obj");
+    EXPECT_EQ(miss.status, 200) << host << " " << miss.Header("cache-status");
+    EXPECT_EQ(miss.body, "hello, tls!\n");
+    EXPECT_NE(miss.Header("cache-status").find("fwd=miss"), std::string::npos);
+    HttpResponse hit = testing::Fetch(port, "GET", "/obj");
+    EXPECT_EQ(hit.body, "hello, tls!\n");
+    EXPECT_NE(hit.Header("cache-status").find("hit"), std::string::npos);
+    // s_server closes after each response: the next miss takes a new connection.
+    HttpResponse again = testing::Fetch(port, "GET", "/obj?another");
+    EXPECT_EQ(again.status, 200) << again.Header("cache-status");
+    node_.reset();
+    std::filesystem::remove_all(dir_.Sub("store"));
+  }
+}
+
+TEST_F(TlsOriginTest, AnUntrustedCertificateIsA502NamingTheReasonAndNothingIsStored) {
+  const uint16_t origin = StartOrigin("server.pem");
+  // The system's CA store does not know the test CA.
+  const uint16_t port = StartNode("https://localhost:" + std::to_string(origin));
+  for (int i = 0; i < 2; ++i) {
+    HttpResponse r = testing::Fetch(port, "GET", "/obj");
+    EXPECT_EQ(r.status, 502);
+    EXPECT_NE(r.Header("cache-status").find("detail=\"origin TLS: unable to get local issuer"),
+              std::string::npos)
+        << r.Header("cache-status");
+    EXPECT_NE(r.body.find("hello"), 0u);
+  }
+}
+
+TEST_F(TlsOriginTest, AnExpiredCertificateIsRefused) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // past its notAfter
+  const uint16_t origin = StartOrigin("expired.pem");
+  const uint16_t port =
+      StartNode("https://localhost:" + std::to_string(origin), {"--origin-ca", dir_.Sub("ca.pem")});
+  HttpResponse r = testing::Fetch(port, "GET", "/obj");
+  EXPECT_EQ(r.status, 502);
+  EXPECT_NE(r.Header("cache-status").find("origin TLS: certificate has expired"), std::string::npos)
+      << r.Header("cache-status");
+}
+
+TEST_F(TlsOriginTest, ACertificateForAnotherHostIsRefused) {
+  const uint16_t origin = StartOrigin("other-host.pem");
+  // Signed by the trusted CA, but for other.example, not localhost.
+  const uint16_t port =
+      StartNode("https://localhost:" + std::to_string(origin), {"--origin-ca", dir_.Sub("ca.pem")});
+  HttpResponse r = testing::Fetch(port, "GET", "/obj");
+  EXPECT_EQ(r.status, 502);
+  EXPECT_NE(r.Header("cache-status").find("origin TLS: "), std::string::npos)
+      << r.Header("cache-status");
+}
+
+TEST_F(TlsOriginTest, ABadCaFileIsABadConfiguration) {
+  std::ofstream(dir_.Sub("junk.pem")) << "not a certificate\n";
+  ChildProcess node(EDGECACHE_BIN,
+                    {"--listen", "127.0.0.1:0", "--store", dir_.Sub("store"), "--origin",
+                     "https://localhost:1", "--origin-ca", dir_.Sub("junk.pem")},
+                    /*merge_stderr=*/true);
+  const std::string out = node.ReadAll(std::chrono::seconds(30));
+  const int status = node.Wait(std::chrono::seconds(30));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << out;
+  EXPECT_NE(out.find("origin_ca_file"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace edgecache
