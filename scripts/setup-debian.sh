@@ -11,7 +11,7 @@ packages=(
   libgtest-dev libbenchmark-dev libjemalloc-dev
   clang-16 libfuzzer-16-dev libclang-rt-16-dev
   libssl-dev libhiredis-dev haproxy redis-server
-  curl tmux dpkg-dev systemd
+  curl openssl tmux dpkg-dev systemd
 )
 
 missing=()
