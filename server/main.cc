@@ -7,8 +7,8 @@
 #include <optional>
 
 #include "config/config.h"
+#include "net/tls.h"
 #include "node/node.h"
-#include "origin/origin_pool.h"
 #include "version/version.h"
 
 namespace {
@@ -31,6 +31,10 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
   app.add_option("--listen", flags.listen,
                  "client listener ADDRESS:PORT (repeatable; default 127.0.0.1:8080)");
+  app.add_option("--tls-listen", flags.tls_listen,
+                 "TLS client listener ADDRESS:PORT (repeatable; needs --tls-cert, --tls-key)");
+  app.add_option("--tls-cert", flags.tls_cert, "TLS listeners' certificate chain (PEM)");
+  app.add_option("--tls-key", flags.tls_key, "TLS listeners' private key (PEM)");
   app.add_option("--admin", flags.admin,
                  "admin listener ADDRESS:PORT or unix:/PATH (admin API, /healthz, /metrics)");
   app.add_option("--origin", flags.origin,
@@ -60,12 +64,13 @@ int main(int argc, char** argv) {
   app.add_flag("--verbose", verbose, "with --version: how this build was made");
   app.footer(
       "Config file keys (TOML; docs/configuration.md has their defaults and meaning):\n"
-      "  listen, admin, admin_token, threads, log_level, error_log, access_log,\n"
+      "  listen, tls_listen, admin, admin_token, threads, log_level, error_log, access_log,\n"
       "  access_log_format (text|json), name, response_via, parent, origin_ca_file\n"
       "  [store] dir, capacity, segment_size, ram_cache, index_cache, entry_cache,\n"
       "          sync (none|commit), io_backend (auto|io_uring|posix), reinsert_hot_objects,\n"
       "          commit_window_us\n"
       "  [origins] default = URL, \"HOST\" = URL\n"
+      "  [tls] cert, key (PEM files for tls_listen; re-read on reload)\n"
       "  [timeouts] connect_ms, origin_ms, client_ms, idle_ms, grace_ms\n"
       "  [limits] max_header_bytes, max_request_body_bytes, max_connections, max_object_bytes\n"
       "  [cache] honour_client_no_cache, forward_surrogate_headers, stale_if_error_seconds,\n"
@@ -106,9 +111,11 @@ int main(int argc, char** argv) {
   NodeConfig config;
   edgecache::Status s = load(&config);
   if (s.ok()) s = edgecache::config::CheckStoreDir(config.store_dir);
-  if (s.ok()) {  // the CA bundle for https origins loads
+  if (s.ok()) {  // the CA bundle for https origins loads, and the listeners' certificate
     std::shared_ptr<boost::asio::ssl::context> tls;
-    s = edgecache::origin::MakeTlsContext(config.origin_ca_file, &tls);
+    s = edgecache::net::MakeClientContext(config.origin_ca_file, &tls);
+    if (s.ok() && !config.tls_listen.empty())
+      s = edgecache::net::MakeServerContext(config.tls_cert, config.tls_key, &tls);
   }
   if (!s.ok()) return ConfigError(s.message());
   if (check_config) {

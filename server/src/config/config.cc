@@ -127,12 +127,17 @@ Status ApplyFlags(const Flags& f, NodeConfig* c) {
     return Status::InvalidArgument(std::string(flag) + ": '" + value + "' is not " +
                                    std::string(form));
   };
-  if (!f.listen.empty()) c->listen.clear();
-  for (const auto& l : f.listen) {
-    auto e = ParseEndpoint(l);
-    if (!e) return bad("--listen", l, "ADDRESS:PORT");
-    c->listen.push_back(*e);
+  for (auto [flag, texts, out] : {std::tuple{"--listen", &f.listen, &c->listen},
+                                  std::tuple{"--tls-listen", &f.tls_listen, &c->tls_listen}}) {
+    if (!texts->empty()) out->clear();
+    for (const auto& l : *texts) {
+      auto e = ParseEndpoint(l);
+      if (!e) return bad(flag, l, "ADDRESS:PORT");
+      out->push_back(*e);
+    }
   }
+  if (f.tls_cert) c->tls_cert = *f.tls_cert;
+  if (f.tls_key) c->tls_key = *f.tls_key;
   if (f.admin) {
     auto e = ParseEndpoint(*f.admin, /*allow_unix=*/true);
     if (!e) return bad("--admin", *f.admin, "ADDRESS:PORT or unix:/PATH");
@@ -246,6 +251,8 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
                                                     "response_via",
                                                     "parent",
                                                     "origin_ca_file",
+                                                    "tls_listen",
+                                                    "tls",
                                                     "store",
                                                     "origins",
                                                     "timeouts",
@@ -264,6 +271,7 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
        {"dir", "capacity", "segment_size", "ram_cache", "index_cache", "entry_cache",
         "reinsert_hot_objects", "sync", "io_backend", "commit_window_us"}},
       {"timeouts", {"connect_ms", "origin_ms", "client_ms", "idle_ms", "grace_ms"}},
+      {"tls", {"cert", "key"}},
       {"limits",
        {"max_header_bytes", "max_request_body_bytes", "max_connections", "max_object_bytes"}},
       {"cache",
@@ -284,21 +292,27 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
     }
   }
 
-  if (auto listen = root["listen"]) {
-    if (auto* arr = listen.as_array()) {
-      c->listen.clear();
+  for (const char* key : {"listen", "tls_listen"}) {
+    auto node = root[key];
+    if (!node) continue;
+    std::vector<Endpoint>* out = std::string_view(key) == "listen" ? &c->listen : &c->tls_listen;
+    if (auto* arr = node.as_array()) {
+      out->clear();
       for (auto& item : *arr) {
         auto text = item.value<std::string>();
-        if (!text) return Bad("listen", "must be an array of \"ADDRESS:PORT\" strings");
-        if (auto e = endpoint(*text, "listen")) c->listen.push_back(*e);
+        if (!text) return Bad(key, "must be an array of \"ADDRESS:PORT\" strings");
+        if (auto e = endpoint(*text, key)) out->push_back(*e);
       }
-    } else if (auto text = listen.value<std::string>()) {
-      c->listen.clear();
-      if (auto e = endpoint(*text, "listen")) c->listen.push_back(*e);
+    } else if (auto text = node.value<std::string>()) {
+      out->clear();
+      if (auto e = endpoint(*text, key)) out->push_back(*e);
     } else {
-      return Bad("listen", "must be \"ADDRESS:PORT\" or an array of them");
+      return Bad(key, "must be \"ADDRESS:PORT\" or an array of them");
     }
   }
+  auto tls = root["tls"];
+  str(tls["cert"], "tls.cert", &c->tls_cert);
+  str(tls["key"], "tls.key", &c->tls_key);
   std::string admin;
   str(root["admin"], "admin", &admin);
   if (!admin.empty()) c->admin = endpoint(admin, "admin");
@@ -460,6 +474,12 @@ Status Validate(const NodeConfig& c) {
     return Bad("log_level", "must be one of trace, debug, info, warn, error, off");
   }
   if (c.threads < 0 || c.threads > 256) return Bad("threads", "must be between 0 and 256");
+  if (!c.tls_listen.empty() && (c.tls_cert.empty() || c.tls_key.empty()))
+    return Bad("tls", "tls_listen needs tls.cert and tls.key (--tls-cert, --tls-key)");
+  for (const auto& [key, file] : {std::pair{"tls.cert", &c.tls_cert}, {"tls.key", &c.tls_key}}) {
+    if (!file->empty() && ::access(file->c_str(), R_OK) != 0)
+      return Bad(key, "cannot read " + *file);
+  }
   if (!c.origin_ca_file.empty() && ::access(c.origin_ca_file.c_str(), R_OK) != 0) {
     return Bad("origin_ca_file", "cannot read " + c.origin_ca_file);
   }

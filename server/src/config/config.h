@@ -36,7 +36,9 @@ struct OriginUrl {
 };
 
 struct NodeConfig {
-  std::vector<Endpoint> listen;   // [] = 127.0.0.1:8080
+  std::vector<Endpoint> listen;   // [] = 127.0.0.1:8080 (unless tls_listen is set)
+  std::vector<Endpoint> tls_listen;  // TLS client listeners (tls_cert, tls_key)
+  std::string tls_cert, tls_key;     // PEM: certificate chain, private key ([tls] cert, key)
   std::optional<Endpoint> admin;  // admin listener (TCP or Unix socket)
   // Bearer token the admin API requires (every route but /healthz) when set; required
   // when the admin listener is reachable from other machines.
@@ -117,9 +119,10 @@ Status LoadFile(const std::string& path, NodeConfig* config);
 // The command-line flags of `edgecache`, each unset unless given.
 struct Flags {
   std::vector<std::string> listen;  // replace the configured listeners when any is given
+  std::vector<std::string> tls_listen;  // likewise for the TLS listeners
   std::vector<std::string> maps;    // HOST=http://ORIGIN:PORT, added to the remap table
   std::optional<std::string> admin, origin, parent, name, store, capacity, ram_cache, log_level,
-      error_log, access_log, origin_ca;
+      error_log, access_log, origin_ca, tls_cert, tls_key;
   std::optional<int> threads;
 };
 // Lays the flags over *config (flags override the file). InvalidArgument naming the flag.

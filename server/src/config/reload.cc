@@ -36,6 +36,9 @@ const std::vector<Key>& Keys() {
   using C = NodeConfig;
   static const std::vector<Key> keys = {
       Field("listen", kRestart, &C::listen),
+      Field("tls_listen", kRestart, &C::tls_listen),
+      Field("tls.cert", kLive, &C::tls_cert),
+      Field("tls.key", kLive, &C::tls_key),
       Field("admin", kRestart, &C::admin),
       Field("threads", kRestart, &C::threads),
       Field("store.dir", kRestart, &C::store_dir),

@@ -8,7 +8,7 @@ namespace edgecache::http_util {
 
 namespace http = boost::beast::http;
 
-RequestBody::RequestBody(boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer,
+RequestBody::RequestBody(net::Stream& stream, boost::beast::flat_buffer& buffer,
                          http::request_parser<http::empty_body>&& head, uint64_t limit,
                          std::chrono::milliseconds timeout)
     : stream_(stream), buffer_(buffer), parser_(std::move(head)), timeout_(timeout) {

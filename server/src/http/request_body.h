@@ -11,17 +11,18 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <optional>
+
+#include "net/stream.h"
 
 namespace edgecache::http_util {
 
 class RequestBody {
  public:
   // `head` has read the header (and nothing of the body).
-  RequestBody(boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer,
+  RequestBody(net::Stream& stream, boost::beast::flat_buffer& buffer,
               boost::beast::http::request_parser<boost::beast::http::empty_body>&& head,
               uint64_t limit, std::chrono::milliseconds timeout);
 
@@ -36,7 +37,7 @@ class RequestBody {
   boost::asio::awaitable<bool> Discard();
 
  private:
-  boost::beast::tcp_stream& stream_;
+  net::Stream& stream_;
   boost::beast::flat_buffer& buffer_;
   boost::beast::http::request_parser<boost::beast::http::buffer_body> parser_;
   const std::chrono::milliseconds timeout_;

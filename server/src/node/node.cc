@@ -25,6 +25,7 @@
 
 #include "http/headers.h"
 #include "http/request_body.h"
+#include "net/tls.h"
 #include "util/ascii.h"
 
 namespace edgecache::node {
@@ -116,14 +117,14 @@ Status Node::Start() {
     access_log_ = std::move(log);
   }
   std::shared_ptr<asio::ssl::context> tls;
-  s = origin::MakeTlsContext(config->origin_ca_file, &tls);
+  s = net::MakeClientContext(config->origin_ca_file, &tls);
   if (!s.ok()) return s;
   pool_ = std::make_unique<origin::OriginPool>(std::move(tls));
   proxy_ = std::make_unique<proxy::Proxy>(std::make_shared<proxy::Settings>(config, access_log_),
                                           *store_, *pool_, metrics_);
 
   std::vector<config::Endpoint> listen = config->listen;
-  if (listen.empty()) listen.push_back({"127.0.0.1", 8080});
+  if (listen.empty() && config->tls_listen.empty()) listen.push_back({"127.0.0.1", 8080});
   for (const auto& where : listen) {
     auto acceptor = std::make_unique<Acceptor>(*ios_[0]);
     s = Bind(where, acceptor.get());
@@ -132,6 +133,21 @@ Status Node::Start() {
     std::printf("edgecache: listening on %s\n",
                 config::Endpoint{bound.address().to_string(), bound.port()}.ToString().c_str());
     listeners_.push_back(std::move(acceptor));
+  }
+  if (!config->tls_listen.empty()) {
+    std::shared_ptr<asio::ssl::context> context;
+    s = net::MakeServerContext(config->tls_cert, config->tls_key, &context);
+    if (!s.ok()) return s;
+    server_tls_.store(std::move(context));
+  }
+  for (const auto& where : config->tls_listen) {
+    auto acceptor = std::make_unique<Acceptor>(*ios_[0]);
+    s = Bind(where, acceptor.get());
+    if (!s.ok()) return s;
+    auto bound = acceptor->local_endpoint();
+    std::printf("edgecache: TLS listening on %s\n",
+                config::Endpoint{bound.address().to_string(), bound.port()}.ToString().c_str());
+    tls_listeners_.push_back(std::move(acceptor));
   }
   if (config->admin) {
     std::vector<config::Endpoint> bound_listeners;
@@ -163,9 +179,10 @@ Status Node::Start() {
 
 void Node::Run() {
   asio::io_context& first = *ios_[0];
-  for (auto& l : listeners_) asio::co_spawn(first, Accept(*l, false), asio::detached);
-  if (admin_) asio::co_spawn(first, Accept(*admin_, true), asio::detached);
-  if (admin_unix_) asio::co_spawn(first, Accept(*admin_unix_, true), asio::detached);
+  for (auto& l : listeners_) asio::co_spawn(first, Accept(*l, false, false), asio::detached);
+  for (auto& l : tls_listeners_) asio::co_spawn(first, Accept(*l, false, true), asio::detached);
+  if (admin_) asio::co_spawn(first, Accept(*admin_, true, false), asio::detached);
+  if (admin_unix_) asio::co_spawn(first, Accept(*admin_unix_, true, false), asio::detached);
   asio::co_spawn(first, HandleSignals(), asio::detached);
   NotifySystemd("READY=1\nSTATUS=serving");
   std::vector<std::thread> pool;
@@ -183,6 +200,7 @@ void Node::Run() {
   // abort, its connections close), then what those coroutines used.
   pool_->Clear();
   listeners_.clear();
+  tls_listeners_.clear();
   admin_.reset();
   if (admin_unix_) {
     admin_unix_.reset();
@@ -248,11 +266,18 @@ config::ReloadResult Node::Reload() {
       access_log = std::move(log);
     }
   }
+  // TLS listeners' certificate and key, read again: renewed files keep their paths.
+  std::shared_ptr<asio::ssl::context> server_tls;
+  if (!running->tls_listen.empty()) {
+    if (Status s = net::MakeServerContext(next->tls_cert, next->tls_key, &server_tls); !s.ok())
+      return fail(std::move(s));
+  }
   if (next->error_log != running->error_log || next->log_level != running->log_level) {
     if (Status s = logs::SetErrorLog(next->error_log, next->log_level); !s.ok())
       return fail(std::move(s));
   }
   access_log_ = access_log;
+  if (server_tls) server_tls_.store(std::move(server_tls));
   proxy_->Reconfigure(std::make_shared<proxy::Settings>(next, std::move(access_log)));
   live_.Set(std::move(next));
   auto join = [](const std::vector<std::string>& keys) {
@@ -278,6 +303,7 @@ void Node::Stop() {
 asio::awaitable<void> Node::Shutdown() {
   boost::system::error_code ignored;
   for (auto& l : listeners_) l->close(ignored);
+  for (auto& l : tls_listeners_) l->close(ignored);
   if (admin_) admin_->close(ignored);
   if (admin_unix_) admin_unix_->close(ignored);
   {
@@ -287,7 +313,7 @@ asio::awaitable<void> Node::Shutdown() {
       // by then, which the check under the lock sees.
       asio::post(stream->get_executor(), [this, stream] {
         std::lock_guard lock(idle_mu_);
-        if (idle_.count(stream)) stream->cancel();
+        if (idle_.count(stream)) stream->tcp().cancel();
       });
     }
   }
@@ -306,7 +332,7 @@ asio::awaitable<void> Node::Shutdown() {
 }
 
 template <typename AnyAcceptor>
-asio::awaitable<void> Node::Accept(AnyAcceptor& acceptor, bool admin) {
+asio::awaitable<void> Node::Accept(AnyAcceptor& acceptor, bool admin, bool tls) {
   using Protocol = typename AnyAcceptor::protocol_type;
   asio::steady_timer backoff(acceptor.get_executor());
   while (!stopping_) {
@@ -344,7 +370,7 @@ asio::awaitable<void> Node::Accept(AnyAcceptor& acceptor, bool admin) {
       }
       if (!admin) {
         metrics_.ConnectionOpened();  // counted now, so the next accept sees it
-        asio::co_spawn(socket.get_executor(), Session(std::move(socket)), asio::detached);
+        asio::co_spawn(socket.get_executor(), Session(std::move(socket), tls), asio::detached);
         continue;
       }
     }
@@ -382,16 +408,31 @@ Status Node::BindUnix(const std::string& path, UnixAcceptor* acceptor) {
   return Status::OK();
 }
 
-asio::awaitable<void> Node::Session(tcp::socket socket) {
+asio::awaitable<void> Node::Session(tcp::socket socket, bool tls) {
   sessions_.fetch_add(1);
-  beast::tcp_stream stream(std::move(socket));
+  net::Stream stream(std::move(socket));
   boost::system::error_code ignored;
   // Responses go out as header and body writes: without TCP_NODELAY, Nagle holds the
   // second one until the client's delayed ACK (~40 ms per response).
   stream.socket().set_option(tcp::no_delay(true), ignored);
   std::string client = stream.socket().remote_endpoint(ignored).address().to_string();
+  bool handshaken = !tls;
+  if (tls) {
+    // The certificate of when the connection came (a reload re-reads it for the next).
+    stream.StartTls(*server_tls_.load());
+    // A client that never finishes its handshake is dropped like one that never sends
+    // its request.
+    stream.expires_after(std::chrono::milliseconds(live_.Get()->client_timeout_ms));
+    auto [ec] =
+        co_await stream.tls_stream().async_handshake(asio::ssl::stream_base::server, kToken);
+    if (ec) {
+      spdlog::debug("TLS handshake with {}: {}", client, ec.message());
+    } else {
+      handshaken = true;
+    }
+  }
   beast::flat_buffer buffer;
-  for (bool first = true; !stopping_; first = false) {
+  for (bool first = true; handshaken && !stopping_; first = false) {
     // Each request runs under the configuration of when it began (a reload changes the next).
     const std::shared_ptr<const config::NodeConfig> config = live_.Get();
     // The header only: a body is streamed to the origin as it is forwarded (RequestBody).
@@ -457,7 +498,7 @@ asio::awaitable<void> Node::Session(tcp::socket socket) {
     if (!keep) break;
   }
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream.close();
+  stream.tcp().close();
   metrics_.ConnectionClosed();
   sessions_.fetch_sub(1);
 }

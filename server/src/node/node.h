@@ -13,8 +13,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -28,6 +28,7 @@
 #include "edgecache/store.h"
 #include "logs/logs.h"
 #include "metrics/metrics.h"
+#include "net/stream.h"
 #include "origin/origin_pool.h"
 #include "proxy/proxy.h"
 
@@ -59,8 +60,8 @@ class Node {
   using UnixAcceptor = boost::asio::local::stream_protocol::acceptor;
   // Client connections (TCP only) or admin connections (TCP or Unix).
   template <typename AnyAcceptor>
-  boost::asio::awaitable<void> Accept(AnyAcceptor& acceptor, bool admin);
-  boost::asio::awaitable<void> Session(boost::asio::ip::tcp::socket socket);
+  boost::asio::awaitable<void> Accept(AnyAcceptor& acceptor, bool admin, bool tls);
+  boost::asio::awaitable<void> Session(boost::asio::ip::tcp::socket socket, bool tls);
   template <typename Protocol>
   boost::asio::awaitable<void> AdminSession(typename Protocol::socket socket);
   boost::asio::awaitable<void> Shutdown();
@@ -89,6 +90,9 @@ class Node {
   std::unique_ptr<origin::OriginPool> pool_;
   std::unique_ptr<proxy::Proxy> proxy_;
   std::vector<std::unique_ptr<Acceptor>> listeners_;
+  std::vector<std::unique_ptr<Acceptor>> tls_listeners_;
+  // What TLS listeners present to new connections; a reload re-reads the files.
+  std::atomic<std::shared_ptr<boost::asio::ssl::context>> server_tls_;
   std::unique_ptr<Acceptor> admin_;
   std::unique_ptr<UnixAcceptor> admin_unix_;
   std::unique_ptr<admin::AdminApi> admin_api_;
@@ -99,7 +103,7 @@ class Node {
 
   // Client connections waiting for their next request: closed at once on stop.
   std::mutex idle_mu_;
-  std::set<boost::beast::tcp_stream*> idle_;  // GUARDED_BY(idle_mu_)
+  std::set<net::Stream*> idle_;  // GUARDED_BY(idle_mu_)
   std::atomic<int> sessions_{0};
 };
 

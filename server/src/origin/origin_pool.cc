@@ -14,26 +14,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace ssl = asio::ssl;
 
-Status MakeTlsContext(const std::string& ca_file, std::shared_ptr<ssl::context>* out) {
-  auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
-  boost::system::error_code ec;
-  SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION);
-  context->set_verify_mode(ssl::verify_peer);
-  if (ca_file.empty()) {
-    context->set_default_verify_paths(ec);
-  } else {
-    context->load_verify_file(ca_file, ec);
-  }
-  if (ec) {
-    return Status::InvalidArgument("origin_ca_file " + (ca_file.empty() ? "(system)" : ca_file) +
-                                   ": " + ec.message());
-  }
-  // Sessions are kept by the pool (per origin), not in OpenSSL's client cache.
-  SSL_CTX_set_session_cache_mode(context->native_handle(), SSL_SESS_CACHE_CLIENT);
-  *out = std::move(context);
-  return Status::OK();
-}
-
 OriginPool::OriginPool(std::shared_ptr<ssl::context> tls, size_t max_idle_per_origin)
     : tls_(std::move(tls)), max_idle_(max_idle_per_origin) {}
 
@@ -55,7 +35,7 @@ asio::awaitable<Connection> OriginPool::Acquire(const config::OriginUrl& origin,
     std::lock_guard lock(mu_);
     auto& idle = idle_[key];
     while (!idle.empty()) {
-      std::unique_ptr<OriginStream> stream = std::move(idle.back());
+      std::unique_ptr<net::Stream> stream = std::move(idle.back());
       idle.pop_back();
       if (stream->socket().is_open()) co_return Connection{{}, std::move(stream), true};
     }
@@ -65,7 +45,7 @@ asio::awaitable<Connection> OriginPool::Acquire(const config::OriginUrl& origin,
   auto [resolve_error, endpoints] =
       co_await resolver.async_resolve(origin.host, std::to_string(origin.port), token);
   if (resolve_error) co_return Connection{resolve_error, nullptr, false};
-  auto stream = std::make_unique<OriginStream>(executor);
+  auto stream = std::make_unique<net::Stream>(executor);
   // The connect timeout covers the TLS handshake too.
   stream->expires_after(connect_timeout);
   auto [connect_error, endpoint] = co_await stream->tcp().async_connect(endpoints, token);
@@ -98,7 +78,7 @@ asio::awaitable<Connection> OriginPool::Acquire(const config::OriginUrl& origin,
   co_return Connection{{}, std::move(stream), false};
 }
 
-void OriginPool::Release(const config::OriginUrl& origin, std::unique_ptr<OriginStream> stream) {
+void OriginPool::Release(const config::OriginUrl& origin, std::unique_ptr<net::Stream> stream) {
   stream->expires_never();
   const Key key = KeyFor(stream->get_executor(), origin);
   // The session after a whole exchange: a TLS 1.3 server's tickets have arrived by then.

@@ -27,22 +27,18 @@
 
 #include "config/config.h"
 #include "edgecache/status.h"
-#include "origin/origin_stream.h"
+#include "net/stream.h"
 
 namespace edgecache::origin {
 
 struct Connection {
   boost::system::error_code error;  // set when no connection could be made
-  std::unique_ptr<OriginStream> stream;
+  std::unique_ptr<net::Stream> stream;
   bool reused = false;
   // With `error` from a TLS handshake: why the origin's certificate was refused
   // ("certificate has expired") or what else failed.
   std::string tls_failure;
 };
-
-// The TLS client context https origins are verified with: `ca_file` (PEM), or the system's
-// CA store when empty. InvalidArgument when the file cannot be loaded.
-Status MakeTlsContext(const std::string& ca_file, std::shared_ptr<boost::asio::ssl::context>* out);
 
 class OriginPool {
  public:
@@ -57,7 +53,7 @@ class OriginPool {
                                              std::chrono::milliseconds connect_timeout,
                                              bool fresh = false);
   // Back to the idle connections of the context the stream was made on.
-  void Release(const config::OriginUrl& origin, std::unique_ptr<OriginStream> stream);
+  void Release(const config::OriginUrl& origin, std::unique_ptr<net::Stream> stream);
   // Closes every idle connection (shutdown).
   void Clear();
 
@@ -68,7 +64,7 @@ class OriginPool {
   const std::shared_ptr<boost::asio::ssl::context> tls_;
   const size_t max_idle_;
   std::mutex mu_;
-  std::map<Key, std::vector<std::unique_ptr<OriginStream>>> idle_;  // GUARDED_BY(mu_)
+  std::map<Key, std::vector<std::unique_ptr<net::Stream>>> idle_;  // GUARDED_BY(mu_)
   // The last TLS session of each origin, offered for resumption (SSL_SESSION*, owned).
   std::map<std::string, SSL_SESSION*> sessions_;  // GUARDED_BY(mu_)
 };

@@ -71,8 +71,8 @@ asio::awaitable<Status> ReadStored(Store& store, const ObjectInfo& info, uint64_
 
 // One client request, from its header to the last byte sent.
 struct Proxy::Exchange {
-  Request& req;               // the header (as forwarded, once prepared)
-  beast::tcp_stream* client;  // null for a background revalidation: nobody to answer
+  Request& req;         // the header (as forwarded, once prepared)
+  net::Stream* client;  // null for a background revalidation: nobody to answer
   std::string client_address;
   // The settings this request started under, kept to its end (a reload changes the next).
   std::shared_ptr<const Settings> settings;
@@ -119,7 +119,7 @@ struct Proxy::Upstream {
   beast::flat_buffer buffer;
   std::optional<http::response_parser<http::buffer_body>> parser;
   boost::system::error_code ec;
-  std::string tls_failure;  // the origin's TLS handshake failed: why
+  std::string tls_failure;          // the origin's TLS handshake failed: why
   bool client_body_failed = false;  // the client's request body broke off or was too large
   int64_t request_time = 0, response_time = 0;
   uint64_t received = 0;          // body bytes read from the origin

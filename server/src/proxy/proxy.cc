@@ -33,7 +33,7 @@ void Proxy::Reconfigure(std::shared_ptr<const Settings> settings) {
 }
 
 asio::awaitable<Proxy::AfterResponse> Proxy::Handle(Request& req, http_util::RequestBody& body,
-                                                    beast::tcp_stream& client,
+                                                    net::Stream& client,
                                                     const std::string& client_address) {
   const auto started = std::chrono::steady_clock::now();
   Exchange x{req, &client, client_address, settings_.load()};

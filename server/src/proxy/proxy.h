@@ -17,7 +17,6 @@
 
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <memory>
 #include <mutex>
@@ -28,6 +27,7 @@
 #include "edgecache/store.h"
 #include "http/request_body.h"
 #include "metrics/metrics.h"
+#include "net/stream.h"
 #include "origin/origin_pool.h"
 #include "policy/cache_policy.h"
 #include "proxy/cache_key.h"
@@ -69,7 +69,7 @@ class Proxy {
   // other than GET and HEAD) on `client`. kKeepAlive: the connection may carry another
   // request once what is left of `body` is read.
   boost::asio::awaitable<AfterResponse> Handle(Request& req, http_util::RequestBody& body,
-                                               boost::beast::tcp_stream& client,
+                                               net::Stream& client,
                                                const std::string& client_address);
 
  private:

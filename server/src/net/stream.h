@@ -1,6 +1,6 @@
-// OriginStream: one connection to an origin, plain TCP or TLS over TCP, behind the one
-// interface Beast's HTTP reads and writes take (AsyncReadStream, AsyncWriteStream), with the
-// TCP stream's timeouts.
+// Stream: one connection, plain TCP or TLS over TCP, behind the one interface Beast's HTTP
+// reads and writes take (AsyncReadStream, AsyncWriteStream), with the TCP stream's
+// timeouts. Connections to origins (TLS client) and from clients (TLS server) both.
 //
 // Thread safety: like beast::tcp_stream, used by one coroutine at a time.
 #pragma once
@@ -11,15 +11,17 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <optional>
 
-namespace edgecache::origin {
+namespace edgecache::net {
 
-class OriginStream {
+class Stream {
  public:
   using executor_type = boost::asio::any_io_executor;
 
-  explicit OriginStream(const executor_type& executor) { plain_.emplace(executor); }
+  explicit Stream(const executor_type& executor) { plain_.emplace(executor); }
+  explicit Stream(boost::asio::ip::tcp::socket socket) { plain_.emplace(std::move(socket)); }
 
-  // Turns the connected stream into a TLS client stream (the handshake is the caller's).
+  // Turns the connected stream into a TLS stream (the handshake, client or server, is the
+  // caller's).
   void StartTls(boost::asio::ssl::context& context) {
     tls_.emplace(std::move(*plain_), context);
     plain_.reset();
@@ -66,4 +68,4 @@ class OriginStream {
   std::optional<boost::beast::ssl_stream<boost::beast::tcp_stream>> tls_;
 };
 
-}  // namespace edgecache::origin
+}  // namespace edgecache::net

@@ -1,8 +1,10 @@
+// TLS on both sides, with a test CA and certificates made here by the openssl command.
 // https origins, against a TLS server we did not write: `openssl s_server -HTTP` (it serves
-// files that hold whole HTTP responses) on loopback, with a test CA and certificates made
-// here by the openssl command. The node verifies the origin's certificate with SNI and
-// its host name; every refusal is a 502 naming the reason, never a retry in the clear.
+// files that hold whole HTTP responses) on loopback. The node verifies the origin's
+// certificate with SNI and its host name; every refusal is a 502 naming the reason, never a
+// retry in the clear. TLS listeners, against curl and openssl s_client as clients.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <fstream>
 #include <thread>
@@ -18,7 +20,7 @@ using testing::ChildProcess;
 using testing::HttpResponse;
 using testing::TempDir;
 
-class TlsOriginTest : public ::testing::Test {
+class TlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     // A CA, a certificate for localhost and 127.0.0.1 it signed, one that expires now.
@@ -72,11 +74,40 @@ class TlsOriginTest : public ::testing::Test {
     return node_->WaitForPort("edgecache: listening on");
   }
 
+  // curl with `args`; its exit code, and what it printed in *out.
+  int Curl(const std::vector<std::string>& args, std::string* out = nullptr) {
+    std::vector<std::string> all = {"-s", "-m", "10"};
+    all.insert(all.end(), args.begin(), args.end());
+    ChildProcess p("/usr/bin/curl", all, /*merge_stderr=*/true);
+    const std::string text = p.ReadAll(std::chrono::seconds(20));
+    if (out != nullptr) *out = text;
+    const int status = p.Wait(std::chrono::seconds(20));
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  // A node with a plain and a TLS listener in front of origin-sim; sets tls_port_.
+  void StartTlsNode(const std::vector<std::string>& extra = {}) {
+    plain_origin_ = std::make_unique<ChildProcess>(
+        ORIGIN_SIM_BIN, std::vector<std::string>{"--listen", "127.0.0.1:0"});
+    const uint16_t origin = plain_origin_->WaitForPort("origin-sim: listening on");
+    ASSERT_NE(origin, 0);
+    std::vector<std::string> args = {"--tls-listen",         "127.0.0.1:0", "--tls-cert",
+                                     dir_.Sub("server.pem"), "--tls-key",   dir_.Sub("server.key")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    StartNode("http://127.0.0.1:" + std::to_string(origin), args);
+    tls_port_ = node_->WaitForPort("edgecache: TLS listening on");
+    ASSERT_NE(tls_port_, 0);
+  }
+  std::string TlsUrl(const std::string& path, const std::string& host = "localhost") {
+    return "https://" + host + ":" + std::to_string(tls_port_) + path;
+  }
+
   TempDir dir_;
-  std::unique_ptr<ChildProcess> origin_, node_;
+  std::unique_ptr<ChildProcess> origin_, plain_origin_, node_;
+  uint16_t tls_port_ = 0;
 };
 
-TEST_F(TlsOriginTest, AVerifiedHttpsOriginFillsTheCache) {
+TEST_F(TlsTest, AVerifiedHttpsOriginFillsTheCache) {
   const uint16_t origin = StartOrigin("server.pem");
   ASSERT_NE(origin, 0);
   for (const std::string host : {"localhost", "127.0.0.1"}) {  // by name (SNI) and by address
@@ -98,7 +129,7 @@ TEST_F(TlsOriginTest, AVerifiedHttpsOriginFillsTheCache) {
   }
 }
 
-TEST_F(TlsOriginTest, AnUntrustedCertificateIsA502NamingTheReasonAndNothingIsStored) {
+TEST_F(TlsTest, AnUntrustedCertificateIsA502NamingTheReasonAndNothingIsStored) {
   const uint16_t origin = StartOrigin("server.pem");
   // The system's CA store does not know the test CA.
   const uint16_t port = StartNode("https://localhost:" + std::to_string(origin));
@@ -112,7 +143,7 @@ TEST_F(TlsOriginTest, AnUntrustedCertificateIsA502NamingTheReasonAndNothingIsSto
   }
 }
 
-TEST_F(TlsOriginTest, AnExpiredCertificateIsRefused) {
+TEST_F(TlsTest, AnExpiredCertificateIsRefused) {
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // past its notAfter
   const uint16_t origin = StartOrigin("expired.pem");
   const uint16_t port =
@@ -123,7 +154,7 @@ TEST_F(TlsOriginTest, AnExpiredCertificateIsRefused) {
       << r.Header("cache-status");
 }
 
-TEST_F(TlsOriginTest, ACertificateForAnotherHostIsRefused) {
+TEST_F(TlsTest, ACertificateForAnotherHostIsRefused) {
   const uint16_t origin = StartOrigin("other-host.pem");
   // Signed by the trusted CA, but for other.example, not localhost.
   const uint16_t port =
@@ -134,7 +165,7 @@ TEST_F(TlsOriginTest, ACertificateForAnotherHostIsRefused) {
       << r.Header("cache-status");
 }
 
-TEST_F(TlsOriginTest, ABadCaFileIsABadConfiguration) {
+TEST_F(TlsTest, ABadCaFileIsABadConfiguration) {
   std::ofstream(dir_.Sub("junk.pem")) << "not a certificate\n";
   ChildProcess node(EDGECACHE_BIN,
                     {"--listen", "127.0.0.1:0", "--store", dir_.Sub("store"), "--origin",
@@ -144,6 +175,74 @@ TEST_F(TlsOriginTest, ABadCaFileIsABadConfiguration) {
   const int status = node.Wait(std::chrono::seconds(30));
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << out;
   EXPECT_NE(out.find("origin_ca_file"), std::string::npos) << out;
+}
+
+TEST_F(TlsTest, ATlsClientIsServedFromTheCacheOverHttp11) {
+  StartTlsNode();
+  std::string out;
+  const std::string ca = dir_.Sub("ca.pem");
+  ASSERT_EQ(
+      Curl({"--cacert", ca, "-D", "-", "-o", "/dev/null", TlsUrl("/tls?cc=max-age=600&size=5000")},
+           &out),
+      0)
+      << out;
+  EXPECT_NE(out.find("HTTP/1.1 200"), std::string::npos) << out;
+  EXPECT_NE(out.find("fwd=miss"), std::string::npos) << out;
+  // ALPN: a client that offers h2 and http/1.1 is answered in HTTP/1.1, from the cache.
+  ASSERT_EQ(Curl({"--cacert", ca, "--http2", "-D", "-", "-o", "/dev/null",
+                  TlsUrl("/tls?cc=max-age=600&size=5000")},
+                 &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("HTTP/1.1 200"), std::string::npos) << out;
+  EXPECT_NE(out.find("hit"), std::string::npos) << out;
+  // Plain HTTP to the TLS port is no request: the handshake fails and nothing is answered.
+  EXPECT_NE(Curl({"http://127.0.0.1:" + std::to_string(tls_port_) + "/tls"}, &out), 0) << out;
+  // TLS 1.1 is refused.
+  ChildProcess old("/bin/sh", {"-c", "openssl s_client -connect 127.0.0.1:" +
+                                         std::to_string(tls_port_) + " -tls1_1 </dev/null 2>&1"});
+  const std::string said = old.ReadAll(std::chrono::seconds(20));
+  old.Wait(std::chrono::seconds(20));
+  EXPECT_NE(said.find("alert protocol version"), std::string::npos) << said;
+  // The node still serves.
+  EXPECT_EQ(Curl({"--cacert", ca, "-o", "/dev/null", TlsUrl("/tls?cc=max-age=600&size=5000")}), 0);
+}
+
+TEST_F(TlsTest, AHandshakeFloodIsBoundedByTheClientTimeout) {
+  std::ofstream(dir_.Sub("fast.toml")) << "[timeouts]\nclient_ms = 1000\n";
+  StartTlsNode({"--config", dir_.Sub("fast.toml")});
+  // Connections that never start their handshake.
+  std::vector<std::unique_ptr<testing::HttpConnection>> silent;
+  for (int i = 0; i < 100; ++i)
+    silent.push_back(std::make_unique<testing::HttpConnection>(tls_port_));
+  // A real client is served meanwhile.
+  EXPECT_EQ(Curl({"--cacert", dir_.Sub("ca.pem"), "-o", "/dev/null",
+                  TlsUrl("/during-flood?cc=max-age=60")}),
+            0);
+  // Every silent one is closed by the node once the client timeout has passed.
+  int closed = 0;
+  for (auto& c : silent) closed += c->ClosedByPeer() ? 1 : 0;
+  EXPECT_EQ(closed, 100);
+}
+
+TEST_F(TlsTest, AReloadReadsTheCertificateAgain) {
+  StartTlsNode();
+  const std::string ca = dir_.Sub("ca.pem");
+  ASSERT_EQ(Curl({"--cacert", ca, "-o", "/dev/null", TlsUrl("/cert")}), 0);
+  // The certificate is renewed in place (here: for other.example), then the node reloads.
+  std::filesystem::copy_file(dir_.Sub("other-host.pem"), dir_.Sub("server.pem"),
+                             std::filesystem::copy_options::overwrite_existing);
+  ASSERT_EQ(::kill(node_->pid(), SIGHUP), 0);
+  const std::string resolve = "other.example:" + std::to_string(tls_port_) + ":127.0.0.1";
+  int rc = -1;
+  for (int i = 0; i < 100 && rc != 0; ++i) {
+    rc = Curl({"--cacert", ca, "--resolve", resolve, "-o", "/dev/null",
+               TlsUrl("/cert", "other.example")});
+    if (rc != 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(rc, 0) << "new connections get the renewed certificate";
+  EXPECT_NE(Curl({"--cacert", ca, "-o", "/dev/null", TlsUrl("/cert")}), 0)
+      << "the old name is no longer in the certificate";
 }
 
 }  // namespace
