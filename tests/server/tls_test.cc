@@ -245,5 +245,22 @@ TEST_F(TlsTest, AReloadReadsTheCertificateAgain) {
       << "the old name is no longer in the certificate";
 }
 
+TEST_F(TlsTest, AnOriginAddressedByIpIsVerifiedAgainstItsConfiguredName) {
+  const uint16_t origin = StartOrigin("other-host.pem");  // certified for other.example only
+  const std::string url = "https://127.0.0.1:" + std::to_string(origin);
+  std::ofstream(dir_.Sub("sni.toml"))
+      << "[origins]\n\"named.test\" = { url = \"" << url << "\", sni = \"other.example\" }\n"
+      << "\"plain.test\" = \"" << url << "\"\n";
+  const uint16_t port =
+      StartNode(url, {"--config", dir_.Sub("sni.toml"), "--origin-ca", dir_.Sub("ca.pem")});
+  // Without the name: the certificate does not name 127.0.0.1. (First: s_server serves
+  // one connection at a time, and the node keeps the verified one open.)
+  HttpResponse plain = testing::Fetch(port, "GET", "/obj", {}, "", "plain.test");
+  EXPECT_EQ(plain.status, 502) << plain.Header("cache-status");
+  HttpResponse named = testing::Fetch(port, "GET", "/obj", {}, "", "named.test");
+  EXPECT_EQ(named.status, 200) << named.Header("cache-status");
+  EXPECT_EQ(named.body, "hello, tls!\n");
+}
+
 }  // namespace
 }  // namespace edgecache

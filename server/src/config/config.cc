@@ -380,14 +380,31 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   if (auto* origins = root["origins"].as_table()) {
     for (auto&& [host, value] : *origins) {
       std::string key = "origins." + std::string(host.str());
-      auto text = value.value<std::string>();
+      // "URL", or { url = "URL", sni = "NAME" } for an https origin addressed by IP.
+      std::optional<std::string> text = value.value<std::string>();
+      std::optional<std::string> sni;
+      if (auto* entry = value.as_table()) {
+        for (auto&& [k, v] : *entry) {
+          (void)v;
+          if (k.str() != "url" && k.str() != "sni")
+            return Bad(key + "." + std::string(k.str()), "unknown key");
+        }
+        text = (*entry)["url"].value<std::string>();
+        sni = (*entry)["sni"].value<std::string>();
+        if ((*entry)["sni"] && (!sni || sni->empty()))
+          return Bad(key + ".sni", "must be a host name");
+      }
       auto origin = text ? ParseOrigin(*text) : std::nullopt;
       if (!origin) {
         if (s.ok())
           s = Bad(key,
                   "must be an origin URL such as \"http://10.0.0.5:8080\" or "
-                  "\"https://www.example.com\"");
+                  "\"https://www.example.com\", or { url = URL, sni = NAME }");
         continue;
+      }
+      if (sni) {
+        if (!origin->tls) return Bad(key + ".sni", "only an https:// origin has a TLS name");
+        origin->sni = *sni;
       }
       if (host.str() == "default") {
         c->default_origin = origin;

@@ -31,6 +31,9 @@ struct OriginUrl {
   std::string host;
   uint16_t port = 80;
   bool tls = false;
+  // TLS: the name sent as SNI and verified in the certificate, for an origin addressed by
+  // IP address ("" = host).
+  std::string sni;
   std::string ToString() const;
   bool operator==(const OriginUrl&) const = default;
 };

@@ -23,7 +23,7 @@ OriginPool::~OriginPool() {
 
 OriginPool::Key OriginPool::KeyFor(const asio::any_io_executor& executor,
                                    const config::OriginUrl& origin) {
-  return {&asio::query(executor, asio::execution::context), origin.ToString()};
+  return {&asio::query(executor, asio::execution::context), origin.ToString() + " " + origin.sni};
 }
 
 asio::awaitable<Connection> OriginPool::Acquire(const config::OriginUrl& origin,
@@ -55,12 +55,13 @@ asio::awaitable<Connection> OriginPool::Acquire(const config::OriginUrl& origin,
   if (origin.tls) {
     stream->StartTls(*tls_);
     SSL* handle = stream->tls_stream().native_handle();
+    const std::string& name = origin.sni.empty() ? origin.host : origin.sni;
     boost::system::error_code not_ip;
-    asio::ip::make_address(origin.host, not_ip);
-    // SNI names hosts only (RFC 6066 §3); the certificate is checked against the host name
-    // or the IP address the origin was configured with.
-    if (not_ip) SSL_set_tlsext_host_name(handle, origin.host.c_str());
-    stream->tls_stream().set_verify_callback(ssl::host_name_verification(origin.host));
+    asio::ip::make_address(name, not_ip);
+    // SNI names hosts only (RFC 6066 §3); the certificate is checked against the configured
+    // TLS name, else the host name or IP address of the origin's URL.
+    if (not_ip) SSL_set_tlsext_host_name(handle, name.c_str());
+    stream->tls_stream().set_verify_callback(ssl::host_name_verification(name));
     {
       std::lock_guard lock(mu_);
       if (auto it = sessions_.find(key.second); it != sessions_.end())
