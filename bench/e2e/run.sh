@@ -3,7 +3,9 @@
 # and Apache Traffic Server, each when installed, in front of the same origin-sim on loopback.
 #
 #   bench/e2e/run.sh [seconds per run, default 10]
-#   env: REPS (default 3), CONNS (default 64), TARGETS (default "edgecache nginx ats")
+#   env: REPS (default 3), CONNS (default 64), TARGETS (default "edgecache nginx ats"),
+#        TLS=1: clients over TLS (keep-alive) to edgecache and nginx with the same certificate
+#        (a P-256 one made here), hit scenarios only; Traffic Server is left out
 #
 # Method (the same as the peers' side-by-side harness): every proxy runs one worker pinned to
 # CPU 0; wrk (-t1, CONNS keep-alive connections) and the origin share CPU 1; objects are warmed
@@ -19,7 +21,8 @@ cd "$(dirname "$0")/../.."
 secs="${1:-10}"
 reps="${REPS:-3}"
 conns="${CONNS:-64}"
-targets="${TARGETS:-edgecache nginx ats}"
+tls="${TLS:-0}"
+if [ "$tls" = 1 ]; then targets="${TARGETS:-edgecache nginx}"; else targets="${TARGETS:-edgecache nginx ats}"; fi
 
 for p in wrk curl taskset; do
   command -v "$p" >/dev/null || { echo "bench/e2e: needs $p (apt-get install wrk curl util-linux)" >&2; exit 1; }
@@ -60,23 +63,40 @@ free_port() {  # a loopback port nobody listens on
   return 1
 }
 
+if [ "$tls" = 1 ]; then  # one certificate for every TLS listener
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=localhost -keyout "$work/tls.key" -out "$work/tls.pem" 2>/dev/null
+fi
+
 start origin taskset -c "$load_cpu" build-release/tools/origin-sim --listen 127.0.0.1:0
 for _ in $(seq 100); do grep -q listening "$work/origin.out" 2>/dev/null && break; sleep 0.05; done
 origin_port=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$work/origin.out")
 origin_count() { curl -s "http://127.0.0.1:$origin_port/__stats" | sed 's/.*"requests":\([0-9]*\).*/\1/'; }
 
-declare -A port
+declare -A port tls_port
 for t in $targets; do
   case $t in
     edgecache)
       port[$t]=$(free_port)
-      start edgecache taskset -c "$proxy_cpu" build-release/server/edgecache \
+      tls_flags=()
+      if [ "$tls" = 1 ]; then
+        tls_port[$t]=$(free_port)
+        tls_flags=(--tls-listen "127.0.0.1:${tls_port[$t]}" --tls-cert "$work/tls.pem" --tls-key "$work/tls.key")
+      fi
+      start edgecache taskset -c "$proxy_cpu" build-release/server/edgecache "${tls_flags[@]}" \
         --listen "127.0.0.1:${port[$t]}" --origin "http://127.0.0.1:$origin_port" \
         --store "$work/edgecache-store" --capacity 8GiB --ram-cache 1GiB --threads 1 --log-level error
       ;;
     nginx)
       command -v nginx >/dev/null || { echo "bench/e2e: nginx not installed, skipped (apt-get install nginx-light)" >&2; continue; }
       port[$t]=$(free_port)
+      tls_listen=""
+      if [ "$tls" = 1 ]; then
+        tls_port[$t]=$(free_port)
+        tls_listen="listen 127.0.0.1:${tls_port[$t]} ssl backlog=4096;
+    ssl_certificate $work/tls.pem; ssl_certificate_key $work/tls.key;
+    ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:tls:10m;"
+      fi
       mkdir -p "$work/nginx/cache" "$work/nginx/logs"
       cat >"$work/nginx/nginx.conf" <<CONF
 worker_processes 1;
@@ -93,6 +113,7 @@ http {
   upstream origin { server 127.0.0.1:$origin_port; keepalive 64; }
   server {
     listen 127.0.0.1:${port[$t]} backlog=4096;
+    $tls_listen
     location / {
       proxy_pass http://origin;
       proxy_http_version 1.1;
@@ -179,6 +200,10 @@ end
 LUA
 
 scenarios=(hit-1KiB hit-128KiB working-set-10k miss)
+[ "$tls" = 1 ] && scenarios=(hit-1KiB hit-128KiB)
+base_url() {  # target: where wrk sends its requests
+  if [ "$tls" = 1 ]; then echo "https://127.0.0.1:${tls_port[$1]}"; else echo "http://127.0.0.1:${port[$1]}"; fi
+}
 target_of() {
   case $1 in
     hit-1KiB) echo "/hot1k?cc=max-age=3600&size=1024" ;;
@@ -194,9 +219,9 @@ run() {  # target scenario: one wrk run, appends "target scenario rps p99 origin
   o0=$(origin_count)
   if [[ "$what" == *.lua ]]; then
     out=$(RUN_TAG="$t-$RANDOM$RANDOM" taskset -c "$load_cpu" wrk -t1 -c"$conns" -d"${secs}s" --timeout 10s \
-            --latency -s "$what" "http://127.0.0.1:${port[$t]}")
+            --latency -s "$what" "$(base_url "$t")")
   else
-    out=$(taskset -c "$load_cpu" wrk -t1 -c"$conns" -d"${secs}s" --timeout 10s --latency "http://127.0.0.1:${port[$t]}$what")
+    out=$(taskset -c "$load_cpu" wrk -t1 -c"$conns" -d"${secs}s" --timeout 10s --latency "$(base_url "$t")$what")
   fi
   o1=$(origin_count)
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
@@ -228,6 +253,7 @@ median() {  # target scenario column(3 rps, 4 p99, 5 origin)
     sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else print v[int((NR + 1) / 2)] }'
 }
 
+[ "$tls" = 1 ] && echo "clients over TLS (keep-alive, one P-256 certificate for every target)"
 echo "wrk -t1 -c$conns -d${secs}s, $reps interleaved repetitions, medians; proxies pinned to CPU $proxy_cpu" \
      "(one worker each), wrk and origin-sim to CPU $load_cpu"
 header=$(printf '%-16s' scenario)

@@ -196,6 +196,15 @@ TEST_F(TlsTest, ATlsClientIsServedFromTheCacheOverHttp11) {
       << out;
   EXPECT_NE(out.find("HTTP/1.1 200"), std::string::npos) << out;
   EXPECT_NE(out.find("hit"), std::string::npos) << out;
+  // Bodies that span many TLS records, from the origin and then from the store.
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(Curl({"--cacert", ca, "-o", "/dev/null", "-w", "%{size_download}",
+                    TlsUrl("/tls-big?cc=max-age=600&size=300000")},
+                   &out),
+              0)
+        << out;
+    EXPECT_EQ(out, "300000");
+  }
   // Plain HTTP to the TLS port is no request: the handshake fails and nothing is answered.
   EXPECT_NE(Curl({"http://127.0.0.1:" + std::to_string(tls_port_) + "/tls"}, &out), 0) << out;
   // TLS 1.1 is refused.

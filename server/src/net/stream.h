@@ -7,9 +7,11 @@
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
+#include <iterator>
 #include <optional>
+#include <vector>
 
 namespace edgecache::net {
 
@@ -27,7 +29,7 @@ class Stream {
     plain_.reset();
   }
   bool tls() const { return tls_.has_value(); }
-  boost::beast::ssl_stream<boost::beast::tcp_stream>& tls_stream() { return *tls_; }
+  boost::asio::ssl::stream<boost::beast::tcp_stream>& tls_stream() { return *tls_; }
 
   boost::beast::tcp_stream& tcp() { return plain_ ? *plain_ : tls_->next_layer(); }
   boost::asio::ip::tcp::socket& socket() { return tcp().socket(); }
@@ -54,18 +56,36 @@ class Stream {
   auto async_write_some(const Buffers& buffers, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
         [this](auto handler, const Buffers& b) {
-          if (tls_) {
-            tls_->async_write_some(b, std::move(handler));
-          } else {
+          if (!tls_) {
             plain_->async_write_some(b, std::move(handler));
+          } else if (const size_t n = Coalesce(b); n > 0) {
+            tls_->async_write_some(boost::asio::buffer(coalesced_.data(), n), std::move(handler));
+          } else {
+            tls_->async_write_some(b, std::move(handler));
           }
         },
         token, buffers);
   }
 
  private:
+  // TLS writes one record per call, from the first buffer only: a header and a small body
+  // would go out as two records and two system calls. Several buffers are copied into one
+  // record's worth (16 KiB) instead; returns the bytes copied, 0 for a lone or large first
+  // buffer (written as it is). The copy stays untouched until the write completes, since
+  // a stream has one write at a time.
+  template <typename Buffers>
+  size_t Coalesce(const Buffers& buffers) {
+    constexpr size_t kRecord = 16 * 1024;
+    auto it = boost::asio::buffer_sequence_begin(buffers);
+    const auto end = boost::asio::buffer_sequence_end(buffers);
+    if (it == end || std::next(it) == end || boost::asio::buffer_size(*it) >= kRecord) return 0;
+    coalesced_.resize(kRecord);
+    return boost::asio::buffer_copy(boost::asio::buffer(coalesced_), buffers);
+  }
+
+  std::vector<char> coalesced_;
   std::optional<boost::beast::tcp_stream> plain_;
-  std::optional<boost::beast::ssl_stream<boost::beast::tcp_stream>> tls_;
+  std::optional<boost::asio::ssl::stream<boost::beast::tcp_stream>> tls_;
 };
 
 }  // namespace edgecache::net
