@@ -39,10 +39,10 @@ struct OriginUrl {
 };
 
 struct NodeConfig {
-  std::vector<Endpoint> listen;   // [] = 127.0.0.1:8080 (unless tls_listen is set)
+  std::vector<Endpoint> listen;      // [] = 127.0.0.1:8080 (unless tls_listen is set)
   std::vector<Endpoint> tls_listen;  // TLS client listeners (tls_cert, tls_key)
   std::string tls_cert, tls_key;     // PEM: certificate chain, private key ([tls] cert, key)
-  std::optional<Endpoint> admin;  // admin listener (TCP or Unix socket)
+  std::optional<Endpoint> admin;     // admin listener (TCP or Unix socket)
   // Bearer token the admin API requires (every route but /healthz) when set; required
   // when the admin listener is reachable from other machines.
   std::string admin_token;
@@ -59,7 +59,7 @@ struct NodeConfig {
   std::optional<OriginUrl> parent;           // a parent edgecache (shield) for every miss
   // CA certificates (PEM) https origins are verified against; "" = the system's store.
   std::string origin_ca_file;
-  std::string name = "edgecache";            // identifies this node in Cache-Status and Via
+  std::string name = "edgecache";  // identifies this node in Cache-Status and Via
   bool response_via = true;  // Via on responses to clients (requests to origins always have it)
   int threads = 0;           // network threads; 0 = number of cores
 
@@ -121,9 +121,9 @@ std::optional<OriginUrl> ParseOrigin(std::string_view text);
 Status LoadFile(const std::string& path, NodeConfig* config);
 // The command-line flags of `edgecache`, each unset unless given.
 struct Flags {
-  std::vector<std::string> listen;  // replace the configured listeners when any is given
+  std::vector<std::string> listen;      // replace the configured listeners when any is given
   std::vector<std::string> tls_listen;  // likewise for the TLS listeners
-  std::vector<std::string> maps;    // HOST=http://ORIGIN:PORT, added to the remap table
+  std::vector<std::string> maps;        // HOST=http://ORIGIN:PORT, added to the remap table
   std::optional<std::string> admin, origin, parent, name, store, capacity, ram_cache, log_level,
       error_log, access_log, origin_ca, tls_cert, tls_key;
   std::optional<int> threads;

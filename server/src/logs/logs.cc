@@ -41,12 +41,21 @@ class ReopenableFileSink final : public spdlog::sinks::base_sink<std::mutex> {
 std::mutex files_mu;
 std::vector<std::weak_ptr<ReopenableFileSink>> files;  // GUARDED_BY(files_mu)
 
-std::shared_ptr<ReopenableFileSink> OpenFile(const std::string& path) {
-  auto sink = std::make_shared<ReopenableFileSink>(path);  // throws spdlog_ex
+// A file sink at `path`, remembered for ReopenLogFiles; IOError naming `key` when the file
+// cannot be opened.
+Status OpenFile(std::string_view key, const std::string& path,
+                std::shared_ptr<spdlog::sinks::sink>* out) {
+  std::shared_ptr<ReopenableFileSink> sink;
+  try {
+    sink = std::make_shared<ReopenableFileSink>(path);
+  } catch (const spdlog::spdlog_ex& e) {
+    return Status::IOError(std::string(key) + " " + path + ": " + e.what());
+  }
   std::lock_guard lock(files_mu);
   std::erase_if(files, [](const auto& f) { return f.expired(); });
   files.push_back(sink);
-  return sink;
+  *out = std::move(sink);
+  return Status::OK();
 }
 
 // `text` inside a quoted string of the text format: quotes, backslashes and bytes outside
@@ -75,14 +84,10 @@ AccessLog::~AccessLog() = default;
 Status AccessLog::Open(const std::string& where, config::NodeConfig::AccessLogFormat format,
                        std::unique_ptr<AccessLog>* out) {
   std::shared_ptr<spdlog::sinks::sink> sink;
-  try {
-    if (where == "-") {
-      sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
-    } else {
-      sink = OpenFile(where);
-    }
-  } catch (const spdlog::spdlog_ex& e) {
-    return Status::IOError("access_log " + where + ": " + e.what());
+  if (where == "-") {
+    sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+  } else if (Status s = OpenFile("access_log", where, &sink); !s.ok()) {
+    return s;
   }
   // Not registered with spdlog: a reload opens a new one while requests in flight finish
   // writing to this one.
@@ -162,14 +167,10 @@ Status SetErrorLog(const std::string& where, const std::string& level) {
     return Status::OK();
   }
   std::shared_ptr<spdlog::sinks::sink> sink;
-  try {
-    if (where.empty()) {
-      sink = std::make_shared<spdlog::sinks::stdout_color_sink_mt>();
-    } else {
-      sink = OpenFile(where);
-    }
-  } catch (const spdlog::spdlog_ex& e) {
-    return Status::IOError("error_log " + where + ": " + e.what());
+  if (where.empty()) {
+    sink = std::make_shared<spdlog::sinks::stdout_color_sink_mt>();
+  } else if (Status s = OpenFile("error_log", where, &sink); !s.ok()) {
+    return s;
   }
   auto logger = std::make_shared<spdlog::logger>("", std::move(sink));
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z [%l] %v");

@@ -123,32 +123,31 @@ Status Node::Start() {
   proxy_ = std::make_unique<proxy::Proxy>(std::make_shared<proxy::Settings>(config, access_log_),
                                           *store_, *pool_, metrics_);
 
+  // Binds `endpoints`, printing "edgecache: LABEL on ADDR:PORT" with the bound port.
+  auto bind_all = [this](const std::vector<config::Endpoint>& endpoints, const char* label,
+                         std::vector<std::unique_ptr<Acceptor>>* out) {
+    for (const auto& where : endpoints) {
+      auto acceptor = std::make_unique<Acceptor>(*ios_[0]);
+      if (Status s = Bind(where, acceptor.get()); !s.ok()) return s;
+      auto bound = acceptor->local_endpoint();
+      std::printf("edgecache: %s on %s\n", label,
+                  config::Endpoint{bound.address().to_string(), bound.port()}.ToString().c_str());
+      out->push_back(std::move(acceptor));
+    }
+    return Status::OK();
+  };
   std::vector<config::Endpoint> listen = config->listen;
   if (listen.empty() && config->tls_listen.empty()) listen.push_back({"127.0.0.1", 8080});
-  for (const auto& where : listen) {
-    auto acceptor = std::make_unique<Acceptor>(*ios_[0]);
-    s = Bind(where, acceptor.get());
-    if (!s.ok()) return s;
-    auto bound = acceptor->local_endpoint();
-    std::printf("edgecache: listening on %s\n",
-                config::Endpoint{bound.address().to_string(), bound.port()}.ToString().c_str());
-    listeners_.push_back(std::move(acceptor));
-  }
+  s = bind_all(listen, "listening", &listeners_);
+  if (!s.ok()) return s;
   if (!config->tls_listen.empty()) {
     std::shared_ptr<asio::ssl::context> context;
     s = net::MakeServerContext(config->tls_cert, config->tls_key, &context);
     if (!s.ok()) return s;
     server_tls_.store(std::move(context));
   }
-  for (const auto& where : config->tls_listen) {
-    auto acceptor = std::make_unique<Acceptor>(*ios_[0]);
-    s = Bind(where, acceptor.get());
-    if (!s.ok()) return s;
-    auto bound = acceptor->local_endpoint();
-    std::printf("edgecache: TLS listening on %s\n",
-                config::Endpoint{bound.address().to_string(), bound.port()}.ToString().c_str());
-    tls_listeners_.push_back(std::move(acceptor));
-  }
+  s = bind_all(config->tls_listen, "TLS listening", &tls_listeners_);
+  if (!s.ok()) return s;
   if (config->admin) {
     std::vector<config::Endpoint> bound_listeners;
     for (const auto& l : listeners_) {
