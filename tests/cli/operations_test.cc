@@ -305,6 +305,15 @@ TEST_F(OperationsTest, TopShowsRatesAndTheTopUrlsLiveAndQuitsOnQ) {
   const size_t first = once.out.find('\n', list) + 1;
   EXPECT_EQ(once.out.compare(first, 33, "test.local/popular?cc=max-age=600"), 0) << once.out;
 
+  // The admin route behind it refuses a count that is not one.
+  for (const char* bad : {"0", "abc", "1001", "-1"}) {
+    EXPECT_EQ(testing::Fetch(admin_port_, "GET", std::string("/api/v1/top?n=") + bad).status, 400)
+        << bad;
+  }
+  HttpResponse two = testing::Fetch(admin_port_, "GET", "/api/v1/top?n=2");
+  EXPECT_EQ(two.status, 200);
+  EXPECT_LE(json::parse(two.body).at("urls").as_array().size(), 2u) << two.body;
+
   // Live, in a terminal (tmux), until q.
   const std::string socket = dir_.Sub("tmux.sock");
   auto tmux = [&](std::vector<std::string> args, std::string* out = nullptr) {

@@ -113,6 +113,28 @@ TEST(ConfigFileTest, ErrorsNameTheKey) {
   EXPECT_NE(load("[cache]\nhonour_client_no_cache = 0\n").find("cache.honour_client_no_cache"),
             std::string::npos);
   EXPECT_NE(load("[origins]\nx = \"ftp://a\"\n").find("origins.x"), std::string::npos);
+  // An origin with a TLS name: only https, only url and sni, a non-empty name.
+  EXPECT_EQ(load("[origins]\nx = { url = \"https://10.0.0.5\", sni = \"x.example\" }\n"), "OK");
+  EXPECT_NE(load("[origins]\nx = { url = \"http://10.0.0.5\", sni = \"x.example\" }\n")
+                .find("origins.x.sni"),
+            std::string::npos);
+  EXPECT_NE(
+      load("[origins]\nx = { url = \"https://10.0.0.5\", port = 1 }\n").find("origins.x.port"),
+      std::string::npos);
+  EXPECT_NE(
+      load("[origins]\nx = { url = \"https://10.0.0.5\", sni = \"\" }\n").find("origins.x.sni"),
+      std::string::npos);
+  EXPECT_NE(load("[origins]\nx = { sni = \"x.example\" }\n").find("origins.x"), std::string::npos);
+  // TLS listeners need a readable certificate and key; the log format is text or json.
+  EXPECT_NE(load("tls_listen = \"127.0.0.1:8443\"\n").find("tls"), std::string::npos);
+  EXPECT_NE(load("tls_listen = \"127.0.0.1:8443\"\n[tls]\ncert = \"/nonexistent.pem\"\n"
+                 "key = \"/nonexistent.key\"\n")
+                .find("tls.cert"),
+            std::string::npos);
+  EXPECT_NE(load("[tls]\nchain = \"x\"\n").find("tls.chain"), std::string::npos);
+  EXPECT_NE(load("access_log_format = \"xml\"\n").find("access_log_format"), std::string::npos);
+  EXPECT_NE(load("origin_ca_file = \"/nonexistent.pem\"\n").find("origin_ca_file"),
+            std::string::npos);
   EXPECT_NE(load("bogus = 1\n").find("bogus"), std::string::npos);
   EXPECT_NE(load("listen = 5\n").find("listen"), std::string::npos);
   EXPECT_NE(load("[timeouts]\norigin_ms = 0\n").find("timeouts.origin_ms"), std::string::npos);
