@@ -33,8 +33,11 @@ int main(int argc, char** argv) {
                  "client listener ADDRESS:PORT (repeatable; default 127.0.0.1:8080)");
   app.add_option("--tls-listen", flags.tls_listen,
                  "TLS client listener ADDRESS:PORT (repeatable; needs --tls-cert, --tls-key)");
-  app.add_option("--tls-cert", flags.tls_cert, "TLS listeners' certificate chain (PEM)");
-  app.add_option("--tls-key", flags.tls_key, "TLS listeners' private key (PEM)");
+  app.add_option("--tls-cert", flags.tls_cert,
+                 "TLS listeners' certificate chain (PEM; repeatable: SNI picks, the first is "
+                 "the default)");
+  app.add_option("--tls-key", flags.tls_key,
+                 "private key (PEM) of each --tls-cert, in the same order");
   app.add_option("--admin", flags.admin,
                  "admin listener ADDRESS:PORT or unix:/PATH (admin API, /healthz, /metrics)");
   app.add_option("--origin", flags.origin,
@@ -115,7 +118,7 @@ int main(int argc, char** argv) {
     std::shared_ptr<boost::asio::ssl::context> tls;
     s = edgecache::net::MakeClientContext(config.origin_ca_file, &tls);
     if (s.ok() && !config.tls_listen.empty())
-      s = edgecache::net::MakeServerContext(config.tls_cert, config.tls_key, &tls);
+      s = edgecache::net::MakeServerContext(config.tls_certs, config.tls_keys, &tls);
   }
   if (!s.ok()) return ConfigError(s.message());
   if (check_config) {

@@ -117,7 +117,8 @@ class Node final : public Target {
 class Offline final : public Target {
  public:
   explicit Offline(config::NodeConfig config)
-      : config_(std::move(config)), keys_{config_.sort_query, config_.strip_query_params} {}
+      : config_(std::move(config)),
+        keys_{config_.sort_query, config_.strip_query_params, config_.key_scheme} {}
 
   Result Inspect(const std::string& url,
                  const std::map<std::string, std::string>& headers) override {

@@ -34,7 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   proxy::ForwardOptions options{{true, {"utm_*", "fbclid"}}, {"x-forwarded-host"}, "1.1 fuzz"};
   proxy::Routed routed;
-  if (!proxy::PrepareForward(req, options, "192.0.2.1", &routed).ok()) return 0;
+  if (!proxy::PrepareForward(req, options, "192.0.2.1", /*https=*/false, &routed).ok()) return 0;
   Check(std::string_view(req.target().data(), req.target().size()) == routed.target);
   Check(routed.key == routed.host + routed.target);
   Check(proxy::NormalizeTarget(routed.target, options.key) == routed.target);

@@ -11,19 +11,21 @@ namespace {
 
 TEST(CacheKeyTest, PercentEncodingAndDotSegmentsNormalised) {
   KeyOptions o;
-  EXPECT_EQ(CacheKey("h", "/%7euser/a%2fb", o), CacheKey("h", "/~user/a%2Fb", o));
-  EXPECT_EQ(CacheKey("h", "/a/./b/../c", o), "h/a/c");
-  EXPECT_EQ(CacheKey("h", "/p?q=%41", o), "h/p?q=A");
-  EXPECT_NE(CacheKey("h", "/a%2Fb", o), CacheKey("h", "/a/b", o));  // reserved stays encoded
-  EXPECT_EQ(CacheKey("h", "/p?b=2&a=1", o), "h/p?b=2&a=1");         // order kept by default
+  EXPECT_EQ(CacheKey(false, "h", "/%7euser/a%2fb", o), CacheKey(false, "h", "/~user/a%2Fb", o));
+  EXPECT_EQ(CacheKey(false, "h", "/a/./b/../c", o), "h/a/c");
+  EXPECT_EQ(CacheKey(false, "h", "/p?q=%41", o), "h/p?q=A");
+  EXPECT_NE(CacheKey(false, "h", "/a%2Fb", o),
+            CacheKey(false, "h", "/a/b", o));                       // reserved stays encoded
+  EXPECT_EQ(CacheKey(false, "h", "/p?b=2&a=1", o), "h/p?b=2&a=1");  // order kept by default
 }
 
 TEST(CacheKeyTest, QuerySortingAndStripping) {
   KeyOptions o{true, {"utm_*", "fbclid", "gclid"}};
-  EXPECT_EQ(CacheKey("h", "/p?b=2&utm_source=x&a=1&fbclid=y&utm_medium=z", o), "h/p?a=1&b=2");
-  EXPECT_EQ(CacheKey("h", "/p?gclid=1", o), "h/p");
-  EXPECT_EQ(CacheKey("h", "/p?flag&a=", o), "h/p?a=&flag");
-  EXPECT_EQ(CacheKey("h", "/p?utmost=1", o), "h/p?utmost=1");  // not utm_
+  EXPECT_EQ(CacheKey(false, "h", "/p?b=2&utm_source=x&a=1&fbclid=y&utm_medium=z", o),
+            "h/p?a=1&b=2");
+  EXPECT_EQ(CacheKey(false, "h", "/p?gclid=1", o), "h/p");
+  EXPECT_EQ(CacheKey(false, "h", "/p?flag&a=", o), "h/p?a=&flag");
+  EXPECT_EQ(CacheKey(false, "h", "/p?utmost=1", o), "h/p?utmost=1");  // not utm_
 }
 
 TEST(AcceptEncodingTest, ReducedToTheCodingsVariantsAreKeptFor) {
@@ -51,7 +53,7 @@ TEST(CacheKeyTest, NormalizedTargetsAreFixedPoints) {
                         "/%%34%31", "/a%zz?%%7e", "/%", "//..", "/a/.%2e/%2E./b"}) {
     const std::string once = NormalizeTarget(t, o);
     EXPECT_EQ(NormalizeTarget(once, o), once) << t;
-    EXPECT_EQ(CacheKey("h", t, o), "h" + once) << t;
+    EXPECT_EQ(CacheKey(false, "h", t, o), "h" + once) << t;
   }
   EXPECT_EQ(NormalizeTarget("/static/%2e%2e/uploads/x", {}), "/uploads/x");
   EXPECT_EQ(NormalizeTarget("/%%34%31", {}), "/%2541");  // not "/%41", which means "/A"
@@ -88,7 +90,7 @@ TEST(ForwardedRequestTest, TheForwardedRequestIsWhatIsKeyed) {
   req.insert(http::field::cookie, "b=2");
   req.set(http::field::accept_encoding, "gzip;q=0, *");
   Routed r;
-  ASSERT_TRUE(PrepareForward(req, o, "192.0.2.1", &r).ok());
+  ASSERT_TRUE(PrepareForward(req, o, "192.0.2.1", /*https=*/false, &r).ok());
   EXPECT_EQ(r.host, "victim.example");
   EXPECT_EQ(r.target, "/b?a=1&z=1");
   EXPECT_EQ(r.key, "victim.example/b?a=1&z=1");
@@ -111,7 +113,7 @@ TEST(ForwardedRequestTest, TheForwardedRequestIsWhatIsKeyed) {
   named.target("/v");
   named.set(http::field::host, "h.example");
   named.set(http::field::connection, "close, host");
-  ASSERT_TRUE(PrepareForward(named, o, "192.0.2.1", &r).ok());
+  ASSERT_TRUE(PrepareForward(named, o, "192.0.2.1", /*https=*/false, &r).ok());
   EXPECT_EQ(named[http::field::host], "h.example");
 
   for (const char* target : {"/a#frag", "*", "example.com:443", "ftp://h/x", "http://u@h/x",
@@ -120,7 +122,33 @@ TEST(ForwardedRequestTest, TheForwardedRequestIsWhatIsKeyed) {
     bad.method(http::verb::get);
     bad.target(target);
     bad.set(http::field::host, "h");
-    EXPECT_FALSE(PrepareForward(bad, o, "192.0.2.1", &r).ok()) << target;
+    EXPECT_FALSE(PrepareForward(bad, o, "192.0.2.1", /*https=*/false, &r).ok()) << target;
+  }
+}
+
+TEST(CacheKeyTest, TheSchemeIsInTheKeyOnlyWithKeySchemeAndOnlyForHttps) {
+  namespace http = boost::beast::http;
+  for (const bool key_scheme : {false, true}) {
+    KeyOptions o;
+    o.key_scheme = key_scheme;
+    const std::string tls = key_scheme ? "https://" : "";
+    EXPECT_EQ(CacheKey(false, "h", "/p", o), "h/p");
+    EXPECT_EQ(CacheKey(true, "h", "/p", o), tls + "h/p");
+    // The connection's scheme, not the one an absolute-form target claims.
+    for (const bool https : {false, true}) {
+      http::request_header<> req;
+      req.method(http::verb::get);
+      req.target("https://h/p");
+      Routed r;
+      ASSERT_TRUE(
+          PrepareForward(req, ForwardOptions{o, {}, "1.1 edge"}, "192.0.2.1", https, &r).ok());
+      EXPECT_EQ(r.key, (https ? tls : "") + "h/p");
+      EXPECT_EQ(req.target(), "/p");
+    }
+    // An operator's URL (purge, inspect) names the same key a request of that scheme has.
+    EXPECT_EQ(CacheKeyForUrl("http://h/p", o), "h/p");
+    EXPECT_EQ(CacheKeyForUrl("h/p", o), "h/p");
+    EXPECT_EQ(CacheKeyForUrl("HTTPS://H:8443/p", o), tls + "h/p");
   }
 }
 

@@ -132,6 +132,18 @@ TEST(ConfigFileTest, ErrorsNameTheKey) {
                 .find("tls.cert"),
             std::string::npos);
   EXPECT_NE(load("[tls]\nchain = \"x\"\n").find("tls.chain"), std::string::npos);
+  // Several certificates: an array of files each, in pairs.
+  const std::string readable = dir.Sub("c.toml");  // any readable file passes this check
+  EXPECT_EQ(load("tls_listen = \"127.0.0.1:8443\"\n[tls]\ncert = [\"" + readable + "\", \"" +
+                 readable + "\"]\nkey = [\"" + readable + "\", \"" + readable + "\"]\n"),
+            "OK");
+  EXPECT_NE(load("tls_listen = \"127.0.0.1:8443\"\n[tls]\ncert = [\"" + readable + "\", \"" +
+                 readable + "\"]\nkey = \"" + readable + "\"\n")
+                .find("in pairs"),
+            std::string::npos);
+  EXPECT_NE(load("[tls]\ncert = [\"\"]\n").find("tls.cert"), std::string::npos);
+  EXPECT_NE(load("[tls]\ncert = 5\n").find("tls.cert"), std::string::npos);
+  EXPECT_NE(load("[cache]\nkey_scheme = \"yes\"\n").find("cache.key_scheme"), std::string::npos);
   EXPECT_NE(load("access_log_format = \"xml\"\n").find("access_log_format"), std::string::npos);
   EXPECT_NE(load("origin_ca_file = \"/nonexistent.pem\"\n").find("origin_ca_file"),
             std::string::npos);

@@ -94,7 +94,7 @@ class TlsTest : public ::testing::Test {
     std::vector<std::string> args = {"--tls-listen",         "127.0.0.1:0", "--tls-cert",
                                      dir_.Sub("server.pem"), "--tls-key",   dir_.Sub("server.key")};
     args.insert(args.end(), extra.begin(), extra.end());
-    StartNode("http://127.0.0.1:" + std::to_string(origin), args);
+    plain_port_ = StartNode("http://127.0.0.1:" + std::to_string(origin), args);
     tls_port_ = node_->WaitForPort("edgecache: TLS listening on");
     ASSERT_NE(tls_port_, 0);
   }
@@ -104,7 +104,7 @@ class TlsTest : public ::testing::Test {
 
   TempDir dir_;
   std::unique_ptr<ChildProcess> origin_, plain_origin_, node_;
-  uint16_t tls_port_ = 0;
+  uint16_t plain_port_ = 0, tls_port_ = 0;
 };
 
 TEST_F(TlsTest, AVerifiedHttpsOriginFillsTheCache) {
@@ -252,6 +252,89 @@ TEST_F(TlsTest, AReloadReadsTheCertificateAgain) {
   EXPECT_EQ(rc, 0) << "new connections get the renewed certificate";
   EXPECT_NE(Curl({"--cacert", ca, "-o", "/dev/null", TlsUrl("/cert")}), 0)
       << "the old name is no longer in the certificate";
+}
+
+TEST_F(TlsTest, SniPicksTheCertificateForTheNameAndTheFirstOneOtherwise) {
+  // A second certificate from the same CA, for any name under wild.example.
+  std::ofstream(dir_.Sub("wild.cnf")) << "subjectAltName=DNS:*.wild.example\n";
+  Openssl(
+      "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
+      "-extfile wild.cnf -out wild.pem");
+  StartTlsNode({"--tls-cert", dir_.Sub("wild.pem"), "--tls-key", dir_.Sub("server.key")});
+  const std::string ca = dir_.Sub("ca.pem");
+  auto resolve = [&](const std::string& name) {
+    return name + ":" + std::to_string(tls_port_) + ":127.0.0.1";
+  };
+  // Each name gets the certificate made for it: curl verifies it against the CA.
+  EXPECT_EQ(Curl({"--cacert", ca, "-o", "/dev/null", TlsUrl("/sni?cc=max-age=60")}), 0);
+  std::string out;
+  EXPECT_EQ(Curl({"--cacert", ca, "--resolve", resolve("a.wild.example"), "-o", "/dev/null", "-w",
+                  "%{http_code}", TlsUrl("/sni?cc=max-age=60", "a.wild.example")},
+                 &out),
+            0)
+      << out;
+  EXPECT_EQ(out, "200");
+  // A name no certificate is for, and a client without SNI (an address): the first one.
+  ASSERT_EQ(Curl({"-k", "--resolve", resolve("nobody.example"), "-o", "/dev/null", "-w", "%{certs}",
+                  TlsUrl("/sni", "nobody.example")},
+                 &out),
+            0);
+  EXPECT_NE(out.find("DNS:localhost"), std::string::npos) << out;
+  EXPECT_EQ(out.find("wild.example"), std::string::npos) << out;
+  EXPECT_EQ(Curl({"--cacert", ca, "-o", "/dev/null", TlsUrl("/sni", "127.0.0.1")}), 0);
+  // The certificates go in pairs with their keys.
+  ChildProcess odd(EDGECACHE_BIN,
+                   {"--tls-listen", "127.0.0.1:0", "--store", dir_.Sub("store2"), "--origin",
+                    "http://127.0.0.1:9", "--tls-cert", dir_.Sub("server.pem"), "--tls-cert",
+                    dir_.Sub("wild.pem"), "--tls-key", dir_.Sub("server.key")},
+                   /*merge_stderr=*/true);
+  const std::string said = odd.ReadAll(std::chrono::seconds(30));
+  const int status = odd.Wait(std::chrono::seconds(30));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << said;
+  EXPECT_NE(said.find("in pairs"), std::string::npos) << said;
+}
+
+TEST_F(TlsTest, TheNodeEndsTlsConnectionsWithCloseNotify) {
+  StartTlsNode();
+  // openssl reports a TLS connection that ends without close_notify as an unexpected EOF,
+  // which a client cannot tell from a truncation.
+  ChildProcess client("/bin/sh",
+                      {"-c",
+                       "printf 'GET /bye?cc=max-age=60 HTTP/1.1\\r\\nHost: localhost\\r\\n"
+                       "Connection: close\\r\\n\\r\\n' | openssl s_client -connect 127.0.0.1:" +
+                           std::to_string(tls_port_) + " -quiet -ign_eof 2>&1"});
+  const std::string said = client.ReadAll(std::chrono::seconds(20));
+  client.Wait(std::chrono::seconds(20));
+  EXPECT_NE(said.find("HTTP/1.1 200"), std::string::npos) << said;
+  EXPECT_EQ(said.find("unexpected eof"), std::string::npos) << said;
+}
+
+TEST_F(TlsTest, TheSchemeIsPartOfTheKeyOnlyWhenConfigured) {
+  for (const bool key_scheme : {false, true}) {
+    std::ofstream(dir_.Sub("scheme.toml"), std::ios::trunc)
+        << "[cache]\nkey_scheme = " << (key_scheme ? "true" : "false") << "\n";
+    StartTlsNode({"--config", dir_.Sub("scheme.toml")});
+    HttpResponse plain =
+        testing::Fetch(plain_port_, "GET", "/scheme?cc=max-age=600", {}, "", "localhost");
+    EXPECT_NE(plain.Header("cache-status").find("fwd=miss"), std::string::npos);
+    for (int i = 0; i < 2; ++i) {
+      std::string out;
+      ASSERT_EQ(Curl({"--cacert", dir_.Sub("ca.pem"), "-D", "-", "-o", "/dev/null",
+                      TlsUrl("/scheme?cc=max-age=600")},
+                     &out),
+                0)
+          << out;
+      // Shared with http unless key_scheme; then a key of its own, filled once.
+      const bool miss = key_scheme && i == 0;
+      EXPECT_EQ(out.find("fwd=miss") != std::string::npos, miss) << key_scheme << " " << out;
+    }
+    EXPECT_NE(testing::Fetch(plain_port_, "GET", "/scheme?cc=max-age=600", {}, "", "localhost")
+                  .Header("cache-status")
+                  .find("hit"),
+              std::string::npos);
+    node_.reset();
+    std::filesystem::remove_all(dir_.Sub("store"));
+  }
 }
 
 TEST_F(TlsTest, AnOriginAddressedByIpIsVerifiedAgainstItsConfiguredName) {

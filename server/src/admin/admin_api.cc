@@ -131,7 +131,7 @@ AdminResponse AdminApi::Handle(const AdminRequest& req) {
     }
   }
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
-  const proxy::KeyOptions keys{config->sort_query, config->strip_query_params};
+  const proxy::KeyOptions keys{config->sort_query, config->strip_query_params, config->key_scheme};
 
   if (path == "/metrics" && get) {
     return Reply(req, http::status::ok, metrics_.Render(store_.Counters()),

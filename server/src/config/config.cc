@@ -136,8 +136,8 @@ Status ApplyFlags(const Flags& f, NodeConfig* c) {
       out->push_back(*e);
     }
   }
-  if (f.tls_cert) c->tls_cert = *f.tls_cert;
-  if (f.tls_key) c->tls_key = *f.tls_key;
+  if (!f.tls_cert.empty()) c->tls_certs = f.tls_cert;
+  if (!f.tls_key.empty()) c->tls_keys = f.tls_key;
   if (f.admin) {
     auto e = ParseEndpoint(*f.admin, /*allow_unix=*/true);
     if (!e) return bad("--admin", *f.admin, "ADDRESS:PORT or unix:/PATH");
@@ -231,6 +231,19 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
     }
     if (!ok && s.ok()) s = Bad(key, "must be an array of non-empty names");
   };
+  // A file name, or an array of them.
+  auto files = [&](const toml::node_view<toml::node>& n, std::string_view key,
+                   std::vector<std::string>* out) {
+    if (!n) return;
+    out->clear();
+    if (auto v = n.value<std::string>(); v && !v->empty()) {
+      out->push_back(*v);
+    } else if (n.as_array() != nullptr) {
+      names(n, key, out);
+    } else if (s.ok()) {
+      s = Bad(key, "must be a file name or an array of them");
+    }
+  };
   auto endpoint = [&](const std::string& text, std::string_view key) -> std::optional<Endpoint> {
     const bool admin = key == "admin";
     auto e = ParseEndpoint(text, admin);
@@ -276,9 +289,10 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
        {"max_header_bytes", "max_request_body_bytes", "max_connections", "max_object_bytes"}},
       {"cache",
        {"honour_client_no_cache", "forward_surrogate_headers", "content_etag",
-        "synthesize_last_modified", "sort_query", "collapse_wait_ms", "range_miss_fetch_full",
-        "max_variants", "strip_query_params", "key_headers", "store_set_cookie",
-        "heuristic_fraction", "heuristic_max_seconds", "stale_if_error_seconds"}}};
+        "synthesize_last_modified", "sort_query", "key_scheme", "collapse_wait_ms",
+        "range_miss_fetch_full", "max_variants", "strip_query_params", "key_headers",
+        "store_set_cookie", "heuristic_fraction", "heuristic_max_seconds",
+        "stale_if_error_seconds"}}};
   for (const auto& [table, keys] : kTableKeys) {
     auto node = root[table];
     if (!node) continue;
@@ -311,8 +325,8 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
     }
   }
   auto tls = root["tls"];
-  str(tls["cert"], "tls.cert", &c->tls_cert);
-  str(tls["key"], "tls.key", &c->tls_key);
+  files(tls["cert"], "tls.cert", &c->tls_certs);
+  files(tls["key"], "tls.key", &c->tls_keys);
   std::string admin;
   str(root["admin"], "admin", &admin);
   if (!admin.empty()) c->admin = endpoint(admin, "admin");
@@ -453,6 +467,7 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   boolean(cache["synthesize_last_modified"], "cache.synthesize_last_modified",
           &c->synthesize_last_modified);
   boolean(cache["sort_query"], "cache.sort_query", &c->sort_query);
+  boolean(cache["key_scheme"], "cache.key_scheme", &c->key_scheme);
   integer(cache["collapse_wait_ms"], "cache.collapse_wait_ms", &c->collapse_wait_ms);
   boolean(cache["range_miss_fetch_full"], "cache.range_miss_fetch_full", &c->range_miss_fetch_full);
   int64_t max_variants = c->max_variants;
@@ -491,11 +506,17 @@ Status Validate(const NodeConfig& c) {
     return Bad("log_level", "must be one of trace, debug, info, warn, error, off");
   }
   if (c.threads < 0 || c.threads > 256) return Bad("threads", "must be between 0 and 256");
-  if (!c.tls_listen.empty() && (c.tls_cert.empty() || c.tls_key.empty()))
+  if (!c.tls_listen.empty() && c.tls_certs.empty())
     return Bad("tls", "tls_listen needs tls.cert and tls.key (--tls-cert, --tls-key)");
-  for (const auto& [key, file] : {std::pair{"tls.cert", &c.tls_cert}, {"tls.key", &c.tls_key}}) {
-    if (!file->empty() && ::access(file->c_str(), R_OK) != 0)
-      return Bad(key, "cannot read " + *file);
+  if (c.tls_certs.size() != c.tls_keys.size()) {
+    return Bad("tls", "tls.cert lists " + std::to_string(c.tls_certs.size()) +
+                          " certificates and tls.key " + std::to_string(c.tls_keys.size()) +
+                          " keys: they go in pairs");
+  }
+  for (const auto& [key, files] : {std::pair{"tls.cert", &c.tls_certs}, {"tls.key", &c.tls_keys}}) {
+    for (const std::string& file : *files) {
+      if (::access(file.c_str(), R_OK) != 0) return Bad(key, "cannot read " + file);
+    }
   }
   if (!c.origin_ca_file.empty() && ::access(c.origin_ca_file.c_str(), R_OK) != 0) {
     return Bad("origin_ca_file", "cannot read " + c.origin_ca_file);

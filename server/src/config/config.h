@@ -40,9 +40,11 @@ struct OriginUrl {
 
 struct NodeConfig {
   std::vector<Endpoint> listen;      // [] = 127.0.0.1:8080 (unless tls_listen is set)
-  std::vector<Endpoint> tls_listen;  // TLS client listeners (tls_cert, tls_key)
-  std::string tls_cert, tls_key;     // PEM: certificate chain, private key ([tls] cert, key)
-  std::optional<Endpoint> admin;     // admin listener (TCP or Unix socket)
+  std::vector<Endpoint> tls_listen;  // TLS client listeners (tls_certs, tls_keys)
+  // PEM certificate chains and their private keys, pairwise ([tls] cert, key): the first
+  // is presented unless a client's SNI names a host only a later one is for.
+  std::vector<std::string> tls_certs, tls_keys;
+  std::optional<Endpoint> admin;  // admin listener (TCP or Unix socket)
   // Bearer token the admin API requires (every route but /healthz) when set; required
   // when the admin listener is reachable from other machines.
   std::string admin_token;
@@ -86,6 +88,7 @@ struct NodeConfig {
   int64_t collapse_wait_ms = 10000;      // request collapsing: how long followers wait; 0 = off
   uint32_t max_variants = 16;            // Vary variants stored per URL
   bool sort_query = false;               // cache key: sort query parameters
+  bool key_scheme = false;               // cache key: TLS requests keyed apart ("https://")
   // Cache key: drop these query parameters ("utm_*" wildcards); forwarded without them.
   std::vector<std::string> strip_query_params;
   // Request fields dropped by default because they change what origins serve without being
@@ -121,11 +124,12 @@ std::optional<OriginUrl> ParseOrigin(std::string_view text);
 Status LoadFile(const std::string& path, NodeConfig* config);
 // The command-line flags of `edgecache`, each unset unless given.
 struct Flags {
-  std::vector<std::string> listen;      // replace the configured listeners when any is given
-  std::vector<std::string> tls_listen;  // likewise for the TLS listeners
-  std::vector<std::string> maps;        // HOST=http://ORIGIN:PORT, added to the remap table
+  std::vector<std::string> listen;             // replace the configured listeners when any is given
+  std::vector<std::string> tls_listen;         // likewise for the TLS listeners
+  std::vector<std::string> tls_cert, tls_key;  // likewise for the certificates (pairwise)
+  std::vector<std::string> maps;               // HOST=http://ORIGIN:PORT, added to the remap table
   std::optional<std::string> admin, origin, parent, name, store, capacity, ram_cache, log_level,
-      error_log, access_log, origin_ca, tls_cert, tls_key;
+      error_log, access_log, origin_ca;
   std::optional<int> threads;
 };
 // Lays the flags over *config (flags override the file). InvalidArgument naming the flag.

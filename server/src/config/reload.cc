@@ -37,8 +37,8 @@ const std::vector<Key>& Keys() {
   static const std::vector<Key> keys = {
       Field("listen", kRestart, &C::listen),
       Field("tls_listen", kRestart, &C::tls_listen),
-      Field("tls.cert", kLive, &C::tls_cert),
-      Field("tls.key", kLive, &C::tls_key),
+      Field("tls.cert", kLive, &C::tls_certs),
+      Field("tls.key", kLive, &C::tls_keys),
       Field("admin", kRestart, &C::admin),
       Field("threads", kRestart, &C::threads),
       Field("store.dir", kRestart, &C::store_dir),
@@ -75,6 +75,7 @@ const std::vector<Key>& Keys() {
       Field("cache.collapse_wait_ms", kLive, &C::collapse_wait_ms),
       Field("cache.max_variants", kLive, &C::max_variants),
       Field("cache.sort_query", kLive, &C::sort_query),
+      Field("cache.key_scheme", kLive, &C::key_scheme),
       Field("cache.strip_query_params", kLive, &C::strip_query_params),
       Field("cache.key_headers", kLive, &C::key_headers),
       Field("cache.store_set_cookie", kLive, &C::store_set_cookie),

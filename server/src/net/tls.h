@@ -8,6 +8,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "edgecache/status.h"
 
@@ -19,10 +20,13 @@ namespace edgecache::net {
 Status MakeClientContext(const std::string& ca_file,
                          std::shared_ptr<boost::asio::ssl::context>* out);
 
-// For TLS listeners: the certificate chain `cert_file` and its private key `key_file`
-// (PEM), TLS 1.2+ with forward-secret AEAD ciphers, ALPN http/1.1. InvalidArgument naming
-// tls.cert or tls.key when they cannot be loaded or do not match.
-Status MakeServerContext(const std::string& cert_file, const std::string& key_file,
+// For TLS listeners: certificate chains `cert_files` and their private keys `key_files`
+// (PEM, pairwise), TLS 1.2+ with forward-secret AEAD ciphers, ALPN http/1.1. A client's SNI
+// picks the first certificate valid for that name (its subjectAltName DNS names, wildcards
+// included); without SNI, or when none is, the first one is presented. InvalidArgument
+// naming tls.cert or tls.key when one cannot be loaded or a pair does not match.
+Status MakeServerContext(const std::vector<std::string>& cert_files,
+                         const std::vector<std::string>& key_files,
                          std::shared_ptr<boost::asio::ssl::context>* out);
 
 }  // namespace edgecache::net

@@ -142,7 +142,7 @@ Status Node::Start() {
   if (!s.ok()) return s;
   if (!config->tls_listen.empty()) {
     std::shared_ptr<asio::ssl::context> context;
-    s = net::MakeServerContext(config->tls_cert, config->tls_key, &context);
+    s = net::MakeServerContext(config->tls_certs, config->tls_keys, &context);
     if (!s.ok()) return s;
     server_tls_.store(std::move(context));
   }
@@ -268,7 +268,7 @@ config::ReloadResult Node::Reload() {
   // TLS listeners' certificate and key, read again: renewed files keep their paths.
   std::shared_ptr<asio::ssl::context> server_tls;
   if (!running->tls_listen.empty()) {
-    if (Status s = net::MakeServerContext(next->tls_cert, next->tls_key, &server_tls); !s.ok())
+    if (Status s = net::MakeServerContext(next->tls_certs, next->tls_keys, &server_tls); !s.ok())
       return fail(std::move(s));
   }
   if (next->error_log != running->error_log || next->log_level != running->log_level) {
@@ -495,6 +495,12 @@ asio::awaitable<void> Node::Session(tcp::socket socket, bool tls) {
     // Another request only at a message boundary: a body nobody forwarded is read past.
     if (keep && !body.done()) keep = co_await body.Discard();
     if (!keep) break;
+  }
+  if (tls && handshaken) {
+    // TLS ends with close_notify (RFC 8446 §6.1), so the client can tell the end from a
+    // truncation. Shutting down also waits for the client's close_notify: at most a second.
+    stream.expires_after(std::chrono::seconds(1));
+    co_await stream.tls_stream().async_shutdown(kToken);
   }
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   stream.tcp().close();

@@ -139,8 +139,14 @@ std::string NormalizeTarget(std::string_view target, const KeyOptions& options) 
   return out;
 }
 
-std::string CacheKey(std::string_view host, std::string_view target, const KeyOptions& options) {
-  return std::string(host) + NormalizeTarget(target, options);
+std::string_view KeyPrefix(bool https, const KeyOptions& options) {
+  return https && options.key_scheme ? "https://" : "";
+}
+
+std::string CacheKey(bool https, std::string_view host, std::string_view target,
+                     const KeyOptions& options) {
+  return std::string(KeyPrefix(https, options)) + std::string(host) +
+         NormalizeTarget(target, options);
 }
 
 std::string NormalizeAcceptEncoding(std::string_view value) {
@@ -225,7 +231,8 @@ std::optional<std::string> CacheKeyForUrl(std::string_view url, const KeyOptions
   if (absolute.find("://") == std::string::npos) absolute = "http://" + absolute;
   auto split = SplitAbsolute(absolute);
   if (!split || split->first.empty()) return std::nullopt;
-  return CacheKey(split->first, split->second, options);
+  const bool https = util::AsciiLower(absolute.substr(0, absolute.find("://"))) == "https";
+  return CacheKey(https, split->first, split->second, options);
 }
 
 std::string NormalizePreferenceList(std::string_view value) {

@@ -5,6 +5,8 @@
 // and removed dot segments; then, when configured, query parameters dropped by name
 // (`utm_*` style trailing wildcards allowed) and the rest sorted. The proxy forwards the
 // normalised target itself (proxy/forwarded_request.h), so the key is what the origin saw.
+// With `key_scheme` (cache.key_scheme), requests that came over TLS have keys of their own,
+// "https://" + the key above; http keys are the same with the option on or off.
 #pragma once
 
 #include <optional>
@@ -18,14 +20,21 @@ namespace edgecache::proxy {
 struct KeyOptions {
   bool sort_query = false;
   std::vector<std::string> strip_query_params;  // names; "utm_*" matches any utm_ prefix
+  bool key_scheme = false;
 };
+
+// What keys of requests that came over TLS (`https`) start with: "https://" with
+// key_scheme, else nothing.
+std::string_view KeyPrefix(bool https, const KeyOptions& options);
 
 // `target` (origin form, "/path?query") normalised as above. Idempotent: a normalised
 // target normalises to itself.
 std::string NormalizeTarget(std::string_view target, const KeyOptions& options);
 
-// `host` lower-case without port; `target` in origin form: host + NormalizeTarget(target).
-std::string CacheKey(std::string_view host, std::string_view target, const KeyOptions& options);
+// `host` lower-case without port; `target` in origin form:
+// KeyPrefix(https) + host + NormalizeTarget(target).
+std::string CacheKey(bool https, std::string_view host, std::string_view target,
+                     const KeyOptions& options);
 
 // A Host field value or an absolute URI's authority (RFC 9110 §7.2, RFC 3986 §3.2): the
 // lower-case host without port or trailing dot; nullopt when it is not a reg-name, IPv4
@@ -36,8 +45,9 @@ std::optional<std::string> ParseAuthority(std::string_view authority);
 // nullopt when `uri` is not an absolute URI with a valid authority (no userinfo).
 std::optional<std::pair<std::string, std::string>> SplitAbsolute(std::string_view uri);
 
-// The cache key of a URL as an operator writes it: "http://host/path?q", or "host/path?q"
-// (http assumed); the port is not part of the key. nullopt when it is not a URL with a
+// The cache key of a URL as an operator writes it: "http://host/path?q", "https://…" (the
+// same key unless key_scheme), or "host/path?q" (http assumed); the port is not part of
+// the key. nullopt when it is not a URL with a
 // host. A URL prefix gives the key prefix of every URL under it.
 std::optional<std::string> CacheKeyForUrl(std::string_view url, const KeyOptions& options);
 

@@ -67,7 +67,7 @@ bool IsUnkeyedOverrideHeader(std::string_view lower_name) {
 }
 
 Status PrepareForward(http::request_header<>& req, const ForwardOptions& options,
-                      std::string_view client_address, Routed* routed) {
+                      std::string_view client_address, bool https, Routed* routed) {
   const std::string_view raw(req.target().data(), req.target().size());
   if (raw.find('#') != std::string_view::npos) return Bad("fragment in the request target");
   size_t host_lines = 0;
@@ -98,7 +98,7 @@ Status PrepareForward(http::request_header<>& req, const ForwardOptions& options
 
   routed->host = std::move(*host);
   routed->target = NormalizeTarget(target, options.key);
-  routed->key = routed->host + routed->target;
+  routed->key = std::string(KeyPrefix(https, options.key)) + routed->host + routed->target;
 
   // Hop-by-hop first: "Connection: host" must not remove the Host set below.
   http_util::StripHopByHop(req);

@@ -46,14 +46,15 @@ struct ForwardOptions {
 struct Routed {
   std::string host;    // lower-case, without port or trailing dot
   std::string target;  // normalised origin form, exactly as forwarded
-  std::string key;     // the cache key: host + target
+  std::string key;     // the cache key: [scheme prefix] + host + target
 };
 
-// Rewrites `req` into the request forwarded to the origin (see above) and fills *routed.
-// InvalidArgument naming the reason when the target or Host cannot be normalised
-// unambiguously; `req` is then unspecified and must be answered with 400.
+// Rewrites `req` into the request forwarded to the origin (see above) and fills *routed;
+// `https`: the request came over TLS (the key's scheme, proxy/cache_key.h). InvalidArgument
+// naming the reason when the target or Host cannot be normalised unambiguously; `req` is
+// then unspecified and must be answered with 400.
 Status PrepareForward(boost::beast::http::request_header<>& req, const ForwardOptions& options,
-                      std::string_view client_address, Routed* routed);
+                      std::string_view client_address, bool https, Routed* routed);
 
 // Request fields that change what an origin serves without being part of the URL, dropped
 // unless listed in ForwardOptions::key_headers (lower-case).

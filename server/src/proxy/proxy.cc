@@ -21,7 +21,9 @@ Settings::Settings(std::shared_ptr<const config::NodeConfig> c,
       policy{config->heuristic_fraction, config->heuristic_max_seconds,
              config->honour_client_no_cache, config->store_set_cookie},
       via("1.1 " + config->name),
-      forward{{config->sort_query, config->strip_query_params}, config->key_headers, via},
+      forward{{config->sort_query, config->strip_query_params, config->key_scheme},
+              config->key_headers,
+              via},
       access_log(std::move(log)) {}
 
 Proxy::Proxy(std::shared_ptr<const Settings> settings, Store& store, origin::OriginPool& pool,
@@ -49,7 +51,7 @@ asio::awaitable<Proxy::AfterResponse> Proxy::Handle(Request& req, http_util::Req
   const std::string target =  // as received, for the access log only
       log ? std::string(req.target().data(), req.target().size()) : std::string();
   Routed routed;
-  Status routing = PrepareForward(req, settings.forward, client_address, &routed);
+  Status routing = PrepareForward(req, settings.forward, client_address, client.tls(), &routed);
   bool keep = true;
   if (!routing.ok()) {
     keep = co_await SendError(x, 400, "bad request: " + routing.message() + "\n");

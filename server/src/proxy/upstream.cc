@@ -136,11 +136,12 @@ void Proxy::Invalidate(Exchange& x, unsigned status) {
                     m == http::verb::report || m == http::verb::search;
   if (safe || status < 200 || status >= 400) return;
   std::vector<std::string> keys = {x.primary};
+  const bool https = x.client != nullptr && x.client->tls();
   for (const std::string& location : x.response_locations) {
     if (location.starts_with("/")) {
-      keys.push_back(CacheKey(x.host, location, x.settings->forward.key));
+      keys.push_back(CacheKey(https, x.host, location, x.settings->forward.key));
     } else if (auto split = SplitAbsolute(location); split && split->first == x.host) {
-      keys.push_back(CacheKey(x.host, split->second, x.settings->forward.key));
+      keys.push_back(CacheKey(https, x.host, split->second, x.settings->forward.key));
     }
   }
   for (const auto& key : keys) {
