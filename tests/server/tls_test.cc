@@ -238,10 +238,26 @@ TEST_F(TlsTest, AReloadReadsTheCertificateAgain) {
   StartTlsNode();
   const std::string ca = dir_.Sub("ca.pem");
   ASSERT_EQ(Curl({"--cacert", ca, "-o", "/dev/null", TlsUrl("/cert")}), 0);
+  // A keep-alive connection open across the reload: one request before, one after.
+  ChildProcess open_connection(
+      "/bin/sh", {"-c",
+                  "(printf 'GET /cert HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n'; "
+                  "sleep 2; printf 'GET /cert HTTP/1.1\\r\\nHost: localhost\\r\\n"
+                  "Connection: close\\r\\n\\r\\n') | openssl s_client -connect 127.0.0.1:" +
+                      std::to_string(tls_port_) + " -quiet -ign_eof 2>&1"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
   // The certificate is renewed in place (here: for other.example), then the node reloads.
   std::filesystem::copy_file(dir_.Sub("other-host.pem"), dir_.Sub("server.pem"),
                              std::filesystem::copy_options::overwrite_existing);
   ASSERT_EQ(::kill(node_->pid(), SIGHUP), 0);
+  const std::string across = open_connection.ReadAll(std::chrono::seconds(20));
+  open_connection.Wait(std::chrono::seconds(20));
+  size_t answers = 0;
+  for (size_t at = across.find("HTTP/1.1 200"); at != std::string::npos;
+       at = across.find("HTTP/1.1 200", at + 1)) {
+    ++answers;
+  }
+  EXPECT_EQ(answers, 2u) << "the open connection is kept across the reload:\n" << across;
   const std::string resolve = "other.example:" + std::to_string(tls_port_) + ":127.0.0.1";
   int rc = -1;
   for (int i = 0; i < 100 && rc != 0; ++i) {
