@@ -490,6 +490,37 @@ Status StoreImpl::InstallRule(purge::Rule::Kind kind, std::string_view value, Pu
   return purger_->Install(kind, value, mode, affected);
 }
 
+Status StoreImpl::ApplyLoggedPurge(std::string_view log, std::string_view position,
+                                   const LoggedPurge& purge) {
+  if (options_.read_only) return ReadOnlyError();
+  if (log.empty()) return Status::InvalidArgument("purge log without a name");
+  for (const std::string& value : purge.values) {
+    if (value.find('\0') != std::string::npos)
+      return Status::InvalidArgument("purge value contains a NUL byte");
+    if (value.empty() && purge.kind != LoggedPurge::Kind::kPrefixes)
+      return Status::InvalidArgument("empty URL or tag in a logged purge");
+  }
+  const purge::Purger::Record record{format::kMetaLogPositionPrefix + std::string(log),
+                                     std::string(position)};
+  switch (purge.kind) {
+    case LoggedPurge::Kind::kUrls:
+      return purger_->PurgeUrls(purge.values, purge.mode, nullptr, &record);
+    case LoggedPurge::Kind::kTags:
+      return purger_->InstallAll(purge::Rule::Kind::kTag, purge.values, purge.mode, record);
+    case LoggedPurge::Kind::kPrefixes:
+      return purger_->InstallAll(purge::Rule::Kind::kPrefix, purge.values, purge.mode, record);
+  }
+  return Status::InvalidArgument("unknown purge kind");
+}
+
+Status StoreImpl::LogPosition(std::string_view log, std::string* position) {
+  bool found = false;
+  Status s = table_->Get(Family::kMeta, format::kMetaLogPositionPrefix + std::string(log), position,
+                         &found);
+  if (s.ok() && !found) position->clear();
+  return s;
+}
+
 StoreCounters StoreImpl::Counters() const {
   StoreCounters c;
   c.objects = static_cast<uint64_t>(std::max<int64_t>(0, objects_.load()));

@@ -149,6 +149,37 @@ TEST_F(PurgeTest, UrlPurgeSoftKeepsBodyAndCounts) {
   EXPECT_EQ(affected, 0u);
 }
 
+TEST_F(PurgeTest, ALoggedPurgeRecordsItsPositionWithIt) {
+  std::string position;
+  ASSERT_TRUE(store_->LogPosition("pop", &position).ok());
+  EXPECT_EQ(position, "");  // never applied
+  for (int i = 0; i < 4; ++i) PutTagged("l/" + std::to_string(i), {i % 2 ? "odd" : "even"});
+  ASSERT_TRUE(
+      store_->ApplyLoggedPurge("pop", "10-0", {LoggedPurge::Kind::kTags, {"odd"}, PurgeMode::kHard})
+          .ok());
+  ASSERT_TRUE(
+      store_->ApplyLoggedPurge("pop", "11-0", {LoggedPurge::Kind::kUrls, {"l/0"}, PurgeMode::kSoft})
+          .ok());
+  // A position only (an entry the node skips), and another log's position kept apart.
+  ASSERT_TRUE(store_->ApplyLoggedPurge("pop", "12-0", {LoggedPurge::Kind::kUrls, {}}).ok());
+  ASSERT_TRUE(
+      store_->ApplyLoggedPurge("other", "3-0", {LoggedPurge::Kind::kPrefixes, {"l/2"}}).ok());
+  // A malformed value: nothing purged, the position unchanged.
+  EXPECT_EQ(store_->ApplyLoggedPurge("pop", "13-0", {LoggedPurge::Kind::kTags, {""}}).code(),
+            Status::Code::kInvalidArgument);
+  Reopen();
+  ASSERT_TRUE(store_->LogPosition("pop", &position).ok());
+  EXPECT_EQ(position, "12-0");
+  ASSERT_TRUE(store_->LogPosition("other", &position).ok());
+  EXPECT_EQ(position, "3-0");
+  bool stale = false;
+  EXPECT_TRUE(Has("l/0", &stale));
+  EXPECT_TRUE(stale);
+  EXPECT_FALSE(Has("l/1"));
+  EXPECT_FALSE(Has("l/2"));
+  EXPECT_FALSE(Has("l/3"));
+}
+
 TEST_F(PurgeTest, PurgeIsDurableEvenIfClosedBeforeCleanup) {
   for (int i = 0; i < 3000; ++i) PutTagged("d/" + std::to_string(i), {"gone"});
   PutTagged("d/keep", {"kept"});

@@ -101,6 +101,15 @@ struct ListOptions {
   size_t limit = 1000;
 };
 
+// A purge taken from a replicated purge log (a point of presence's, whose nodes all apply
+// the same log): what to purge, by primary key, tag or key prefix.
+struct LoggedPurge {
+  enum class Kind { kUrls, kTags, kPrefixes };
+  Kind kind = Kind::kUrls;
+  std::vector<std::string> values;  // primary keys, tags or key prefixes; may be empty
+  PurgeMode mode = PurgeMode::kHard;
+};
+
 class Store {
  public:
   // Opens (or creates, per options.create_if_missing) the store in `dir`. Refuses, with a
@@ -184,6 +193,16 @@ class Store {
   // segments reclaimed but not yet cleaned up may be among them.
   virtual Status PurgeTag(std::string_view tag, PurgeMode mode, uint64_t* affected) = 0;
   virtual Status PurgePrefix(std::string_view prefix, PurgeMode mode, uint64_t* affected) = 0;
+
+  // Applies `purge` (as PurgeUrls, PurgeTag and PurgePrefix do) and records that the log
+  // named `log` was applied up to `position`, durably and together: after a crash either
+  // both hold or neither does, so a follower of the log resumes exactly after the last
+  // purge it applied. With no values it records the position only. InvalidArgument for a
+  // malformed value (nothing purged, the position unchanged).
+  virtual Status ApplyLoggedPurge(std::string_view log, std::string_view position,
+                                  const LoggedPurge& purge) = 0;
+  // The position last recorded for `log`; "" when none was.
+  virtual Status LogPosition(std::string_view log, std::string* position) = 0;
 
   // Objects by primary-key prefix and/or tag, in key order, purge state applied.
   virtual Status List(const ListOptions& options, std::vector<ObjectInfo>* out) = 0;

@@ -2,7 +2,8 @@
 //
 // Column families:
 //   default   store metadata: format version, reserved version numbers, the oldest live
-//             segment, counters at clean close, purge rules ("rule/" + big-endian seq)
+//             segment, counters at clean close, purge rules ("rule/" + big-endian seq),
+//             purge-log positions ("log/" + log name)
 //   entries   EntryKey(key) -> EncodeEntry(info)
 //   vary      primary key -> Vary header names, '\n'-separated
 //   tags      tag '\0' EntryKey -> "" (purge and list by tag are prefix scans)
@@ -29,6 +30,7 @@ inline constexpr char kMetaVersionReserved[] = "version_reserved";
 inline constexpr char kMetaMinLiveSegment[] = "min_live_segment";
 inline constexpr char kMetaCounters[] = "counters";
 inline constexpr char kMetaRulePrefix[] = "rule/";
+inline constexpr char kMetaLogPositionPrefix[] = "log/";  // + log name -> position
 
 // The format version of the whole store (index layout + segment records).
 inline constexpr uint32_t kStoreFormatVersion = 1;

@@ -85,6 +85,10 @@ void EntryTable::Batch::DeleteTagKey(std::string_view tag_key) {
   batch_->Delete(db_.tags, ToSlice(tag_key));
 }
 
+void EntryTable::Batch::PutMeta(std::string_view key, std::string_view value) {
+  batch_->Put(db_.meta, ToSlice(key), ToSlice(value));
+}
+
 void EntryTable::Batch::AddSegmentMember(uint64_t segment, std::string_view entry_key) {
   batch_->Put(db_.segments, format::SegmentMemberKey(segment, entry_key), "");
 }

@@ -74,6 +74,8 @@ class EntryTable {
     // An entry whose value does not decode (so its tags are unknown).
     void DeleteUndecodable(std::string_view entry_key);
     void DeleteTagKey(std::string_view tag_key);
+    // A store metadata record (the default family): a purge rule, a log position.
+    void PutMeta(std::string_view key, std::string_view value);
     // Records that the entry has a chunk in `segment`.
     void AddSegmentMember(uint64_t segment, std::string_view entry_key);
     // Forgets a reclaimed segment: its record and all its member keys.

@@ -57,7 +57,7 @@ bool Purger::PurgeEntry(const std::string& entry_key, uint64_t seq, PurgeMode mo
 }
 
 Status Purger::PurgeUrls(const std::vector<std::string>& primaries, PurgeMode mode,
-                         std::vector<uint64_t>* affected) {
+                         std::vector<uint64_t>* affected, const Record* record) {
   if (affected != nullptr) affected->assign(primaries.size(), 0);
   Status s;
   for (size_t i = 0; i < primaries.size() && s.ok(); ++i) {
@@ -85,35 +85,64 @@ Status Purger::PurgeUrls(const std::vector<std::string>& primaries, PurgeMode mo
     purges_.fetch_add(1, std::memory_order_relaxed);
     if (affected != nullptr) (*affected)[i] = n;
   }
+  if (s.ok() && record != nullptr) {
+    // Synced with everything before it: one sync makes the list and the record durable.
+    return p_.table.Put(Family::kMeta, record->key, record->value, /*sync=*/true,
+                        "record purge log position");
+  }
   // One sync makes every purge of the list durable.
   if (s.ok()) s = p_.table.SyncWal("sync purge");
   return s;
 }
 
-Status Purger::Install(Rule::Kind kind, std::string_view value, PurgeMode mode,
-                       uint64_t* affected) {
-  Rule rule;
-  rule.kind = kind;
-  rule.mode = mode;
-  rule.value = std::string(value);
-  std::shared_ptr<const RuleSet> before;  // the rules without this one, for the count
+Status Purger::InstallRules(Rule::Kind kind, const std::vector<std::string>& values, PurgeMode mode,
+                            const Record* record, std::vector<Rule>* installed,
+                            std::shared_ptr<const RuleSet>* before) {
   {
     std::unique_lock guard(mu_);
-    before = rules_.Snapshot();
-    rule.seq = p_.clock.Next();
-    Status s = p_.table.Put(Family::kMeta, format::RuleKey(rule.seq), EncodeRule(rule),
-                            /*sync=*/true, "record purge");
+    *before = rules_.Snapshot();
+    index::EntryTable::Batch batch(p_.table);
+    for (const std::string& value : values) {
+      Rule& rule = installed->emplace_back();
+      rule.kind = kind;
+      rule.mode = mode;
+      rule.value = value;
+      rule.seq = p_.clock.Next();
+      batch.PutMeta(format::RuleKey(rule.seq), EncodeRule(rule));
+    }
+    if (record != nullptr) batch.PutMeta(record->key, record->value);
+    Status s = p_.table.Write(batch, /*sync=*/true, "record purge");
     if (!s.ok()) return s;
-    rules_.Install(rule);
+    for (const Rule& rule : *installed) rules_.Install(rule);
   }
-  purges_.fetch_add(1, std::memory_order_relaxed);
+  purges_.fetch_add(installed->size(), std::memory_order_relaxed);
+  return Status::OK();
+}
+
+Status Purger::InstallAll(Rule::Kind kind, const std::vector<std::string>& values, PurgeMode mode,
+                          const Record& record) {
+  std::vector<Rule> installed;
+  std::shared_ptr<const RuleSet> before;
+  Status s = InstallRules(kind, values, mode, &record, &installed, &before);
+  if (!s.ok()) return s;
+  for (const Rule& rule : installed) p_.enqueue([this, rule] { Cleanup(rule); });
+  return Status::OK();
+}
+
+Status Purger::Install(Rule::Kind kind, std::string_view value, PurgeMode mode,
+                       uint64_t* affected) {
+  std::vector<Rule> installed;
+  std::shared_ptr<const RuleSet> before;  // the rules without this one, for the count
+  Status s = InstallRules(kind, {std::string(value)}, mode, nullptr, &installed, &before);
+  if (!s.ok()) return s;
+  const Rule& rule = installed[0];
   // Counted once the purge is in effect, so the count never delays it, on a snapshot taken
   // before the cleanup starts.
   std::unique_ptr<index::EntryTable::Snapshot> snapshot;
   if (affected != nullptr) snapshot = p_.table.TakeSnapshot();
   p_.enqueue([this, rule] { Cleanup(rule); });
   if (affected == nullptr) return Status::OK();
-  Status s = Count(rule, *before, *snapshot, affected);
+  s = Count(rule, *before, *snapshot, affected);
   // The purge itself succeeded and is durable: a failed count is only logged.
   if (!s.ok()) spdlog::warn("{} (the purge is in effect)", s.ToString());
   return Status::OK();
