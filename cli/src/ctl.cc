@@ -12,6 +12,7 @@
 #include <iostream>
 #include <optional>
 
+#include "cluster.h"
 #include "etag_check.h"
 #include "proxy/cache_key.h"
 #include "render.h"
@@ -30,6 +31,8 @@ constexpr char kFooter[] =
     "$EDGECACHE_NODE, else http://127.0.0.1:8081), or --store DIR (a store on disk; read-only\n"
     "for inspect, list, stats and verify, refused while a node runs on it). --config FILE\n"
     "reads the node's TOML for the store directory, its options and cache-key rules.\n"
+    "A point of presence: --cluster redis://HOST:PORT/STREAM (its purge log) with purge (every\n"
+    "node applies it, also one that is down), stats and inspect (asked of every node).\n"
     "Token: --token or $EDGECACHE_TOKEN. --json prints the admin API's JSON documents.\n"
     "Exit codes: 0 ok, 1 not found, 2 usage, 3 node unreachable, 4 token refused,\n"
     "5 store unavailable, 6 check failed (verify problems, warm failures, etag-check\n"
@@ -73,6 +76,15 @@ int Main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_flag("--json", as_json, "print JSON documents instead of tables");
   app.get_option("--node")->excludes(app.get_option("--store"));
+  std::optional<std::string> cluster_log;
+  std::vector<std::string> cluster_nodes;
+  app.add_option("--cluster", cluster_log,
+                 "a point of presence's purge log redis://HOST:PORT/STREAM (purge, stats, inspect)")
+      ->excludes(app.get_option("--node"))
+      ->excludes(app.get_option("--store"));
+  app.add_option("--nodes", cluster_nodes,
+                 "with --cluster: ask these admin URLs, not the nodes the log knows (repeatable)")
+      ->needs(app.get_option("--cluster"));
 
   auto command = [&app](const char* name, const char* what) {
     CLI::App* c = app.add_subcommand(name, what);
@@ -143,6 +155,18 @@ int Main(int argc, char** argv) {
   top->add_option("--urls", top_options.urls, "top URLs shown (default 10)")
       ->check(CLI::Range(size_t{1}, size_t{1000}));
 
+  CLI::App* cluster_cmd =
+      command("cluster", "a node's place in its purge log; resolve a gap in it (docs/cli.md)");
+  bool keep_store = false, purge_store = false;
+  CLI::App* resolve = cluster_cmd->add_subcommand(
+      "resolve",
+      "after a gap in the purge log: serve the store again (--keep) or empty it (--purge)");
+  resolve->fallthrough();
+  auto* keep_flag = resolve->add_flag("--keep", keep_store, "keep the store as it is");
+  auto* purge_flag = resolve->add_flag("--purge", purge_store, "purge every object in the store");
+  keep_flag->excludes(purge_flag);
+  resolve->require_option(1);
+
   bool repair = false;
   CLI::App* verify = command("verify", "check every body checksum, dangling entries, orphans");
   verify->add_flag("--repair", repair, "drop what is bad (entries, tag keys)");
@@ -167,6 +191,35 @@ int Main(int argc, char** argv) {
     std::fwrite(out.data(), 1, out.size(), stdout);
     if (!report.all_answered) return kUnreachable;
     return report.consistent() ? kOk : kCheckFailed;
+  }
+
+  // A point of presence, through its purge log.
+  if (cluster_log) {
+    auto log = cluster::ParseRedisUrl(*cluster_log);
+    if (!log)
+      return Fail(kUsage, "--cluster '" + *cluster_log + "' is not redis://HOST:PORT/STREAM");
+    const char* env_token = std::getenv("EDGECACHE_TOKEN");
+    ClusterOptions options{
+        *log, cluster_nodes, token.value_or(env_token ? env_token : ""),
+        std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds.value_or(30) * 1000))};
+    if (purge->parsed()) {
+      const std::string kind_name = purge->get_subcommands().front()->get_name();
+      return Print(ClusterPurge(options, *admin::ParsePurgeKind(kind_name), purge_values, soft),
+                   as_json, RenderClusterPurge);
+    }
+    if (app.got_subcommand("stats"))
+      return Print(ClusterStats(options), as_json, RenderClusterStats);
+    if (inspect->parsed()) {
+      std::map<std::string, std::string> request_headers;
+      for (const std::string& h : headers) {
+        std::string name, value;
+        if (!admin::ParseHeaderLine(h, &name, &value))
+          return Fail(kUsage, "-H '" + h + "' is not 'Name: value'");
+        request_headers[name] = value;
+      }
+      return Print(ClusterInspect(options, url, request_headers), as_json, RenderClusterInspect);
+    }
+    return Fail(kUsage, "--cluster goes with purge, stats or inspect; other commands take --node");
   }
 
   // The target.
@@ -211,6 +264,10 @@ int Main(int argc, char** argv) {
   if (app.got_subcommand("stats")) return Print(target->Stats(), as_json, RenderStats);
   if (top->parsed()) return RunTop(*target, where, top_options);
   if (app.got_subcommand("reload")) return Print(target->Reload(), as_json, RenderReload);
+  if (cluster_cmd->parsed()) {
+    if (resolve->parsed()) return Print(target->ResolveGap(purge_store), as_json, RenderCluster);
+    return Print(target->Cluster(), as_json, RenderCluster);
+  }
   if (purge->parsed()) {
     const std::string kind_name = purge->get_subcommands().front()->get_name();
     return Print(target->Purge(*admin::ParsePurgeKind(kind_name), purge_values, soft), as_json,

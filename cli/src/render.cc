@@ -57,6 +57,20 @@ const json::object& Obj(const json::object& o, std::string_view key) {
   return v != nullptr && v->is_object() ? v->as_object() : kEmpty;
 }
 
+std::string Fields(const std::vector<std::pair<std::string, std::string>>& fields) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& [k, v] : fields) rows.push_back({k, v});
+  return Table(rows);
+}
+
+std::string StateText(const json::object& v) {
+  std::string state = Str(v, "state");
+  if (Bool(v, "soft_purged")) state += " (soft-purged)";
+  return state;
+}
+
+}  // namespace
+
 std::string Percent(double ratio) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.1f%%", ratio * 100);
@@ -83,20 +97,6 @@ std::string Table(const std::vector<std::vector<std::string>>& rows) {
   }
   return out;
 }
-
-std::string Fields(const std::vector<std::pair<std::string, std::string>>& fields) {
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& [k, v] : fields) rows.push_back({k, v});
-  return Table(rows);
-}
-
-std::string StateText(const json::object& v) {
-  std::string state = Str(v, "state");
-  if (Bool(v, "soft_purged")) state += " (soft-purged)";
-  return state;
-}
-
-}  // namespace
 
 std::string HumanBytes(uint64_t bytes) {
   static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};

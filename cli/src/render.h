@@ -7,6 +7,7 @@
 #include <boost/json/object.hpp>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace edgecache::ctl {
 
@@ -20,6 +21,11 @@ std::string RenderVerify(const boost::json::object& doc);
 // URLs document (GET /api/v1/top).
 std::string RenderTop(const boost::json::object& before, const boost::json::object& after,
                       double seconds, const boost::json::object& top);
+
+// "12.5%"
+std::string Percent(double ratio);
+// Left-aligned columns, two spaces apart; the header row first.
+std::string Table(const std::vector<std::vector<std::string>>& rows);
 
 // "512 B", "1.5 KiB", "20.0 GiB"
 std::string HumanBytes(uint64_t bytes);

@@ -48,6 +48,12 @@ class Node final : public Target {
   }
   Result Reload() override { return Call("POST", "/api/v1/reload", "{}"); }
   Result Top(size_t n) override { return Call("GET", "/api/v1/top?n=" + std::to_string(n)); }
+  Result Cluster() override { return Call("GET", "/api/v1/cluster"); }
+  Result ResolveGap(bool purge_all) override {
+    return Call("POST",
+                std::string("/api/v1/cluster/resolve?store=") + (purge_all ? "purge" : "keep"),
+                "{}");
+  }
   Result ClientListener() override {
     Result r = Call("GET", "/api/v1/node");
     if (!r.ok()) return r;
@@ -154,6 +160,12 @@ class Offline final : public Target {
   }
   Result Top(size_t) override {
     return {kUsage, "top watches a running node: give --node, not --store", {}};
+  }
+  Result Cluster() override {
+    return {kUsage, "cluster asks a running node about its purge log: give --node", {}};
+  }
+  Result ResolveGap(bool) override {
+    return {kUsage, "cluster resolve tells a running node what to do: give --node", {}};
   }
   Result ClientListener() override {
     return {kUsage, "warm fetches through a running node: give --node, not --store", {}};

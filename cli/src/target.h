@@ -53,6 +53,10 @@ class Target {
   virtual Result Reload() = 0;
   // The `n` URLs requested most in the last second.
   virtual Result Top(size_t n) = 0;
+  // The node's place in its point of presence's purge log (GET /api/v1/cluster), and the
+  // operator's decision on a gap in it: keep the store, or purge all of it.
+  virtual Result Cluster() = 0;
+  virtual Result ResolveGap(bool purge_all) = 0;
   // The client listener to send `warm` requests to ("HOST:PORT"); empty with an error for a
   // store directory.
   virtual Result ClientListener() = 0;

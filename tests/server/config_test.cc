@@ -6,6 +6,7 @@
 
 #include <fstream>
 
+#include "cluster/redis.h"
 #include "support/temp_dir.h"
 
 namespace edgecache::config {
@@ -144,6 +145,19 @@ TEST(ConfigFileTest, ErrorsNameTheKey) {
   EXPECT_NE(load("[tls]\ncert = [\"\"]\n").find("tls.cert"), std::string::npos);
   EXPECT_NE(load("[tls]\ncert = 5\n").find("tls.cert"), std::string::npos);
   EXPECT_NE(load("[cache]\nkey_scheme = \"yes\"\n").find("cache.key_scheme"), std::string::npos);
+  // A point of presence's purge log: a redis:// URL with a stream, and a node_id.
+  EXPECT_EQ(load("[cluster]\npurge_log = \"redis://10.0.0.2:6379/purges\"\nnode_id = \"edge-1\"\n"),
+            "OK");
+  EXPECT_NE(
+      load("[cluster]\npurge_log = \"redis://10.0.0.2:6379/purges\"\n").find("cluster.node_id"),
+      std::string::npos);
+  EXPECT_NE(load("[cluster]\npurge_log = \"redis://10.0.0.2:6379\"\nnode_id = \"a\"\n")
+                .find("cluster.purge_log"),
+            std::string::npos);
+  EXPECT_NE(
+      load("[cluster]\npurge_log = \"redis://h/s\"\nnode_id = \"a b\"\n").find("cluster.node_id"),
+      std::string::npos);
+  EXPECT_NE(load("[cluster]\nnode = \"a\"\n").find("cluster.node"), std::string::npos);
   EXPECT_NE(load("access_log_format = \"xml\"\n").find("access_log_format"), std::string::npos);
   EXPECT_NE(load("origin_ca_file = \"/nonexistent.pem\"\n").find("origin_ca_file"),
             std::string::npos);
@@ -253,6 +267,26 @@ TEST(ConfigParseTest, UnixAndLoopbackEndpoints) {
   EXPECT_FALSE(ParseEndpoint("0.0.0.0:1")->IsLocal());
   EXPECT_FALSE(ParseEndpoint("[::]:1")->IsLocal());
   EXPECT_FALSE(ParseEndpoint("192.168.1.1:1")->IsLocal());
+}
+
+}  // namespace
+}  // namespace edgecache::config
+
+namespace edgecache::config {
+namespace {
+
+TEST(RedisUrlTest, HostPortAndStream) {
+  auto url = cluster::ParseRedisUrl("redis://10.0.0.2:6380/pop-purges");
+  ASSERT_TRUE(url);
+  EXPECT_EQ(url->host, "10.0.0.2");
+  EXPECT_EQ(url->port, 6380);
+  EXPECT_EQ(url->stream, "pop-purges");
+  EXPECT_EQ(cluster::ParseRedisUrl("redis://redis.internal/p")->port, 6379);
+  EXPECT_EQ(cluster::ParseRedisUrl("redis://[::1]:7000/p")->host, "::1");
+  for (const char* bad : {"http://h/p", "redis://h", "redis://h/", "redis://h:0/p",
+                          "redis://h:99999/p", "redis://u@h/p", "redis:///p", "redis://h/a/b"}) {
+    EXPECT_FALSE(cluster::ParseRedisUrl(bad)) << bad;
+  }
 }
 
 }  // namespace

@@ -56,6 +56,22 @@ bool SameSecret(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
+// The purge log as /api/v1/cluster and the stats show it.
+json::object ClusterDoc(const cluster::Follower& follower, const config::NodeConfig& config) {
+  const cluster::Follower::View v = follower.Get();
+  return json::object{{"purge_log", config.purge_log},
+                      {"node_id", config.node_id},
+                      {"state", cluster::Follower::StateName(v.state)},
+                      {"applied", v.applied},
+                      {"applied_number", v.applied_seq},
+                      {"log_end", v.log_end},
+                      {"log_end_number", v.log_end_seq},
+                      {"behind", v.log_end_seq > v.applied_seq ? v.log_end_seq - v.applied_seq : 0},
+                      {"applied_entries", v.applied_entries},
+                      {"skipped_entries", v.skipped_entries},
+                      {"error", v.error}};
+}
+
 }  // namespace
 
 AdminApi::AdminApi(const config::LiveConfig& config, Store& store, const metrics::Metrics& metrics,
@@ -96,7 +112,19 @@ AdminResponse AdminApi::Handle(const AdminRequest& req) {
       boost::urls::parse_origin_form(std::string_view(req.target().data(), req.target().size()));
   if (!url) return Error(req, http::status::bad_request, "bad request target");
   const std::string path = url->path();
-  if (path == "/healthz") return Reply(req, http::status::ok, "ok\n", "text/plain");
+  if (path == "/healthz") {
+    // A balancer sends nothing to a node that has purges left to apply or lost some.
+    if (follower_ != nullptr) {
+      const cluster::Follower::State state = follower_->Get().state;
+      if (state == cluster::Follower::State::kStarting ||
+          state == cluster::Follower::State::kCatchingUp ||
+          state == cluster::Follower::State::kGap) {
+        return Reply(req, http::status::service_unavailable,
+                     std::string(cluster::Follower::StateName(state)) + "\n", "text/plain");
+      }
+    }
+    return Reply(req, http::status::ok, "ok\n", "text/plain");
+  }
   const std::shared_ptr<const config::NodeConfig> config = config_.Get();
   if (!Authorized(req, *config)) {
     AdminResponse res = Error(req, http::status::unauthorized,
@@ -149,7 +177,29 @@ AdminResponse AdminApi::Handle(const AdminRequest& req) {
   }
   if (path == "/api/v1/stats" && get) {
     const metrics::Metrics::Snapshot snapshot = metrics_.Read();
-    return Json(req, http::status::ok, Stats(store_, &snapshot));
+    json::object doc = Stats(store_, &snapshot);
+    if (follower_ != nullptr) doc["cluster"] = ClusterDoc(*follower_, *config);
+    return Json(req, http::status::ok, doc);
+  }
+  if (path == "/api/v1/cluster" && get) {
+    if (follower_ == nullptr)
+      return Error(req, http::status::not_found, "this node follows no purge log ([cluster])");
+    return Json(req, http::status::ok, ClusterDoc(*follower_, *config));
+  }
+  if (path == "/api/v1/cluster/resolve" && post) {
+    if (follower_ == nullptr)
+      return Error(req, http::status::not_found, "this node follows no purge log ([cluster])");
+    const std::string store = param("store");
+    if (store != "keep" && store != "purge")
+      return Error(req, http::status::bad_request, "store=keep or store=purge");
+    Status s = follower_->Resolve(store == "purge");
+    if (!s.ok()) {
+      return Error(req,
+                   s.code() == Status::Code::kInvalidArgument ? http::status::conflict
+                                                              : http::status::internal_server_error,
+                   s.message());
+    }
+    return Json(req, http::status::ok, ClusterDoc(*follower_, *config));
   }
   if (path == "/api/v1/inspect" && get) {
     std::map<std::string, std::string> headers;
@@ -248,8 +298,9 @@ AdminResponse AdminApi::Handle(const AdminRequest& req) {
                              {"need_restart", list(result.plan.need_restart)}});
   }
   static const std::vector<std::string> kRoutes = {
-      "/metrics",     "/api/v1/node",  "/api/v1/stats",  "/api/v1/inspect",
-      "/api/v1/list", "/api/v1/purge", "/api/v1/verify", "/api/v1/reload"};
+      "/metrics",        "/api/v1/node",           "/api/v1/stats",  "/api/v1/inspect",
+      "/api/v1/list",    "/api/v1/purge",          "/api/v1/verify", "/api/v1/reload",
+      "/api/v1/cluster", "/api/v1/cluster/resolve"};
   for (const auto& route : kRoutes) {
     if (path == route) {
       return Error(req, http::status::method_not_allowed,

@@ -1,6 +1,10 @@
 // AdminApi: what the node's admin listener answers (docs/admin-api.md is the reference).
 //
-//   GET  /healthz                      "ok" (no token needed: load balancers probe it)
+//   GET  /healthz                      "ok" (no token needed: load balancers probe it); 503
+//                                      while the node catches up with its purge log, or
+//                                      when that log has a gap
+//   GET  /api/v1/cluster               the purge log: state, position, entries applied
+//   POST /api/v1/cluster/resolve?store=keep|purge   the operator's decision on a gap
 //   GET  /metrics                      Prometheus text
 //   GET  /api/v1/node                  name, client listeners, store directory
 //   GET  /api/v1/stats                 store and request counters, hit ratios
@@ -28,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/follower.h"
 #include "config/config.h"
 #include "config/reload.h"
 #include "edgecache/store.h"
@@ -52,6 +57,9 @@ class AdminApi {
   // them on a network thread, so health probes never queue behind a purge or a verify.
   static bool Quick(const AdminRequest& req);
 
+  // The node's purge-log follower, for /healthz and /api/v1/cluster; before serving.
+  void AttachFollower(cluster::Follower* follower) { follower_ = follower; }
+
   // Stops a verify in progress (it answers 503); for a node that is stopping.
   void Cancel();
 
@@ -66,7 +74,8 @@ class AdminApi {
   const metrics::Metrics& metrics_;
   const std::vector<config::Endpoint> listeners_;
   const std::function<config::ReloadResult()> reload_;
-  std::atomic<bool> verifying_{false};  // one verify at a time (409 for a second one)
+  cluster::Follower* follower_ = nullptr;  // null: no purge log
+  std::atomic<bool> verifying_{false};     // one verify at a time (409 for a second one)
   std::atomic<bool> cancel_{false};
 };
 

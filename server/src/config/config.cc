@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <map>
 
+#include "cluster/redis.h"
 #include "util/ascii.h"
 
 namespace edgecache::config {
@@ -270,7 +271,8 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
                                                     "origins",
                                                     "timeouts",
                                                     "limits",
-                                                    "cache"};
+                                                    "cache",
+                                                    "cluster"};
   for (auto&& [k, v] : root) {
     (void)v;
     if (std::find(kTopKeys.begin(), kTopKeys.end(), std::string(k.str())) == kTopKeys.end()) {
@@ -285,6 +287,7 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
         "reinsert_hot_objects", "sync", "io_backend", "commit_window_us"}},
       {"timeouts", {"connect_ms", "origin_ms", "client_ms", "idle_ms", "grace_ms"}},
       {"tls", {"cert", "key"}},
+      {"cluster", {"purge_log", "node_id", "catch_up_ms", "advertise_admin"}},
       {"limits",
        {"max_header_bytes", "max_request_body_bytes", "max_connections", "max_object_bytes"}},
       {"cache",
@@ -324,6 +327,11 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
       return Bad(key, "must be \"ADDRESS:PORT\" or an array of them");
     }
   }
+  auto cluster = root["cluster"];
+  str(cluster["purge_log"], "cluster.purge_log", &c->purge_log);
+  str(cluster["node_id"], "cluster.node_id", &c->node_id);
+  integer(cluster["catch_up_ms"], "cluster.catch_up_ms", &c->catch_up_ms);
+  str(cluster["advertise_admin"], "cluster.advertise_admin", &c->advertise_admin);
   auto tls = root["tls"];
   files(tls["cert"], "tls.cert", &c->tls_certs);
   files(tls["key"], "tls.key", &c->tls_keys);
@@ -518,6 +526,17 @@ Status Validate(const NodeConfig& c) {
       if (::access(file.c_str(), R_OK) != 0) return Bad(key, "cannot read " + file);
     }
   }
+  if (!c.purge_log.empty()) {
+    if (!cluster::ParseRedisUrl(c.purge_log))
+      return Bad("cluster.purge_log", "'" + c.purge_log + "' is not redis://HOST:PORT/STREAM");
+    if (c.node_id.empty() || c.node_id.size() > 64 ||
+        c.node_id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                    "0123456789._-") != std::string::npos)
+      return Bad("cluster.node_id",
+                 "purge_log needs a node_id of letters, digits, '.', '_' and '-' (at most 64)");
+  }
+  if (c.catch_up_ms < 0 || c.catch_up_ms > 3600000)
+    return Bad("cluster.catch_up_ms", "must be between 0 and 3600000");
   if (!c.origin_ca_file.empty() && ::access(c.origin_ca_file.c_str(), R_OK) != 0) {
     return Bad("origin_ca_file", "cannot read " + c.origin_ca_file);
   }

@@ -106,6 +106,15 @@ struct NodeConfig {
   double heuristic_fraction = 0.1;
   int64_t heuristic_max_seconds = 86400;
 
+  // A point of presence's purge log ([cluster], docs/operations.md): "redis://HOST:PORT/
+  // STREAM" ("" = none), this node's name in it, how long a start waits to apply the
+  // purges it missed before it serves anyway (Redis unreachable), and the admin URL other
+  // tools reach this node at ("" = http:// + the admin listener).
+  std::string purge_log;
+  std::string node_id;
+  int64_t catch_up_ms = 30000;
+  std::string advertise_admin;
+
   std::string log_level = "info";
   std::string error_log;   // "" standard output, else a file path (reopened on SIGUSR1)
   std::string access_log;  // "" off, "-" stdout, else a file path (reopened on SIGUSR1)

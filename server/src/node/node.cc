@@ -87,7 +87,7 @@ Node::Node(config::NodeConfig config, Loader load)
 
 Node::~Node() = default;
 
-Status Node::Bind(const config::Endpoint& where, Acceptor* acceptor) {
+Status Node::Bind(const config::Endpoint& where, Acceptor* acceptor, bool listen) {
   boost::system::error_code ec;
   auto address = asio::ip::make_address(where.host == "localhost" ? "127.0.0.1" : where.host, ec);
   if (ec)
@@ -96,9 +96,30 @@ Status Node::Bind(const config::Endpoint& where, Acceptor* acceptor) {
   acceptor->open(endpoint.protocol(), ec);
   if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acceptor->bind(endpoint, ec);
-  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (!ec && listen) acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Status::IOError("cannot listen on " + where.ToString() + ": " + ec.message());
   return Status::OK();
+}
+
+void Node::OpenClientListeners(bool listen) {
+  for (auto* group : {&listeners_, &tls_listeners_}) {
+    for (auto& acceptor : *group) {
+      boost::system::error_code ec;
+      if (listen) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+      const auto bound = acceptor->local_endpoint(ec);
+      const std::string where =
+          config::Endpoint{bound.address().to_string(), bound.port()}.ToString();
+      if (ec) {
+        spdlog::error("cannot listen on {}: {}", where, ec.message());
+        continue;
+      }
+      std::printf("edgecache: %s on %s\n", group == &listeners_ ? "listening" : "TLS listening",
+                  where.c_str());
+    }
+  }
+  // From Start the lines go out with the admin line, once everything is bound (tests and
+  // scripts take "listening on" as "ready").
+  if (listen) std::fflush(stdout);
 }
 
 Status Node::Start() {
@@ -123,22 +144,21 @@ Status Node::Start() {
   proxy_ = std::make_unique<proxy::Proxy>(std::make_shared<proxy::Settings>(config, access_log_),
                                           *store_, *pool_, metrics_);
 
-  // Binds `endpoints`, printing "edgecache: LABEL on ADDR:PORT" with the bound port.
-  auto bind_all = [this](const std::vector<config::Endpoint>& endpoints, const char* label,
-                         std::vector<std::unique_ptr<Acceptor>>* out) {
+  // A node of a point of presence serves once it has applied the purges it missed: its
+  // client listeners are bound now (a port in use fails the start) and listen then.
+  const bool catch_up_first = !config->purge_log.empty();
+  auto bind_all = [&](const std::vector<config::Endpoint>& endpoints,
+                      std::vector<std::unique_ptr<Acceptor>>* out) {
     for (const auto& where : endpoints) {
       auto acceptor = std::make_unique<Acceptor>(*ios_[0]);
-      if (Status s = Bind(where, acceptor.get()); !s.ok()) return s;
-      auto bound = acceptor->local_endpoint();
-      std::printf("edgecache: %s on %s\n", label,
-                  config::Endpoint{bound.address().to_string(), bound.port()}.ToString().c_str());
+      if (Status s = Bind(where, acceptor.get(), !catch_up_first); !s.ok()) return s;
       out->push_back(std::move(acceptor));
     }
     return Status::OK();
   };
   std::vector<config::Endpoint> listen = config->listen;
   if (listen.empty() && config->tls_listen.empty()) listen.push_back({"127.0.0.1", 8080});
-  s = bind_all(listen, "listening", &listeners_);
+  s = bind_all(listen, &listeners_);
   if (!s.ok()) return s;
   if (!config->tls_listen.empty()) {
     std::shared_ptr<asio::ssl::context> context;
@@ -146,8 +166,10 @@ Status Node::Start() {
     if (!s.ok()) return s;
     server_tls_.store(std::move(context));
   }
-  s = bind_all(config->tls_listen, "TLS listening", &tls_listeners_);
+  s = bind_all(config->tls_listen, &tls_listeners_);
   if (!s.ok()) return s;
+  if (!catch_up_first) OpenClientListeners(/*listen=*/false);
+  std::string advertised = config->advertise_admin;  // where other tools reach the admin API
   if (config->admin) {
     std::vector<config::Endpoint> bound_listeners;
     for (const auto& l : listeners_) {
@@ -169,6 +191,21 @@ Status Node::Start() {
       shown = {admin_->local_endpoint().address().to_string(), admin_->local_endpoint().port()};
     }
     std::printf("edgecache: admin on %s\n", shown.ToString().c_str());
+    if (advertised.empty() && config->admin->unix_path.empty())
+      advertised = "http://" + shown.ToString();
+  }
+  if (catch_up_first) {
+    follower_ = std::make_unique<cluster::Follower>(
+        cluster::Follower::Options{*cluster::ParseRedisUrl(config->purge_log), config->node_id,
+                                   advertised},
+        *store_, [this] {
+          const std::shared_ptr<const config::NodeConfig> c = live_.Get();
+          return proxy::KeyOptions{c->sort_query, c->strip_query_params, c->key_scheme};
+        });
+  }
+  if (follower_) {
+    proxy_->FenceStoreWith(&follower_->fence());
+    if (admin_api_) admin_api_->AttachFollower(follower_.get());
   }
   std::fflush(stdout);
   spdlog::info("edgecache node: store {} ({} objects, I/O backend {})", config->store_dir,
@@ -178,16 +215,39 @@ Status Node::Start() {
 
 void Node::Run() {
   asio::io_context& first = *ios_[0];
-  for (auto& l : listeners_) asio::co_spawn(first, Accept(*l, false, false), asio::detached);
-  for (auto& l : tls_listeners_) asio::co_spawn(first, Accept(*l, false, true), asio::detached);
+  auto serve_clients = [this, &first] {
+    for (auto& l : listeners_) asio::co_spawn(first, Accept(*l, false, false), asio::detached);
+    for (auto& l : tls_listeners_) asio::co_spawn(first, Accept(*l, false, true), asio::detached);
+    NotifySystemd("READY=1\nSTATUS=serving");
+  };
   if (admin_) asio::co_spawn(first, Accept(*admin_, true, false), asio::detached);
   if (admin_unix_) asio::co_spawn(first, Accept(*admin_unix_, true, false), asio::detached);
   asio::co_spawn(first, HandleSignals(), asio::detached);
-  NotifySystemd("READY=1\nSTATUS=serving");
+  if (!follower_) {
+    serve_clients();
+  } else {
+    // The admin API answers meanwhile (/healthz: 503 "catching up").
+    NotifySystemd("STATUS=applying the purges missed while down");
+    const auto wait = std::chrono::milliseconds(live_.Get()->catch_up_ms);
+    catch_up_ = std::thread([this, wait, serve_clients, &first] {
+      Status s = follower_->CatchUp(wait);
+      if (s.IsAborted()) return;  // stopping
+      if (!s.ok())
+        spdlog::warn("purge log: {}; serving anyway and retrying in the background", s.message());
+      follower_->Start();
+      asio::post(first, [this, serve_clients] {
+        if (stopping_) return;
+        OpenClientListeners(/*listen=*/true);
+        serve_clients();
+      });
+    });
+  }
   std::vector<std::thread> pool;
   for (size_t i = 1; i < ios_.size(); ++i) pool.emplace_back([this, i] { ios_[i]->run(); });
   first.run();
   for (auto& t : pool) t.join();
+  if (follower_) follower_->Stop();  // a catch-up in progress returns
+  if (catch_up_.joinable()) catch_up_.join();
   // An admin call in progress finishes (a verify was cancelled by Stop); queued ones are
   // dropped.
   if (admin_pool_) {
@@ -210,6 +270,7 @@ void Node::Run() {
   ios_.clear();
   admin_api_.reset();
   proxy_.reset();
+  follower_.reset();
   pool_.reset();
   store_.reset();  // clean close: counters recorded, background work finished
   spdlog::info("stopped");

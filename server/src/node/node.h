@@ -1,7 +1,7 @@
 // Node: one running edgecache: the store, the client listeners, the admin listener (TCP
-// or a Unix socket, served by admin::AdminApi on its own threads), the origin pool, and
-// its signals: graceful stop on SIGTERM/SIGINT, reload on SIGHUP, log files reopened on
-// SIGUSR1.
+// or a Unix socket, served by admin::AdminApi on its own threads), the origin pool, the
+// purge-log follower of a point of presence ([cluster]), and its signals: graceful stop on
+// SIGTERM/SIGINT, reload on SIGHUP, log files reopened on SIGUSR1.
 //
 // Thread safety: Start and Run are called once, from one thread; Run blocks until stop.
 // Stop and Reload may be called from any thread.
@@ -20,9 +20,11 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "admin/admin_api.h"
+#include "cluster/follower.h"
 #include "config/config.h"
 #include "config/reload.h"
 #include "edgecache/store.h"
@@ -44,7 +46,9 @@ class Node {
   ~Node();
 
   // Opens the store and binds every listener; prints "listening on ADDR" (and "admin on
-  // ADDR") lines to stdout with the bound ports, so port 0 can be used.
+  // ADDR") lines to stdout with the bound ports, so port 0 can be used. With a purge log
+  // the client listeners are bound but open (and printed) only once Run has applied the
+  // purges the node missed.
   Status Start();
   // Serves until SIGTERM/SIGINT (or Stop), then stops gracefully: no new connections,
   // in-flight responses finish within the grace period, the store closes cleanly.
@@ -66,7 +70,11 @@ class Node {
   boost::asio::awaitable<void> AdminSession(typename Protocol::socket socket);
   boost::asio::awaitable<void> Shutdown();
   boost::asio::awaitable<void> HandleSignals();
-  Status Bind(const config::Endpoint& where, Acceptor* acceptor);
+  // Binds and, when `listen`, listens (a bound socket that does not listen refuses
+  // connections).
+  Status Bind(const config::Endpoint& where, Acceptor* acceptor, bool listen = true);
+  // Listens on the client listeners bound without listening, prints them, accepts on them.
+  void OpenClientListeners(bool listen);
   // A Unix socket only this user can connect to (mode 0600); a stale socket file left by a
   // crashed node is replaced, a live one is refused.
   Status BindUnix(const std::string& path, UnixAcceptor* acceptor);
@@ -99,6 +107,9 @@ class Node {
   // Admin requests block on the store (purges sync, verify reads everything): they run
   // here, never on the network threads.
   std::unique_ptr<boost::asio::thread_pool> admin_pool_;
+  // The purge log's follower ([cluster]) and the thread that catches up before serving.
+  std::unique_ptr<cluster::Follower> follower_;
+  std::thread catch_up_;
   std::atomic<bool> stopping_{false};
 
   // Client connections waiting for their next request: closed at once on stop.

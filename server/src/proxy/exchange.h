@@ -98,7 +98,11 @@ struct Proxy::Exchange {
 
   const config::NodeConfig& config() const { return *settings->config; }
   // GET or HEAD: the methods whose responses are looked up and stored.
-  bool cacheable_method() const { return head || req.method() == http::verb::get; }
+  // The store is fenced off (a gap in the purge log): every request is passed through.
+  bool bypass_store = false;
+  bool cacheable_method() const {
+    return !bypass_store && (head || req.method() == http::verb::get);
+  }
 };
 
 // What the look-up state found: the stored response, if any, and what flow:: needs of it.

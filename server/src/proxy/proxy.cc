@@ -70,6 +70,11 @@ asio::awaitable<Proxy::AfterResponse> Proxy::Handle(Request& req, http_util::Req
     if (x.origin == nullptr) {
       // Never an open proxy: only configured hosts are served.
       keep = co_await SendError(x, 421, "no origin is configured for host " + x.host + "\n");
+    } else if (fenced_ != nullptr && fenced_->load(std::memory_order_acquire)) {
+      x.cs.fwd = "bypass";
+      x.cs.detail = "purge log gap";
+      x.bypass_store = true;
+      keep = co_await Run(x, flow::State::kPass);
     } else if (x.cacheable_method()) {
       keep = co_await Run(x, flow::State::kLookup);
     } else {

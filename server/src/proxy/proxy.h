@@ -63,6 +63,10 @@ class Proxy {
   // Requests that start from now on run under `settings`; those in flight keep theirs.
   void Reconfigure(std::shared_ptr<const Settings> settings);
 
+  // While `*fenced` is true every request goes to the origin, nothing is served from the
+  // store or stored (a purge log with a gap: purges may be missing). Before serving.
+  void FenceStoreWith(const std::atomic<bool>* fenced) { fenced_ = fenced; }
+
   // Whether a connection may carry another request after a response.
   enum class AfterResponse { kKeepAlive, kClose };
   // Answers `req` (its header; `body` streams its body, which is forwarded for methods
@@ -190,6 +194,7 @@ class Proxy {
   origin::OriginPool& pool_;
   metrics::Metrics& metrics_;
   std::atomic<std::shared_ptr<const Settings>> settings_;
+  const std::atomic<bool>* fenced_ = nullptr;  // null: never fenced
   Collapser collapser_;
 
   std::mutex background_mu_;
