@@ -31,13 +31,23 @@ cleanup() {
 }
 trap cleanup EXIT
 
+TAKEN=" "
+# free_port: a loopback port nobody listens on and not handed out before (pick records it).
 free_port() {
   local p
   for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((20000 + RANDOM % 12000)) # below the ephemeral ports (32768-60999)
+    [[ "$TAKEN" == *" $p "* ]] && continue
     (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
   done
   exit 2
+}
+# pick VAR: VAR=a free port, never the same twice.
+pick() {
+  local p
+  p=$(free_port)
+  TAKEN+="$p "
+  printf -v "$1" '%s' "$p"
 }
 wait_line() {
   for _ in $(seq 600); do
@@ -49,13 +59,13 @@ wait_line() {
   exit 2
 }
 
-REDIS_PORT=$(free_port)
+pick REDIS_PORT
 (cd "$WORK" && exec redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
   --appendonly yes --appendfsync everysec) >"$WORK/redis.out" 2>&1 &
 PIDS+=($!)
 wait_line "$WORK/redis.out" "Ready to accept connections"
 LOG="redis://127.0.0.1:$REDIS_PORT/purges"
-ORIGIN_PORT=$(free_port)
+pick ORIGIN_PORT
 "$BUILD/tools/origin-sim" --listen "127.0.0.1:$ORIGIN_PORT" >"$WORK/origin.out" 2>&1 &
 PIDS+=($!)
 wait_line "$WORK/origin.out" "listening on"
@@ -69,8 +79,8 @@ start_node() {
   wait_line "$WORK/node$n.out" "listening on"
 }
 for n in 1 2 3 4; do
-  PORT[$n]=$(free_port)
-  ADMIN[$n]=$(free_port)
+  pick "PORT[$n]"
+  pick "ADMIN[$n]"
   cat >"$WORK/node$n.toml" <<EOF
 listen = "127.0.0.1:${PORT[$n]}"
 admin = "127.0.0.1:${ADMIN[$n]}"
@@ -91,7 +101,7 @@ done
 # through CONFIG: the node that answers each of the URLs, one per line.
 through() {
   local cfg=$1 front
-  front=$(free_port)
+  pick front
   EDGECACHE_POP_BIND="127.0.0.1:$front" \
     EDGECACHE_NODE1="127.0.0.1:${PORT[1]}" EDGECACHE_NODE1_ADMIN_PORT="${ADMIN[1]}" \
     EDGECACHE_NODE2="127.0.0.1:${PORT[2]}" EDGECACHE_NODE2_ADMIN_PORT="${ADMIN[2]}" \
@@ -103,9 +113,10 @@ through() {
     (exec 3<>"/dev/tcp/127.0.0.1/$front") 2>/dev/null && break
     sleep 0.05
   done
-  for i in $(seq "$URLS"); do echo "url = \"http://127.0.0.1:$front/k/$i?cc=max-age%3D600\""; done \
-    >"$WORK/urls.cfg"
-  curl -s -K "$WORK/urls.cfg" -o /dev/null -w '%header{cache-status}\n' | cut -d';' -f1
+  for i in $(seq "$URLS"); do
+    printf 'url = "http://127.0.0.1:%s/k/%s?cc=max-age%%3D600"\noutput = "/dev/null"\n' "$front" "$i"
+  done >"$WORK/urls.cfg"
+  curl -s -K "$WORK/urls.cfg" -w '%header{cache-status}\n' | cut -d';' -f1
   kill "$hp"
   wait "$hp" 2>/dev/null || true
 }

@@ -490,27 +490,34 @@ Status StoreImpl::InstallRule(purge::Rule::Kind kind, std::string_view value, Pu
   return purger_->Install(kind, value, mode, affected);
 }
 
-Status StoreImpl::ApplyLoggedPurge(std::string_view log, std::string_view position,
-                                   const LoggedPurge& purge) {
+Status StoreImpl::ApplyLoggedPurges(std::string_view log, std::string_view position,
+                                    const std::vector<LoggedPurge>& purges) {
   if (options_.read_only) return ReadOnlyError();
   if (log.empty()) return Status::InvalidArgument("purge log without a name");
-  for (const std::string& value : purge.values) {
-    if (value.find('\0') != std::string::npos)
-      return Status::InvalidArgument("purge value contains a NUL byte");
-    if (value.empty() && purge.kind != LoggedPurge::Kind::kPrefixes)
-      return Status::InvalidArgument("empty URL or tag in a logged purge");
+  std::vector<purge::Rule> rules;
+  for (const LoggedPurge& purge : purges) {
+    for (const std::string& value : purge.values) {
+      if (value.find('\0') != std::string::npos)
+        return Status::InvalidArgument("purge value contains a NUL byte");
+      if (value.empty() && purge.kind != LoggedPurge::Kind::kPrefixes)
+        return Status::InvalidArgument("empty URL or tag in a logged purge");
+      if (purge.kind == LoggedPurge::Kind::kUrls) continue;
+      purge::Rule& rule = rules.emplace_back();
+      rule.kind = purge.kind == LoggedPurge::Kind::kTags ? purge::Rule::Kind::kTag
+                                                         : purge::Rule::Kind::kPrefix;
+      rule.mode = purge.mode;
+      rule.value = value;
+    }
   }
-  const purge::Purger::Record record{format::kMetaLogPositionPrefix + std::string(log),
-                                     std::string(position)};
-  switch (purge.kind) {
-    case LoggedPurge::Kind::kUrls:
-      return purger_->PurgeUrls(purge.values, purge.mode, nullptr, &record);
-    case LoggedPurge::Kind::kTags:
-      return purger_->InstallAll(purge::Rule::Kind::kTag, purge.values, purge.mode, record);
-    case LoggedPurge::Kind::kPrefixes:
-      return purger_->InstallAll(purge::Rule::Kind::kPrefix, purge.values, purge.mode, record);
+  // URL purges first, unsynced: the synced batch of rules and position comes after them in
+  // the write-ahead log, and RocksDB recovers a prefix of that log.
+  for (const LoggedPurge& purge : purges) {
+    if (purge.kind != LoggedPurge::Kind::kUrls || purge.values.empty()) continue;
+    Status s = purger_->PurgeUrls(purge.values, purge.mode, nullptr, /*sync=*/false);
+    if (!s.ok()) return s;
   }
-  return Status::InvalidArgument("unknown purge kind");
+  return purger_->InstallAll(
+      std::move(rules), {format::kMetaLogPositionPrefix + std::string(log), std::string(position)});
 }
 
 Status StoreImpl::LogPosition(std::string_view log, std::string* position) {

@@ -69,8 +69,8 @@ class StoreImpl final : public Store, private Publisher {
                    std::vector<uint64_t>* affected) override;
   Status PurgeTag(std::string_view tag, PurgeMode mode, uint64_t* affected) override;
   Status PurgePrefix(std::string_view prefix, PurgeMode mode, uint64_t* affected) override;
-  Status ApplyLoggedPurge(std::string_view log, std::string_view position,
-                          const LoggedPurge& purge) override;
+  Status ApplyLoggedPurges(std::string_view log, std::string_view position,
+                           const std::vector<LoggedPurge>& purges) override;
   Status LogPosition(std::string_view log, std::string* position) override;
   Status List(const ListOptions& options, std::vector<ObjectInfo>* out) override;
   StoreCounters Counters() const override;

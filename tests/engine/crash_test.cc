@@ -206,7 +206,7 @@ TEST(CrashTest, ALoggedPurgeAndItsPositionSurviveAKillTogether) {
         LoggedPurge purge;
         purge.kind = i % 2 ? LoggedPurge::Kind::kTags : LoggedPurge::Kind::kUrls;
         purge.values = {i % 2 ? "t" + std::to_string(i) : "u/" + std::to_string(i)};
-        if (!store->ApplyLoggedPurge("log", std::to_string(i) + "-0", purge).ok()) ::_exit(4);
+        if (!store->ApplyLoggedPurges("log", std::to_string(i) + "-0", {purge}).ok()) ::_exit(4);
         if (::write(fds[1], &i, sizeof(i)) != sizeof(i)) ::_exit(5);
       }
       ::pause();  // all applied: wait for the kill

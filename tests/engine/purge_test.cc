@@ -149,27 +149,35 @@ TEST_F(PurgeTest, UrlPurgeSoftKeepsBodyAndCounts) {
   EXPECT_EQ(affected, 0u);
 }
 
-TEST_F(PurgeTest, ALoggedPurgeRecordsItsPositionWithIt) {
+TEST_F(PurgeTest, LoggedPurgesRecordTheirPositionWithThem) {
   std::string position;
   ASSERT_TRUE(store_->LogPosition("pop", &position).ok());
   EXPECT_EQ(position, "");  // never applied
-  for (int i = 0; i < 4; ++i) PutTagged("l/" + std::to_string(i), {i % 2 ? "odd" : "even"});
-  ASSERT_TRUE(
-      store_->ApplyLoggedPurge("pop", "10-0", {LoggedPurge::Kind::kTags, {"odd"}, PurgeMode::kHard})
-          .ok());
-  ASSERT_TRUE(
-      store_->ApplyLoggedPurge("pop", "11-0", {LoggedPurge::Kind::kUrls, {"l/0"}, PurgeMode::kSoft})
-          .ok());
+  for (int i = 0; i < 6; ++i) PutTagged("l/" + std::to_string(i), {i % 2 ? "odd" : "even"});
+  ASSERT_TRUE(store_
+                  ->ApplyLoggedPurges("pop", "10-0",
+                                      {{LoggedPurge::Kind::kTags, {"odd"}, PurgeMode::kHard}})
+                  .ok());
+  // Several purges of every kind, with one position for all of them.
+  ASSERT_TRUE(store_
+                  ->ApplyLoggedPurges("pop", "12-0",
+                                      {{LoggedPurge::Kind::kUrls, {"l/0"}, PurgeMode::kSoft},
+                                       {LoggedPurge::Kind::kPrefixes, {"l/2"}, PurgeMode::kHard},
+                                       {LoggedPurge::Kind::kUrls, {"l/4"}, PurgeMode::kHard}})
+                  .ok());
   // A position only (an entry the node skips), and another log's position kept apart.
-  ASSERT_TRUE(store_->ApplyLoggedPurge("pop", "12-0", {LoggedPurge::Kind::kUrls, {}}).ok());
-  ASSERT_TRUE(
-      store_->ApplyLoggedPurge("other", "3-0", {LoggedPurge::Kind::kPrefixes, {"l/2"}}).ok());
-  // A malformed value: nothing purged, the position unchanged.
-  EXPECT_EQ(store_->ApplyLoggedPurge("pop", "13-0", {LoggedPurge::Kind::kTags, {""}}).code(),
+  ASSERT_TRUE(store_->ApplyLoggedPurges("pop", "13-0", {}).ok());
+  ASSERT_TRUE(store_->ApplyLoggedPurges("other", "3-0", {{LoggedPurge::Kind::kTags, {}}}).ok());
+  // A malformed value anywhere: nothing purged, the position unchanged.
+  EXPECT_EQ(store_
+                ->ApplyLoggedPurges(
+                    "pop", "14-0",
+                    {{LoggedPurge::Kind::kPrefixes, {"l/"}}, {LoggedPurge::Kind::kTags, {""}}})
+                .code(),
             Status::Code::kInvalidArgument);
   Reopen();
   ASSERT_TRUE(store_->LogPosition("pop", &position).ok());
-  EXPECT_EQ(position, "12-0");
+  EXPECT_EQ(position, "13-0");
   ASSERT_TRUE(store_->LogPosition("other", &position).ok());
   EXPECT_EQ(position, "3-0");
   bool stale = false;
@@ -177,7 +185,10 @@ TEST_F(PurgeTest, ALoggedPurgeRecordsItsPositionWithIt) {
   EXPECT_TRUE(stale);
   EXPECT_FALSE(Has("l/1"));
   EXPECT_FALSE(Has("l/2"));
-  EXPECT_FALSE(Has("l/3"));
+  EXPECT_FALSE(Has("l/4"));
+  EXPECT_FALSE(Has("l/5"));                            // odd
+  ASSERT_TRUE(Put(*store_, {"l/2", ""}, "new").ok());  // stored after the purge: served
+  EXPECT_TRUE(Has("l/2"));
 }
 
 TEST_F(PurgeTest, PurgeIsDurableEvenIfClosedBeforeCleanup) {

@@ -102,11 +102,11 @@ TEST(PurgeRulesTest, ARuleCoversOlderVersionsOfItsTagOrPrefixOnly) {
   purge::PurgeRules rules;
   EXPECT_TRUE(rules.Snapshot()->empty());
   rules.Install(
-      {.seq = 10, .kind = purge::Rule::Kind::kTag, .mode = PurgeMode::kHard, .value = "product-1"});
-  rules.Install({.seq = 20,
-                 .kind = purge::Rule::Kind::kPrefix,
-                 .mode = PurgeMode::kSoft,
-                 .value = "shop.example/img/"});
+      {{.seq = 10, .kind = purge::Rule::Kind::kTag, .mode = PurgeMode::kHard, .value = "product-1"},
+       {.seq = 20,
+        .kind = purge::Rule::Kind::kPrefix,
+        .mode = PurgeMode::kSoft,
+        .value = "shop.example/img/"}});
   auto set = rules.Snapshot();
   EXPECT_EQ(set->size(), 2u);
   using purge::Verdict;

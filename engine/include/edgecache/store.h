@@ -194,13 +194,14 @@ class Store {
   virtual Status PurgeTag(std::string_view tag, PurgeMode mode, uint64_t* affected) = 0;
   virtual Status PurgePrefix(std::string_view prefix, PurgeMode mode, uint64_t* affected) = 0;
 
-  // Applies `purge` (as PurgeUrls, PurgeTag and PurgePrefix do) and records that the log
-  // named `log` was applied up to `position`, durably and together: after a crash either
-  // both hold or neither does, so a follower of the log resumes exactly after the last
-  // purge it applied. With no values it records the position only. InvalidArgument for a
-  // malformed value (nothing purged, the position unchanged).
-  virtual Status ApplyLoggedPurge(std::string_view log, std::string_view position,
-                                  const LoggedPurge& purge) = 0;
+  // Applies `purges` (as PurgeUrls, PurgeTag and PurgePrefix do) and records that the log
+  // named `log` was applied up to `position`, durably and together, with one sync: after
+  // a crash either the position and every purge before it hold or the position is the old
+  // one, so a follower of the log resumes exactly after the last purges it applied. With
+  // no purge (or no values) it records the position only. InvalidArgument for a malformed
+  // value (nothing purged, the position unchanged).
+  virtual Status ApplyLoggedPurges(std::string_view log, std::string_view position,
+                                   const std::vector<LoggedPurge>& purges) = 0;
   // The position last recorded for `log`; "" when none was.
   virtual Status LogPosition(std::string_view log, std::string* position) = 0;
 

@@ -55,12 +55,15 @@ Verdict RuleSet::Apply(const ObjectInfo& info) const {
   return v;
 }
 
-void PurgeRules::Install(const Rule& rule) {
+void PurgeRules::Install(const std::vector<Rule>& rules) {
+  // One copy of the set for the whole batch: a catch-up installs thousands at once.
   auto next = std::make_shared<RuleSet>(*Snapshot());
-  if (rule.kind == Rule::Kind::kTag) {
-    next->by_tag_[rule.value].push_back(rule);
-  } else {
-    next->prefixes_.push_back(rule);
+  for (const Rule& rule : rules) {
+    if (rule.kind == Rule::Kind::kTag) {
+      next->by_tag_[rule.value].push_back(rule);
+    } else {
+      next->prefixes_.push_back(rule);
+    }
   }
   set_.store(std::move(next), std::memory_order_release);
 }

@@ -55,7 +55,7 @@ class PurgeRules {
   PurgeRules() : set_(std::make_shared<const RuleSet>()) {}
 
   std::shared_ptr<const RuleSet> Snapshot() const { return set_.load(std::memory_order_acquire); }
-  void Install(const Rule& rule);
+  void Install(const std::vector<Rule>& rules);
   void Remove(uint64_t seq);
 
  private:

@@ -21,10 +21,10 @@ Status Purger::Load(std::vector<Rule>* loaded) {
                   ? DecodeRule(format::DecodeBigEndian64(key.data() + prefix.size()), value, &rule)
                   : Status::Corruption("index: bad rule key");
         if (!bad.ok()) return false;
-        rules_.Install(rule);
         loaded->push_back(std::move(rule));
         return true;
       });
+  if (s.ok() && bad.ok()) rules_.Install(*loaded);
   return s.ok() ? bad : s;
 }
 
@@ -57,7 +57,7 @@ bool Purger::PurgeEntry(const std::string& entry_key, uint64_t seq, PurgeMode mo
 }
 
 Status Purger::PurgeUrls(const std::vector<std::string>& primaries, PurgeMode mode,
-                         std::vector<uint64_t>* affected, const Record* record) {
+                         std::vector<uint64_t>* affected, bool sync) {
   if (affected != nullptr) affected->assign(primaries.size(), 0);
   Status s;
   for (size_t i = 0; i < primaries.size() && s.ok(); ++i) {
@@ -85,57 +85,48 @@ Status Purger::PurgeUrls(const std::vector<std::string>& primaries, PurgeMode mo
     purges_.fetch_add(1, std::memory_order_relaxed);
     if (affected != nullptr) (*affected)[i] = n;
   }
-  if (s.ok() && record != nullptr) {
-    // Synced with everything before it: one sync makes the list and the record durable.
-    return p_.table.Put(Family::kMeta, record->key, record->value, /*sync=*/true,
-                        "record purge log position");
-  }
   // One sync makes every purge of the list durable.
-  if (s.ok()) s = p_.table.SyncWal("sync purge");
+  if (s.ok() && sync) s = p_.table.SyncWal("sync purge");
   return s;
 }
 
-Status Purger::InstallRules(Rule::Kind kind, const std::vector<std::string>& values, PurgeMode mode,
-                            const Record* record, std::vector<Rule>* installed,
+Status Purger::InstallRules(std::vector<Rule>* rules, const Record* record,
                             std::shared_ptr<const RuleSet>* before) {
   {
     std::unique_lock guard(mu_);
     *before = rules_.Snapshot();
     index::EntryTable::Batch batch(p_.table);
-    for (const std::string& value : values) {
-      Rule& rule = installed->emplace_back();
-      rule.kind = kind;
-      rule.mode = mode;
-      rule.value = value;
+    for (Rule& rule : *rules) {
       rule.seq = p_.clock.Next();
       batch.PutMeta(format::RuleKey(rule.seq), EncodeRule(rule));
     }
     if (record != nullptr) batch.PutMeta(record->key, record->value);
     Status s = p_.table.Write(batch, /*sync=*/true, "record purge");
     if (!s.ok()) return s;
-    for (const Rule& rule : *installed) rules_.Install(rule);
+    rules_.Install(*rules);
   }
-  purges_.fetch_add(installed->size(), std::memory_order_relaxed);
+  purges_.fetch_add(rules->size(), std::memory_order_relaxed);
   return Status::OK();
 }
 
-Status Purger::InstallAll(Rule::Kind kind, const std::vector<std::string>& values, PurgeMode mode,
-                          const Record& record) {
-  std::vector<Rule> installed;
+Status Purger::InstallAll(std::vector<Rule> rules, const Record& record) {
   std::shared_ptr<const RuleSet> before;
-  Status s = InstallRules(kind, values, mode, &record, &installed, &before);
+  Status s = InstallRules(&rules, &record, &before);
   if (!s.ok()) return s;
-  for (const Rule& rule : installed) p_.enqueue([this, rule] { Cleanup(rule); });
+  for (const Rule& rule : rules) p_.enqueue([this, rule] { Cleanup(rule); });
   return Status::OK();
 }
 
 Status Purger::Install(Rule::Kind kind, std::string_view value, PurgeMode mode,
                        uint64_t* affected) {
-  std::vector<Rule> installed;
+  std::vector<Rule> rules(1);
+  rules[0].kind = kind;
+  rules[0].mode = mode;
+  rules[0].value = std::string(value);
   std::shared_ptr<const RuleSet> before;  // the rules without this one, for the count
-  Status s = InstallRules(kind, {std::string(value)}, mode, nullptr, &installed, &before);
+  Status s = InstallRules(&rules, nullptr, &before);
   if (!s.ok()) return s;
-  const Rule& rule = installed[0];
+  const Rule& rule = rules[0];
   // Counted once the purge is in effect, so the count never delays it, on a snapshot taken
   // before the cleanup starts.
   std::unique_ptr<index::EntryTable::Snapshot> snapshot;

@@ -50,23 +50,21 @@ class Purger {
   // (Cleanup) is still due.
   Status Load(std::vector<Rule>* loaded);
 
-  // A metadata record written with a purge (a purge log's position): with URL purges after
-  // the entries and synced with them, with rules in their batch.
+  // A metadata record written in the batch of purge rules (a purge log's position).
   struct Record {
     std::string key, value;
   };
 
-  // Drops or marks the entries of each primary key; `record` (may be null) is written after
-  // them and the write-ahead log synced once, so after a crash the record is there only if
-  // every purge before it is (RocksDB recovers a prefix of its log).
+  // Drops or marks the entries of each primary key; with `sync`, the write-ahead log is then
+  // synced once for all of them.
   Status PurgeUrls(const std::vector<std::string>& primaries, PurgeMode mode,
-                   std::vector<uint64_t>* affected, const Record* record = nullptr);
+                   std::vector<uint64_t>* affected, bool sync = true);
   // Installs a tag or prefix purge and queues its cleanup. *affected, when asked for:
   // the stored entries it covers that were servable before it.
   Status Install(Rule::Kind kind, std::string_view value, PurgeMode mode, uint64_t* affected);
-  // Installs one purge per value, and `record`, in one durable write.
-  Status InstallAll(Rule::Kind kind, const std::vector<std::string>& values, PurgeMode mode,
-                    const Record& record);
+  // Installs `rules` (kind, mode and value each; their versions are given here) and
+  // `record` in one durable write, and queues their cleanups.
+  Status InstallAll(std::vector<Rule> rules, const Record& record);
   // Applies an installed rule to the entries it covers (on the maintenance thread).
   void Cleanup(const Rule& rule);
   // Retires the cleaned rules no older insert can still need; true while some wait.
@@ -95,10 +93,9 @@ class Purger {
   Status Count(const Rule& rule, const RuleSet& before, const index::EntryTable::Snapshot& snapshot,
                uint64_t* affected);
   bool TryRetire(const Rule& rule);
-  // Writes one rule per value (and `record`, when given) in one synced batch and puts them
-  // in effect; *before: the rules without them.
-  Status InstallRules(Rule::Kind kind, const std::vector<std::string>& values, PurgeMode mode,
-                      const Record* record, std::vector<Rule>* installed,
+  // Gives `rules` their versions, writes them (and `record`, when given) in one synced
+  // batch and puts them in effect; *before: the rules without them.
+  Status InstallRules(std::vector<Rule>* rules, const Record* record,
                       std::shared_ptr<const RuleSet>* before);
 
   const Parts p_;

@@ -81,28 +81,45 @@ void Follower::Set(State state, const std::string& error) {
   if (!error.empty()) view_.error = error;
 }
 
-Status Follower::Apply(const LogEntry& entry, Position* at) {
-  LoggedPurge purge;
-  std::string why = entry.malformed;
-  if (why.empty() && !ToStorePurge(entry, keys_(), &purge, &why)) purge = LoggedPurge();
-  if (!why.empty()) {
-    // Never retried: a malformed entry would stop this node's log for good. Recorded as
-    // applied, with nothing purged, and logged for the operator.
-    spdlog::error("purge log {} entry {} skipped: {}", options_.log.ToString(), entry.id, why);
-    purge = LoggedPurge();
+Status Follower::Apply(const std::vector<LogEntry>& entries, Position* at, std::string* gap) {
+  std::vector<LoggedPurge> purges;
+  Position next = *at;
+  uint64_t skipped = 0;
+  for (const LogEntry& entry : entries) {
+    // Entries are numbered without holes: a hole is an entry trimmed or deleted before
+    // this node applied it, a number at or below ours a log that started over.
+    if (entry.seq != 0 && entry.seq != next.seq + 1) {
+      *gap = "entry " + entry.id + " is number " + std::to_string(entry.seq) + ", after number " +
+             std::to_string(next.seq) + ": purges in between are lost to this node";
+      break;
+    }
+    LoggedPurge purge;
+    std::string why = entry.malformed;
+    if (why.empty() && !ToStorePurge(entry, keys_(), &purge, &why)) purge = LoggedPurge();
+    if (why.empty()) {
+      purges.push_back(std::move(purge));
+    } else {
+      // Never retried: a malformed entry would stop this node's log for good. Recorded as
+      // applied, with nothing purged, and logged for the operator.
+      spdlog::error("purge log {} entry {} skipped: {}", options_.log.ToString(), entry.id, why);
+      ++skipped;
+    }
+    next = {entry.id, entry.seq != 0 ? entry.seq : next.seq};
   }
-  Position next{entry.id, entry.seq != 0 ? entry.seq : at->seq};
-  Status s = store_.ApplyLoggedPurge(options_.log.stream, next.Encode(), purge);
+  if (next.id == at->id) return Status::OK();
+  // Every purge read, and the position after the last, in one durable write.
+  Status s = store_.ApplyLoggedPurges(options_.log.stream, next.Encode(), purges);
   if (!s.ok()) return s;
-  // A kill point for failure tests (scripts/scenarios/pop.sh): the node dies the moment a
-  // purge is durable, before anything else happens.
+  // A kill point for failure tests (scripts/scenarios/pop.sh): the node dies the moment
+  // purges are durable, before anything else happens.
   static const bool kill_point = std::getenv("EDGECACHE_TEST_KILL_AFTER_LOGGED_PURGE") != nullptr;
   if (kill_point) ::raise(SIGKILL);
   *at = next;
   std::lock_guard lock(mu_);
   view_.applied = at->id;
   view_.applied_seq = at->seq;
-  ++(why.empty() ? view_.applied_entries : view_.skipped_entries);
+  view_.applied_entries += purges.size();
+  view_.skipped_entries += skipped;
   return Status::OK();
 }
 
@@ -143,7 +160,7 @@ Status Follower::Step(std::chrono::milliseconds block, size_t* read) {
   if (at.id.empty()) {
     // Joining: the purges before now concern objects this store never had.
     s = log_.End(&at);
-    if (s.ok()) s = store_.ApplyLoggedPurge(options_.log.stream, at.Encode(), LoggedPurge());
+    if (s.ok()) s = store_.ApplyLoggedPurges(options_.log.stream, at.Encode(), {});
     if (!s.ok()) return s;
     spdlog::info("purge log {}: joined at entry {} (number {})", options_.log.ToString(), at.id,
                  at.seq);
@@ -162,24 +179,19 @@ Status Follower::Step(std::chrono::milliseconds block, size_t* read) {
     view_.log_end = tail.last_id;
     view_.log_end_seq = tail.counter;
   }
-  for (const LogEntry& entry : tail.entries) {
-    // Entries are numbered without holes: a hole is an entry trimmed or deleted before
-    // this node applied it, a number at or below ours a log that started over.
-    if (entry.seq != 0 && entry.seq != at.seq + 1) {
-      Fence("entry " + entry.id + " is number " + std::to_string(entry.seq) + ", after number " +
-            std::to_string(at.seq) + ": purges in between are lost to this node");
-      break;
-    }
-    s = Apply(entry, &at);
-    if (!s.ok()) return s;
-    ++*read;
-  }
-  if (!fenced() && tail.entries.size() < kBatch && tail.counter != at.seq) {
+  const std::string before = at.id;
+  std::string gap;
+  s = Apply(tail.entries, &at, &gap);
+  if (!s.ok()) return s;
+  if (!gap.empty()) {
+    Fence(gap);
+  } else if (tail.entries.size() < kBatch && tail.counter != at.seq) {
     // All of the tail was read, and the log numbered more (or fewer) entries than this
     // node applied: the missing ones were trimmed away (or the log started over).
     Fence("the log numbered " + std::to_string(tail.counter) + " entries and holds none after " +
           "number " + std::to_string(at.seq) + ": purges in between are lost to this node");
   }
+  *read = at.id != before ? 1 : 0;
   if (*read > 0) {
     // Shown by XINFO GROUPS and `edgecachectl --cluster stats`; the store's record is the
     // one that counts, so a failure here is only logged.
@@ -264,9 +276,9 @@ Status Follower::Resolve(bool purge_all) {
   at.seq =
       !tail.entries.empty() && tail.entries[0].seq != 0 ? tail.entries[0].seq - 1 : tail.counter;
   if (tail.entries.empty()) at.id = tail.last_id;
-  LoggedPurge purge;
-  if (purge_all) purge = {LoggedPurge::Kind::kPrefixes, {""}, PurgeMode::kHard};
-  s = store_.ApplyLoggedPurge(options_.log.stream, at.Encode(), purge);
+  std::vector<LoggedPurge> purges;
+  if (purge_all) purges.push_back({LoggedPurge::Kind::kPrefixes, {""}, PurgeMode::kHard});
+  s = store_.ApplyLoggedPurges(options_.log.stream, at.Encode(), purges);
   if (!s.ok()) return s;
   spdlog::warn("purge log {}: gap resolved by the operator ({}), going on after number {}",
                options_.log.ToString(), purge_all ? "store purged" : "store kept", at.seq);

@@ -1,6 +1,6 @@
 // Follower: applies a point of presence's purge log (cluster/purge_log.h) to this node's
 // store, in order and exactly once. Each purge is applied together with the log position it
-// reaches, in one durable write of the store (Store::ApplyLoggedPurge), so after a crash or
+// reaches, in one durable write of the store (Store::ApplyLoggedPurges), so after a crash or
 // a restart the node resumes right after the last purge it applied.
 //
 // At start the node catches up (CatchUp) before it opens its client listeners: a node that
@@ -77,11 +77,12 @@ class Follower {
 
  private:
   void Run();
-  // One round: reads and applies what is there (waiting up to `block` for it); *read:
-  // how many entries it applied.
+  // One round: reads and applies what is there (waiting up to `block` for it); *read: 0
+  // when there was nothing to apply.
   Status Step(std::chrono::milliseconds block, size_t* read);
-  // Applies `entry` and records it as the position *at.
-  Status Apply(const LogEntry& entry, Position* at);
+  // Applies `entries` in one durable write with the position after the last, which becomes
+  // *at; stops before an entry whose number shows a hole (*gap says why).
+  Status Apply(const std::vector<LogEntry>& entries, Position* at, std::string* gap);
   // The store's position; an empty ID when the node never joined.
   Status Load(Position* at);
   // Stops serving from the store: purges were lost to this node.
