@@ -119,6 +119,10 @@ for i in $(seq 30); do
   [ "${CACHE_STATUS%%;*}" = "${OWNER[o$i]}" ] && contains "$CACHE_STATUS" hit && again=$((again + 1))
 done
 check "asked again, each URL is a hit on the node that holds it (30 of 30)" eq "$again" 30
+"$CTL" --cluster "$LOG" inspect "http://127.0.0.1/o/1?cc=max-age%3D600&size=2000" >"$WORK/where"
+sed 's/^/  /' "$WORK/where"
+check "edgecachectl --cluster inspect finds /o/1 on ${OWNER[o1]} only" eq \
+  "$(awk '$3 == "yes" { print $1 }' "$WORK/where" | tr '\n' ' ')" "${OWNER[o1]} "
 # Every node holds every T object too (asked directly), as after some failovers.
 for n in 1 2 3; do
   for i in $(seq 30); do fetch "$(node_url $n)/t/$i?cc=max-age%3D600&size=2000&skey=T"; done
