@@ -10,65 +10,21 @@
 #   3. catch-up: node 3 stopped, MISSED purges appended, node 3 started: how long it takes
 #      to apply them and open its listener
 #
-#   bench/pop/run.sh            (URLS=3000 PURGES=100 MISSED=10000)
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-BUILD=${EDGECACHE_BUILD:-build-release}
+#   bench/pop/run.sh            (URLS=3000 PURGES=100 MISSED=10000; EDGECACHE_BUILD=DIR)
 URLS=${URLS:-3000}
 PURGES=${PURGES:-100}
 MISSED=${MISSED:-10000}
-[ -x "$BUILD/bench/pop_purge_latency" ] || scripts/build.sh release >/dev/null
+# Work directory, cleanup, free ports, origin-sim: the scenarios' helpers.
+source "$(dirname "$0")/../../scripts/scenarios/lib.sh"
+[ -x "$BUILD/bench/pop_purge_latency" ] || { echo "needs $BUILD/bench/pop_purge_latency" >&2; exit 2; }
 for tool in haproxy redis-server curl; do
   command -v "$tool" >/dev/null || { echo "needs $tool (scripts/setup-debian.sh)" >&2; exit 2; }
 done
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 
-TAKEN=" "
-# free_port: a loopback port nobody listens on and not handed out before (pick records it).
-free_port() {
-  local p
-  for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 12000)) # below the ephemeral ports (32768-60999)
-    [[ "$TAKEN" == *" $p "* ]] && continue
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-  done
-  exit 2
-}
-# pick VAR: VAR=a free port, never the same twice.
-pick() {
-  local p
-  p=$(free_port)
-  TAKEN+="$p "
-  printf -v "$1" '%s' "$p"
-}
-wait_line() {
-  for _ in $(seq 600); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "timed out waiting for '$2' in $1" >&2
-  cat "$1" >&2
-  exit 2
-}
-
-pick REDIS_PORT
-(cd "$WORK" && exec redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
-  --appendonly yes --appendfsync everysec) >"$WORK/redis.out" 2>&1 &
-PIDS+=($!)
-wait_line "$WORK/redis.out" "Ready to accept connections"
+REDIS_PORT=$(free_port)
+start_redis
 LOG="redis://127.0.0.1:$REDIS_PORT/purges"
-pick ORIGIN_PORT
-"$BUILD/tools/origin-sim" --listen "127.0.0.1:$ORIGIN_PORT" >"$WORK/origin.out" 2>&1 &
-PIDS+=($!)
-wait_line "$WORK/origin.out" "listening on"
+start_origin ORIGIN
 
 declare -A PORT ADMIN PID
 start_node() {
@@ -79,29 +35,16 @@ start_node() {
   wait_line "$WORK/node$n.out" "listening on"
 }
 for n in 1 2 3 4; do
-  pick "PORT[$n]"
-  pick "ADMIN[$n]"
-  cat >"$WORK/node$n.toml" <<EOF
-listen = "127.0.0.1:${PORT[$n]}"
-admin = "127.0.0.1:${ADMIN[$n]}"
-name = "node$n"
-threads = 1
-log_level = "info"
-[store]
-dir = "$WORK/node$n-store"
-[origins]
-default = "http://127.0.0.1:$ORIGIN_PORT"
-[cluster]
-purge_log = "$LOG"
-node_id = "node$n"
-EOF
+  PORT[$n]=$(free_port)
+  ADMIN[$n]=$(free_port)
+  pop_node_config "$n" "${PORT[$n]}" "${ADMIN[$n]}" "$ORIGIN_PORT" "$LOG" >"$WORK/node$n.toml"
   start_node $n
 done
 
 # through CONFIG: the node that answers each of the URLs, one per line.
 through() {
   local cfg=$1 front
-  pick front
+  front=$(free_port)
   EDGECACHE_POP_BIND="127.0.0.1:$front" \
     EDGECACHE_NODE1="127.0.0.1:${PORT[1]}" EDGECACHE_NODE1_ADMIN_PORT="${ADMIN[1]}" \
     EDGECACHE_NODE2="127.0.0.1:${PORT[2]}" EDGECACHE_NODE2_ADMIN_PORT="${ADMIN[2]}" \

@@ -193,6 +193,15 @@ int Main(int argc, char** argv) {
     return report.consistent() ? kOk : kCheckFailed;
   }
 
+  // inspect's request headers (-H), for a node or a point of presence.
+  std::map<std::string, std::string> request_headers;
+  for (const std::string& h : headers) {
+    std::string name, value;
+    if (!admin::ParseHeaderLine(h, &name, &value))
+      return Fail(kUsage, "-H '" + h + "' is not 'Name: value'");
+    request_headers[name] = value;
+  }
+
   // A point of presence, through its purge log.
   if (cluster_log) {
     auto log = cluster::ParseRedisUrl(*cluster_log);
@@ -210,13 +219,6 @@ int Main(int argc, char** argv) {
     if (app.got_subcommand("stats"))
       return Print(ClusterStats(options), as_json, RenderClusterStats);
     if (inspect->parsed()) {
-      std::map<std::string, std::string> request_headers;
-      for (const std::string& h : headers) {
-        std::string name, value;
-        if (!admin::ParseHeaderLine(h, &name, &value))
-          return Fail(kUsage, "-H '" + h + "' is not 'Name: value'");
-        request_headers[name] = value;
-      }
       return Print(ClusterInspect(options, url, request_headers), as_json, RenderClusterInspect);
     }
     return Fail(kUsage, "--cluster goes with purge, stats or inspect; other commands take --node");
@@ -251,13 +253,6 @@ int Main(int argc, char** argv) {
   const bool terminal = ::isatty(STDERR_FILENO) && !as_json;
 
   if (inspect->parsed()) {
-    std::map<std::string, std::string> request_headers;
-    for (const std::string& h : headers) {
-      std::string name, value;
-      if (!admin::ParseHeaderLine(h, &name, &value))
-        return Fail(kUsage, "-H '" + h + "' is not 'Name: value'");
-      request_headers[name] = value;
-    }
     return Print(target->Inspect(url, request_headers), as_json, RenderInspect);
   }
   if (list->parsed()) return Print(target->List(list_request), as_json, RenderList);

@@ -65,12 +65,15 @@ start_node() {
   printf -v "${name}_ADMIN" '%s' "$(port_of "$out" "admin on")"
 }
 
-# free_port: a loopback port nobody listens on (for programs that cannot pick their own).
+# free_port: a loopback port nobody listens on and not handed out before (for programs
+# that cannot pick their own, or nodes that restart on theirs), below the ephemeral ports
+# (32768-60999) so no outgoing connection takes it meanwhile.
 free_port() {
   local p
   for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 12000)) # below the ephemeral ports (32768-60999)
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+    p=$((20000 + RANDOM % 12000))
+    grep -qx "$p" "$WORK/ports" 2>/dev/null && continue
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p" >>"$WORK/ports"; echo "$p"; return 0; }
   done
   echo "scenario: no free port found" >&2
   exit 2
@@ -170,4 +173,33 @@ finish() {
   fi
   echo "$SCENARIO: $FAILURES of $CHECKS checks FAILED"
   exit 1
+}
+
+# pop_node_config N PORT ADMIN ORIGIN_PORT PURGE_LOG: the TOML of node N of a point of
+# presence on loopback (scenario pop, bench/pop/run.sh).
+pop_node_config() {
+  cat <<EOF
+listen = "127.0.0.1:$2"
+admin = "127.0.0.1:$3"
+name = "node$1"
+threads = 1
+log_level = "info"
+[store]
+dir = "$WORK/node$1-store"
+[origins]
+default = "http://127.0.0.1:$4"
+[cluster]
+purge_log = "$5"
+node_id = "node$1"
+EOF
+}
+
+# start_redis: Debian's redis-server on 127.0.0.1:$REDIS_PORT, its append-only file in the
+# work directory (a restart keeps the data); sets REDIS_PID.
+start_redis() {
+  (cd "$WORK" && exec redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
+    --appendonly yes --appendfsync always) >"$WORK/redis.out" 2>&1 &
+  REDIS_PID=$!
+  PIDS+=($REDIS_PID)
+  wait_line "$WORK/redis.out" "Ready to accept connections"
 }

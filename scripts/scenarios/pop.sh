@@ -15,13 +15,6 @@ for tool in haproxy redis-server redis-cli; do
 done
 
 REDIS_PORT=$(free_port)
-start_redis() {
-  (cd "$WORK" && exec redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
-    --appendonly yes --appendfsync always) >"$WORK/redis.out" 2>&1 &
-  REDIS_PID=$!
-  PIDS+=($REDIS_PID)
-  wait_line "$WORK/redis.out" "Ready to accept connections"
-}
 start_redis
 LOG="redis://127.0.0.1:$REDIS_PORT/purges"
 CTL="$BUILD/cli/edgecachectl"
@@ -33,20 +26,7 @@ for n in 1 2 3; do
   printf -v "NODE${n}_PORT" '%s' "$(free_port)"
   printf -v "NODE${n}_ADMIN" '%s' "$(free_port)"
   port_var="NODE${n}_PORT" admin_var="NODE${n}_ADMIN"
-  cat >"$WORK/node$n.toml" <<EOF
-listen = "127.0.0.1:${!port_var}"
-admin = "127.0.0.1:${!admin_var}"
-name = "node$n"
-threads = 1
-log_level = "info"
-[store]
-dir = "$WORK/node$n-store"
-[origins]
-default = "http://127.0.0.1:$ORIGIN_PORT"
-[cluster]
-purge_log = "$LOG"
-node_id = "node$n"
-EOF
+  pop_node_config "$n" "${!port_var}" "${!admin_var}" "$ORIGIN_PORT" "$LOG" >"$WORK/node$n.toml"
 done
 # start_pop_node N [env...]: node N on its ports; waits until it serves.
 start_pop_node() {
