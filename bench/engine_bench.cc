@@ -137,7 +137,11 @@ void BM_Hit(benchmark::State& state) {
   const bool ram = state.range(1) != 0;
   TempDir dir;
   std::unique_ptr<Store> store;
-  if (!Store::Open(BenchOptions(ram ? 256ull << 20 : 0), dir.Sub("s"), &store).ok()) std::abort();
+  StoreOptions options = BenchOptions(ram ? 256ull << 20 : 0);
+  // probation:1 measures what admission = probation adds to a hit on a written object
+  // (the store is not full, so every object is written).
+  if (state.range(2) != 0) options.admission = Admission::kProbation;
+  if (!Store::Open(options, dir.Sub("s"), &store).ok()) std::abort();
   constexpr int kObjects = 64;
   for (int k = 0; k < kObjects; ++k) {
     if (!testing::Put(*store, {"hit/" + std::to_string(k), ""}, Body(k, size), {}, size).ok()) {
@@ -157,8 +161,8 @@ void BM_Hit(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(i));
 }
 BENCHMARK(BM_Hit)
-    ->ArgsProduct({{1 << 10, 1 << 20}, {1, 0}})
-    ->ArgNames({"size", "ram"})
+    ->ArgsProduct({{1 << 10, 1 << 20}, {1, 0}, {0, 1}})
+    ->ArgNames({"size", "ram", "probation"})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 

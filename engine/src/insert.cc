@@ -7,7 +7,9 @@
 // until the write in flight completes. Chunk writes and the commit run on the store's
 // worker threads, never on the caller's, because creating a segment and writing the index
 // may block. A body that fits in one small record is committed with other inserts' (group
-// commit, group_commit.h): its record joins a batch from the committing thread.
+// commit, group_commit.h): its record joins a batch from the committing thread. Under
+// Admission::kProbation such a body is instead held, as its sealed record, on probation
+// (cache/probation.h); if it is promoted, the same record is written then.
 #include "insert.h"
 
 #include <xxhash.h>
@@ -15,7 +17,9 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 #include <future>
+#include <optional>
 #include <set>
+#include <utility>
 
 #include "format/index_layout.h"
 #include "format/record.h"
@@ -31,7 +35,7 @@ int64_t NowSeconds() {
 
 class InsertState : public std::enable_shared_from_this<InsertState> {
  public:
-  InsertState(const InsertParts& parts, ObjectKey key, ObjectMeta meta)
+  InsertState(const InsertParts& parts, ObjectKey key, ObjectMeta meta, bool probation)
       : p_(parts),
         key_(std::move(key)),
         entry_key_(format::EntryKey(key_)),
@@ -39,6 +43,8 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
         version_(parts.clock.BeginInsert()),
         prefix_size_(format::kChunkHeaderSize + entry_key_.size()),
         chunk_bytes_(parts.options.chunk_bytes),
+        probation_limit_(
+            probation ? std::min<uint64_t>(chunk_bytes_, parts.probation->max_body_bytes()) : 0),
         hash_(XXH3_createState()) {
     XXH3_64bits_reset(hash_);
     ResetBuffer(/*full=*/false);
@@ -89,6 +95,25 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
       return;
     }
     committing_ = true;
+    stored_at_ = NowSeconds();
+    if (!flushing_ && error_code_ == Status::Code::kOk && flushed_ == 0 && Buffered() > 0 &&
+        size_ <= probation_limit_) {
+      format::SealChunkRecord(buffer_.get(), entry_key_, version_, 0);
+      sealed_ = true;
+      cache::Probation::Item item;
+      item.info = Entry();
+      item.info.extents.push_back(
+          BodyExtent{cache::kProbationSegment, 0, static_cast<uint32_t>(size_)});
+      item.record = buffer_;
+      // The held item owns the insert: its version stays in flight until it is promoted
+      // or dropped.
+      item.promote = [self = shared_from_this()](ObjectInfo info) {
+        self->Promote(std::move(info));
+      };
+      lock.unlock();
+      done(p_.publisher.HoldOnProbation(std::move(item)));
+      return;
+    }
     if (!flushing_ && error_code_ == Status::Code::kOk && flushed_ == 0 && Buffered() > 0 &&
         buffer_->size() <= p_.group.max_record_bytes()) {
       // The whole body is one small record: it joins the next group write.
@@ -164,6 +189,23 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
     return {};
   }
 
+  // A held object the probation queue pushed out after it was requested again: writes its
+  // record and publishes `info` (the held entry, whose metadata may have been refreshed).
+  void Promote(ObjectInfo info) {
+    info.extents.clear();
+    std::unique_lock lock(mu_);
+    if (buffer_->size() <= p_.group.max_record_bytes()) {
+      std::shared_ptr<const std::string> record = buffer_;
+      lock.unlock();
+      p_.group.Submit(*record, std::move(info),
+                      [self = shared_from_this()](Status s) { s.IgnoreError(); });
+      return;
+    }
+    promoted_ = std::move(info);
+    commit_done_ = [](Status s) { s.IgnoreError(); };
+    StartFlush();
+  }
+
   // REQUIRES: mu_ held, !flushing_, Buffered() > 0.
   void StartFlush() {
     std::shared_ptr<std::string> record = std::move(buffer_);
@@ -171,14 +213,16 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
     flushing_ = true;
     uint64_t body_offset = flushed_;
     flushed_ += record->size() - prefix_size_;
-    boost::asio::post(p_.workers, [self = shared_from_this(), record, body_offset] {
-      self->Flush(record, body_offset);
+    const bool sealed = std::exchange(sealed_, false);
+    boost::asio::post(p_.workers, [self = shared_from_this(), record, body_offset, sealed] {
+      self->Flush(record, body_offset, sealed);
     });
   }
 
-  // On a worker: fills in the record header, reserves space and writes the record.
-  void Flush(std::shared_ptr<std::string> record, uint64_t body_offset) {
-    format::SealChunkRecord(record.get(), entry_key_, version_, body_offset);
+  // On a worker: fills in the record header (unless `sealed` already), reserves space and
+  // writes the record.
+  void Flush(std::shared_ptr<std::string> record, uint64_t body_offset, bool sealed) {
+    if (!sealed) format::SealChunkRecord(record.get(), entry_key_, version_, body_offset);
     const auto data_length = static_cast<uint32_t>(record->size() - prefix_size_);
 
     segment::Allocation where;
@@ -251,7 +295,7 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
     info.body_hash = XXH3_64bits_digest(hash_);
     info.version = version_;
     info.body_version = version_;
-    info.stored_at = NowSeconds();
+    info.stored_at = stored_at_;
     return info;
   }
 
@@ -264,7 +308,7 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
       std::lock_guard lock(mu_);
       done = std::move(commit_done_);
       if (error_code_ != Status::Code::kOk) s = Error();
-      info = Entry();
+      info = promoted_ ? *promoted_ : Entry();
       info.extents = extents_;
     }
     if (s.ok() && p_.options.sync == SyncPolicy::kCommit) {
@@ -291,6 +335,8 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
   const uint64_t version_;
   const size_t prefix_size_;
   const size_t chunk_bytes_;
+  // Bodies up to this size are held on probation at commit (0: never).
+  const uint64_t probation_limit_;
 
   mutable std::mutex mu_;
   // The chunk being filled: a placeholder record prefix, then the chunk's body bytes, so
@@ -307,6 +353,9 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
   uint64_t size_ = 0;                            // GUARDED_BY(mu_): bytes appended
   uint64_t flushed_ = 0;                         // GUARDED_BY(mu_): bytes handed to writes
   std::vector<BodyExtent> extents_;              // GUARDED_BY(mu_), in body order
+  int64_t stored_at_ = 0;                        // GUARDED_BY(mu_): set at commit
+  bool sealed_ = false;                          // GUARDED_BY(mu_): buffer_'s record is sealed
+  std::optional<ObjectInfo> promoted_;           // GUARDED_BY(mu_): the entry a promotion publishes
   XXH3_state_t* hash_;                           // GUARDED_BY(mu_)
 };
 
@@ -343,9 +392,10 @@ Status InsertHandle::Commit() {
   return Wait([&](DoneCallback done) { AsyncCommit(std::move(done)); });
 }
 
-std::unique_ptr<InsertHandle> NewInsert(const InsertParts& parts, ObjectKey key, ObjectMeta meta) {
+std::unique_ptr<InsertHandle> NewInsert(const InsertParts& parts, ObjectKey key, ObjectMeta meta,
+                                        bool probation) {
   return std::make_unique<InsertHandleImpl>(
-      std::make_shared<InsertState>(parts, std::move(key), std::move(meta)));
+      std::make_shared<InsertState>(parts, std::move(key), std::move(meta), probation));
 }
 
 }  // namespace edgecache

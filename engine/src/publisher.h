@@ -1,10 +1,12 @@
-// Publisher: the store's side of an insert, making fully written bodies visible.
+// Publisher: the store's side of an insert, making fully written bodies visible (or
+// holding them on probation).
 //
 // Thread safety: implementations are called from the store's worker threads concurrently.
 #pragma once
 
 #include <vector>
 
+#include "cache/probation.h"
 #include "edgecache/object.h"
 #include "edgecache/status.h"
 
@@ -17,6 +19,11 @@ class Publisher {
   // entries that pass in as few index write batches as their keys allow (one when they are
   // all distinct). (*results)[i] is the outcome of (*infos)[i].
   virtual void PublishAll(std::vector<ObjectInfo>* infos, std::vector<Status>* results) = 0;
+
+  // Holds a committed object on probation (cache/probation.h) instead of publishing it,
+  // after the checks a publish makes: Aborted when a purge since its insert began removes
+  // it.
+  virtual Status HoldOnProbation(cache::Probation::Item item) = 0;
 
   Status Publish(ObjectInfo info) {
     std::vector<ObjectInfo> one;

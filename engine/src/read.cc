@@ -44,7 +44,10 @@ bool StoreImpl::ReadCached(const ObjectInfo& info, uint64_t offset, size_t max_l
                            BodySlice* out) {
   if (offset >= info.body_length || max_len == 0) return false;
   const ChunkSpan c = Locate(info, offset, max_len);
-  std::shared_ptr<const std::string> record = ram_.Get(c.extent.segment, c.extent.offset);
+  std::shared_ptr<const std::string> record =
+      c.extent.segment != cache::kProbationSegment ? ram_.Get(c.extent.segment, c.extent.offset)
+      : probation_ != nullptr ? probation_->Record(c.entry_key, info.body_version)
+                              : nullptr;
   if (!record) return false;
   ram_hits_.fetch_add(1, std::memory_order_relaxed);
   std::string_view data = std::string_view(*record).substr(c.data_at, c.length);
@@ -63,8 +66,27 @@ void StoreImpl::AsyncRead(const ObjectInfo& info, uint64_t offset, size_t max_le
     done(Status::OK(), std::move(cached));
     return;
   }
+  if (info.extents.front().segment == cache::kProbationSegment) {
+    ReadPromoted(info, offset, max_len, std::move(done));
+    return;
+  }
   ReadChunk(info, offset, max_len, /*fill_cache=*/true, /*drop_bad=*/!options_.read_only,
             std::move(done));
+}
+
+void StoreImpl::ReadPromoted(const ObjectInfo& info, uint64_t offset, size_t max_len,
+                             ReadCallback done) {
+  ObjectInfo stored;
+  bool found = false;
+  Status s = table_->GetEntry(format::EntryKey(info.key), &stored, &found);
+  if (s.ok() && (!found || stored.body_version != info.body_version || stored.extents.empty())) {
+    s = Status::NotFound("no longer held on probation");
+  }
+  if (!s.ok()) {
+    done(std::move(s), {});
+    return;
+  }
+  ReadChunk(stored, offset, max_len, /*fill_cache=*/true, /*drop_bad=*/true, std::move(done));
 }
 
 void StoreImpl::ReadChunk(const ObjectInfo& info, uint64_t offset, size_t max_len, bool fill_cache,

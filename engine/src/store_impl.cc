@@ -100,6 +100,11 @@ Status StoreImpl::Init() {
       .workers = workers_,
       .publisher = *this,
   });
+  if (options_.admission == Admission::kProbation && !options_.read_only) {
+    probation_ = std::make_unique<cache::Probation>(options_.probation_bytes, [this] {
+      return static_cast<uint64_t>(std::max<int64_t>(0, objects_.load()));
+    });
+  }
   insert_parts_ = std::make_unique<InsertParts>(InsertParts{
       .options = options_,
       .io = *io_,
@@ -109,6 +114,7 @@ Status StoreImpl::Init() {
       .clock = *clock_,
       .publisher = *this,
       .group = *group_commit_,
+      .probation = probation_.get(),
   });
 
   maintenance_ = std::thread([this] { MaintenanceLoop(); });
@@ -131,6 +137,9 @@ StoreImpl::~StoreImpl() {
   if (maintenance_.joinable()) maintenance_.join();
   inflight_io_.WaitIdle();
   workers_.join();
+  // Abandons the held inserts (the clock they end in is still there); after the workers,
+  // whose publishes of promoted objects read probation_.
+  probation_.reset();
   if (table_ && segments_ && counts_valid_ && !options_.read_only) {
     std::string value;
     format::PutVarint64(&value, static_cast<uint64_t>(std::max<int64_t>(0, objects_)));
@@ -234,8 +243,14 @@ Status StoreImpl::Lookup(const ObjectKey& key, ObjectInfo* info) {
   // the entries it covers, so an entry read before such a delete must be judged by a rule
   // set that still holds the rule (one taken after the read might not).
   const std::shared_ptr<const purge::RuleSet> rules = purger_->Rules();
-  s = table_->GetEntry(entry_key, info, &found);
-  if (!s.ok()) return s;
+  // A held object is newer than any index entry of its key: publishing one drops the held
+  // objects older than it.
+  if (probation_ != nullptr && probation_->Find(entry_key, info)) {
+    found = true;
+  } else {
+    s = table_->GetEntry(entry_key, info, &found);
+    if (!s.ok()) return s;
+  }
   Serve serve = found ? Classify(*info, *rules) : Serve::kNo;
   if (serve == Serve::kNo) {
     misses_.fetch_add(1, std::memory_order_relaxed);
@@ -291,8 +306,44 @@ Status StoreImpl::BeginInsert(const ObjectKey& key, const ObjectMeta& meta,
       return Status::InvalidArgument("empty tag or tag with a NUL byte");
     }
   }
-  *out = NewInsert(*insert_parts_, key, meta);
+  // While the segments have room, nothing needs filtering: every object is written.
+  const bool hold = probation_ != nullptr && key.secondary.empty() && meta.vary.empty() &&
+                    segments_->count() >= segments_->max_segments() &&
+                    !probation_->InGhost(format::EntryKey(key));
+  *out = NewInsert(*insert_parts_, key, meta, hold);
   return Status::OK();
+}
+
+Status StoreImpl::HoldOnProbation(cache::Probation::Item item) {
+  const std::string entry_key = format::EntryKey(item.info.key);
+  std::vector<cache::Probation::Item> promote, dropped;  // destroyed after the guard
+  {
+    auto guard = purger_->PublishGuard();
+    Status s = purger_->Admit(&item.info);
+    if (!s.ok()) return s;
+    probation_->Add(entry_key, std::move(item), &promote, &dropped);
+  }
+  inserts_.fetch_add(1, std::memory_order_relaxed);
+  for (cache::Probation::Item& held : promote) held.promote(std::move(held.info));
+  return Status::OK();
+}
+
+void StoreImpl::PurgeHeld(const std::vector<std::string>& primaries, PurgeMode mode,
+                          std::vector<uint64_t>* affected) {
+  if (probation_ == nullptr) return;
+  std::vector<cache::Probation::Item> dropped;
+  for (size_t i = 0; i < primaries.size(); ++i) {
+    const std::string entry_key = format::EntryKey(ObjectKey{primaries[i], ""});
+    const size_t before = dropped.size();
+    bool held = false;
+    if (mode == PurgeMode::kHard) {
+      probation_->Erase(entry_key, UINT64_MAX, &dropped);
+      held = dropped.size() > before;
+    } else {
+      held = probation_->Invalidate(entry_key);
+    }
+    if (held && affected != nullptr) ++(*affected)[i];
+  }
 }
 
 void StoreImpl::PublishAll(std::vector<ObjectInfo>* infos, std::vector<Status>* results) {
@@ -325,6 +376,7 @@ void StoreImpl::PublishRun(std::vector<ObjectInfo>& infos,
 
   index::EntryTable::Batch batch(*table_);
   std::vector<std::optional<ObjectInfo>> replaced(end - begin);
+  std::vector<cache::Probation::Item> held_older;  // held objects the new entries replace
   bool any = false;
   for (size_t i = begin; i < end; ++i) {
     ObjectInfo& info = infos[i];
@@ -365,6 +417,7 @@ void StoreImpl::PublishRun(std::vector<ObjectInfo>& infos,
       continue;
     }
     if (replaced[i - begin]) CountRemoved(*replaced[i - begin]);
+    if (probation_ != nullptr) probation_->Erase(entry_keys[i], infos[i].version, &held_older);
     objects_.fetch_add(1, std::memory_order_relaxed);
     body_bytes_.fetch_add(static_cast<int64_t>(infos[i].body_length), std::memory_order_relaxed);
     inserts_.fetch_add(1, std::memory_order_relaxed);
@@ -379,6 +432,11 @@ Status StoreImpl::UpdateMeta(const ObjectKey& key, uint64_t expected_version,
   if (!s.ok()) return s;
   const std::string entry_key = format::EntryKey(key);
   auto guard = purger_->PublishGuard();
+  Status held;
+  if (probation_ != nullptr &&
+      probation_->UpdateMeta(entry_key, expected_version, meta, clock_->Next(), &held)) {
+    return held;
+  }
   std::lock_guard stripe(table_->Stripe(entry_key));
   ObjectInfo info;
   bool found = false;
@@ -407,12 +465,14 @@ Status StoreImpl::Remove(const ObjectKey& key) {
   Status s = ValidateKey(key);
   if (!s.ok()) return s;
   const std::string entry_key = format::EntryKey(key);
+  std::vector<cache::Probation::Item> held;
+  if (probation_ != nullptr) probation_->Erase(entry_key, UINT64_MAX, &held);
   std::lock_guard stripe(table_->Stripe(entry_key));
   ObjectInfo info;
   bool found = false;
   s = table_->GetEntry(entry_key, &info, &found);
   if (!s.ok()) return s;
-  if (!found) return Status::NotFound("not stored");
+  if (!found) return held.empty() ? Status::NotFound("not stored") : Status::OK();
   index::EntryTable::Batch batch(*table_);
   batch.DeleteEntry(entry_key, info);
   s = table_->Write(batch, options_.sync == SyncPolicy::kCommit, "remove index entry");
@@ -469,7 +529,9 @@ Status StoreImpl::PurgeUrls(const std::vector<std::string>& primaries, PurgeMode
       return Status::InvalidArgument("bad primary key");
     }
   }
-  return purger_->PurgeUrls(primaries, mode, affected);
+  Status s = purger_->PurgeUrls(primaries, mode, affected);
+  if (s.ok()) PurgeHeld(primaries, mode, affected);
+  return s;
 }
 
 Status StoreImpl::PurgeTag(std::string_view tag, PurgeMode mode, uint64_t* affected) {
@@ -515,6 +577,7 @@ Status StoreImpl::ApplyLoggedPurges(std::string_view log, std::string_view posit
     if (purge.kind != LoggedPurge::Kind::kUrls || purge.values.empty()) continue;
     Status s = purger_->PurgeUrls(purge.values, purge.mode, nullptr, /*sync=*/false);
     if (!s.ok()) return s;
+    PurgeHeld(purge.values, purge.mode, nullptr);
   }
   return purger_->InstallAll(
       std::move(rules), {format::kMetaLogPositionPrefix + std::string(log), std::string(position)});
@@ -541,6 +604,12 @@ StoreCounters StoreImpl::Counters() const {
   c.insert_batches = insert_batches_.load();
   c.evictions = evictions_.load();
   c.reinserted = reinserted_.load();
+  if (probation_ != nullptr) {
+    c.probation_objects = probation_->objects();
+    c.probation_bytes = probation_->bytes();
+    c.promoted = probation_->promoted();
+    c.not_admitted = probation_->not_admitted();
+  }
   c.segments_reclaimed = segments_->reclaimed();
   c.written_bytes = segments_->allocated_bytes();
   c.purges = purger_->purges();

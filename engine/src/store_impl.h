@@ -1,6 +1,7 @@
 // StoreImpl: the Store behind edgecache/store.h, the glue that wires its units together
 // (docs/architecture.md): the index (index/entry_table.h) and version clock, the segment
-// files, the RAM cache and hit tracker, purges (purge/purger.h), re-insertion and verify.
+// files, the RAM cache, hit tracker and probation queue, purges (purge/purger.h), re-insertion and
+// verify.
 //
 // Threads:
 //  * callers: Lookup, List, purges, BeginInsert; AsyncRead submits and returns.
@@ -30,6 +31,7 @@
 #include <unordered_map>
 
 #include "cache/hit_tracker.h"
+#include "cache/probation.h"
 #include "cache/ram_cache.h"
 #include "edgecache/store.h"
 #include "group_commit.h"
@@ -87,12 +89,20 @@ class StoreImpl final : public Store, private Publisher {
   // entries, their tags, Vary names and segment membership in one batch per run of
   // distinct keys.
   void PublishAll(std::vector<ObjectInfo>* infos, std::vector<Status>* results) override;
+  Status HoldOnProbation(cache::Probation::Item item) override;
+  // A URL purge of the objects held on probation (their entry key has no secondary: a
+  // response with Vary names is never held).
+  void PurgeHeld(const std::vector<std::string>& primaries, PurgeMode mode,
+                 std::vector<uint64_t>* affected);
   // One such run: infos[begin, end) with distinct keys (entry_keys[i] is infos[i]'s).
   // REQUIRES: the publish guard held.
   void PublishRun(std::vector<ObjectInfo>& infos, const std::vector<std::string>& entry_keys,
                   size_t begin, size_t end, std::vector<Status>* results);
 
   // --- the read path (read.cc) ---
+  // AsyncRead of an object found on probation: from the index entry it was promoted to, if
+  // it was (same body version); NotFound otherwise.
+  void ReadPromoted(const ObjectInfo& info, uint64_t offset, size_t max_len, ReadCallback done);
   // Where the bytes at `offset` of a body are: their chunk and their place in its record.
   struct ChunkSpan {
     BodyExtent extent;
@@ -147,6 +157,7 @@ class StoreImpl final : public Store, private Publisher {
   std::unique_ptr<InsertParts> insert_parts_;
   cache::RamCache ram_;
   cache::HitTracker hit_tracker_;
+  std::unique_ptr<cache::Probation> probation_;  // Admission::kProbation only
   std::unique_ptr<purge::Purger> purger_;
   boost::asio::thread_pool workers_;
   std::unique_ptr<GroupCommit> group_commit_;

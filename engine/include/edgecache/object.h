@@ -113,6 +113,12 @@ struct StoreCounters {
   uint64_t insert_batches = 0;  // index writes that published commits (group commit)
   uint64_t evictions = 0;       // entries dropped because their segment was reclaimed
   uint64_t reinserted = 0;      // hot objects copied forward before their segment was reclaimed
+  // Admission::kProbation: objects held on probation now and the RAM they take; objects
+  // promoted (requested again while held, then written) and dropped (never requested again).
+  uint64_t probation_objects = 0;
+  uint64_t probation_bytes = 0;
+  uint64_t promoted = 0;
+  uint64_t not_admitted = 0;
   uint64_t segments_reclaimed = 0;
   uint64_t written_bytes = 0;   // body record bytes written to segments since the store opened
   uint64_t purges = 0;          // purge calls (url, tag, prefix)

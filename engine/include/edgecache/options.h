@@ -22,6 +22,21 @@ enum class SyncPolicy {
   kCommit,
 };
 
+// Which objects an insert writes to the segments.
+enum class Admission {
+  // Every committed object.
+  kAll,
+  // A new object is first held in RAM, in a FIFO of probation_bytes, and served from there.
+  // When the FIFO pushes it out it is written to the segments if it was requested again
+  // while held, and forgotten otherwise; a forgotten key is remembered for a while (a ghost
+  // list), and a new insert of it is written at once. Objects requested once are never
+  // written (after S3-FIFO, SOSP'23). Also written at once: every object while the
+  // segments have not yet filled the capacity, bodies larger than
+  // min(chunk_bytes, probation_bytes / 8) and responses with Vary names. What is held in
+  // probation is lost when the store closes or the process dies (a miss, nothing else).
+  kProbation,
+};
+
 struct StoreOptions {
   // Bytes of disk the body segments may use, in total. When a new segment would exceed
   // it, the oldest segment is reclaimed whole (FIFO). Must hold at least 4 segments.
@@ -46,6 +61,10 @@ struct StoreOptions {
   uint64_t entry_cache_bytes = 32ull << 20;
 
   SyncPolicy sync = SyncPolicy::kNone;
+
+  Admission admission = Admission::kAll;
+  // RAM for objects on probation (Admission::kProbation only); at least 1 MiB.
+  uint64_t probation_bytes = 64ull << 20;
 
   // Before the oldest segment is reclaimed, copy the objects in it that were hit since they
   // were stored (or last copied) into the active segment, so FIFO eviction keeps hot
