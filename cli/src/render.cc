@@ -211,6 +211,10 @@ std::string RenderStats(const json::object& doc) {
                        std::to_string(Int(s, "segments_reclaimed")) + " reclaimed)"},
       {"evictions", std::to_string(Int(s, "evictions")) + " (" +
                         std::to_string(Int(s, "reinserted")) + " hot objects re-inserted)"},
+      {"probation", std::to_string(Int(s, "probation_objects")) + " held (" +
+                        HumanBytes(static_cast<uint64_t>(Int(s, "probation_bytes"))) + "), " +
+                        std::to_string(Int(s, "promoted")) + " written, " +
+                        std::to_string(Int(s, "not_admitted")) + " not admitted"},
       {"purges", std::to_string(Int(s, "purges")) + " (" +
                      std::to_string(Int(s, "purged_objects")) + " objects)"},
       {"reads", std::to_string(Int(s, "ram_cache_hits")) + " from RAM, " +

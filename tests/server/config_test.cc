@@ -55,6 +55,8 @@ entry_cache = "8MiB"
 commit_window_us = 250
 sync = "commit"
 io_backend = "posix"
+admission = "probation"
+probation = "128MiB"
 [origins]
 default = "http://127.0.0.1:9000"
 "WWW.Example.com" = "http://10.0.0.5:8080"
@@ -75,6 +77,8 @@ honour_client_no_cache = false
   EXPECT_EQ(c.store.commit_window_us, 250u);
   EXPECT_EQ(c.store.sync, SyncPolicy::kCommit);
   EXPECT_EQ(c.store.io_backend, IoBackendKind::kPosix);
+  EXPECT_EQ(c.store.admission, Admission::kProbation);
+  EXPECT_EQ(c.store.probation_bytes, 128ull << 20);
   EXPECT_EQ(c.origins.at("www.example.com").host, "10.0.0.5");
   EXPECT_EQ(c.default_origin->port, 9000);
   EXPECT_EQ(c.origin_timeout_ms, 5000);
@@ -107,6 +111,8 @@ TEST(ConfigFileTest, ErrorsNameTheKey) {
   EXPECT_NE(load("[store]\ncommit_window_us = \"1ms\"\n").find("store.commit_window_us"),
             std::string::npos);
   EXPECT_EQ(load("[store]\ncommit_window_us = 0\n"), "OK");  // 0: no waiting
+  EXPECT_NE(load("[store]\nadmission = \"lru\"\n").find("store.admission"), std::string::npos);
+  EXPECT_NE(load("[store]\nprobation = \"big\"\n").find("store.probation"), std::string::npos);
   // A value of another TOML type is an error, never converted (true is not 1 byte).
   EXPECT_NE(load("[store]\nram_cache = true\n").find("store.ram_cache"), std::string::npos);
   EXPECT_NE(load("[timeouts]\norigin_ms = true\n").find("timeouts.origin_ms"), std::string::npos);

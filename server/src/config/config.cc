@@ -284,7 +284,8 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   static const std::map<std::string, std::vector<std::string>> kTableKeys = {
       {"store",
        {"dir", "capacity", "segment_size", "ram_cache", "index_cache", "entry_cache",
-        "reinsert_hot_objects", "sync", "io_backend", "commit_window_us"}},
+        "reinsert_hot_objects", "sync", "io_backend", "commit_window_us", "admission",
+        "probation"}},
       {"timeouts", {"connect_ms", "origin_ms", "client_ms", "idle_ms", "grace_ms"}},
       {"tls", {"cert", "key"}},
       {"cluster", {"purge_log", "node_id", "catch_up_ms", "advertise_admin"}},
@@ -381,7 +382,15 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
     s = Bad("store.commit_window_us", "must be between 0 (off) and 100000 microseconds");
   }
   c->store.commit_window_us = static_cast<uint32_t>(std::clamp<int64_t>(commit_window, 0, 100000));
-  std::string sync, backend;
+  std::string sync, backend, admission;
+  str(store["admission"], "store.admission", &admission);
+  if (admission == "all")
+    c->store.admission = Admission::kAll;
+  else if (admission == "probation")
+    c->store.admission = Admission::kProbation;
+  else if (!admission.empty() && s.ok())
+    s = Bad("store.admission", "must be \"all\" or \"probation\"");
+  size(store["probation"], "store.probation", &c->store.probation_bytes);
   str(store["sync"], "store.sync", &sync);
   if (sync == "commit")
     c->store.sync = SyncPolicy::kCommit;

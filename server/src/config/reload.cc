@@ -51,6 +51,8 @@ const std::vector<Key>& Keys() {
       StoreField("store.io_backend", &StoreOptions::io_backend),
       StoreField("store.reinsert_hot_objects", &StoreOptions::reinsert_hot_objects),
       StoreField("store.commit_window_us", &StoreOptions::commit_window_us),
+      StoreField("store.admission", &StoreOptions::admission),
+      StoreField("store.probation", &StoreOptions::probation_bytes),
       Field("admin_token", kLive, &C::admin_token),
       Field("name", kLive, &C::name),
       Field("response_via", kLive, &C::response_via),

@@ -103,6 +103,12 @@ std::string Metrics::Render(const StoreCounters& s) const {
   counter("edgecache_store_evictions_total", "Objects evicted with their segment.", s.evictions);
   counter("edgecache_store_reinserted_total", "Hot objects copied forward before eviction.",
           s.reinserted);
+  gauge("edgecache_store_probation_objects", "New objects held in RAM on probation.",
+        s.probation_objects);
+  counter("edgecache_store_promoted_total",
+          "Objects on probation requested again, then written to segments.", s.promoted);
+  counter("edgecache_store_not_admitted_total",
+          "Objects on probation never requested again, so never written.", s.not_admitted);
   counter("edgecache_store_purged_objects_total", "Objects removed or marked stale by purges.",
           s.purged_objects);
   counter("edgecache_store_corrupt_reads_total", "Body reads that failed verification.",
