@@ -1,7 +1,8 @@
 // trace_replay: a request trace replayed through the real engine at a given capacity, for
 // hit ratios and flash writes (docs/performance.md, issue "what to keep").
 //
-//   trace_replay --trace FILE --format oracleGeneral|csv --cache-size SIZE [--admission all]
+//   trace_replay --trace FILE --format oracleGeneral|csv --cache-size SIZE
+//                [--admission all|probation]
 //   trace_replay --generate FILE --format oracleGeneral|csv [--requests N] [--objects M]
 //                [--alpha A] [--one-hit-share S] [--mean-size BYTES] [--scan N] [--seed N]
 //
@@ -9,7 +10,9 @@
 // of the traced size (time is compressed: requests follow each other at once). Printed:
 // miss ratios, bytes written to segments per requested and per unique byte, resident memory
 // per stored object, requests per second; the last line reads
-// "object_miss_ratio=… byte_miss_ratio=… bytes_written=… requests=…".
+// "object_miss_ratio=… byte_miss_ratio=… bytes_written=… requests=…". With probation, a
+// tenth of the cache size is the probation queue (RAM) and the rest the segments, so both
+// policies get the same bytes.
 //
 // Formats: libCacheSim's oracleGeneral (little-endian records of uint32 time, uint64 id,
 // uint32 size, int64 next access) and CSV lines "time,id,size" (a header line is skipped).
@@ -168,8 +171,10 @@ int main(int argc, char** argv) {
   app.add_option("--format", format, "oracleGeneral or csv")
       ->check(CLI::IsMember({"oracleGeneral", "csv"}));
   app.add_option("--cache-size", cache_size, "store capacity, e.g. 512MiB");
-  app.add_option("--admission", admission, "admission policy (all: every miss is written)")
-      ->check(CLI::IsMember({"all"}));
+  app.add_option("--admission", admission,
+                 "all: every miss is written; probation: a tenth of the cache holds new objects "
+                 "in RAM, written only when requested again")
+      ->check(CLI::IsMember({"all", "probation"}));
   app.add_option("--store", store_dir, "store directory (default: a new temporary one)");
   app.add_option("--generate", generate, "write a synthetic trace to this file instead");
   app.add_option("--requests", gen.requests, "generator: requests (default 1000000)");
@@ -216,6 +221,11 @@ int main(int argc, char** argv) {
   }
   StoreOptions options;
   options.capacity_bytes = *capacity;
+  if (admission == "probation") {
+    options.admission = Admission::kProbation;
+    options.probation_bytes = *capacity / 10;
+    options.capacity_bytes = *capacity - options.probation_bytes;
+  }
   options.segment_bytes =
       std::clamp<uint64_t>((*capacity / 16) & ~((1ull << 20) - 1), 1ull << 20, 64ull << 20);
   options.chunk_bytes = std::min<uint64_t>(options.chunk_bytes, options.segment_bytes / 4);
@@ -272,6 +282,12 @@ int main(int argc, char** argv) {
               unique_bytes / 1048576.0);
   std::printf("cache %s (admission %s): %llu objects stored at the end\n", cache_size.c_str(),
               admission.c_str(), static_cast<unsigned long long>(c.objects));
+  if (admission == "probation") {
+    std::printf("probation: %llu promoted, %llu not admitted, %llu held at the end\n",
+                static_cast<unsigned long long>(c.promoted),
+                static_cast<unsigned long long>(c.not_admitted),
+                static_cast<unsigned long long>(c.probation_objects));
+  }
   std::printf("written per requested byte %.3f, per unique byte %.3f\n",
               static_cast<double>(c.written_bytes) / std::max<uint64_t>(requested_bytes, 1),
               static_cast<double>(c.written_bytes) / std::max<uint64_t>(unique_bytes, 1));

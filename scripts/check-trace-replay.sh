@@ -2,7 +2,8 @@
 # A check of bench/trace_replay (ctest bench.trace_replay): on a generated trace, a cache
 # that holds everything misses only on first requests (its object miss ratio is the unique
 # ids over the requests, counted here with awk from the trace itself) and writes each unique
-# byte about once; a cache of a tenth of the footprint misses more. Both trace formats.
+# byte about once; a cache of a tenth of the footprint misses more; there, admission
+# probation misses no more and writes at most half as much. Both trace formats.
 #   scripts/check-trace-replay.sh BUILD/bench/trace_replay
 set -euo pipefail
 BIN=$1
@@ -35,4 +36,15 @@ small=$("$BIN" --trace "$WORK/t.csv" --format csv --cache-size "$((unique_bytes 
 echo "$small" | tail -1
 awk -v s="$(echo "$small" | field object_miss_ratio)" -v e="$expected" 'BEGIN { exit !(s > e) }' ||
   fail "a cache of a tenth of the footprint should miss more than $expected"
+# Admission: at a tenth of the footprint, probation misses no more than all (within 1%)
+# and writes at most half as many bytes.
+probation=$("$BIN" --trace "$WORK/t.csv" --format csv --cache-size "$((unique_bytes / 10))" \
+  --admission probation)
+echo "$probation" | tail -1
+awk -v a="$(echo "$small" | field object_miss_ratio)" \
+  -v p="$(echo "$probation" | field object_miss_ratio)" 'BEGIN { exit !(p <= a + 0.01) }' ||
+  fail "probation should miss no more than all"
+awk -v a="$(echo "$small" | field bytes_written)" \
+  -v p="$(echo "$probation" | field bytes_written)" 'BEGIN { exit !(p <= 0.5 * a) }' ||
+  fail "probation should write at most half of what all writes"
 echo "check-trace-replay: ok"
