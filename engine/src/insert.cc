@@ -107,8 +107,8 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
       item.record = buffer_;
       // The held item owns the insert: its version stays in flight until it is promoted
       // or dropped.
-      item.promote = [self = shared_from_this()](ObjectInfo info) {
-        self->Promote(std::move(info));
+      item.promote = [self = shared_from_this()](ObjectInfo info, DoneCallback done) {
+        self->Promote(std::move(info), std::move(done));
       };
       lock.unlock();
       done(p_.publisher.HoldOnProbation(std::move(item)));
@@ -191,18 +191,20 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
 
   // A held object the probation queue pushed out after it was requested again: writes its
   // record and publishes `info` (the held entry, whose metadata may have been refreshed).
-  void Promote(ObjectInfo info) {
+  void Promote(ObjectInfo info, DoneCallback done) {
     info.extents.clear();
     std::unique_lock lock(mu_);
     if (buffer_->size() <= p_.group.max_record_bytes()) {
       std::shared_ptr<const std::string> record = buffer_;
       lock.unlock();
-      p_.group.Submit(*record, std::move(info),
-                      [self = shared_from_this()](Status s) { s.IgnoreError(); });
+      // The insert stays alive (its version in flight) until its entry is published.
+      p_.group.Submit(
+          *record, std::move(info),
+          [self = shared_from_this(), done = std::move(done)](Status s) { done(std::move(s)); });
       return;
     }
     promoted_ = std::move(info);
-    commit_done_ = [](Status s) { s.IgnoreError(); };
+    commit_done_ = std::move(done);
     StartFlush();
   }
 

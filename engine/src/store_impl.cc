@@ -324,7 +324,15 @@ Status StoreImpl::HoldOnProbation(cache::Probation::Item item) {
     probation_->Add(entry_key, std::move(item), &promote, &dropped);
   }
   inserts_.fetch_add(1, std::memory_order_relaxed);
-  for (cache::Probation::Item& held : promote) held.promote(std::move(held.info));
+  for (cache::Probation::Item& held : promote) {
+    // Counted as I/O in flight, so that closing the store waits for its publish.
+    inflight_io_.Begin();
+    held.promote(std::move(held.info), [this](Status s) {
+      if (!s.ok() && !s.IsAborted()) spdlog::warn("store {}: promotion: {}", dir_, s.ToString());
+      s.IgnoreError();
+      inflight_io_.End();
+    });
+  }
   return Status::OK();
 }
 

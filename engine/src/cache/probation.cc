@@ -6,10 +6,28 @@
 
 namespace edgecache::cache {
 
+namespace {
+
+// Slots of the counting filter: about four per object the queue can hold (objects cost
+// at least ~300 bytes, most far more), between 64 Ki and 4 Mi.
+size_t SlotsFor(uint64_t capacity_bytes) {
+  size_t slots = 1 << 16;
+  while (slots < (4u << 20) && slots < capacity_bytes / 256) slots <<= 1;
+  return slots;
+}
+
+}  // namespace
+
 Probation::Probation(uint64_t capacity_bytes, std::function<uint64_t()> main_objects)
     : capacity_bytes_(capacity_bytes),
       max_body_bytes_(capacity_bytes / 8),
-      main_objects_(std::move(main_objects)) {}
+      main_objects_(std::move(main_objects)),
+      slots_(SlotsFor(capacity_bytes)),
+      held_per_slot_(std::make_unique<std::atomic<uint32_t>[]>(slots_)) {}
+
+std::atomic<uint32_t>& Probation::Slot(std::string_view entry_key) const {
+  return held_per_slot_[XXH3_64bits(entry_key.data(), entry_key.size()) & (slots_ - 1)];
+}
 
 uint64_t Probation::Cost(const std::string& entry_key, const Item& item) {
   constexpr uint64_t kOverhead = 256;  // map and list nodes, the item's own fields
@@ -25,6 +43,7 @@ bool Probation::InGhost(std::string_view entry_key) const {
 
 Probation::Item Probation::Remove(std::unordered_map<std::string, Held>::iterator it) {
   bytes_ -= it->second.cost;
+  Slot(it->first).fetch_sub(1, std::memory_order_relaxed);
   fifo_.erase(it->second.in_fifo);
   Item item = std::move(it->second.item);
   held_.erase(it);
@@ -51,9 +70,11 @@ void Probation::Add(const std::string& entry_key, Item item, std::vector<Item>* 
   fifo_.push_back(entry_key);
   held_.emplace(entry_key, Held{std::move(item), cost, false, std::prev(fifo_.end())});
   bytes_ += cost;
+  Slot(entry_key).fetch_add(1, std::memory_order_relaxed);
 }
 
 bool Probation::Find(const std::string& entry_key, ObjectInfo* info) {
+  if (Slot(entry_key).load(std::memory_order_relaxed) == 0) return false;
   std::lock_guard lock(mu_);
   auto it = held_.find(entry_key);
   if (it == held_.end()) return false;

@@ -9,10 +9,13 @@
 // A held object keeps its insert in flight (index::VersionClock): purges treat it as an
 // insert not yet committed, so its promotion is admitted by the same checks as a commit.
 //
-// Thread safety: all methods are thread-safe (one mutex). Items handed back (to promote,
-// or dropped) are the caller's to run or destroy, outside any engine lock.
+// Thread safety: all methods are thread-safe (one mutex). Find of a key that is not held
+// takes no lock: a counter per hash slot of the held keys (a counting filter) answers it
+// first, so a hit on a written object costs a hash and a load. Items handed back (to
+// promote, or dropped) are the caller's to run or destroy, outside any engine lock.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <list>
@@ -25,6 +28,7 @@
 #include "cache/ghost_list.h"
 #include "edgecache/object.h"
 #include "edgecache/status.h"
+#include "edgecache/store.h"
 
 namespace edgecache::cache {
 
@@ -37,9 +41,10 @@ class Probation {
   struct Item {
     ObjectInfo info;                            // its one extent is in kProbationSegment
     std::shared_ptr<const std::string> record;  // the sealed chunk record of the whole body
-    // Writes the body to the segments and publishes it with the item's current `info`.
-    // Owns the insert: destroying it without a call abandons the insert.
-    std::function<void(ObjectInfo)> promote;
+    // Writes the body to the segments and publishes it with the item's current `info`,
+    // then runs `done` (on an engine thread). Owns the insert: destroying it without a
+    // call abandons the insert.
+    std::function<void(ObjectInfo info, DoneCallback done)> promote;
   };
 
   // `main_objects`: how many objects the segments hold, the size of the ghost list.
@@ -84,12 +89,16 @@ class Probation {
     std::list<std::string>::iterator in_fifo;
   };
   static uint64_t Cost(const std::string& entry_key, const Item& item);
+  std::atomic<uint32_t>& Slot(std::string_view entry_key) const;
   // Removes `it`. REQUIRES: mu_ held.
   Item Remove(std::unordered_map<std::string, Held>::iterator it);
 
   const uint64_t capacity_bytes_;
   const uint64_t max_body_bytes_;
   const std::function<uint64_t()> main_objects_;
+  // Held keys per hash slot (changed under mu_, read without it); a power of two.
+  const size_t slots_;
+  std::unique_ptr<std::atomic<uint32_t>[]> held_per_slot_;
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, Held> held_;  // GUARDED_BY(mu_)
