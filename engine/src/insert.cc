@@ -96,8 +96,10 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
     }
     committing_ = true;
     stored_at_ = NowSeconds();
-    if (!flushing_ && error_code_ == Status::Code::kOk && flushed_ == 0 && Buffered() > 0 &&
-        size_ <= probation_limit_) {
+    // The whole body is in the buffer, as one record.
+    const bool one_record =
+        !flushing_ && error_code_ == Status::Code::kOk && flushed_ == 0 && Buffered() > 0;
+    if (one_record && size_ <= probation_limit_) {
       format::SealChunkRecord(buffer_.get(), entry_key_, version_, 0);
       sealed_ = true;
       cache::Probation::Item item;
@@ -114,9 +116,8 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
       done(p_.publisher.HoldOnProbation(std::move(item)));
       return;
     }
-    if (!flushing_ && error_code_ == Status::Code::kOk && flushed_ == 0 && Buffered() > 0 &&
-        buffer_->size() <= p_.group.max_record_bytes()) {
-      // The whole body is one small record: it joins the next group write.
+    if (one_record && buffer_->size() <= p_.group.max_record_bytes()) {
+      // A small record: it joins the next group write.
       format::SealChunkRecord(buffer_.get(), entry_key_, version_, 0);
       ObjectInfo info = Entry();
       std::shared_ptr<std::string> record = std::move(buffer_);

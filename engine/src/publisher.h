@@ -1,7 +1,8 @@
 // Publisher: the store's side of an insert, making fully written bodies visible (or
 // holding them on probation).
 //
-// Thread safety: implementations are called from the store's worker threads concurrently.
+// Thread safety: implementations are called concurrently, PublishAll from the store's
+// worker threads, HoldOnProbation from the threads that commit.
 #pragma once
 
 #include <vector>
