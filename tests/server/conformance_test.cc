@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cctype>
 #include <ctime>
 #include <fstream>
 #include <functional>
@@ -813,6 +814,65 @@ TEST_F(ConformanceTest, StoredValuesThatCouldNotHaveBeenParsedAreNeverWrittenOut
   EXPECT_NE(head.find("If-Modified-Since:"), std::string::npos) << head;
   EXPECT_EQ(head.find("X-Injected"), std::string::npos) << head;
   EXPECT_EQ(head.find("If-None-Match"), std::string::npos) << head;
+}
+
+// --- 13. Framing of relayed bodies (RFC 9112 §6.3, §7.1) ---
+
+// Decodes a chunked body exactly as RFC 9112 §7.1 writes one: each chunk its size in hex,
+// CRLF, the data, CRLF; then "0", CRLF, no trailer fields, CRLF. False on any other byte;
+// `rest` is what follows the last chunk.
+bool DecodeChunked(std::string_view wire, std::string* body, std::string_view* rest) {
+  body->clear();
+  for (;;) {
+    const size_t eol = wire.find("\r\n");
+    if (eol == std::string_view::npos || eol == 0) return false;
+    size_t size = 0;
+    for (char c : wire.substr(0, eol)) {
+      if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+      size = size * 16 + static_cast<size_t>(std::stoi(std::string(1, c), nullptr, 16));
+    }
+    wire.remove_prefix(eol + 2);
+    if (size == 0) {
+      if (!wire.starts_with("\r\n")) return false;
+      *rest = wire.substr(2);
+      return true;
+    }
+    if (wire.size() < size + 2 || wire.substr(size, 2) != "\r\n") return false;
+    body->append(wire.substr(0, size));
+    wire.remove_prefix(size + 2);
+  }
+}
+
+TEST_F(ConformanceTest, ABodyOfUnknownLengthReachesTheClientInWellFormedChunks) {
+  // No Content-Length: the body ends when the origin closes (RFC 9112 §6.3, rule 8), and
+  // it comes in three pieces half a second apart. To an HTTP/1.1 client the node frames
+  // it as chunks, whether it stores the response (relayed from the fill) or not (passed).
+  for (const std::string cc : {"max-age=3600", "no-store"}) {
+    const std::string path = "/unknown-length-" + cc.substr(0, cc.find('='));
+    Route(path, "HTTP/1.1 200 OK\r\nDate: " + DateIn(0) + "\r\nCache-Control: " + cc +
+                    "\r\nConnection: close\r\n\r\nfirst piece, " + std::string(RawOrigin::kPause) +
+                    "second, " + std::string(RawOrigin::kPause) + "third");
+    const std::string all =
+        RawExchange("GET " + path + " HTTP/1.1\r\nHost: test.local\r\nConnection: close\r\n\r\n");
+    const size_t head_end = all.find("\r\n\r\n");
+    ASSERT_NE(head_end, std::string::npos) << all;
+    const std::string head = all.substr(0, head_end + 2);
+    EXPECT_TRUE(head.starts_with("HTTP/1.1 200 ")) << head;
+    EXPECT_NE(head.find("\r\nTransfer-Encoding: chunked\r\n"), std::string::npos) << head;
+    EXPECT_EQ(head.find("Content-Length"), std::string::npos) << head;
+    std::string body;
+    std::string_view rest;
+    ASSERT_TRUE(DecodeChunked(std::string_view(all).substr(head_end + 4), &body, &rest)) << all;
+    EXPECT_EQ(body, "first piece, second, third") << cc;
+    EXPECT_TRUE(rest.empty()) << rest;
+  }
+  // The stored one is a hit next, framed by its now known length.
+  HttpResponse hit = Get("/unknown-length-max-age");
+  EXPECT_EQ(hit.body, "first piece, second, third");
+  EXPECT_EQ(hit.Header("content-length"), "26");
+  EXPECT_EQ(Origin("/unknown-length-max-age"), 1);
+  EXPECT_EQ(Get("/unknown-length-no-store").body, "first piece, second, third");
+  EXPECT_EQ(Origin("/unknown-length-no-store"), 2);
 }
 
 }  // namespace

@@ -29,6 +29,9 @@ using http_util::CacheStatus;
 
 inline constexpr auto kToken = asio::as_tuple(asio::use_awaitable);
 inline constexpr size_t kPieceBytes = 64 * 1024;
+// The first read of an origin's response: a header and a small body in one system call
+// (an empty flat_buffer reads 512 bytes at a time).
+inline constexpr size_t kOriginFirstReadBytes = 16 * 1024;
 // More interim (1xx) responses than this before the final one: the origin misbehaves.
 inline constexpr int kMaxInterimResponses = 8;
 

@@ -26,6 +26,7 @@
 #include "config/config.h"
 #include "edgecache/store.h"
 #include "http/request_body.h"
+#include "http/response_writer.h"
 #include "metrics/metrics.h"
 #include "net/stream.h"
 #include "origin/origin_pool.h"
@@ -171,13 +172,13 @@ class Proxy {
   // A collapsed request served from the leader's response as it arrives.
   boost::asio::awaitable<bool> ServeBroadcast(Exchange& x, Broadcast& broadcast,
                                               Broadcast::Reader& reader);
-  // Sends bytes [first, end) of a broadcast body through `sr`, whose header is written,
-  // as `reader` gets them; when it falls behind, the rest comes from the store. Returns
-  // whether the whole range went out (the connection may carry another request).
-  boost::asio::awaitable<bool> RelayBroadcast(
-      Exchange& x, Broadcast& b, Broadcast::Reader& reader, uint64_t first, uint64_t end,
-      boost::beast::http::response<boost::beast::http::buffer_body>& res,
-      boost::beast::http::response_serializer<boost::beast::http::buffer_body>& sr);
+  // Sends bytes [first, end) of a broadcast body through `writer` (with its header, if
+  // not sent yet) as `reader` gets them; when it falls behind, the rest comes from the
+  // store. Returns whether the whole range went out (the connection may carry another
+  // request).
+  boost::asio::awaitable<bool> RelayBroadcast(Exchange& x, Broadcast& b, Broadcast::Reader& reader,
+                                              uint64_t first, uint64_t end,
+                                              http_util::ResponseWriter& writer);
 
   // --- shared ---
   boost::asio::awaitable<bool> SendError(Exchange& x, unsigned status, std::string_view text);

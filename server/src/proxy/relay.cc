@@ -25,10 +25,10 @@ struct Proxy::Relaying {
   std::unique_ptr<InsertHandle> insert;  // set while the response is being stored
   ObjectMeta stored_meta;                // what is stored, when `insert` is set
   ObjectKey stored_key;
-  bool shareable = false;                 // collapsed requests may take the response as it arrives
-  std::string stored_age;                 // the Age a response stored as it arrives has
-  http::response<http::buffer_body> res;  // the client's response
-  std::optional<http::response_serializer<http::buffer_body>> sr;
+  bool shareable = false;                // collapsed requests may take the response as it arrives
+  std::string stored_age;                // the Age a response stored as it arrives has
+  http::response<http::empty_body> res;  // the client's response header
+  std::optional<http_util::ResponseWriter> writer;     // set when there is a client
   uint64_t client_first = 0, client_end = UINT64_MAX;  // the client's byte range
   bool client_body = false;                            // the client gets a body
   bool client_ok = false;                              // the client is there and writable
@@ -51,9 +51,7 @@ asio::awaitable<bool> Proxy::Relay(Exchange& x, Upstream& up) {
   StartInsert(x, up, &r);
   BuildClientResponse(x, up, &r);
   r.client_ok = x.client != nullptr;
-  r.res.body().data = nullptr;
-  r.res.body().more = true;
-  r.sr.emplace(r.res);
+  if (r.client_ok) r.writer.emplace(*x.client, r.res);
   const bool done = !r.insert && !up.completing ? co_await PassThrough(x, up, r)
                                                 : co_await StoreAndBroadcast(x, up, r);
   if (up.stale != nullptr && !up.head_to_origin && up.status < 500 && up.status != 404 &&
@@ -147,7 +145,7 @@ void Proxy::StartInsert(Exchange& x, const Upstream& up, Relaying* r) {
 void Proxy::BuildClientResponse(Exchange& x, const Upstream& up, Relaying* r) {
   const http::response_header<>& header = up.parser->get().base();
   // The origin's end-to-end fields, framed by us.
-  http::response<http::buffer_body>& res = r->res;
+  http::response<http::empty_body>& res = r->res;
   res.result(static_cast<http::status>(up.status));
   res.version(11);
   for (const auto& f : r->end_to_end) {
@@ -212,8 +210,7 @@ void Proxy::BuildClientResponse(Exchange& x, const Upstream& up, Relaying* r) {
 asio::awaitable<void> Proxy::SendRelayHeader(Exchange& x, Relaying& r) {
   if (!r.client_ok) co_return;
   ArmClientDeadline(x);
-  auto [write_error, written] = co_await http::async_write_header(*x.client, *r.sr, kToken);
-  r.client_ok = !write_error;
+  r.client_ok = !co_await r.writer->WriteHeader();
 }
 
 asio::awaitable<std::pair<std::string_view, boost::system::error_code>> Proxy::ReadOrigin(
@@ -261,24 +258,16 @@ asio::awaitable<bool> Proxy::PassThrough(Exchange& x, Upstream& up, Relaying& r)
   while (!up.parser->is_done()) {
     auto [data, read_error] = co_await ReadOrigin(x, up);
     if (!data.empty() && r.client_body) {
-      r.res.body().data = const_cast<char*>(data.data());
-      r.res.body().size = data.size();
-      r.res.body().more = true;
       ArmClientDeadline(x);
-      auto [write_error, written] = co_await http::async_write(*x.client, *r.sr, kToken);
-      if (write_error && write_error != http::error::need_buffer) co_return false;
+      if (co_await r.writer->Write(data)) co_return false;
       x.sent_bytes += data.size();
     }
     if (read_error) co_return false;  // never finished as complete: close the client
   }
   Reuse(x, up);
   if (!r.client_body) co_return true;
-  r.res.body().data = nullptr;
-  r.res.body().size = 0;
-  r.res.body().more = false;
   ArmClientDeadline(x);
-  auto [write_error, written] = co_await http::async_write(*x.client, *r.sr, kToken);
-  co_return !write_error;
+  co_return !co_await r.writer->Finish();
 }
 
 asio::awaitable<bool> Proxy::StoreAndBroadcast(Exchange& x, Upstream& up, Relaying& r) {
@@ -334,14 +323,14 @@ asio::awaitable<bool> Proxy::StoreAndBroadcast(Exchange& x, Upstream& up, Relayi
       if (served != Served::kUnreadable) co_return served == Served::kSent;
     }
     const bool sent =
-        co_await RelayBroadcast(x, *broadcast, *own, r.client_first, r.client_end, r.res, *r.sr);
+        co_await RelayBroadcast(x, *broadcast, *own, r.client_first, r.client_end, *r.writer);
     co_return r.client_ok&& sent;
   }
   const bool streaming = own != nullptr;
   auto relay = [&]() -> asio::awaitable<bool> {
     if (own == nullptr) co_return r.client_ok;
     const bool sent =
-        co_await RelayBroadcast(x, *broadcast, *own, r.client_first, r.client_end, r.res, *r.sr);
+        co_await RelayBroadcast(x, *broadcast, *own, r.client_first, r.client_end, *r.writer);
     own.reset();  // its place in the window is free at once
     co_return sent;
   };

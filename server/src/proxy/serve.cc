@@ -210,32 +210,27 @@ bool Proxy::Refresh(Exchange& x, const Upstream& up, ObjectInfo* updated, int64_
 }
 
 asio::awaitable<bool> Proxy::ServeBroadcast(Exchange& x, Broadcast& b, Broadcast::Reader& reader) {
-  http::response<http::buffer_body> res;
+  http::response<http::empty_body> res;
   res.base() = b.header();
   ResetToMiss(x, "collapsed");
   x.cs.fwd_status = static_cast<int>(res.result_int());
   x.status = res.result_int();
   res.set("Cache-Status", x.cs.ToString());
   res.keep_alive(x.keep_alive);
-  res.body().data = nullptr;
-  res.body().more = true;
-  http::response_serializer<http::buffer_body> sr{res};
+  http_util::ResponseWriter writer(*x.client, res);
+  // The header at once: the leader's body may be slow to come.
   ArmClientDeadline(x);
-  if (auto [ec, n] = co_await http::async_write_header(*x.client, sr, kToken); ec) co_return false;
-  co_return co_await RelayBroadcast(x, b, reader, 0, UINT64_MAX, res, sr);
+  if (auto ec = co_await writer.WriteHeader(); ec) co_return false;
+  co_return co_await RelayBroadcast(x, b, reader, 0, UINT64_MAX, writer);
 }
 
 asio::awaitable<bool> Proxy::RelayBroadcast(Exchange& x, Broadcast& b, Broadcast::Reader& reader,
                                             uint64_t first, uint64_t end,
-                                            http::response<http::buffer_body>& res,
-                                            http::response_serializer<http::buffer_body>& sr) {
+                                            http_util::ResponseWriter& writer) {
   auto send = [&](std::string_view data, bool more) -> asio::awaitable<bool> {
-    res.body().data = const_cast<char*>(data.data());
-    res.body().size = data.size();
-    res.body().more = more;
     ArmClientDeadline(x);
-    auto [ec, n] = co_await http::async_write(*x.client, sr, kToken);
-    if (ec == http::error::need_buffer) ec = {};
+    const boost::system::error_code ec =
+        more ? co_await writer.Write(data) : co_await writer.Finish();
     x.sent_bytes += data.size();
     co_return !ec;
   };

@@ -292,6 +292,7 @@ asio::awaitable<void> Proxy::SendUpstream(Exchange& x, const Request* out, const
     if (!ec) {
       fresh_parser();
       origin_buffer.clear();
+      origin_buffer.reserve(kOriginFirstReadBytes);
       conn.stream->expires_after(std::chrono::milliseconds(x.config().origin_timeout_ms));
       auto [read_error, read] =
           co_await http::async_read_header(*conn.stream, origin_buffer, *parser_slot, kToken);
