@@ -1,6 +1,10 @@
 // RFC 9111 policy as pure functions: directives, dates, storage, age, serving.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <ctime>
+#include <random>
+
 #include "http/http_date.h"
 #include "policy/cache_policy.h"
 #include "policy/directives.h"
@@ -120,6 +124,41 @@ TEST(HttpDateTest, IsStrictAboutTheGrammarNotAboutCase) {
             ParseHttpDate("Fri, 06 Nov 2076 08:49:37 GMT"));
   EXPECT_EQ(ParseHttpDate("Sunday, 06-Nov-77 08:49:37 GMT", in_2026),
             ParseHttpDate("Sun, 06 Nov 1977 08:49:37 GMT"));
+}
+
+// The arithmetic that turns a parsed date into seconds agrees with the C library's timegm
+// on every kind of date: leap days, centuries, year 0000 and 9999, a leap second.
+TEST(HttpDateTest, SecondsAgreeWithTimegm) {
+  std::mt19937 rng(20261204);
+  static const char* kMonthNames[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  static const char* kDayNames[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  auto check = [&](int year, int month, int day, int hour, int minute, int second) {
+    std::tm tm{};
+    tm.tm_year = year - 1900;
+    tm.tm_mon = month;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = minute;
+    tm.tm_sec = second;
+    const int64_t expected = static_cast<int64_t>(::timegm(&tm));  // also sets tm_wday
+    char text[64];
+    std::snprintf(text, sizeof text, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDayNames[tm.tm_wday],
+                  day, kMonthNames[month], year, hour, minute, second);
+    EXPECT_EQ(ParseHttpDate(text), expected) << text;
+  };
+  check(2000, 1, 29, 0, 0, 0);
+  check(1900, 1, 28, 23, 59, 59);
+  check(2100, 11, 31, 23, 59, 60);
+  check(0, 0, 1, 0, 0, 0);
+  check(9999, 11, 31, 23, 59, 59);
+  check(1969, 11, 31, 23, 59, 59);
+  static constexpr int kDaysIn[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  for (int i = 0; i < 20000; ++i) {
+    const int year = static_cast<int>(rng() % 10000), month = static_cast<int>(rng() % 12);
+    check(year, month, 1 + static_cast<int>(rng() % kDaysIn[month]), static_cast<int>(rng() % 24),
+          static_cast<int>(rng() % 60), static_cast<int>(rng() % 61));
+  }
 }
 
 TEST(StoragePolicyTest, ExplicitFreshnessOrder) {

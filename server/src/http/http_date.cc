@@ -19,8 +19,11 @@ class Cursor {
   explicit Cursor(std::string_view s) : s_(s) {}
   bool done() const { return s_.empty(); }
 
-  bool Literal(std::string_view lit) {  // case-insensitive
-    if (s_.size() < lit.size() || util::AsciiLower(s_.substr(0, lit.size())) != lit) return false;
+  bool Literal(std::string_view lit) {  // case-insensitive; `lit` is lower case
+    if (s_.size() < lit.size()) return false;
+    for (size_t i = 0; i < lit.size(); ++i) {
+      if (util::AsciiLower(s_[i]) != lit[i]) return false;
+    }
     s_.remove_prefix(lit.size());
     return true;
   }
@@ -70,11 +73,24 @@ bool DaysInMonthOk(const std::tm& tm) {
   return !(tm.tm_mon == 1 && tm.tm_mday == 29 && !leap);
 }
 
-std::optional<int64_t> ToUnix(std::tm tm) {
+// Days since 1970-01-01 of a proleptic Gregorian date (month 1-12): timegm's answer
+// without its normalising work, which every stored response paid three times.
+int64_t DaysFromCivil(int64_t year, int month, int day) {
+  year -= month <= 2;
+  const int64_t era = (year >= 0 ? year : year - 399) / 400;
+  const int64_t year_of_era = year - era * 400;
+  const int64_t day_of_year = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
+  const int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+  return era * 146097 + day_of_era - 719468;
+}
+
+std::optional<int64_t> ToUnix(const std::tm& tm) {
   if (!DaysInMonthOk(tm) || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
     return std::nullopt;
   }
-  return static_cast<int64_t>(::timegm(&tm));
+  // A leap second (:60) is the next minute's first, as timegm has it.
+  return DaysFromCivil(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday) * 86400 + tm.tm_hour * 3600 +
+         tm.tm_min * 60 + tm.tm_sec;
 }
 
 // day-name "," SP day SP month SP year SP time-of-day SP "GMT"
