@@ -220,6 +220,28 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
       s = Bad(key, "must be true or false");
     }
   };
+  // A string naming one of `choices`; any other is refused with the list of them.
+  auto choice = [&]<typename T>(const toml::node_view<toml::node>& n, std::string_view key,
+                                std::initializer_list<std::pair<std::string_view, T>> choices,
+                                T* out) {
+    std::string text;
+    str(n, key, &text);
+    if (text.empty()) return;
+    for (const auto& [name, value] : choices) {
+      if (text == name) {
+        *out = value;
+        return;
+      }
+    }
+    if (!s.ok()) return;
+    std::string listed;
+    for (size_t i = 0; const auto& [name, value] : choices) {
+      if (i > 0) listed += i + 1 == choices.size() ? " or " : ", ";
+      listed += "\"" + std::string(name) + "\"";
+      ++i;
+    }
+    s = Bad(key, "must be " + listed);
+  };
   auto names = [&](const toml::node_view<toml::node>& n, std::string_view key,
                    std::vector<std::string>* out) {
     if (!n) return;
@@ -354,15 +376,10 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   str(root["error_log"], "error_log", &c->error_log);
   str(root["origin_ca_file"], "origin_ca_file", &c->origin_ca_file);
   str(root["access_log"], "access_log", &c->access_log);
-  std::string format;
-  str(root["access_log_format"], "access_log_format", &format);
-  if (format == "json") {
-    c->access_log_format = NodeConfig::AccessLogFormat::kJson;
-  } else if (format == "text") {
-    c->access_log_format = NodeConfig::AccessLogFormat::kText;
-  } else if (!format.empty() && s.ok()) {
-    s = Bad("access_log_format", "must be \"text\" or \"json\"");
-  }
+  choice(
+      root["access_log_format"], "access_log_format",
+      {{"text", NodeConfig::AccessLogFormat::kText}, {"json", NodeConfig::AccessLogFormat::kJson}},
+      &c->access_log_format);
   int64_t threads = c->threads;
   integer(root["threads"], "threads", &threads);
   c->threads = static_cast<int>(threads);
@@ -382,31 +399,16 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
     s = Bad("store.commit_window_us", "must be between 0 (off) and 100000 microseconds");
   }
   c->store.commit_window_us = static_cast<uint32_t>(std::clamp<int64_t>(commit_window, 0, 100000));
-  std::string sync, backend, admission;
-  str(store["admission"], "store.admission", &admission);
-  if (admission == "all")
-    c->store.admission = Admission::kAll;
-  else if (admission == "probation")
-    c->store.admission = Admission::kProbation;
-  else if (!admission.empty() && s.ok())
-    s = Bad("store.admission", "must be \"all\" or \"probation\"");
+  choice(store["admission"], "store.admission",
+         {{"all", Admission::kAll}, {"probation", Admission::kProbation}}, &c->store.admission);
   size(store["probation"], "store.probation", &c->store.probation_bytes);
-  str(store["sync"], "store.sync", &sync);
-  if (sync == "commit")
-    c->store.sync = SyncPolicy::kCommit;
-  else if (sync == "none")
-    c->store.sync = SyncPolicy::kNone;
-  else if (!sync.empty() && s.ok())
-    s = Bad("store.sync", "must be \"none\" or \"commit\"");
-  str(store["io_backend"], "store.io_backend", &backend);
-  if (backend == "auto")
-    c->store.io_backend = IoBackendKind::kAuto;
-  else if (backend == "io_uring")
-    c->store.io_backend = IoBackendKind::kIoUring;
-  else if (backend == "posix")
-    c->store.io_backend = IoBackendKind::kPosix;
-  else if (!backend.empty() && s.ok())
-    s = Bad("store.io_backend", "must be auto, io_uring or posix");
+  choice(store["sync"], "store.sync",
+         {{"none", SyncPolicy::kNone}, {"commit", SyncPolicy::kCommit}}, &c->store.sync);
+  choice(store["io_backend"], "store.io_backend",
+         {{"auto", IoBackendKind::kAuto},
+          {"io_uring", IoBackendKind::kIoUring},
+          {"posix", IoBackendKind::kPosix}},
+         &c->store.io_backend);
 
   if (auto* origins = root["origins"].as_table()) {
     for (auto&& [host, value] : *origins) {
