@@ -68,17 +68,24 @@ class Stream {
   }
 
  private:
-  // TLS writes one record per call, from the first buffer only: a header and a small body
-  // would go out as two records and two system calls. Several buffers are copied into one
-  // record's worth (16 KiB) instead; returns the bytes copied, 0 for a lone or large first
-  // buffer (written as it is). The copy stays untouched until the write completes, since
-  // a stream has one write at a time.
+  // TLS writes one record per call, from the first non-empty buffer only: a header and a
+  // small body would go out as two records and two system calls. Several buffers are
+  // copied into one record's worth (16 KiB) instead; returns the bytes copied, 0 for a
+  // lone or large first buffer (written as it is). Empty buffers do not count: a body
+  // piece after its header was sent comes behind one. The copy stays untouched until the
+  // write completes, since a stream has one write at a time.
   template <typename Buffers>
   size_t Coalesce(const Buffers& buffers) {
     constexpr size_t kRecord = 16 * 1024;
-    auto it = boost::asio::buffer_sequence_begin(buffers);
     const auto end = boost::asio::buffer_sequence_end(buffers);
-    if (it == end || std::next(it) == end || boost::asio::buffer_size(*it) >= kRecord) return 0;
+    auto non_empty = [&](auto from) {
+      while (from != end && boost::asio::buffer_size(*from) == 0) ++from;
+      return from;
+    };
+    const auto it = non_empty(boost::asio::buffer_sequence_begin(buffers));
+    if (it == end || non_empty(std::next(it)) == end || boost::asio::buffer_size(*it) >= kRecord) {
+      return 0;
+    }
     coalesced_.resize(kRecord);
     return boost::asio::buffer_copy(boost::asio::buffer(coalesced_), buffers);
   }
