@@ -86,7 +86,8 @@ void StoreImpl::ReadPromoted(const ObjectInfo& info, uint64_t offset, size_t max
     done(std::move(s), {});
     return;
   }
-  ReadChunk(stored, offset, max_len, /*fill_cache=*/true, /*drop_bad=*/true, std::move(done));
+  ReadChunk(stored, offset, max_len, /*fill_cache=*/true, /*drop_bad=*/!options_.read_only,
+            std::move(done));
 }
 
 void StoreImpl::ReadChunk(const ObjectInfo& info, uint64_t offset, size_t max_len, bool fill_cache,

@@ -1,7 +1,7 @@
 // StoreImpl: the Store behind edgecache/store.h, the glue that wires its units together
 // (docs/architecture.md): the index (index/entry_table.h) and version clock, the segment
-// files, the RAM cache, hit tracker and probation queue, purges (purge/purger.h), re-insertion and
-// verify.
+// files, the RAM cache, hit tracker and probation queue, purges (purge/purger.h),
+// re-insertion and verify.
 //
 // Threads:
 //  * callers: Lookup, List, purges, BeginInsert; AsyncRead submits and returns.
