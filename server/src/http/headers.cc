@@ -64,12 +64,25 @@ std::optional<FramingError> RequestFramingError(const http::request_header<>& re
 }
 
 void StripHopByHop(http::fields& fields) {
-  for (const auto& name : ListMembers(fields, http::field::connection)) fields.erase(name);
-  for (auto name : kHopByHop) fields.erase(boost::beast::string_view(name.data(), name.size()));
+  // The names present are found in one pass (most messages have none but Connection), so
+  // nothing is looked up by name that is not there.
+  std::vector<std::string> names = ListMembers(fields, http::field::connection);
+  for (const auto& f : fields) {
+    const std::string_view name(f.name_string().data(), f.name_string().size());
+    if (std::any_of(std::begin(kHopByHop), std::end(kHopByHop),
+                    [&](std::string_view h) { return iequals(name, h); })) {
+      names.emplace_back(name);
+    }
+  }
+  for (const auto& name : names) fields.erase(name);
 }
 
 bool IsSafeFieldValue(std::string_view value) {
-  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+  // A plain loop: find_first_of would search the three characters once per byte.
+  for (char c : value) {
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  }
+  return true;
 }
 
 bool IsFramingOrHopByHop(std::string_view name) {

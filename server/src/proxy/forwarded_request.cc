@@ -57,6 +57,13 @@ void CombineRepeatedLines(http::fields& fields) {
   }
 }
 
+// An unkeyed override header this hop removes: one that is not a key header.
+bool IsDroppedOverride(std::string_view name, const ForwardOptions& options) {
+  const auto named = [&](std::string_view n) { return boost::beast::iequals(n, name); };
+  return std::any_of(std::begin(kUnkeyedOverrides), std::end(kUnkeyedOverrides), named) &&
+         std::none_of(options.key_headers.begin(), options.key_headers.end(), named);
+}
+
 Status Bad(std::string reason) { return Status::InvalidArgument(std::move(reason)); }
 
 }  // namespace
@@ -102,15 +109,18 @@ Status PrepareForward(http::request_header<>& req, const ForwardOptions& options
 
   // Hop-by-hop first: "Connection: host" must not remove the Host set below.
   http_util::StripHopByHop(req);
-  req.erase(http::field::expect);  // the body is read before the request is forwarded
-  req.target(routed->target);
-  req.set(http::field::host, routed->host);
-  for (auto name : kUnkeyedOverrides) {
-    if (std::find(options.key_headers.begin(), options.key_headers.end(), name) ==
-        options.key_headers.end()) {
-      req.erase(boost::beast::string_view(name.data(), name.size()));
+  // Expect (the body is read before the request is forwarded) and the unkeyed overrides
+  // that are not key headers go; found in one pass, as most requests carry none.
+  std::vector<std::string> dropped;
+  for (const auto& f : req) {
+    const std::string_view name = View(f.name_string());
+    if (f.name() == http::field::expect || IsDroppedOverride(name, options)) {
+      dropped.emplace_back(name);
     }
   }
+  for (const std::string& name : dropped) req.erase(name);
+  req.target(routed->target);
+  req.set(http::field::host, routed->host);
   CombineRepeatedLines(req);
   if (req.method() == http::verb::get || req.method() == http::verb::head) {
     if (auto ae = req.find(http::field::accept_encoding); ae != req.end()) {

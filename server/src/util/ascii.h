@@ -17,11 +17,22 @@ inline std::string AsciiLower(std::string_view s) {
 }
 
 // RFC 9110 §5.6.2: a token character, and a token (one or more of them): field names,
-// directive names and values, methods.
-inline bool IsTchar(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
+// directive names and values, methods. One table look-up per character: these run over
+// every stored field of every hit.
+namespace detail {
+struct TcharTable {
+  bool is[256] = {};
+  constexpr TcharTable() {
+    for (int c = '0'; c <= '9'; ++c) is[c] = true;
+    for (int c = 'a'; c <= 'z'; ++c) is[c] = true;
+    for (int c = 'A'; c <= 'Z'; ++c) is[c] = true;
+    for (char c : std::string_view("!#$%&'*+-.^_`|~")) is[static_cast<unsigned char>(c)] = true;
+  }
+};
+inline constexpr TcharTable kTchar;
+}  // namespace detail
+
+inline bool IsTchar(char c) { return detail::kTchar.is[static_cast<unsigned char>(c)]; }
 inline bool IsToken(std::string_view s) {
   if (s.empty()) return false;
   for (char c : s) {
