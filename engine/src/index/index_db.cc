@@ -61,6 +61,11 @@ Status OpenIndexDb(const StoreOptions& options, const std::string& path, IndexDb
   cf.write_buffer_size = 16 << 20;
   cf.max_write_buffer_number = 3;
   cf.level_compaction_dynamic_level_bytes = true;
+  // A Bloom filter over each memtable's whole keys: a new URL's lookups (Vary names, then
+  // the entry) and its insert's read of the entry it replaces all miss, and without it
+  // each walked the memtable's skiplist (~2% of a miss's CPU each). 2% of the memtable.
+  cf.memtable_prefix_bloom_size_ratio = 0.02;
+  cf.memtable_whole_key_filtering = true;
 
   rocksdb::DBOptions db;
   db.create_if_missing = true;
