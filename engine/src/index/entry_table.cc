@@ -121,14 +121,23 @@ EntryTable::~EntryTable() = default;
 Status EntryTable::GetEntry(std::string_view entry_key, ObjectInfo* info, bool* found) {
   std::shared_ptr<const Cached> cached;
   if (cache_.Get(entry_key, &cached)) {
-    *info = cached->info;
-    *found = true;
+    *found = cached->found;
+    if (*found) *info = cached->info;
     return Status::OK();
   }
   const uint64_t version = cache_.Version(entry_key);
   std::string value;
   Status s = Get(Family::kEntries, entry_key, &value, found);
-  if (!s.ok() || !*found) return s;
+  if (!s.ok()) return s;
+  if (!*found) {
+    // Kept too: a new URL's entry is read when it is looked up and again when its insert
+    // is published (for the entry it replaces).
+    if (cache_.enabled()) {
+      cache_.PutIf(std::string(entry_key), std::make_shared<const Cached>(Cached{{}, {}, false}),
+                   entry_key.size() * 2 + 128, version);
+    }
+    return s;
+  }
   s = format::DecodeEntry(value, info);
   if (s.ok() && !format::SplitEntryKey(entry_key, &info->key))
     s = Status::Corruption("index: entry key without separator");

@@ -4,7 +4,8 @@
 //
 // Hot entries are read from RAM: GetEntry and GetVaryNames keep what they decode in an
 // entry cache (options.entry_cache_bytes, a ShardedLru), so a hit on a hot object reads
-// nothing from RocksDB however large the index grows. Every write of an entry or of Vary
+// nothing from RocksDB however large the index grows. That a key has no entry (or no Vary
+// names) is kept too. Every write of an entry or of Vary
 // names goes through this class, which drops the keys it wrote from the cache once the
 // write is done; a read that raced a write never caches what it read (ShardedLru::PutIf).
 // Snapshot reads and scans bypass the cache.
@@ -134,10 +135,12 @@ class EntryTable {
   uint64_t cache_usage() const { return cache_.usage(); }
 
  private:
-  // A cached read: a decoded entry, or a primary key's Vary names (none: no Vary).
+  // A cached read: a decoded entry (or that there is none), or a primary key's Vary names
+  // (none: no Vary).
   struct Cached {
     ObjectInfo info;
     std::vector<std::string> vary;
+    bool found = true;  // for an entry key: false when the index has no entry
   };
   struct KeyHash {
     using is_transparent = void;
