@@ -623,6 +623,52 @@ TEST_F(ProxyTest, CollapsedRequestsAreStreamedWhileTheResponseArrives) {
   EXPECT_EQ(OriginCount("/late"), 1);
 }
 
+TEST_F(ProxyTest, FollowersOfASmallResponseThatArrivesWholeAreServedFromTheStore) {
+  // The origin answers after 300 ms, header and 2 KB body at once: the node stores it
+  // before sending it (no broadcast), so followers collapsed behind the leader wait for
+  // the store and are hits. The origin is asked once, and every body is whole.
+  const std::string url = "/whole?cc=max-age=600&size=2000&delay_ms=300";
+  std::thread leader([&] {
+    HttpResponse r = Get(url);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body.size(), 2000u);
+    EXPECT_NE(r.Header("cache-status").find("fwd=miss"), std::string::npos);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::vector<std::thread> followers;
+  std::atomic<int> hits{0};
+  for (int i = 0; i < 4; ++i) {
+    followers.emplace_back([&] {
+      HttpResponse r = Get(url);
+      const std::string cs = r.Header("cache-status");
+      if (r.status == 200 && r.body.size() == 2000 && cs.find("; hit") != std::string::npos &&
+          cs.find("collapsed") != std::string::npos) {
+        ++hits;
+      } else {
+        ADD_FAILURE() << r.status << " " << r.body.size() << " " << cs;
+      }
+    });
+  }
+  leader.join();
+  for (auto& t : followers) t.join();
+  EXPECT_EQ(hits.load(), 4);
+  EXPECT_EQ(OriginCount("/whole"), 1);
+  // A HEAD miss of a small object, and a range of one, come out of the same path.
+  HttpResponse head = Fetch(port_, "HEAD", "/whole-head?cc=max-age=600&size=3000");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.Header("content-length"), "3000");
+  EXPECT_TRUE(head.body.empty());
+  EXPECT_NE(Get("/whole-head?cc=max-age=600&size=3000").Header("cache-status").find("hit"),
+            std::string::npos);
+  HttpResponse part = Get("/whole-range?cc=max-age=600&size=3000", {{"Range", "bytes=10-19"}});
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(part.body.size(), 10u);
+  EXPECT_EQ(part.Header("content-range"), "bytes 10-19/3000");
+  HttpResponse whole = Get("/whole-range?cc=max-age=600&size=3000");
+  EXPECT_NE(whole.Header("cache-status").find("hit"), std::string::npos);
+  EXPECT_EQ(whole.body.substr(10, 10), part.body);
+}
+
 TEST_F(ProxyTest, ASlowLeaderClientDoesNotPaceItsFollowers) {
   // The leader's client asks for 8 MB and then reads nothing: its socket fills up. The
   // origin is still read at its own pace, so a follower gets the whole body at once and

@@ -142,6 +142,13 @@ struct Proxy::Upstream {
   // For flow::State::kError: the status and text to answer with (0: close, no answer).
   unsigned error_status = 0;
   std::string error_text;
+
+  // Whether the rest of the body, of known length, has been read already (with the
+  // header: most small objects) and fits one piece.
+  bool body_buffered() const {
+    const auto left = parser->content_length_remaining();
+    return left && *left <= buffer.size() && *left <= kPieceBytes;
+  }
 };
 
 }  // namespace edgecache::proxy

@@ -154,9 +154,12 @@ class Proxy {
   boost::asio::awaitable<bool> PassThrough(Exchange& x, Upstream& up, Relaying& r);
   // A stored response: Fill and this client's RelayBroadcast side by side.
   boost::asio::awaitable<bool> StoreAndBroadcast(Exchange& x, Upstream& up, Relaying& r);
+  // A stored response whose body came whole with its header: stored, then sent.
+  boost::asio::awaitable<bool> StoreWhole(Exchange& x, Upstream& up, Relaying& r);
   // Reads the origin's body (after a completed part's stored bytes) into the store and the
-  // broadcast. False when the origin cut it short.
-  boost::asio::awaitable<bool> Fill(Exchange& x, Upstream& up, Relaying& r, Broadcast& broadcast);
+  // broadcast, if any. False when the origin cut it short. Without a broadcast, a body
+  // read in one piece is left in up.piece.
+  boost::asio::awaitable<bool> Fill(Exchange& x, Upstream& up, Relaying& r, Broadcast* broadcast);
   // At the end of a revalidation's 200 whose body is the one stored: the stored entry gets
   // the new metadata and keeps its body (true); the insert is then not committed.
   bool KeepStoredBody(Exchange& x, const Upstream& up, Relaying& r);

@@ -1,8 +1,9 @@
 // kRelay: the origin's response to the client and, when it may be stored, into the store
 // and to the requests collapsed behind this one (Proxy::Relay). A stored response is read
 // from the origin at its own pace into the store and a Broadcast, which this request's
-// client reads like any follower (Fill, RelayBroadcast); an unstored one is relayed at the
-// client's pace (PassThrough).
+// client reads like any follower (Fill, RelayBroadcast), unless its body came whole with
+// the header (most small objects): that one is stored, then sent (StoreWhole). An
+// unstored response is relayed at the client's pace (PassThrough).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -229,7 +230,15 @@ asio::awaitable<std::pair<std::string_view, boost::system::error_code>> Proxy::R
   // the store) as they come instead of once 64 KiB have. Reading small bodies with
   // read_some cost ~25% of the miss rate.
   boost::system::error_code read_error;
-  if (up.body_length && *up.body_length <= up.piece_size) {
+  if (up.body_buffered()) {
+    // The rest came with what was read already (a small object, with its header): parsed
+    // in place, without a trip through the reactor.
+    while (!parser.is_done() && !read_error) {
+      const size_t used = parser.put(up.buffer.data(), read_error);
+      up.buffer.consume(used);
+      if (used == 0 && !read_error) read_error = http::error::partial_message;  // cannot be
+    }
+  } else if (up.body_length && *up.body_length <= up.piece_size) {
     std::tie(read_error, std::ignore) =
         co_await http::async_read(*up.conn.stream, up.buffer, parser, kToken);
   } else {
@@ -270,6 +279,9 @@ asio::awaitable<bool> Proxy::PassThrough(Exchange& x, Upstream& up, Relaying& r)
 }
 
 asio::awaitable<bool> Proxy::StoreAndBroadcast(Exchange& x, Upstream& up, Relaying& r) {
+  if (up.stale == nullptr && !up.completing && up.body_buffered()) {
+    co_return co_await StoreWhole(x, up, r);
+  }
   // The origin is read at its own pace into the store and a broadcast, which this client
   // reads like any collapsed follower. One slow client never paces the fetch, and a client
   // that goes away does not stop the store.
@@ -311,7 +323,7 @@ asio::awaitable<bool> Proxy::StoreAndBroadcast(Exchange& x, Upstream& up, Relayi
       (x.req.find(http::field::if_none_match) != x.req.end() ||
        x.req.find(http::field::if_modified_since) != x.req.end() ||
        x.config().content_etag == config::NodeConfig::ContentEtag::kAlways)) {
-    if (!co_await Fill(x, up, r, *broadcast)) co_return false;  // cut by the origin
+    if (!co_await Fill(x, up, r, broadcast.get())) co_return false;  // cut by the origin
     ObjectInfo info;
     // The stored entry answers only if it holds the bytes this fill received (a purge or
     // another fill may have come between).
@@ -334,15 +346,36 @@ asio::awaitable<bool> Proxy::StoreAndBroadcast(Exchange& x, Upstream& up, Relayi
     co_return sent;
   };
   using boost::asio::experimental::awaitable_operators::operator&&;
-  auto [complete, sent] = co_await (Fill(x, up, r, *broadcast) && relay());
+  auto [complete, sent] = co_await (Fill(x, up, r, broadcast.get()) && relay());
   if (!complete) co_return false;  // cut by the origin: never finished as complete
   co_return r.client_ok && (!streaming || sent);
 }
 
-asio::awaitable<bool> Proxy::Fill(Exchange& x, Upstream& up, Relaying& r, Broadcast& broadcast) {
+asio::awaitable<bool> Proxy::StoreWhole(Exchange& x, Upstream& up, Relaying& r) {
+  // The whole body came with the header: no client can be sent any of it sooner than the
+  // others, so nobody needs a broadcast. It is stored first (a client that has it and
+  // asks again finds it), then sent with the header in one write. Requests collapsed
+  // behind this one wait for the store and find the response there.
+  if (!co_await Fill(x, up, r, nullptr)) co_return false;
+  if (!r.client_ok) co_return false;
+  ArmClientDeadline(x);
+  if (!r.client_body) co_return !co_await r.writer->WriteHeader();
+  // Fill read it in one piece: up.piece holds it whole.
+  const std::string_view body(up.piece.get(), static_cast<size_t>(up.received));
+  const uint64_t first = std::min<uint64_t>(r.client_first, body.size());
+  const uint64_t end = std::min<uint64_t>(r.client_end, body.size());
+  const std::string_view part = body.substr(first, end - first);
+  if (co_await r.writer->Write(part)) co_return false;
+  x.sent_bytes += part.size();
+  co_return !co_await r.writer->Finish();
+}
+
+asio::awaitable<bool> Proxy::Fill(Exchange& x, Upstream& up, Relaying& r, Broadcast* broadcast) {
   struct FinishGuard {  // followers never wait on a fill that was torn down
-    Broadcast& b;
-    ~FinishGuard() { b.Finish(false, false); }
+    Broadcast* b;
+    ~FinishGuard() {
+      if (b != nullptr) b->Finish(false, false);
+    }
   } guard{broadcast};
   auto executor = co_await asio::this_coro::executor;
   const auto origin_wait = std::chrono::milliseconds(x.config().origin_timeout_ms);
@@ -351,7 +384,7 @@ asio::awaitable<bool> Proxy::Fill(Exchange& x, Upstream& up, Relaying& r, Broadc
   auto store_failed = [&](const Status& s) {
     if (!s.ok()) spdlog::warn("storing {}: {}", x.primary, s.ToString());
     insert.reset();  // abort: the response still reaches every reader
-    broadcast.StoreFailed();
+    if (broadcast != nullptr) broadcast->StoreFailed();
   };
   auto append = [&](std::string_view data) -> asio::awaitable<void> {
     if (!insert) co_return;
@@ -385,7 +418,7 @@ asio::awaitable<bool> Proxy::Fill(Exchange& x, Upstream& up, Relaying& r, Broadc
         store_, *up.prefix, 0, up.prefix->body_length,
         [&](std::string_view piece) -> asio::awaitable<bool> {
           co_await append(piece);
-          co_await broadcast.Append(piece, origin_wait);
+          if (broadcast != nullptr) co_await broadcast->Append(piece, origin_wait);
           co_return true;
         },
         &delivered);
@@ -401,7 +434,7 @@ asio::awaitable<bool> Proxy::Fill(Exchange& x, Upstream& up, Relaying& r, Broadc
     // Committed before the last bytes go out, so a client that has the whole response
     // and asks again finds it stored.
     if (insert && !read_error && up.parser->is_done()) co_await commit();
-    if (!data.empty()) co_await broadcast.Append(data, origin_wait);
+    if (!data.empty() && broadcast != nullptr) co_await broadcast->Append(data, origin_wait);
     if (read_error) {
       insert.reset();  // never stored
       co_return false;
@@ -409,7 +442,7 @@ asio::awaitable<bool> Proxy::Fill(Exchange& x, Upstream& up, Relaying& r, Broadc
   }
   if (insert) co_await commit();  // an empty body: nothing was read, the commit is still due
   r.stored = stored;
-  broadcast.Finish(true, stored);
+  if (broadcast != nullptr) broadcast->Finish(true, stored);
   // Once the object is stored the collapsed fetch is over: later requests look it up (it
   // may need revalidating) rather than join a response that already arrived.
   if (x.ticket != nullptr) x.ticket->Release();
