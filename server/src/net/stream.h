@@ -1,17 +1,20 @@
 // Stream: one connection, plain TCP or TLS over TCP, behind the one interface Beast's HTTP
-// reads and writes take (AsyncReadStream, AsyncWriteStream), with the TCP stream's
-// timeouts. Connections to origins (TLS client) and from clients (TLS server) both.
+// reads and writes take (AsyncReadStream, AsyncWriteStream), with deadlines
+// (net/timed_socket.h). Connections to origins (TLS client) and from clients (TLS server)
+// both.
 //
-// Thread safety: like beast::tcp_stream, used by one coroutine at a time.
+// Thread safety: as TimedSocket's: used by one coroutine at a time, on its io_context's
+// thread.
 #pragma once
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <iterator>
 #include <optional>
 #include <vector>
+
+#include "net/timed_socket.h"
 
 namespace edgecache::net {
 
@@ -29,16 +32,18 @@ class Stream {
     plain_.reset();
   }
   bool tls() const { return tls_.has_value(); }
-  boost::asio::ssl::stream<boost::beast::tcp_stream>& tls_stream() { return *tls_; }
+  boost::asio::ssl::stream<TimedSocket>& tls_stream() { return *tls_; }
 
-  boost::beast::tcp_stream& tcp() { return plain_ ? *plain_ : tls_->next_layer(); }
-  boost::asio::ip::tcp::socket& socket() { return tcp().socket(); }
-  executor_type get_executor() { return tcp().get_executor(); }
+  TimedSocket& timed() { return plain_ ? *plain_ : tls_->next_layer(); }
+  boost::asio::ip::tcp::socket& socket() { return timed().socket(); }
+  executor_type get_executor() { return timed().get_executor(); }
+  // Operations (TLS handshakes included) must be over within `d` from now, else they
+  // fail with beast::error::timeout and the connection is closed.
   template <typename Duration>
   void expires_after(Duration d) {
-    tcp().expires_after(d);
+    timed().expires_after(d);
   }
-  void expires_never() { tcp().expires_never(); }
+  void expires_never() { timed().expires_never(); }
 
   template <typename Buffers, typename Token>
   auto async_read_some(const Buffers& buffers, Token&& token) {
@@ -91,8 +96,8 @@ class Stream {
   }
 
   std::vector<char> coalesced_;
-  std::optional<boost::beast::tcp_stream> plain_;
-  std::optional<boost::asio::ssl::stream<boost::beast::tcp_stream>> tls_;
+  std::optional<TimedSocket> plain_;
+  std::optional<boost::asio::ssl::stream<TimedSocket>> tls_;
 };
 
 }  // namespace edgecache::net

@@ -16,6 +16,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <cstddef>
 #include <cstdio>
@@ -373,7 +374,7 @@ asio::awaitable<void> Node::Shutdown() {
       // by then, which the check under the lock sees.
       asio::post(stream->get_executor(), [this, stream] {
         std::lock_guard lock(idle_mu_);
-        if (idle_.count(stream)) stream->tcp().cancel();
+        if (idle_.count(stream)) stream->socket().cancel();
       });
     }
   }
@@ -564,7 +565,7 @@ asio::awaitable<void> Node::Session(tcp::socket socket, bool tls) {
     co_await stream.tls_stream().async_shutdown(kToken);
   }
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream.tcp().close();
+  stream.socket().close(ignored);
   metrics_.ConnectionClosed();
   sessions_.fetch_sub(1);
 }

@@ -48,7 +48,7 @@ asio::awaitable<Connection> OriginPool::Acquire(const config::OriginUrl& origin,
   auto stream = std::make_unique<net::Stream>(executor);
   // The connect timeout covers the TLS handshake too.
   stream->expires_after(connect_timeout);
-  auto [connect_error, endpoint] = co_await stream->tcp().async_connect(endpoints, token);
+  auto [connect_error, endpoint] = co_await stream->timed().async_connect(endpoints, token);
   if (connect_error) co_return Connection{connect_error, nullptr, false};
   boost::system::error_code ignored;
   stream->socket().set_option(asio::ip::tcp::no_delay(true), ignored);
