@@ -399,8 +399,10 @@ void StoreImpl::PublishRun(std::vector<ObjectInfo>& infos,
     ObjectInfo old;
     bool found = false;
     if (s.ok()) s = table_->GetEntry(entry_keys[i], &old, &found);
+    bool vary_recorded = false;
+    if (s.ok()) s = VaryRecorded(info, &vary_recorded);
     if (!s.ok()) continue;
-    batch.PutEntry(entry_keys[i], info, found ? &old : nullptr);
+    batch.PutEntry(entry_keys[i], info, found ? &old : nullptr, vary_recorded);
     uint64_t last_segment = 0;
     for (const BodyExtent& e : info.extents) {
       if (e.segment == last_segment) continue;
@@ -458,9 +460,22 @@ Status StoreImpl::UpdateMeta(const ObjectKey& key, uint64_t expected_version,
   info.meta = meta;
   info.version = clock_->Next();
   info.invalidated = false;
+  bool vary_recorded = false;
+  s = VaryRecorded(info, &vary_recorded);
+  if (!s.ok()) return s;
   index::EntryTable::Batch batch(*table_);
-  batch.PutEntry(entry_key, info, &old);
+  batch.PutEntry(entry_key, info, &old, vary_recorded);
   return table_->Write(batch, options_.sync == SyncPolicy::kCommit, "update index entry");
+}
+
+Status StoreImpl::VaryRecorded(const ObjectInfo& info, bool* recorded) {
+  *recorded = false;
+  // Only an entry without Vary and without a secondary key removes recorded names.
+  if (!info.meta.vary.empty() || !info.key.secondary.empty()) return Status::OK();
+  std::vector<std::string> names;
+  Status s = table_->GetVaryNames(info.key.primary, &names);  // cached by the lookup, mostly
+  *recorded = !names.empty();
+  return s;
 }
 
 void StoreImpl::CountRemoved(const ObjectInfo& info) {

@@ -96,6 +96,9 @@ class StoreImpl final : public Store, private Publisher {
                  std::vector<uint64_t>* affected);
   // One such run: infos[begin, end) with distinct keys (entry_keys[i] is infos[i]'s).
   // REQUIRES: the publish guard held.
+  // Whether writing `info` must remove Vary names recorded for its primary key (it has
+  // no Vary and no secondary key, and names are recorded).
+  Status VaryRecorded(const ObjectInfo& info, bool* recorded);
   void PublishRun(std::vector<ObjectInfo>& infos, const std::vector<std::string>& entry_keys,
                   size_t begin, size_t end, std::vector<Status>* results);
 

@@ -54,8 +54,10 @@ std::vector<std::string> Keys(EntryTable& table, Family family, std::string_view
 }
 
 void Put(EntryTable& table, const ObjectInfo& info, const ObjectInfo* old = nullptr) {
+  std::vector<std::string> recorded;
+  ASSERT_TRUE(table.GetVaryNames(info.key.primary, &recorded).ok());
   EntryTable::Batch batch(table);
-  batch.PutEntry(format::EntryKey(info.key), info, old);
+  batch.PutEntry(format::EntryKey(info.key), info, old, !recorded.empty());
   ASSERT_TRUE(table.Write(batch, false, "put").ok());
 }
 

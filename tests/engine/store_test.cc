@@ -245,6 +245,36 @@ TEST_F(StoreTest, VaryVariantsFoundFromRequestHeaders) {
   EXPECT_TRUE(variants.empty());
 }
 
+TEST_F(StoreTest, AURLStoredAgainWithoutVaryIsFoundWithoutVariantKeys) {
+  // An origin drops Vary: the response stored without it replaces the recorded names, so
+  // the lookup stops selecting variants (and a URL that never had Vary is unaffected).
+  auto gzip = [](std::string_view name) -> std::optional<std::string_view> {
+    if (name == "accept-encoding") return "gzip";
+    return std::nullopt;
+  };
+  ObjectMeta varied;
+  varied.vary = {"accept-encoding"};
+  ASSERT_TRUE(Put(*store_, {"h/dropped", SecondaryKeyFor(varied.vary, gzip)}, "gz", varied).ok());
+  ASSERT_TRUE(Put(*store_, {"h/dropped", ""}, "plain").ok());
+  ASSERT_TRUE(Put(*store_, {"h/never", ""}, "never").ok());
+  for (const char* url : {"h/dropped", "h/never"}) {
+    ObjectInfo info;
+    ASSERT_TRUE(store_->LookupVariant(url, gzip, &info).ok()) << url;
+    EXPECT_EQ(info.key.secondary, "") << url;
+  }
+  // Reopened: the same from the index on disk, not from the entry cache.
+  Reopen();
+  ObjectInfo info;
+  std::string got;
+  ASSERT_TRUE(store_->LookupVariant("h/dropped", gzip, &info).ok());
+  ASSERT_TRUE(store_->Read(info, &got).ok());
+  EXPECT_EQ(got, "plain");
+  // A revalidation's new metadata keeps it so.
+  ASSERT_TRUE(store_->UpdateMeta(info.key, info.version, info.meta).ok());
+  ASSERT_TRUE(store_->LookupVariant("h/dropped", gzip, &info).ok());
+  EXPECT_EQ(info.key.secondary, "");
+}
+
 TEST_F(StoreTest, ListByPrefixAndTagWithPaging) {
   for (int i = 0; i < 30; ++i) {
     ObjectMeta meta;

@@ -49,7 +49,7 @@ EntryTable::Batch::Batch(const EntryTable& table)
 EntryTable::Batch::~Batch() = default;
 
 void EntryTable::Batch::PutEntry(std::string_view entry_key, const ObjectInfo& info,
-                                 const ObjectInfo* old) {
+                                 const ObjectInfo* old, bool vary_recorded) {
   RewriteEntry(entry_key, info);
   for (const auto& tag : info.meta.tags) batch_->Put(db_.tags, format::TagKey(tag, entry_key), "");
   if (old != nullptr) {
@@ -60,7 +60,9 @@ void EntryTable::Batch::PutEntry(std::string_view entry_key, const ObjectInfo& i
   if (!info.meta.vary.empty()) {
     batch_->Put(db_.vary, info.key.primary, format::EncodeVaryNames(info.meta.vary));
     written_.push_back(info.key.primary);
-  } else if (info.key.secondary.empty()) {
+  } else if (info.key.secondary.empty() && vary_recorded) {
+    // Only when there are names to remove: a tombstone written with every insert filled
+    // the family with keys every new URL's lookup then had to read past.
     batch_->Delete(db_.vary, info.key.primary);
     written_.push_back(info.key.primary);
   }

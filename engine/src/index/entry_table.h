@@ -66,8 +66,10 @@ class EntryTable {
     Batch& operator=(const Batch&) = delete;
 
     // The entry, its tag keys (dropping the tags `old` had and `info` lacks) and the Vary
-    // names of its primary key.
-    void PutEntry(std::string_view entry_key, const ObjectInfo& info, const ObjectInfo* old);
+    // names of its primary key: those of `info`, or none when `info` has none and no
+    // secondary key (removing the names recorded, which `vary_recorded` says there are).
+    void PutEntry(std::string_view entry_key, const ObjectInfo& info, const ObjectInfo* old,
+                  bool vary_recorded);
     // The entry's value only; its tag keys and Vary names stay as they are.
     void RewriteEntry(std::string_view entry_key, const ObjectInfo& info);
     // The entry and its tag keys.
