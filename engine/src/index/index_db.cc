@@ -51,6 +51,10 @@ Status OpenIndexDb(const StoreOptions& options, const std::string& path, IndexDb
   table.cache_index_and_filter_blocks = true;
   table.cache_index_and_filter_blocks_with_high_priority = true;
   table.pin_top_level_index_and_filter = true;
+  // Level 0's filter partitions and index blocks are held by their table readers: every
+  // lookup probes each level-0 file (a new URL's misses all of them), and finding its
+  // filter partition in the block cache took a hash and a shard lock per file.
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
   table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
   table.partition_filters = true;
   table.format_version = 5;
