@@ -37,6 +37,9 @@ ResponseWriter::ResponseWriter(net::Stream& stream, const http::response_header<
   head_ += kCrlf;
 }
 
+ResponseWriter::ResponseWriter(net::Stream& stream, std::string head, bool chunked)
+    : stream_(stream), head_(std::move(head)), chunked_(chunked) {}
+
 asio::awaitable<boost::system::error_code> ResponseWriter::WriteHeader() {
   if (header_sent_) co_return boost::system::error_code{};
   header_sent_ = true;

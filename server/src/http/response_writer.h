@@ -22,6 +22,9 @@ class ResponseWriter {
  public:
   // `header` is complete: status, fields, and the framing its body will have.
   ResponseWriter(net::Stream& stream, const boost::beast::http::response_header<>& header);
+  // The same, with the header already in wire form (HeaderBlock); `chunked` when it says
+  // Transfer-Encoding: chunked.
+  ResponseWriter(net::Stream& stream, std::string head, bool chunked);
 
   // The header, if not sent yet, alone.
   boost::asio::awaitable<boost::system::error_code> WriteHeader();

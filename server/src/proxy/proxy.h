@@ -143,7 +143,7 @@ class Proxy {
   // the requests collapsed behind this one, all from one read of the origin.
   boost::asio::awaitable<bool> Relay(Exchange& x, Upstream& up);
   // The storage decision; when it stores, the insert begins.
-  void StartInsert(Exchange& x, const Upstream& up, Relaying* r);
+  void StartInsert(Exchange& x, Upstream& up, Relaying* r);
   // The client's response header, with the client's byte range out of a full response.
   void BuildClientResponse(Exchange& x, const Upstream& up, Relaying* r);
   boost::asio::awaitable<void> SendRelayHeader(Exchange& x, Relaying& r);

@@ -21,13 +21,17 @@ namespace edgecache::proxy {
 
 // What Relay works out before a byte of the body moves.
 struct Proxy::Relaying {
-  http::response_header<> end_to_end;    // the origin's end-to-end fields
+  // The origin's end-to-end fields: its response header, stripped in place, or `merged`.
+  const http::response_header<>* end_to_end = nullptr;
+  http::response_header<> merged;        // a completed part's stored fields, updated
   std::unique_ptr<InsertHandle> insert;  // set while the response is being stored
   ObjectMeta stored_meta;                // what is stored, when `insert` is set
   ObjectKey stored_key;
-  bool shareable = false;                // collapsed requests may take the response as it arrives
-  std::string stored_age;                // the Age a response stored as it arrives has
-  http::response<http::empty_body> res;  // the client's response header
+  bool shareable = false;  // collapsed requests may take the response as it arrives
+  std::string stored_age;  // the Age a response stored as it arrives has
+  std::string head;        // the client's response header, in wire form
+  bool chunked = false;    // ... whose body goes in chunks
+  std::string via;         // ... whose Via is this
   std::optional<http_util::ResponseWriter> writer;     // set when there is a client
   uint64_t client_first = 0, client_end = UINT64_MAX;  // the client's byte range
   bool client_body = false;                            // the client gets a body
@@ -51,7 +55,7 @@ asio::awaitable<bool> Proxy::Relay(Exchange& x, Upstream& up) {
   StartInsert(x, up, &r);
   BuildClientResponse(x, up, &r);
   r.client_ok = x.client != nullptr;
-  if (r.client_ok) r.writer.emplace(*x.client, r.res);
+  if (r.client_ok) r.writer.emplace(*x.client, std::move(r.head), r.chunked);
   const bool done = !r.insert && !up.completing ? co_await PassThrough(x, up, r)
                                                 : co_await StoreAndBroadcast(x, up, r);
   if (up.stale != nullptr && !up.head_to_origin && up.status < 500 && up.status != 404 &&
@@ -82,26 +86,28 @@ bool Proxy::KeepStoredBody(Exchange& x, const Upstream& up, Relaying& r) {
   return true;
 }
 
-void Proxy::StartInsert(Exchange& x, const Upstream& up, Relaying* r) {
-  const http::response_header<>& header = up.parser->get().base();
-  r->end_to_end = header;
-  http_util::StripHopByHop(r->end_to_end);
+void Proxy::StartInsert(Exchange& x, Upstream& up, Relaying* r) {
+  // The origin's hop-by-hop fields go from the parsed header itself (no copy): the
+  // parser keeps the framing and keep-alive it read from them.
+  http::response_header<>& header = up.parser->get().base();
+  http_util::StripHopByHop(header);
+  r->end_to_end = &header;
   if (up.completing) {
     // The stored part's fields, updated by the rest's (RFC 9111 §3.4), as a 200.
     std::vector<std::pair<std::string, std::string>> fields = up.prefix->meta.headers;
-    http_util::MergeNotModified(r->end_to_end, &fields);
-    r->end_to_end = {};
-    r->end_to_end.result(http::status::ok);
+    http_util::MergeNotModified(header, &fields);
+    r->merged.result(http::status::ok);
     for (const auto& [name, value] : fields) {
-      if (!beast::iequals(name, "content-range")) r->end_to_end.insert(name, value);
+      if (!beast::iequals(name, "content-range")) r->merged.insert(name, value);
     }
+    r->end_to_end = &r->merged;
   }
   const bool cacheable_method = x.cacheable_method();
   if (!cacheable_method || up.head_to_origin) return;
   http::request_header<> as_get = x.req.base();
   as_get.method(http::verb::get);
   policy::StorageDecision d =
-      policy::DecideStorage(as_get, r->end_to_end, up.response_time, x.settings->policy);
+      policy::DecideStorage(as_get, *r->end_to_end, up.response_time, x.settings->policy);
   if (d.store && up.body_length && *up.body_length > x.config().max_object_bytes) d.store = false;
   if (d.store && up.status == 206) {
     // A part is stored only when its length is known and is the range it claims.
@@ -115,7 +121,7 @@ void Proxy::StartInsert(Exchange& x, const Upstream& up, Relaying* r) {
     return;
   }
   ObjectMeta meta =
-      MetaFrom(r->end_to_end, d, up.request_time, up.response_time, x.config().key_headers);
+      MetaFrom(*r->end_to_end, d, up.request_time, up.response_time, x.config().key_headers);
   ObjectKey key{x.primary, meta.vary.empty()
                                ? ""
                                : SecondaryKeyFor(meta.vary, RequestHeaders(x.req, &x.vary_values))};
@@ -143,68 +149,77 @@ void Proxy::StartInsert(Exchange& x, const Upstream& up, Relaying* r) {
 }
 
 void Proxy::BuildClientResponse(Exchange& x, const Upstream& up, Relaying* r) {
+  const http::response_header<>& fields = *r->end_to_end;
   const http::response_header<>& header = up.parser->get().base();
-  // The origin's end-to-end fields, framed by us.
-  http::response<http::empty_body>& res = r->res;
-  res.result(static_cast<http::status>(up.status));
-  res.version(11);
-  for (const auto& f : r->end_to_end) {
-    std::string_view name(f.name_string().data(), f.name_string().size());
-    if (http_util::IsFramingOrHopByHop(name)) continue;
-    if (!x.config().forward_surrogate_headers && http_util::IsSurrogateHeader(name)) continue;
-    res.insert(f.name_string(), f.value());
-  }
-  // One passed through keeps the origin's Age, if any.
-  if (r->insert) res.set(http::field::age, r->stored_age);
-  // With content ETags always, clients get no ETag but the content one, which is known
-  // only once the body is in: a response relayed while it is stored goes without.
-  if (r->insert && x.config().content_etag == config::NodeConfig::ContentEtag::kAlways) {
-    res.erase(http::field::etag);
-  }
-  // This hop joins the Via chain, unless configured to stay out of clients' sight.
-  std::string upstream_via(Field(header, http::field::via));
-  if (x.config().response_via) {
-    res.set(http::field::via,
-            upstream_via.empty() ? x.settings->via : upstream_via + ", " + x.settings->via);
-  } else if (!upstream_via.empty()) {
-    res.set(http::field::via, upstream_via);
-  }
-  std::string upstream_status(Field(header, "cache-status"));
-  res.set("Cache-Status",
-          upstream_status.empty() ? x.cs.ToString() : upstream_status + ", " + x.cs.ToString());
-  res.keep_alive(x.keep_alive);
+  unsigned status = up.status;
   const bool bodiless = up.status == 204 || up.status == 304 || up.status < 200;
   std::optional<uint64_t> length = up.body_length;
   r->client_body = !bodiless && !x.head;
   // The client's byte range, served out of the full response as it streams by.
+  std::string content_range;
   const bool cacheable_method = x.cacheable_method();
   if (cacheable_method && (x.config().range_miss_fetch_full || up.completing) && up.status == 200 &&
       length) {
     const http_util::ByteRange range = http_util::RequestedRange(
         Field(x.req, http::field::range), Field(x.req, http::field::if_range),
-        Field(r->end_to_end, http::field::etag),
-        http_util::ParseHttpDate(Field(r->end_to_end, http::field::last_modified)).value_or(0),
-        *length);
+        Field(fields, http::field::etag),
+        http_util::ParseHttpDate(Field(fields, http::field::last_modified)).value_or(0), *length);
     if (range.kind != http_util::ByteRange::kIgnore) {
-      res.set(http::field::content_range, http_util::ContentRangeValue(range, *length));
+      content_range = http_util::ContentRangeValue(range, *length);
     }
     if (range.kind == http_util::ByteRange::kSatisfiable) {
       r->client_first = range.first;
       r->client_end = range.last + 1;
-      res.result(http::status::partial_content);
+      status = 206;
       length = r->client_end - r->client_first;
     } else if (range.kind == http_util::ByteRange::kUnsatisfiable) {
-      res.result(http::status::range_not_satisfiable);
+      status = 416;
       length = 0;
       r->client_body = false;
     }
   }
-  if (length) {
-    res.content_length(*length);
-  } else if (r->client_body) {
-    res.chunked(true);
+  // With content ETags always, clients get no ETag but the content one, which is known
+  // only once the body is in: a response relayed while it is stored goes without.
+  const bool drop_etag =
+      r->insert && x.config().content_etag == config::NodeConfig::ContentEtag::kAlways;
+  // The origin's end-to-end fields, written straight into the header block (no field
+  // table), but for the framing and those this node sets itself (below).
+  http_util::HeaderBlock head(status);
+  for (const auto& f : fields) {
+    const std::string_view name(f.name_string().data(), f.name_string().size());
+    if (http_util::IsFramingOrHopByHop(name)) continue;
+    if (!x.config().forward_surrogate_headers && http_util::IsSurrogateHeader(name)) continue;
+    if (beast::iequals(name, "via") || beast::iequals(name, "cache-status")) continue;
+    if (r->insert && beast::iequals(name, "age")) continue;  // one stored keeps its own
+    if (drop_etag && beast::iequals(name, "etag")) continue;
+    if (!content_range.empty() && beast::iequals(name, "content-range")) continue;
+    head.Add(name, std::string_view(f.value().data(), f.value().size()));
   }
-  x.status = res.result_int();
+  // One passed through keeps the origin's Age, if any.
+  if (r->insert) head.Add("Age", r->stored_age);
+  // This hop joins the Via chain, unless configured to stay out of clients' sight.
+  const std::string_view upstream_via = Field(header, http::field::via);
+  if (x.config().response_via) {
+    r->via =
+        upstream_via.empty() ? x.settings->via : std::string(upstream_via) + ", " + x.settings->via;
+  } else {
+    r->via = upstream_via;
+  }
+  if (!r->via.empty()) head.Add("Via", r->via);
+  const std::string_view upstream_status = Field(header, "cache-status");
+  head.Add("Cache-Status", upstream_status.empty()
+                               ? x.cs.ToString()
+                               : std::string(upstream_status) + ", " + x.cs.ToString());
+  if (!content_range.empty()) head.Add("Content-Range", content_range);
+  if (!x.keep_alive) head.Add("Connection", "close");
+  if (length) {
+    head.Add("Content-Length", std::to_string(*length));
+  } else if (r->client_body) {
+    head.Add("Transfer-Encoding", "chunked");
+    r->chunked = true;
+  }
+  r->head = std::move(head).Finish();
+  x.status = status;
 }
 
 asio::awaitable<void> Proxy::SendRelayHeader(Exchange& x, Relaying& r) {
@@ -294,9 +309,7 @@ asio::awaitable<bool> Proxy::StoreAndBroadcast(Exchange& x, Upstream& up, Relayi
     shared.header.erase(http::field::etag);  // as for the leader's client (above)
   }
   shared.header.set(http::field::age, r.stored_age);
-  if (auto via = Field(r.res, http::field::via); !via.empty()) {
-    shared.header.set(http::field::via, via);
-  }
+  if (!r.via.empty()) shared.header.set(http::field::via, r.via);
   if (auto total = up.body_length) {
     shared.length = *total;
     shared.header.set(http::field::content_length, std::to_string(*total));
