@@ -71,13 +71,23 @@ bool CacheableByDefault(unsigned status) {
 StorageDecision DecideStorage(const http::request_header<>& req,
                               const http::response_header<>& resp, int64_t now,
                               const PolicyOptions& options) {
+  if (req.method() != http::verb::get) {
+    StorageDecision d;
+    d.store = false;
+    d.reason = "method";
+    return d;
+  }
+  return DecideStorageForGet(req, resp, now, options);
+}
+
+StorageDecision DecideStorageForGet(const http::fields& req, const http::response_header<>& resp,
+                                    int64_t now, const PolicyOptions& options) {
   StorageDecision d;
   auto refuse = [&d](std::string reason) {
     d.store = false;
     d.reason = std::move(reason);
     return d;
   };
-  if (req.method() != http::verb::get) return refuse("method");
   const unsigned status = resp.result_int();
   if (status < 200 || status == 304) return refuse("status");
   if (status == 206) {

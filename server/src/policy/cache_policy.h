@@ -64,6 +64,9 @@ bool CacheableByDefault(unsigned status);
 StorageDecision DecideStorage(const http::request_header<>& req,
                               const http::response_header<>& resp, int64_t now,
                               const PolicyOptions& options);
+// The same for a GET with the fields `req` (a HEAD miss is fetched and stored as one).
+StorageDecision DecideStorageForGet(const http::fields& req, const http::response_header<>& resp,
+                                    int64_t now, const PolicyOptions& options);
 
 // Delta-seconds past this are this (RFC 9111 §1.2.2).
 inline constexpr int64_t kDeltaSecondsCap = 2147483648LL;

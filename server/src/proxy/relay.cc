@@ -104,10 +104,9 @@ void Proxy::StartInsert(Exchange& x, Upstream& up, Relaying* r) {
   }
   const bool cacheable_method = x.cacheable_method();
   if (!cacheable_method || up.head_to_origin) return;
-  http::request_header<> as_get = x.req.base();
-  as_get.method(http::verb::get);
+  // A HEAD miss is fetched as a GET: its answer is stored as one.
   policy::StorageDecision d =
-      policy::DecideStorage(as_get, *r->end_to_end, up.response_time, x.settings->policy);
+      policy::DecideStorageForGet(x.req, *r->end_to_end, up.response_time, x.settings->policy);
   if (d.store && up.body_length && *up.body_length > x.config().max_object_bytes) d.store = false;
   if (d.store && up.status == 206) {
     // A part is stored only when its length is known and is the range it claims.

@@ -187,10 +187,8 @@ bool Proxy::Refresh(Exchange& x, const Upstream& up, ObjectInfo* updated, int64_
   http::response_header<> merged;
   merged.result(meta.status);
   for (const auto& [name, value] : meta.headers) merged.insert(name, value);
-  http::request_header<> as_get = x.req.base();
-  as_get.method(http::verb::get);
   policy::StorageDecision d =
-      policy::DecideStorage(as_get, merged, up.response_time, x.settings->policy);
+      policy::DecideStorageForGet(x.req, merged, up.response_time, x.settings->policy);
   ObjectMeta fresh = MetaFrom(merged, d, up.request_time, up.response_time, x.config().key_headers);
   *updated = stale;
   updated->meta = fresh;
