@@ -549,7 +549,9 @@ asio::awaitable<void> Node::Session(tcp::socket socket, bool tls) {
       metrics_.CountRequest(metrics::Outcome::kError);
       break;
     }
-    proxy::Request req(parser.get().base());
+    // The header moves out of the parser (no copy of its fields): what is left of the
+    // body is read by the parser's own framing state.
+    proxy::Request req(std::move(parser.get().base()));
     http_util::RequestBody body(stream, buffer, std::move(parser), config->max_request_body_bytes,
                                 std::chrono::milliseconds(config->client_timeout_ms));
     bool keep = co_await proxy_->Handle(req, body, stream, client) ==
