@@ -61,6 +61,28 @@ void Put(EntryTable& table, const ObjectInfo& info, const ObjectInfo* old = null
   ASSERT_TRUE(table.Write(batch, false, "put").ok());
 }
 
+// Threads that read `key` over and over until `done`, as lookups racing writes do.
+std::vector<std::thread> Readers(EntryTable& table, const std::string& key,
+                                 const std::atomic<bool>& done) {
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 3; ++i) {
+    readers.emplace_back([&table, &key, &done] {
+      while (!done) {
+        ObjectInfo info;
+        bool found = false;
+        EXPECT_TRUE(table.GetEntry(key, &info, &found).ok());
+      }
+    });
+  }
+  return readers;
+}
+
+void Delete(EntryTable& table, const ObjectInfo& info) {
+  EntryTable::Batch del(table);
+  del.DeleteEntry(format::EntryKey(info.key), info);
+  ASSERT_TRUE(table.Write(del, false, "delete").ok());
+}
+
 TEST(EntryTableTest, AnEntryIsWrittenWithItsTagKeysAndReadBackWithItsKey) {
   TempDir dir;
   auto table = OpenTable(dir.Sub("index"));
@@ -225,9 +247,7 @@ TEST(EntryTableTest, AnAbsentEntryIsCachedUntilItIsWritten) {
   ASSERT_TRUE(table->GetEntry(key, &got, &found).ok());
   ASSERT_TRUE(found);
   EXPECT_EQ(got.version, 7u);
-  EntryTable::Batch del(*table);
-  del.DeleteEntry(key, a);
-  ASSERT_TRUE(table->Write(del, false, "delete").ok());
+  Delete(*table, a);
   ASSERT_TRUE(table->GetEntry(key, &got, &found).ok());
   EXPECT_FALSE(found);
   // A raw write (as a repair or an undecodable entry's removal makes) is seen too.
@@ -245,21 +265,10 @@ TEST(EntryTableTest, AReadThatRacesInsertsAndDeletesNeverLeavesAStaleAbsenceCach
   const ObjectInfo a = Entry("http://h/flip", "", {}, 1);
   const std::string key = format::EntryKey(a.key);
   std::atomic<bool> done{false};
-  std::vector<std::thread> readers;
-  for (int i = 0; i < 3; ++i) {
-    readers.emplace_back([&] {
-      while (!done) {
-        ObjectInfo info;
-        bool found = false;
-        EXPECT_TRUE(table->GetEntry(key, &info, &found).ok());
-      }
-    });
-  }
+  std::vector<std::thread> readers = Readers(*table, key, done);
   for (int i = 0; i < 1500; ++i) {
     Put(*table, a);
-    EntryTable::Batch del(*table);
-    del.DeleteEntry(key, a);
-    ASSERT_TRUE(table->Write(del, false, "delete").ok());
+    Delete(*table, a);
   }
   Put(*table, a);  // ends present: a cached absence from the race would show now
   done = true;
@@ -277,16 +286,7 @@ TEST(EntryTableTest, AReadThatRacesWritesNeverLeavesAStaleEntryCached) {
   const std::string key = format::EntryKey(first.key);
   Put(*table, first);
   std::atomic<bool> done{false};
-  std::vector<std::thread> readers;
-  for (int i = 0; i < 3; ++i) {
-    readers.emplace_back([&] {
-      while (!done) {
-        ObjectInfo info;
-        bool found = false;
-        EXPECT_TRUE(table->GetEntry(key, &info, &found).ok());
-      }
-    });
-  }
+  std::vector<std::thread> readers = Readers(*table, key, done);
   for (uint64_t v = 2; v <= 3000; ++v) Put(*table, Entry("http://h/race", "", {}, v));
   done = true;
   for (auto& t : readers) t.join();
