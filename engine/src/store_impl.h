@@ -96,11 +96,11 @@ class StoreImpl final : public Store, private Publisher {
                  std::vector<uint64_t>* affected);
   // One such run: infos[begin, end) with distinct keys (entry_keys[i] is infos[i]'s).
   // REQUIRES: the publish guard held.
+  void PublishRun(std::vector<ObjectInfo>& infos, const std::vector<std::string>& entry_keys,
+                  size_t begin, size_t end, std::vector<Status>* results);
   // Whether writing `info` must remove Vary names recorded for its primary key (it has
   // no Vary and no secondary key, and names are recorded).
   Status VaryRecorded(const ObjectInfo& info, bool* recorded);
-  void PublishRun(std::vector<ObjectInfo>& infos, const std::vector<std::string>& entry_keys,
-                  size_t begin, size_t end, std::vector<Status>* results);
 
   // --- the read path (read.cc) ---
   // AsyncRead of an object found on probation: from the index entry it was promoted to, if

@@ -5,9 +5,9 @@
 // Hot entries are read from RAM: GetEntry and GetVaryNames keep what they decode in an
 // entry cache (options.entry_cache_bytes, a ShardedLru), so a hit on a hot object reads
 // nothing from RocksDB however large the index grows. That a key has no entry (or no Vary
-// names) is kept too. Every write of an entry or of Vary
-// names goes through this class, which drops the keys it wrote from the cache once the
-// write is done; a read that raced a write never caches what it read (ShardedLru::PutIf).
+// names) is kept too. Every write of an entry or of Vary names goes through this class,
+// which drops the keys it wrote from the cache once the write is done; a read that raced
+// a write never caches what it read (ShardedLru::PutIf).
 // Snapshot reads and scans bypass the cache.
 //
 // Thread safety: all methods are thread-safe (RocksDB's guarantee). A Batch is used by one

@@ -17,6 +17,12 @@ constexpr std::string_view kHopByHop[] = {
     "connection", "keep-alive",         "proxy-connection",   "te", "trailer", "transfer-encoding",
     "upgrade",    "proxy-authenticate", "proxy-authorization"};
 
+// One of the hop-by-hop fields every message drops (RFC 9110 §7.6.1), by name.
+bool IsHopByHop(std::string_view name) {
+  return std::any_of(std::begin(kHopByHop), std::end(kHopByHop),
+                     [&](std::string_view h) { return iequals(name, h); });
+}
+
 using util::AsciiLower;
 using util::TrimOws;
 
@@ -69,10 +75,7 @@ void StripHopByHop(http::fields& fields) {
   std::vector<std::string> names = ListMembers(fields, http::field::connection);
   for (const auto& f : fields) {
     const std::string_view name(f.name_string().data(), f.name_string().size());
-    if (std::any_of(std::begin(kHopByHop), std::end(kHopByHop),
-                    [&](std::string_view h) { return iequals(name, h); })) {
-      names.emplace_back(name);
-    }
+    if (IsHopByHop(name)) names.emplace_back(name);
   }
   for (const auto& name : names) fields.erase(name);
 }
@@ -86,9 +89,7 @@ bool IsSafeFieldValue(std::string_view value) {
 }
 
 bool IsFramingOrHopByHop(std::string_view name) {
-  if (iequals(name, "content-length")) return true;
-  return std::any_of(std::begin(kHopByHop), std::end(kHopByHop),
-                     [&](std::string_view h) { return iequals(name, h); });
+  return iequals(name, "content-length") || IsHopByHop(name);
 }
 
 bool IsSurrogateHeader(std::string_view name) {
