@@ -894,6 +894,12 @@ TEST_F(ProxyTest, HopByHopHeadersRemovedBothWaysViaAndForwardedForAdded) {
           "yes&hdr=Upgrade:h2c");
   EXPECT_FALSE(hit.Has("x-origin-secret"));
   EXPECT_EQ(hit.Header("x-public"), "yes");
+  // The origin's Via joins the chain, unless the origin names it hop-by-hop.
+  EXPECT_EQ(Get("/hop-via?cc=max-age=60&hdr=Via:1.0%20inner").Header("via"),
+            "1.0 inner, 1.1 edgecache");
+  HttpResponse via =
+      Get("/hop-via-named?cc=max-age=60&hdr=Connection:Via&hdr=Via:1.0%20inner-secret");
+  EXPECT_EQ(via.Header("via"), "1.1 edgecache");
 }
 
 TEST_F(ProxyTest, SurrogateTagsAreStoredNotForwardedAndSurviveRestart) {
