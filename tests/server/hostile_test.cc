@@ -10,6 +10,7 @@
 
 #include "support/http_client.h"
 #include "support/node_fixture.h"
+#include "support/raw_origin.h"
 
 namespace edgecache {
 namespace {
@@ -461,6 +462,51 @@ TEST_F(HostileTest, SmugglingShapedFramingIsRefusedAndClosed) {
   EXPECT_EQ(old.status, 400);
   EXPECT_EQ(OriginCount("/smuggled"), 0);
   EXPECT_EQ(OriginCount("/te"), 0);
+}
+
+TEST_F(HostileTest, BytesAnOriginSendsPastItsResponseNeverAnswerTheNextRequest) {
+  // A keep-alive origin that, after some responses, sends a second response nobody asked
+  // for: in the same write, or half a second later while the connection sits in the pool.
+  // Read as the answer to the next request sent on that connection, it would be stored
+  // under another URL. Such a connection is closed instead, never reused.
+  auto answer = [](const std::string& body) {
+    return "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  };
+  const std::string poison = answer("POISON");
+  testing::RawOrigin origin(
+      [&](const testing::RawRequest& r) {
+        if (r.target == "/extra-now") return answer("first") + poison;
+        if (r.target == "/extra-later") {
+          return answer("first") + std::string(testing::RawOrigin::kPause) + poison;
+        }
+        return answer(r.target);
+      },
+      testing::RawOrigin::Mode::kKeepAlive);
+  node_.reset();
+  StartNode({"--origin", origin.Url(), "--threads", "1"}, false);
+
+  // Control: a well-behaved response leaves its connection to the next request.
+  EXPECT_EQ(Get("/a").body, "/a");
+  EXPECT_EQ(Get("/b").body, "/b");
+  for (const std::string extra : {"/extra-now", "/extra-later"}) {
+    EXPECT_EQ(Get(extra).body, "first") << extra;
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // the late one has arrived
+    const std::string next = "/after" + extra;
+    HttpResponse r = Get(next);
+    EXPECT_EQ(r.status, 200) << extra << " " << r.error;
+    EXPECT_EQ(r.body, next) << extra;
+    HttpResponse again = Get(next);
+    EXPECT_TRUE(Hit(again)) << extra;
+    EXPECT_EQ(again.body, next) << extra;
+  }
+  const std::vector<testing::RawRequest> seen = origin.Requests();
+  ASSERT_EQ(seen.size(), 6u);
+  EXPECT_EQ(seen[1].connection, seen[0].connection);  // /b reused /a's connection
+  EXPECT_EQ(seen[2].target, "/extra-now");
+  EXPECT_NE(seen[3].connection, seen[2].connection);
+  EXPECT_EQ(seen[4].target, "/extra-later");
+  EXPECT_NE(seen[5].connection, seen[4].connection);
 }
 
 }  // namespace

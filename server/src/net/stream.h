@@ -7,9 +7,12 @@
 // thread.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
+#include <cerrno>
 #include <iterator>
 #include <optional>
 #include <vector>
@@ -44,6 +47,19 @@ class Stream {
     timed().expires_after(d);
   }
   void expires_never() { timed().expires_never(); }
+
+  // True when nothing waits to be read: no byte held by TLS or in the socket, and no end
+  // of stream. An idle keep-alive connection must be quiet: bytes sent past the last
+  // response would be read as the answer to the next request. One non-blocking peek.
+  bool Quiet() {
+    if (tls_) {
+      SSL* ssl = tls_->native_handle();
+      if (SSL_has_pending(ssl) == 1 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0) return false;
+    }
+    char byte;
+    const ssize_t n = ::recv(socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
 
   template <typename Buffers, typename Token>
   auto async_read_some(const Buffers& buffers, Token&& token) {

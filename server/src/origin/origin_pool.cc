@@ -37,7 +37,9 @@ asio::awaitable<Connection> OriginPool::Acquire(const config::OriginUrl& origin,
     while (!idle.empty()) {
       std::unique_ptr<net::Stream> stream = std::move(idle.back());
       idle.pop_back();
-      if (stream->socket().is_open()) co_return Connection{{}, std::move(stream), true};
+      if (stream->socket().is_open() && stream->Quiet()) {
+        co_return Connection{{}, std::move(stream), true};
+      }
     }
   }
   auto token = asio::as_tuple(asio::use_awaitable);

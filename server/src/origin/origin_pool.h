@@ -2,9 +2,11 @@
 //
 // Acquire hands out an idle connection to the origin when there is one, otherwise connects
 // (resolve + connect under the connect timeout). Release returns a connection whose last
-// response was read completely and may be kept alive. Reused connections can have been
-// closed by the origin meanwhile: callers retry a request once on a fresh connection when
-// a reused one fails before any response byte arrived.
+// response was read completely, with nothing past it, and may be kept alive. An idle
+// connection that has something to read when it is wanted (bytes the origin sent past its
+// response, or its end of stream) is closed, never handed out. Reused connections can
+// still have been closed by the origin meanwhile: callers retry a request once on a fresh
+// connection when a reused one fails before any response byte arrived.
 //
 // An https:// origin gets TLS (1.2 or later) over the connection: SNI and the certificate
 // verified against the origin's host name (or IP address) with the pool's CA store; a

@@ -152,9 +152,15 @@ void Proxy::Invalidate(Exchange& x, unsigned status) {
 }
 
 void Proxy::Reuse(const Exchange& x, Upstream& up) {
-  if (up.conn.stream && up.parser && up.parser->is_done() && up.parser->keep_alive()) {
-    pool_.Release(*x.origin, std::move(up.conn.stream));
+  if (!up.conn.stream || !up.parser || !up.parser->is_done() || !up.parser->keep_alive()) return;
+  // Bytes past the framed response would be read as the answer to the next request on
+  // the connection (the pool also refuses one that receives some while idle).
+  if (up.buffer.size() > 0) {
+    spdlog::warn("origin {} sent {} bytes past its response to {}{}; connection closed",
+                 x.origin->ToString(), up.buffer.size(), x.host, x.target);
+    return;
   }
+  pool_.Release(*x.origin, std::move(up.conn.stream));
 }
 
 std::string Proxy::CacheFetchRequest(const Exchange& x, const ObjectInfo* stale,
