@@ -1040,16 +1040,27 @@ TEST_F(ProxyTest, AdminServesHealthAndMetrics) {
       << node.body;
 }
 
-TEST_F(ProxyTest, GracefulStopFinishesInFlightResponses) {
+TEST_F(ProxyTest, GracefulStopFinishesInFlightResponsesAndClosesIdleConnections) {
+  // Two kept-alive connections waiting for their next request: closed by the stop at
+  // once, not after the grace period (10 s) the in-flight response may use.
+  std::vector<std::unique_ptr<HttpConnection>> idle;
+  for (int i = 0; i < 2; ++i) {
+    idle.push_back(std::make_unique<HttpConnection>(port_));
+    idle.back()->SendRaw("GET /idle" + std::to_string(i) + " HTTP/1.1\r\nHost: test.local\r\n\r\n");
+    EXPECT_EQ(idle.back()->Read().status, 200);
+  }
   std::thread slow([&] {
     HttpResponse r = Get("/slow?delay_ms=700&size=1000");
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(r.body.size(), 1000u);
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto began = std::chrono::steady_clock::now();
   int status = node_->Stop();
   slow.join();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(8));
+  for (auto& c : idle) EXPECT_TRUE(c->ClosedByPeer());
 }
 
 // --- configuration ---

@@ -368,13 +368,13 @@ asio::awaitable<void> Node::Shutdown() {
   if (admin_) admin_->close(ignored);
   if (admin_unix_) admin_unix_->close(ignored);
   {
-    std::lock_guard lock(idle_mu_);
-    for (auto* stream : idle_) {
-      // Runs on the session's thread; the session may have left the idle set (and gone)
-      // by then, which the check under the lock sees.
-      asio::post(stream->get_executor(), [this, stream] {
-        std::lock_guard lock(idle_mu_);
-        if (idle_.count(stream)) stream->socket().cancel();
+    std::lock_guard lock(open_mu_);
+    for (ClientConnection* c : open_) {
+      // Runs on the session's thread; the session may have ended (and gone) by then,
+      // which the check under the lock sees.
+      asio::post(c->stream->get_executor(), [this, c] {
+        std::lock_guard lock(open_mu_);
+        if (open_.count(c) && c->awaiting_request) c->stream->socket().cancel();
       });
     }
   }
@@ -472,6 +472,11 @@ Status Node::BindUnix(const std::string& path, UnixAcceptor* acceptor) {
 asio::awaitable<void> Node::Session(tcp::socket socket, bool tls) {
   sessions_.fetch_add(1);
   net::Stream stream(std::move(socket));
+  ClientConnection self{&stream};
+  {
+    std::lock_guard lock(open_mu_);
+    open_.insert(&self);
+  }
   boost::system::error_code ignored;
   // Responses go out as header and body writes: without TCP_NODELAY, Nagle holds the
   // second one until the client's delayed ACK (~40 ms per response).
@@ -500,17 +505,11 @@ asio::awaitable<void> Node::Session(tcp::socket socket, bool tls) {
     http::request_parser<http::empty_body> parser;
     parser.header_limit(config->max_header_bytes);
     parser.body_limit(config->max_request_body_bytes);
-    {
-      std::lock_guard lock(idle_mu_);
-      idle_.insert(&stream);
-    }
+    self.awaiting_request = true;
     stream.expires_after(
         std::chrono::milliseconds(first ? config->client_timeout_ms : config->idle_timeout_ms));
     auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kToken);
-    {
-      std::lock_guard lock(idle_mu_);
-      idle_.erase(&stream);
-    }
+    self.awaiting_request = false;
     // Framing the parser lets through but RFC 9112 §6 refuses (smuggling shapes), and
     // expectations we cannot meet: answered and closed before any body byte is read.
     unsigned refusal = 0;
@@ -565,6 +564,10 @@ asio::awaitable<void> Node::Session(tcp::socket socket, bool tls) {
     // truncation. Shutting down also waits for the client's close_notify: at most a second.
     stream.expires_after(std::chrono::seconds(1));
     co_await stream.tls_stream().async_shutdown(kToken);
+  }
+  {
+    std::lock_guard lock(open_mu_);
+    open_.erase(&self);
   }
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   stream.socket().close(ignored);

@@ -112,9 +112,15 @@ class Node {
   std::thread catch_up_;
   std::atomic<bool> stopping_{false};
 
-  // Client connections waiting for their next request: closed at once on stop.
-  std::mutex idle_mu_;
-  std::set<net::Stream*> idle_;  // GUARDED_BY(idle_mu_)
+  // Open client connections, registered once per connection. Those waiting for their next
+  // request are closed at once on stop; `awaiting_request` is read and written on the
+  // connection's own thread only.
+  struct ClientConnection {
+    net::Stream* stream;
+    bool awaiting_request = false;
+  };
+  std::mutex open_mu_;
+  std::set<ClientConnection*> open_;  // GUARDED_BY(open_mu_)
   std::atomic<int> sessions_{0};
 };
 
