@@ -23,9 +23,13 @@ using index::EntryTable;
 using index::Family;
 using testing::TempDir;
 
-std::unique_ptr<EntryTable> OpenTable(const std::string& path, bool read_only = false) {
+// `presence_filter`: without one, every read of an absent key goes to the entry cache and
+// the index (what the cache tests look at).
+std::unique_ptr<EntryTable> OpenTable(const std::string& path, bool read_only = false,
+                                      bool presence_filter = true) {
   StoreOptions o = testing::SmallOptions();
   o.read_only = read_only;
+  if (!presence_filter) o.presence_filter_bytes = 0;
   std::unique_ptr<EntryTable> table;
   Status s = EntryTable::Open(o, path, &table);
   EXPECT_TRUE(s.ok()) << s.ToString();
@@ -232,7 +236,7 @@ TEST(EntryTableTest, CachedReadsFollowEveryWrite) {
 
 TEST(EntryTableTest, AnAbsentEntryIsCachedUntilItIsWritten) {
   TempDir dir;
-  auto table = OpenTable(dir.Sub("index"));
+  auto table = OpenTable(dir.Sub("index"), false, /*presence_filter=*/false);
   const ObjectInfo a = Entry("http://h/new", "", {}, 7);
   const std::string key = format::EntryKey(a.key);
   ObjectInfo got;
@@ -294,6 +298,115 @@ TEST(EntryTableTest, AReadThatRacesWritesNeverLeavesAStaleEntryCached) {
   bool found = false;
   ASSERT_TRUE(table->GetEntry(key, &last, &found).ok());
   EXPECT_EQ(last.version, 3000u);
+}
+
+// Polls until the table's presence filter answers (its fill at open is in the background).
+bool WaitForPresenceFilter(EntryTable& table) {
+  for (int i = 0; i < 1000 && !table.presence_filter_answering(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return table.presence_filter_answering();
+}
+
+TEST(EntryTableTest, AURLNeverWrittenIsAbsentWithoutAReadAndEveryWrittenOneIsFound) {
+  TempDir dir;
+  std::vector<ObjectInfo> written;
+  {
+    auto table = OpenTable(dir.Sub("index"));
+    ASSERT_TRUE(WaitForPresenceFilter(*table));
+    ObjectInfo got;
+    bool found = true;
+    std::vector<std::string> names = {"stale"};
+    ASSERT_TRUE(table->GetEntry(format::EntryKey({"http://h/never", ""}), &got, &found).ok());
+    ASSERT_TRUE(table->GetVaryNames("http://h/never", &names).ok());
+    EXPECT_FALSE(found);
+    EXPECT_TRUE(names.empty());
+    EXPECT_EQ(table->cache_usage(), 0u);  // answered by the filter: nothing read, nothing cached
+    for (int i = 0; i < 300; ++i) {
+      written.push_back(Entry("http://h/" + std::to_string(i), "", {"t"}, i + 1));
+      if (i % 3 == 0) {  // a URL with Vary: its names and two variants
+        written.back().meta.vary = {"accept-encoding"};
+        written.back().key.secondary = "gzip";
+        written.push_back(written.back());
+        written.back().key.secondary = "br";
+      }
+    }
+    for (const ObjectInfo& info : written) Put(*table, info);
+    // Raw writes (a repair's) are seen too.
+    ASSERT_TRUE(
+        table->Put(Family::kVary, "http://h/raw-vary", format::EncodeVaryNames({"x"}), false, "raw")
+            .ok());
+    ASSERT_TRUE(table->GetVaryNames("http://h/raw-vary", &names).ok());
+    EXPECT_EQ(names, std::vector<std::string>{"x"});
+  }
+  // Reopened: the filter is filled from the index in the background; every URL written
+  // before is found once it answers, and one never written is still absent.
+  auto table = OpenTable(dir.Sub("index"));
+  ASSERT_TRUE(WaitForPresenceFilter(*table));
+  for (const ObjectInfo& info : written) {
+    ObjectInfo got;
+    bool found = false;
+    ASSERT_TRUE(table->GetEntry(format::EntryKey(info.key), &got, &found).ok());
+    EXPECT_TRUE(found) << info.key.primary << " " << info.key.secondary;
+    std::vector<std::string> names;
+    ASSERT_TRUE(table->GetVaryNames(info.key.primary, &names).ok());
+    EXPECT_EQ(names, info.meta.vary) << info.key.primary;
+  }
+  std::vector<std::string> names;
+  ASSERT_TRUE(table->GetVaryNames("http://h/raw-vary", &names).ok());
+  EXPECT_EQ(names, std::vector<std::string>{"x"});
+  const uint64_t before = table->cache_usage();
+  ObjectInfo got;
+  bool found = true;
+  ASSERT_TRUE(table->GetEntry(format::EntryKey({"http://h/never", ""}), &got, &found).ok());
+  EXPECT_FALSE(found);
+  EXPECT_EQ(table->cache_usage(), before);
+}
+
+TEST(EntryTableTest, ReadsRacingFirstWritesOfNewURLsFindThemOnceWritten) {
+  // Readers look up URLs as they are written for the first time: once a write returned,
+  // every later read finds it (the filter is set before the write).
+  TempDir dir;
+  auto table = OpenTable(dir.Sub("index"));
+  ASSERT_TRUE(WaitForPresenceFilter(*table));
+  std::atomic<int> written{0};
+  std::atomic<bool> done{false};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; ++r) {
+    readers.emplace_back([&] {
+      while (!done) {
+        const int n = written.load();
+        if (n == 0) continue;
+        ObjectInfo got;
+        bool found = false;
+        const std::string key = format::EntryKey({"http://h/new" + std::to_string(n - 1), ""});
+        EXPECT_TRUE(table->GetEntry(key, &got, &found).ok());
+        EXPECT_TRUE(found) << n - 1;
+      }
+    });
+  }
+  for (int i = 0; i < 3000; ++i) {
+    Put(*table, Entry("http://h/new" + std::to_string(i), "", {}, i + 1));
+    written = i + 1;
+  }
+  done = true;
+  for (auto& t : readers) t.join();
+}
+
+TEST(PresenceFilterTest, AddedKeysAreAlwaysMaybesOthersMostlyAbsentUntilFull) {
+  index::PresenceFilter filter(64 << 10);  // sized for 32768 keys
+  ASSERT_EQ(filter.sized_keys(), 32768u);
+  EXPECT_TRUE(filter.MayContain("http://h/a"));  // not filled yet: everything is a maybe
+  for (int i = 0; i < 20000; ++i) filter.Add("http://h/" + std::to_string(i));
+  filter.MarkFilled();
+  EXPECT_TRUE(filter.answering());
+  for (int i = 0; i < 20000; ++i) EXPECT_TRUE(filter.MayContain("http://h/" + std::to_string(i)));
+  int maybes = 0;
+  for (int i = 0; i < 100000; ++i) maybes += filter.MayContain("http://x/" + std::to_string(i));
+  EXPECT_LT(maybes, 500);  // < 0.5% false positives below its sized number of keys
+  for (int i = 20000; i < 40000; ++i) filter.Add("http://h/" + std::to_string(i));
+  EXPECT_FALSE(filter.answering());  // more keys than sized for: it stops answering
+  EXPECT_TRUE(filter.MayContain("http://x/never"));
 }
 
 TEST(ShardedLruTest, APutAfterAnEraseOfItsShardIsRefused) {

@@ -52,6 +52,7 @@ dir = "/var/cache/edgecache"
 capacity = "20GiB"
 ram_cache = "256MiB"
 entry_cache = "8MiB"
+presence_filter = "64MiB"
 commit_window_us = 250
 sync = "commit"
 io_backend = "posix"
@@ -74,6 +75,7 @@ honour_client_no_cache = false
   EXPECT_EQ(c.admin->port, 8081);
   EXPECT_EQ(c.store.capacity_bytes, 20ull << 30);
   EXPECT_EQ(c.store.entry_cache_bytes, 8ull << 20);
+  EXPECT_EQ(c.store.presence_filter_bytes, 64ull << 20);
   EXPECT_EQ(c.store.commit_window_us, 250u);
   EXPECT_EQ(c.store.sync, SyncPolicy::kCommit);
   EXPECT_EQ(c.store.io_backend, IoBackendKind::kPosix);
@@ -104,6 +106,10 @@ TEST(ConfigFileTest, ErrorsNameTheKey) {
   EXPECT_NE(load("[store]\nentry_cache = \"-1\"\n").find("store.entry_cache"), std::string::npos);
   EXPECT_NE(load("[store]\nentry_cache = true\n").find("store.entry_cache"), std::string::npos);
   EXPECT_EQ(load("[store]\nentry_cache = \"0\"\n"), "OK");  // 0 turns it off
+  EXPECT_EQ(load("[store]\npresence_filter = \"auto\"\n"), "OK");
+  EXPECT_EQ(load("[store]\npresence_filter = 0\n"), "OK");
+  EXPECT_NE(load("[store]\npresence_filter = \"big\"\n").find("store.presence_filter"),
+            std::string::npos);
   EXPECT_NE(load("[store]\ncommit_window_us = -1\n").find("store.commit_window_us"),
             std::string::npos);
   EXPECT_NE(load("[store]\ncommit_window_us = 100001\n").find("store.commit_window_us"),

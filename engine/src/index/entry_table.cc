@@ -4,6 +4,8 @@
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "format/index_layout.h"
 #include "index/index_db.h"
 #include "store_internal.h"
@@ -35,6 +37,19 @@ rocksdb::WriteOptions WriteOpts(bool sync) {
 
 rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 
+// The primary key (URL) of an entry key: what precedes its '\0'.
+std::string_view PrimaryOf(std::string_view entry_key) {
+  return entry_key.substr(0, entry_key.find('\0'));
+}
+
+uint64_t PresenceFilterBytes(const StoreOptions& options) {
+  if (options.read_only) return 0;
+  if (options.presence_filter_bytes != StoreOptions::kAutoSize) {
+    return options.presence_filter_bytes;
+  }
+  return std::clamp<uint64_t>(options.capacity_bytes / 4096 * 2, 16ull << 20, 1ull << 30);
+}
+
 }  // namespace
 
 EntryTable::Snapshot::Snapshot(rocksdb::DB& db) : db_(db), snapshot_(db.GetSnapshot()) {}
@@ -44,7 +59,9 @@ EntryTable::Snapshot::~Snapshot() { db_.ReleaseSnapshot(snapshot_); }
 // --- Batch ---
 
 EntryTable::Batch::Batch(const EntryTable& table)
-    : db_(*table.db_), batch_(std::make_unique<rocksdb::WriteBatch>()) {}
+    : db_(*table.db_),
+      presence_(table.presence_.get()),
+      batch_(std::make_unique<rocksdb::WriteBatch>()) {}
 
 EntryTable::Batch::~Batch() = default;
 
@@ -58,6 +75,7 @@ void EntryTable::Batch::PutEntry(std::string_view entry_key, const ObjectInfo& i
     }
   }
   if (!info.meta.vary.empty()) {
+    if (presence_ != nullptr) presence_->Add(info.key.primary);
     batch_->Put(db_.vary, info.key.primary, format::EncodeVaryNames(info.meta.vary));
     written_.push_back(info.key.primary);
   } else if (info.key.secondary.empty() && vary_recorded) {
@@ -69,6 +87,7 @@ void EntryTable::Batch::PutEntry(std::string_view entry_key, const ObjectInfo& i
 }
 
 void EntryTable::Batch::RewriteEntry(std::string_view entry_key, const ObjectInfo& info) {
+  if (presence_ != nullptr) presence_->Add(PrimaryOf(entry_key));
   batch_->Put(db_.entries, ToSlice(entry_key), format::EncodeEntry(info));
   written_.emplace_back(entry_key);
 }
@@ -116,11 +135,57 @@ EntryTable::EntryTable(std::unique_ptr<IndexDb> db, const StoreOptions& options,
     : db_(std::move(db)),
       read_only_(options.read_only),
       path_(std::move(path)),
-      cache_(options.entry_cache_bytes) {}
+      cache_(options.entry_cache_bytes) {
+  if (const uint64_t bytes = PresenceFilterBytes(options); bytes > 0) {
+    presence_ = std::make_unique<PresenceFilter>(bytes);
+    filler_ = std::thread([this] { FillPresence(); });
+  }
+}
 
-EntryTable::~EntryTable() = default;
+EntryTable::~EntryTable() {
+  closing_ = true;
+  if (filler_.joinable()) filler_.join();
+}
+
+void EntryTable::FillPresence() {
+  // URLs written meanwhile are added by their writes: the filter misses none.
+  ScanOptions options;
+  options.fill_cache = false;
+  Status s = Scan(
+      Family::kVary, "",
+      [&](std::string_view primary, std::string_view) {
+        presence_->Add(primary);
+        return !closing_;
+      },
+      options);
+  std::string last;
+  if (s.ok()) {
+    s = Scan(
+        Family::kEntries, "",
+        [&](std::string_view entry_key, std::string_view) {
+          // The variants of a URL are adjacent: each URL is added once.
+          const std::string_view primary = PrimaryOf(entry_key);
+          if (primary != last) {
+            presence_->Add(primary);
+            last = primary;
+          }
+          return !closing_;
+        },
+        options);
+  }
+  if (!s.ok()) {
+    spdlog::warn("index {}: presence filter not filled (every lookup reads the index): {}", path_,
+                 s.ToString());
+  } else if (!closing_) {
+    presence_->MarkFilled();
+  }
+}
 
 Status EntryTable::GetEntry(std::string_view entry_key, ObjectInfo* info, bool* found) {
+  if (!MayBePresent(PrimaryOf(entry_key))) {
+    *found = false;
+    return Status::OK();
+  }
   std::shared_ptr<const Cached> cached;
   if (cache_.Get(entry_key, &cached)) {
     *found = cached->found;
@@ -159,6 +224,10 @@ Status EntryTable::GetEntry(std::string_view entry_key, ObjectInfo* info, bool* 
 }
 
 Status EntryTable::GetVaryNames(std::string_view primary, std::vector<std::string>* names) {
+  if (!MayBePresent(primary)) {
+    names->clear();
+    return Status::OK();
+  }
   std::shared_ptr<const Cached> cached;
   if (cache_.Get(primary, &cached)) {
     *names = cached->vary;
@@ -207,6 +276,7 @@ Status EntryTable::Scan(Family family, std::string_view prefix, const Visitor& v
 
 Status EntryTable::Put(Family family, std::string_view key, std::string_view value, bool sync,
                        std::string_view what) {
+  WillWrite(family, key);
   Status s = FromRocks(
       db_->db->Put(WriteOpts(sync), Handle(*db_, family), ToSlice(key), ToSlice(value)), what);
   Written(family, key);
@@ -224,6 +294,12 @@ Status EntryTable::Write(Batch& batch, bool sync, std::string_view what) {
   // Dropped whether or not the write went through: a failed write may be partly durable.
   for (const std::string& key : batch.written_) cache_.Erase(key);
   return s;
+}
+
+void EntryTable::WillWrite(Family family, std::string_view key) {
+  if (presence_ == nullptr) return;
+  if (family == Family::kEntries) presence_->Add(PrimaryOf(key));
+  if (family == Family::kVary) presence_->Add(key);
 }
 
 void EntryTable::Written(Family family, std::string_view key) {

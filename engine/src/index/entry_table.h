@@ -7,7 +7,9 @@
 // nothing from RocksDB however large the index grows. That a key has no entry (or no Vary
 // names) is kept too. Every write of an entry or of Vary names goes through this class,
 // which drops the keys it wrote from the cache once the write is done; a read that raced
-// a write never caches what it read (ShardedLru::PutIf).
+// a write never caches what it read (ShardedLru::PutIf). A URL never written is known
+// absent without either (index/presence_filter.h): this class adds every URL it writes an
+// entry or Vary names for, before the write, and fills the filter from the index at open.
 // Snapshot reads and scans bypass the cache.
 //
 // Thread safety: all methods are thread-safe (RocksDB's guarantee). A Batch is used by one
@@ -15,18 +17,21 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "cache/sharded_lru.h"
 #include "edgecache/object.h"
 #include "edgecache/options.h"
 #include "edgecache/status.h"
+#include "index/presence_filter.h"
 
 namespace rocksdb {
 class DB;
@@ -87,6 +92,7 @@ class EntryTable {
    private:
     friend class EntryTable;
     const IndexDb& db_;
+    PresenceFilter* const presence_;  // null without one
     std::unique_ptr<rocksdb::WriteBatch> batch_;
     std::vector<std::string> written_;  // entry keys and primaries: dropped from the cache
   };
@@ -135,6 +141,9 @@ class EntryTable {
   std::mutex& Stripe(std::string_view entry_key);
 
   uint64_t cache_usage() const { return cache_.usage(); }
+  // Whether the presence filter answers (filled, not full): lookups of URLs never written
+  // read nothing.
+  bool presence_filter_answering() const { return presence_ != nullptr && presence_->answering(); }
 
  private:
   // A cached read: a decoded entry (or that there is none), or a primary key's Vary names
@@ -152,6 +161,14 @@ class EntryTable {
   EntryTable(std::unique_ptr<IndexDb> db, const StoreOptions& options, std::string path);
   // After a write of `family`: the key's cached read is stale.
   void Written(Family family, std::string_view key);
+  // Before a write of `family`: the key's URL joins the presence filter.
+  void WillWrite(Family family, std::string_view key);
+  // On filler_: adds every URL of the index to presence_, then marks it filled.
+  void FillPresence();
+  // False when the presence filter knows that `primary` has no entry and no Vary names.
+  bool MayBePresent(std::string_view primary) const {
+    return presence_ == nullptr || presence_->MayContain(primary);
+  }
 
   const std::unique_ptr<IndexDb> db_;
   const bool read_only_;
@@ -159,6 +176,9 @@ class EntryTable {
   std::array<std::mutex, 64> stripes_;
   // Entry keys (primary '\0' secondary) and primary keys (Vary names) never collide.
   cache::ShardedLru<std::string, std::shared_ptr<const Cached>, KeyHash, std::equal_to<>> cache_;
+  std::unique_ptr<PresenceFilter> presence_;  // null when read-only or configured off
+  std::atomic<bool> closing_{false};
+  std::thread filler_;
 };
 
 }  // namespace edgecache::index

@@ -306,7 +306,7 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   static const std::map<std::string, std::vector<std::string>> kTableKeys = {
       {"store",
        {"dir", "capacity", "segment_size", "ram_cache", "index_cache", "entry_cache",
-        "reinsert_hot_objects", "sync", "io_backend", "commit_window_us", "admission",
+        "presence_filter", "reinsert_hot_objects", "sync", "io_backend", "commit_window_us", "admission",
         "probation"}},
       {"timeouts", {"connect_ms", "origin_ms", "client_ms", "idle_ms", "grace_ms"}},
       {"tls", {"cert", "key"}},
@@ -391,6 +391,11 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   size(store["ram_cache"], "store.ram_cache", &c->store.ram_cache_bytes);
   size(store["entry_cache"], "store.entry_cache", &c->store.entry_cache_bytes);
   size(store["index_cache"], "store.index_cache", &c->store.index_cache_bytes);
+  if (store["presence_filter"].value_or(std::string()) == "auto") {
+    c->store.presence_filter_bytes = StoreOptions::kAutoSize;
+  } else {
+    size(store["presence_filter"], "store.presence_filter", &c->store.presence_filter_bytes);
+  }
   boolean(store["reinsert_hot_objects"], "store.reinsert_hot_objects",
           &c->store.reinsert_hot_objects);
   int64_t commit_window = c->store.commit_window_us;

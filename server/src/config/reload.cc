@@ -47,6 +47,7 @@ const std::vector<Key>& Keys() {
       StoreField("store.ram_cache", &StoreOptions::ram_cache_bytes),
       StoreField("store.index_cache", &StoreOptions::index_cache_bytes),
       StoreField("store.entry_cache", &StoreOptions::entry_cache_bytes),
+      StoreField("store.presence_filter", &StoreOptions::presence_filter_bytes),
       StoreField("store.sync", &StoreOptions::sync),
       StoreField("store.io_backend", &StoreOptions::io_backend),
       StoreField("store.reinsert_hot_objects", &StoreOptions::reinsert_hot_objects),
