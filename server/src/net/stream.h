@@ -61,25 +61,6 @@ class Stream {
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
   }
 
-  // Completes once the connection has something to read (or fails, or times out). A read
-  // begun just after a request went out first finds nothing, one system call wasted;
-  // after this wait it succeeds at once. Over TLS it completes at once (the TLS layer may
-  // hold bytes already).
-  template <typename Token>
-  auto async_wait_readable(Token&& token) {
-    return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
-        [this](auto handler) {
-          if (tls_) {
-            boost::asio::post(get_executor(), [h = std::move(handler)]() mutable {
-              std::move(h)(boost::system::error_code{});
-            });
-          } else {
-            plain_->async_wait_readable(std::move(handler));
-          }
-        },
-        token);
-  }
-
   template <typename Buffers, typename Token>
   auto async_read_some(const Buffers& buffers, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(

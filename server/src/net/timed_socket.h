@@ -103,17 +103,6 @@ class TimedSocket {
         },
         token, buffers);
   }
-  // Completes once the socket is readable (data, end of stream or an error): a wait with
-  // no speculative read first (net::Stream::async_wait_readable).
-  template <typename Token>
-  auto async_wait_readable(Token&& token) {
-    return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
-        [this](auto handler) {
-          socket_.async_wait(socket_type::wait_read,
-                             Completion<decltype(handler)>(this, std::move(handler)));
-        },
-        token);
-  }
   // Connects to the first of `endpoints` that accepts (asio::async_connect).
   template <typename Endpoints, typename Token>
   auto async_connect(const Endpoints& endpoints, Token&& token) {

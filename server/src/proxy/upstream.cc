@@ -300,13 +300,9 @@ asio::awaitable<void> Proxy::SendUpstream(Exchange& x, const Request* out, const
       origin_buffer.clear();
       origin_buffer.reserve(kOriginFirstReadBytes);
       conn.stream->expires_after(std::chrono::milliseconds(x.config().origin_timeout_ms));
-      // The answer cannot be there yet: a read now would only find nothing.
-      std::tie(ec) = co_await conn.stream->async_wait_readable(kToken);
-      size_t read = 0;
-      if (!ec) {
-        std::tie(ec, read) =
-            co_await http::async_read_header(*conn.stream, origin_buffer, *parser_slot, kToken);
-      }
+      auto [read_error, read] =
+          co_await http::async_read_header(*conn.stream, origin_buffer, *parser_slot, kToken);
+      ec = read_error;
       // Interim responses (RFC 9110 §15.2: 100 Continue, 102 Processing, 103 Early
       // Hints …) come before the final one: relayed to the client as they come (not 100,
       // which this node answers itself), never stored, and never merged into the final
