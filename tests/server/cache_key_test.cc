@@ -59,6 +59,21 @@ TEST(CacheKeyTest, NormalizedTargetsAreFixedPoints) {
   EXPECT_EQ(NormalizeTarget("/%%34%31", {}), "/%2541");  // not "/%41", which means "/A"
 }
 
+TEST(CacheKeyTest, OnlyDotSegmentsAndPercentEncodingsChangeAPath) {
+  // Names that merely start or end with dots are not dot-segments (RFC 3986 §5.2.4).
+  for (const char* same : {"/.well-known/x", "/a/.b", "/a/..b", "/a/b.", "/a/b..", "/..a/b", "//",
+                           "/a//b/", "/a/b?x=.&y=/..", "/"}) {
+    EXPECT_EQ(NormalizeTarget(same, {}), same);
+  }
+  EXPECT_EQ(NormalizeTarget("/a/.", {}), "/a/");
+  EXPECT_EQ(NormalizeTarget("/a/..", {}), "/");
+  EXPECT_EQ(NormalizeTarget("/.", {}), "/");
+  EXPECT_EQ(NormalizeTarget("/..", {}), "/");
+  EXPECT_EQ(NormalizeTarget("/a/./b?q", {}), "/a/b?q");
+  EXPECT_EQ(NormalizeTarget("/a/../b/", {}), "/b/");
+  EXPECT_EQ(NormalizeTarget("/a?q=%7e", {}), "/a?q=~");
+}
+
 TEST(ForwardedRequestTest, AuthorityIsARegNameOrAddressWithANumericPort) {
   EXPECT_EQ(ParseAuthority("Example.COM"), "example.com");
   EXPECT_EQ(ParseAuthority("example.com:8080"), "example.com");

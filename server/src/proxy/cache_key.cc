@@ -93,6 +93,21 @@ std::string RemoveDotSegments(std::string_view path) {
   return result;
 }
 
+// True when the two passes above would return `path` unchanged: an absolute path with no
+// '%' and no "." or ".." segment (most requests), which is then copied as it is.
+bool IsNormalPath(std::string_view path) {
+  if (path.empty() || path.front() != '/' || path.find('%') != std::string_view::npos) {
+    return false;
+  }
+  for (size_t dot = path.find("/."); dot != std::string_view::npos;
+       dot = path.find("/.", dot + 1)) {
+    const std::string_view rest = path.substr(dot + 2);
+    if (rest.empty() || rest.front() == '/') return false;                          // "/."
+    if (rest.front() == '.' && (rest.size() == 1 || rest[1] == '/')) return false;  // "/.."
+  }
+  return true;
+}
+
 // A qvalue (RFC 9110 §12.4.2): "0", "0.5", "1.000"; anything malformed accepts nothing.
 double ParseQValue(std::string_view text) {
   if (text.empty() || text.size() > 5 || (text[0] != '0' && text[0] != '1')) return 0;
@@ -112,9 +127,14 @@ double ParseQValue(std::string_view text) {
 
 std::string NormalizeTarget(std::string_view target, const KeyOptions& options) {
   const size_t qmark = target.find('?');
-  std::string out = RemoveDotSegments(NormalizePercentEncoding(target.substr(0, qmark)));
+  const std::string_view path = target.substr(0, qmark);
+  std::string out =
+      IsNormalPath(path) ? std::string(path) : RemoveDotSegments(NormalizePercentEncoding(path));
   if (qmark == std::string_view::npos) return out;
-  std::string query = NormalizePercentEncoding(target.substr(qmark + 1));
+  const std::string_view raw_query = target.substr(qmark + 1);
+  std::string query = raw_query.find('%') == std::string_view::npos
+                          ? std::string(raw_query)
+                          : NormalizePercentEncoding(raw_query);
   if (!options.sort_query && options.strip_query_params.empty()) {
     out += '?';
     out += query;
