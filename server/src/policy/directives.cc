@@ -79,7 +79,9 @@ void Directives::Add(std::string_view value) {
       }
     }
     if (i < value.size() && value[i] == ',') ++i;
-    if (!name.empty()) values_.emplace(name, valid ? arg : std::string(kInvalid));  // first wins
+    if (!name.empty() && Find(name) == nullptr) {  // the first occurrence wins
+      values_.emplace_back(std::move(name), valid ? std::move(arg) : std::string(kInvalid));
+    }
   }
 }
 
@@ -90,13 +92,13 @@ std::optional<Directives> Directives::ParseTargeted(std::string_view joined_line
   for (auto& [name, item] : *dict) {
     if (IsSecondsDirective(name)) {
       if (item.type != sf::Item::kInteger || item.value.front() == '-') return std::nullopt;
-      d.values_[name] = item.value;
+      d.Set(name, item.value);
     } else if (item.type == sf::Item::kBoolean) {
-      if (item.value == "1") d.values_[name] = "";  // ?0 is the directive's absence
+      if (item.value == "1") d.Set(name, "");  // ?0 is the directive's absence
     } else if (IsFlagDirective(name) && !(name == "no-cache" || name == "private")) {
       return std::nullopt;
     } else if (item.type == sf::Item::kString) {
-      d.values_[name] = item.value;  // no-cache="x-a, x-b"
+      d.Set(name, item.value);  // no-cache="x-a, x-b"
     } else if (item.type == sf::Item::kInnerList) {
       std::string fields;  // no-cache=("x-a" "x-b")
       for (const sf::Item& member : item.members) {
@@ -105,23 +107,40 @@ std::optional<Directives> Directives::ParseTargeted(std::string_view joined_line
         }
         fields += (fields.empty() ? "" : ",") + member.value;
       }
-      d.values_[name] = fields;
+      d.Set(name, fields);
     } else if (IsFlagDirective(name)) {
       return std::nullopt;
     } else {
-      d.values_[name] = item.value;  // an extension: kept, not interpreted
+      d.Set(name, item.value);  // an extension: kept, not interpreted
     }
   }
   return d;
 }
 
-bool Directives::Has(std::string_view name) const { return values_.find(name) != values_.end(); }
+const std::string* Directives::Find(std::string_view name) const {
+  for (const auto& [n, v] : values_) {
+    if (n == name) return &v;
+  }
+  return nullptr;
+}
+
+void Directives::Set(std::string_view name, std::string_view value) {
+  for (auto& [n, v] : values_) {
+    if (n == name) {
+      v = value;
+      return;
+    }
+  }
+  values_.emplace_back(name, value);
+}
+
+bool Directives::Has(std::string_view name) const { return Find(name) != nullptr; }
 
 std::optional<int64_t> Directives::Seconds(std::string_view name) const {
-  auto it = values_.find(name);
-  if (it == values_.end() || it->second.empty()) return std::nullopt;
+  const std::string* value = Find(name);
+  if (value == nullptr || value->empty()) return std::nullopt;
   int64_t v = 0;
-  for (char c : it->second) {
+  for (char c : *value) {
     if (c < '0' || c > '9') return std::nullopt;
     v = std::min<int64_t>(v * 10 + (c - '0'), 2147483648LL);
   }
@@ -130,9 +149,9 @@ std::optional<int64_t> Directives::Seconds(std::string_view name) const {
 
 std::vector<std::string> Directives::FieldNames(std::string_view name) const {
   std::vector<std::string> out;
-  auto it = values_.find(name);
-  if (it == values_.end() || it->second == kInvalid) return out;
-  std::string_view rest = it->second;
+  const std::string* value = Find(name);
+  if (value == nullptr || *value == kInvalid) return out;
+  std::string_view rest = *value;
   while (!rest.empty()) {
     size_t comma = rest.find(',');
     std::string_view field = TrimOws(rest.substr(0, comma));

@@ -12,7 +12,6 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,7 +39,12 @@ class Directives {
   std::vector<std::string> FieldNames(std::string_view name) const;
 
  private:
-  std::map<std::string, std::string, std::less<>> values_;  // lower-case name -> value
+  const std::string* Find(std::string_view name) const;  // null when absent
+  void Set(std::string_view name, std::string_view value);
+
+  // Lower-case name and value, in the order first seen: a field holds a handful, which a
+  // scan finds faster than a tree, without a node allocated per directive.
+  std::vector<std::pair<std::string, std::string>> values_;
 };
 
 }  // namespace edgecache::policy
