@@ -443,13 +443,17 @@ TEST(HeaderBlockTest, WritesTheWireFormAndLeavesOutWhatAStoredResponseMustNotRep
                   {"Connection", "keep-alive"},   {"Surrogate-Key", "t1"},
                   {"Via", "1.1 origin"},          {"Cache-Control", "max-age=60"}};
   HeaderBlock block(206);
-  block.AddStored(meta, /*forward_surrogate=*/false, {"via"});
+  std::string lines;
+  AppendStoredFields(meta, /*forward_surrogate=*/false, {"via"}, &lines);
+  block.AddLines(lines);
   block.Add("Age", "5");
   EXPECT_EQ(std::move(block).Finish(),
             "HTTP/1.1 206 Partial Content\r\nContent-Type: text/plain\r\n"
             "Cache-Control: max-age=60\r\nAge: 5\r\n\r\n");
   HeaderBlock surrogate(200);
-  surrogate.AddStored(meta, /*forward_surrogate=*/true, {});
+  lines.clear();
+  AppendStoredFields(meta, /*forward_surrogate=*/true, {}, &lines);
+  surrogate.AddLines(lines);
   const std::string out = std::move(surrogate).Finish();
   EXPECT_TRUE(out.starts_with("HTTP/1.1 200 OK\r\n"));
   EXPECT_NE(out.find("Surrogate-Key: t1\r\n"), std::string::npos);
@@ -463,7 +467,9 @@ TEST(HeaderBlockTest, WritesTheWireFormAndLeavesOutWhatAStoredResponseMustNotRep
                  {"X-Bare-LF", "a\nb"}, {"X-Nul", std::string("a\0b", 3)},
                  {"Bad Name", "x"},     {"", "x"}};
   HeaderBlock hostile(200);
-  hostile.AddStored(bad, false, {});
+  lines.clear();
+  AppendStoredFields(bad, false, {}, &lines);
+  hostile.AddLines(lines);
   EXPECT_EQ(std::move(hostile).Finish(), "HTTP/1.1 200 OK\r\nX-Ok: 1\r\n\r\n");
 }
 

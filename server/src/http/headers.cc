@@ -186,8 +186,8 @@ void HeaderBlock::Add(std::string_view name, std::string_view value) {
   out_ += "\r\n";
 }
 
-void HeaderBlock::AddStored(const ObjectMeta& meta, bool forward_surrogate,
-                            std::initializer_list<std::string_view> skip) {
+void AppendStoredFields(const ObjectMeta& meta, bool forward_surrogate,
+                        std::initializer_list<std::string_view> skip, std::string* out) {
   for (const auto& [name, value] : meta.headers) {
     if (!Forwardable(name, forward_surrogate)) continue;
     // Stored fields were parsed from an origin's response, but they are read back from
@@ -198,7 +198,10 @@ void HeaderBlock::AddStored(const ObjectMeta& meta, bool forward_surrogate,
     }
     if (std::any_of(skip.begin(), skip.end(), [&](std::string_view s) { return iequals(name, s); }))
       continue;
-    Add(name, value);
+    *out += name;
+    *out += ": ";
+    *out += value;
+    *out += "\r\n";
   }
 }
 

@@ -79,16 +79,20 @@ struct CacheStatus {
 // "HTTP/1.1 200 OK\r\n" + every field + "\r\n": the header block, ready to send.
 std::string SerializeHeader(const http::response_header<>& header);
 
+// The stored fields LoadStoredHeaders would load, except those named in `skip`, appended
+// to *out as field lines ("Name: value" CRLF each).
+void AppendStoredFields(const ObjectMeta& meta, bool forward_surrogate,
+                        std::initializer_list<std::string_view> skip, std::string* out);
+
 // A response header block written straight into its wire form, for the hit path: no field
 // table is built and torn down per request. Unlike http::fields, Add never replaces a
-// field, so the caller leaves out of AddStored what it writes itself.
+// field, so the caller leaves out of the stored lines it adds what it writes itself.
 class HeaderBlock {
  public:
   explicit HeaderBlock(unsigned status, size_t reserve = 512);
   void Add(std::string_view name, std::string_view value);
-  // The stored fields LoadStoredHeaders would load, except those named in `skip`.
-  void AddStored(const ObjectMeta& meta, bool forward_surrogate,
-                 std::initializer_list<std::string_view> skip);
+  // Field lines as AppendStoredFields writes them.
+  void AddLines(std::string_view lines) { out_ += lines; }
   // The block with its final empty line.
   std::string Finish() &&;
 

@@ -15,6 +15,7 @@
 #include "http/range.h"
 #include "proxy/exchange.h"
 #include "proxy/proxy.h"
+#include "proxy/stored_fields.h"
 
 namespace edgecache::proxy {
 
@@ -97,18 +98,14 @@ asio::awaitable<Proxy::Served> Proxy::ServeStored(Exchange& x, const ObjectInfo&
                             "Last-Modified"}) {
       if (synthesized_etag && std::string_view(name) == "ETag") continue;  // added below
       std::string_view v = http_util::StoredHeader(meta, name);
-      if (!v.empty() && http_util::IsSafeFieldValue(v)) res.Add(name, v);  // as AddStored
+      // As AppendStoredFields checks them.
+      if (!v.empty() && http_util::IsSafeFieldValue(v)) res.Add(name, v);
     }
   } else {
     // Via, Cache-Status and Content-Range are this node's own, written below (and a
     // content ETag in place of the origin's).
-    if (synthesized_etag) {
-      res.AddStored(meta, x.config().forward_surrogate_headers,
-                    {"via", "cache-status", "content-range", "etag"});
-    } else {
-      res.AddStored(meta, x.config().forward_surrogate_headers,
-                    {"via", "cache-status", "content-range"});
-    }
+    res.AddLines(StoredFieldsCache::ForThisThread().Get(info, x.config().forward_surrogate_headers,
+                                                        synthesized_etag));
     res.Add("Content-Length", std::to_string(end - first));
     if (range.kind != http_util::ByteRange::kIgnore) {
       res.Add("Content-Range", http_util::ContentRangeValue(range, complete_length));
