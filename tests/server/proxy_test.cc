@@ -623,9 +623,54 @@ TEST_F(ProxyTest, CollapsedRequestsAreStreamedWhileTheResponseArrives) {
   EXPECT_EQ(OriginCount("/late"), 1);
 }
 
+TEST_F(ProxyTest, ASmallResponseSentBeforeItsCommitIsWhatEveryLaterRequestFinds) {
+  // With a 100 ms commit window, an insert right after another waits for its group write
+  // (up to 100 ms), while its response goes out at once: the commit runs on after it was
+  // sent. Whatever comes next on another connection finds it stored: a hit, an answer to
+  // only-if-cached, an admin purge that counts it; and a stop right after keeps it.
+  node_.reset();
+  const std::string conf = dir_.Sub("window.toml");
+  std::ofstream(conf) << "[store]\ncommit_window_us = 100000\n";
+  StartNode({"--config", conf});
+  auto miss_behind_another = [&](const std::string& name) {
+    Get("/lead-" + name + "?cc=max-age=600&size=500");  // written at once; a window opens
+    const std::string url = "/" + name + "?cc=max-age=600&size=1500";
+    HttpResponse r = Get(url);
+    EXPECT_EQ(r.status, 200) << name;
+    EXPECT_NE(r.Header("cache-status").find("fwd=miss"), std::string::npos) << name;
+    return std::make_pair(url, r.body);
+  };
+  auto [hit_url, hit_body] = miss_behind_another("hit");
+  HttpResponse hit = Get(hit_url);
+  EXPECT_NE(hit.Header("cache-status").find("; hit"), std::string::npos)
+      << hit.Header("cache-status");
+  EXPECT_EQ(hit.body, hit_body);
+  EXPECT_EQ(OriginCount("/hit"), 1);
+
+  auto [oic_url, oic_body] = miss_behind_another("oic");
+  HttpResponse oic = Get(oic_url, {{"Cache-Control", "only-if-cached"}});
+  EXPECT_EQ(oic.status, 200);
+  EXPECT_EQ(oic.body, oic_body);
+
+  auto [purge_url, purge_body] = miss_behind_another("purged");
+  HttpResponse purged =
+      Fetch(admin_port_, "POST", "/api/v1/purge", {{"Content-Type", "application/json"}},
+            R"({"kind":"url","values":["http://test.local)" + purge_url + "\"]}");
+  EXPECT_EQ(purged.status, 200) << purged.body;
+  EXPECT_NE(purged.body.find("\"affected\":1"), std::string::npos) << purged.body;
+
+  auto [kept_url, kept_body] = miss_behind_another("kept");
+  ASSERT_EQ(node_->Stop(), 0);
+  StartNode({"--config", conf});
+  HttpResponse kept = Get(kept_url);
+  EXPECT_NE(kept.Header("cache-status").find("; hit"), std::string::npos)
+      << kept.Header("cache-status");
+  EXPECT_EQ(kept.body, kept_body);
+}
+
 TEST_F(ProxyTest, FollowersOfASmallResponseThatArrivesWholeAreServedFromTheStore) {
-  // The origin answers after 300 ms, header and 2 KB body at once: the node stores it
-  // before sending it (no broadcast), so followers collapsed behind the leader wait for
+  // The origin answers after 300 ms, header and 2 KB body at once: the node sends it and
+  // stores it meanwhile (no broadcast); followers collapsed behind the leader wait for
   // the store and are hits. The origin is asked once, and every body is whole.
   const std::string url = "/whole?cc=max-age=600&size=2000&delay_ms=300";
   std::thread leader([&] {

@@ -76,12 +76,13 @@ json::object ClusterDoc(const cluster::Follower& follower, const config::NodeCon
 
 AdminApi::AdminApi(const config::LiveConfig& config, Store& store, const metrics::Metrics& metrics,
                    std::vector<config::Endpoint> listeners,
-                   std::function<config::ReloadResult()> reload)
+                   std::function<config::ReloadResult()> reload, std::function<void()> settle)
     : config_(config),
       store_(store),
       metrics_(metrics),
       listeners_(std::move(listeners)),
-      reload_(std::move(reload)) {}
+      reload_(std::move(reload)),
+      settle_(std::move(settle)) {}
 
 bool AdminApi::Authorized(const AdminRequest& req, const config::NodeConfig& config) const {
   if (config.admin_token.empty()) return true;
@@ -112,6 +113,8 @@ AdminResponse AdminApi::Handle(const AdminRequest& req) {
       boost::urls::parse_origin_form(std::string_view(req.target().data(), req.target().size()));
   if (!url) return Error(req, http::status::bad_request, "bad request target");
   const std::string path = url->path();
+  // What clients have received is in the store before it is listed or purged.
+  if (settle_ && !Quick(req)) settle_();
   if (path == "/healthz") {
     // A balancer sends nothing to a node that has purges left to apply or lost some.
     if (follower_ != nullptr) {

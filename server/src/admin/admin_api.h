@@ -47,9 +47,11 @@ using AdminResponse = boost::beast::http::response<boost::beast::http::string_bo
 class AdminApi {
  public:
   // `listeners`: the client listeners as bound (ports resolved), for /api/v1/node;
-  // `reload`: what /api/v1/reload does.
+  // `reload`: what /api/v1/reload does; `settle`: returns once the responses clients have
+  // received are in the store (called before every request but the Quick ones).
   AdminApi(const config::LiveConfig& config, Store& store, const metrics::Metrics& metrics,
-           std::vector<config::Endpoint> listeners, std::function<config::ReloadResult()> reload);
+           std::vector<config::Endpoint> listeners, std::function<config::ReloadResult()> reload,
+           std::function<void()> settle);
 
   AdminResponse Handle(const AdminRequest& req);
 
@@ -74,6 +76,7 @@ class AdminApi {
   const metrics::Metrics& metrics_;
   const std::vector<config::Endpoint> listeners_;
   const std::function<config::ReloadResult()> reload_;
+  const std::function<void()> settle_;
   cluster::Follower* follower_ = nullptr;  // null: no purge log
   std::atomic<bool> verifying_{false};     // one verify at a time (409 for a second one)
   std::atomic<bool> cancel_{false};

@@ -178,7 +178,8 @@ Status Node::Start() {
           {l->local_endpoint().address().to_string(), l->local_endpoint().port()});
     }
     admin_api_ = std::make_unique<admin::AdminApi>(
-        live_, *store_, metrics_, std::move(bound_listeners), [this] { return Reload(); });
+        live_, *store_, metrics_, std::move(bound_listeners), [this] { return Reload(); },
+        [this] { proxy_->SettleBackgroundCommits(); });
     admin_pool_ = std::make_unique<asio::thread_pool>(2);
     config::Endpoint shown = *config->admin;
     if (!config->admin->unix_path.empty()) {
@@ -247,6 +248,9 @@ void Node::Run() {
   for (size_t i = 1; i < ios_.size(); ++i) pool.emplace_back([this, i] { ios_[i]->run(); });
   first.run();
   for (auto& t : pool) t.join();
+  // Commits of responses already sent finish while the io_contexts they wake requests on
+  // are still there.
+  proxy_->WaitForBackgroundCommits();
   if (follower_) follower_->Stop();  // a catch-up in progress returns
   if (catch_up_.joinable()) catch_up_.join();
   // An admin call in progress finishes (a verify was cancelled by Stop); queued ones are

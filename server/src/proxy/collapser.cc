@@ -21,6 +21,28 @@ void Collapser::Ticket::Publish(std::shared_ptr<Broadcast> broadcast) {
   flight->wait->WakeAll();
 }
 
+void Collapser::Ticket::Committing() {
+  if (owner_ == nullptr) return;
+  std::lock_guard lock(owner_->mu_);
+  auto it = owner_->flights_.find(key_);
+  if (it == owner_->flights_.end() || it->second->committing) return;
+  it->second->committing = true;
+  owner_->committing_.fetch_add(1);
+}
+
+asio::awaitable<void> Collapser::AwaitCommit(const std::string& key,
+                                             std::chrono::milliseconds max_wait) {
+  if (committing_.load() == 0) co_return;
+  std::shared_ptr<Flight> flight;
+  {
+    std::lock_guard lock(mu_);
+    auto it = flights_.find(key);
+    if (it == flights_.end() || !it->second->committing) co_return;
+    flight = it->second;
+  }
+  co_await flight->wait->Park(max_wait, [&] { return flight->finished; });
+}
+
 std::shared_ptr<Collapser::Flight> Collapser::Find(const std::string& key) {
   std::lock_guard lock(mu_);
   auto it = flights_.find(key);
@@ -56,6 +78,7 @@ void Collapser::Finish(const std::string& key) {
     if (it == flights_.end()) return;
     flight = std::move(it->second);
     flights_.erase(it);
+    if (flight->committing) committing_.fetch_sub(1);
   }
   std::lock_guard lock(flight->wait->mu());
   flight->finished = true;

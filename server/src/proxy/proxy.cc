@@ -30,6 +30,8 @@ Proxy::Proxy(std::shared_ptr<const Settings> settings, Store& store, origin::Ori
              metrics::Metrics& metrics)
     : store_(store), pool_(pool), metrics_(metrics), settings_(std::move(settings)) {}
 
+Proxy::~Proxy() { WaitForBackgroundCommits(); }
+
 void Proxy::Reconfigure(std::shared_ptr<const Settings> settings) {
   settings_.store(std::move(settings));
 }
@@ -157,6 +159,10 @@ asio::awaitable<bool> Proxy::Run(Exchange& x, flow::State state, const ObjectInf
     }
     switch (state) {
       case State::kLookup:
+        // A response being committed after it was sent is waited for: it is what a lookup
+        // must find.
+        co_await collapser_.AwaitCommit(x.primary,
+                                        std::chrono::milliseconds(x.config().collapse_wait_ms));
         state = LookUp(x, &found);
         continue;
       case State::kRefuse:

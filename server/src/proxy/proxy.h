@@ -18,6 +18,7 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/http.hpp>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -60,6 +61,17 @@ class Proxy {
  public:
   Proxy(std::shared_ptr<const Settings> settings, Store& store, origin::OriginPool& pool,
         metrics::Metrics& metrics);
+  // Waits for the commits still running in the background (WaitForBackgroundCommits).
+  ~Proxy();
+
+  // A small response is sent before it is committed (StoreWhole): its entry is published
+  // a moment later, on an engine thread. Returns once every such commit that was running
+  // when called has finished, so what a client has received is in the store (the admin
+  // API calls this before it reads or purges the store).
+  void SettleBackgroundCommits();
+  // Returns once no such commit is running (each releases its collapse ticket, which wakes
+  // requests parked on a network thread's io_context: call this before they go away).
+  void WaitForBackgroundCommits();
 
   // Requests that start from now on run under `settings`; those in flight keep theirs.
   void Reconfigure(std::shared_ptr<const Settings> settings);
@@ -154,12 +166,19 @@ class Proxy {
   boost::asio::awaitable<bool> PassThrough(Exchange& x, Upstream& up, Relaying& r);
   // A stored response: Fill and this client's RelayBroadcast side by side.
   boost::asio::awaitable<bool> StoreAndBroadcast(Exchange& x, Upstream& up, Relaying& r);
-  // A stored response whose body came whole with its header: stored, then sent.
+  // A stored response whose body came whole with its header: sent at once, committed in
+  // the background.
   boost::asio::awaitable<bool> StoreWhole(Exchange& x, Upstream& up, Relaying& r);
   // Reads the origin's body (after a completed part's stored bytes) into the store and the
   // broadcast, if any. False when the origin cut it short. Without a broadcast, a body
-  // read in one piece is left in up.piece.
-  boost::asio::awaitable<bool> Fill(Exchange& x, Upstream& up, Relaying& r, Broadcast* broadcast);
+  // read in one piece is left in up.piece. With `commit_later`, r.insert is left
+  // uncommitted (null when nothing is to be stored) and the collapse ticket held.
+  boost::asio::awaitable<bool> Fill(Exchange& x, Upstream& up, Relaying& r, Broadcast* broadcast,
+                                    bool commit_later = false);
+  // Commits `insert` (of a response already sent) on engine threads, taking over x's
+  // collapse ticket, which is released once the entry is published. False, and nothing
+  // done, when kMaxBackgroundCommits are running.
+  bool CommitInBackground(Exchange& x, std::unique_ptr<InsertHandle>& insert);
   // At the end of a revalidation's 200 whose body is the one stored: the stored entry gets
   // the new metadata and keeps its body (true); the insert is then not committed.
   bool KeepStoredBody(Exchange& x, const Upstream& up, Relaying& r);
@@ -203,6 +222,14 @@ class Proxy {
 
   std::mutex background_mu_;
   std::set<std::string> background_;  // GUARDED_BY(background_mu_): keys being revalidated
+
+  // Commits of responses already sent (StoreWhole). Bounded: a store slower than the
+  // network makes clients wait for their commits again.
+  static constexpr size_t kMaxBackgroundCommits = 1024;
+  std::mutex commits_mu_;
+  std::condition_variable commits_done_;
+  uint64_t next_commit_ = 0;            // GUARDED_BY(commits_mu_)
+  std::set<uint64_t> running_commits_;  // GUARDED_BY(commits_mu_): their numbers
 };
 
 }  // namespace edgecache::proxy

@@ -2,7 +2,7 @@
 // and to the requests collapsed behind this one (Proxy::Relay). A stored response is read
 // from the origin at its own pace into the store and a Broadcast, which this request's
 // client reads like any follower (Fill, RelayBroadcast), unless its body came whole with
-// the header (most small objects): that one is stored, then sent (StoreWhole). An
+// the header (most small objects): that one is sent, and stored meanwhile (StoreWhole). An
 // unstored response is relayed at the client's pace (PassThrough).
 #include <spdlog/spdlog.h>
 
@@ -365,10 +365,19 @@ asio::awaitable<bool> Proxy::StoreAndBroadcast(Exchange& x, Upstream& up, Relayi
 
 asio::awaitable<bool> Proxy::StoreWhole(Exchange& x, Upstream& up, Relaying& r) {
   // The whole body came with the header: no client can be sent any of it sooner than the
-  // others, so nobody needs a broadcast. It is stored first (a client that has it and
-  // asks again finds it), then sent with the header in one write. Requests collapsed
-  // behind this one wait for the store and find the response there.
-  if (!co_await Fill(x, up, r, nullptr)) co_return false;
+  // others, so nobody needs a broadcast. It is sent at once, and committed meanwhile in
+  // the background: this connection's next request is read without waiting for the
+  // store. A request for the object before it is published (this client's next one too)
+  // waits for the commit before its lookup (CommitInBackground), and finds it stored.
+  if (!co_await Fill(x, up, r, nullptr, /*commit_later=*/true)) co_return false;
+  // Only a leader holding a collapse ticket: without one, nobody would wait for the commit.
+  if (r.insert && !(x.ticket != nullptr && x.ticket->held() && CommitInBackground(x, r.insert))) {
+    // Awaited, then sent: no ticket, or too many commits running.
+    auto [s] = co_await async_commit(*r.insert, co_await asio::this_coro::executor, kToken);
+    if (!s.ok() && !s.IsAborted()) spdlog::warn("storing {}: {}", x.primary, s.ToString());
+    r.insert.reset();
+  }
+  if (x.ticket != nullptr) x.ticket->Release();  // nothing stored (or committed above)
   if (!r.client_ok) co_return false;
   ArmClientDeadline(x);
   if (!r.client_body) co_return !co_await r.writer->WriteHeader();
@@ -382,7 +391,48 @@ asio::awaitable<bool> Proxy::StoreWhole(Exchange& x, Upstream& up, Relaying& r) 
   co_return !co_await r.writer->Finish();
 }
 
-asio::awaitable<bool> Proxy::Fill(Exchange& x, Upstream& up, Relaying& r, Broadcast* broadcast) {
+bool Proxy::CommitInBackground(Exchange& x, std::unique_ptr<InsertHandle>& insert) {
+  uint64_t number = 0;
+  {
+    std::lock_guard lock(commits_mu_);
+    if (running_commits_.size() >= kMaxBackgroundCommits) return false;
+    number = next_commit_++;
+    running_commits_.insert(number);
+  }
+  // The ticket goes with the commit: until the entry is published, a request for the key
+  // waits before looking it up (Collapser::AwaitCommit), so it finds this response rather
+  // than nothing or an older one.
+  std::shared_ptr<Collapser::Ticket> ticket;
+  if (x.ticket != nullptr) {
+    x.ticket->Committing();
+    ticket = std::make_shared<Collapser::Ticket>(std::move(*x.ticket));
+  }
+  std::shared_ptr<InsertHandle> handle(std::move(insert));
+  // On an engine thread, once the entry is published (or the commit failed).
+  handle->AsyncCommit([this, handle, ticket, number, primary = x.primary](Status s) {
+    if (!s.ok() && !s.IsAborted()) spdlog::warn("storing {}: {}", primary, s.ToString());
+    if (ticket != nullptr) ticket->Release();
+    std::lock_guard lock(commits_mu_);
+    running_commits_.erase(number);
+    commits_done_.notify_all();
+  });
+  return true;
+}
+
+void Proxy::SettleBackgroundCommits() {
+  std::unique_lock lock(commits_mu_);
+  const uint64_t upto = next_commit_;
+  commits_done_.wait(lock,
+                     [&] { return running_commits_.empty() || *running_commits_.begin() >= upto; });
+}
+
+void Proxy::WaitForBackgroundCommits() {
+  std::unique_lock lock(commits_mu_);
+  commits_done_.wait(lock, [&] { return running_commits_.empty(); });
+}
+
+asio::awaitable<bool> Proxy::Fill(Exchange& x, Upstream& up, Relaying& r, Broadcast* broadcast,
+                                  bool commit_later) {
   struct FinishGuard {  // followers never wait on a fill that was torn down
     Broadcast* b;
     ~FinishGuard() {
@@ -445,19 +495,20 @@ asio::awaitable<bool> Proxy::Fill(Exchange& x, Upstream& up, Relaying& r, Broadc
     if (!data.empty()) co_await append(data);
     // Committed before the last bytes go out, so a client that has the whole response
     // and asks again finds it stored.
-    if (insert && !read_error && up.parser->is_done()) co_await commit();
+    if (insert && !commit_later && !read_error && up.parser->is_done()) co_await commit();
     if (!data.empty() && broadcast != nullptr) co_await broadcast->Append(data, origin_wait);
     if (read_error) {
       insert.reset();  // never stored
       co_return false;
     }
   }
-  if (insert) co_await commit();  // an empty body: nothing was read, the commit is still due
+  // An empty body: nothing was read, the commit is still due.
+  if (insert && !commit_later) co_await commit();
   r.stored = stored;
   if (broadcast != nullptr) broadcast->Finish(true, stored);
   // Once the object is stored the collapsed fetch is over: later requests look it up (it
   // may need revalidating) rather than join a response that already arrived.
-  if (x.ticket != nullptr) x.ticket->Release();
+  if (x.ticket != nullptr && !commit_later) x.ticket->Release();
   Reuse(x, up);
   co_return true;
 }
