@@ -46,6 +46,35 @@ TEST(DirectivesTest, ParsesValuesQuotesAndCase) {
   EXPECT_EQ(Directives::Parse("max-age=99999999999").Seconds("max-age"), 2147483648LL);
 }
 
+TEST(DirectivesTest, ThousandsOfMadeUpDirectivesHideNoKnownOne) {
+  // A hostile field: 20000 unknown directives around the ones that matter. Every known
+  // one is still read, the first of a duplicate still wins, and at most 16 unknown ones
+  // are kept (no field makes each lookup a scan of thousands).
+  std::string field = "max-age=7";
+  for (int i = 0; i < 20000; ++i) field += ", x-" + std::to_string(i) + "=" + std::to_string(i);
+  field += ", private, max-age=9, no-store";
+  Directives d = Directives::Parse(field);
+  EXPECT_EQ(d.Seconds("max-age"), 7);
+  EXPECT_TRUE(d.Has("private"));
+  EXPECT_TRUE(d.Has("no-store"));
+  EXPECT_TRUE(d.Has("x-0"));
+  EXPECT_FALSE(d.Has("x-19999"));
+  std::string dict = "max-age=7";
+  for (int i = 0; i < 20000; ++i) dict += ", x-" + std::to_string(i);
+  dict += ", no-store";
+  auto targeted = Directives::ParseTargeted(dict);
+  ASSERT_TRUE(targeted);
+  EXPECT_EQ(targeted->Seconds("max-age"), 7);
+  EXPECT_TRUE(targeted->Has("no-store"));
+  // In a Dictionary a later member replaces an earlier one (RFC 8941 §4.2.2), however
+  // far apart they are.
+  std::string dup = "max-age=1";
+  for (int i = 0; i < 40; ++i) dup += ", x-" + std::to_string(i);
+  dup += ", max-age=9";
+  ASSERT_TRUE(Directives::ParseTargeted(dup));
+  EXPECT_EQ(Directives::ParseTargeted(dup)->Seconds("max-age"), 9);
+}
+
 // RFC 9111 §5.2: cache-directive = token [ "=" ( token / quoted-string ) ]; §1.2.1
 // delta-seconds = 1*DIGIT; §4.2.1: with duplicates, use the first occurrence.
 TEST(DirectivesTest, DeltaSecondsAreDigitsOnlyAndTheFirstDuplicateWins) {

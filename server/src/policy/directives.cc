@@ -27,6 +27,16 @@ bool IsFlagDirective(std::string_view name) {
          name == "must-understand" || name == "no-transform";
 }
 
+// The names this code asks for: an unknown directive is only ever present, never read.
+bool IsKnown(std::string_view name) {
+  return IsSecondsDirective(name) || IsFlagDirective(name) || name == "max-stale" ||
+         name == "min-fresh" || name == "only-if-cached";
+}
+
+// Unknown directives kept per field: a field made of thousands of them must not make
+// every directive's lookup a long scan (known ones are always kept).
+constexpr size_t kMaxUnknown = 16;
+
 }  // namespace
 
 Directives Directives::Parse(std::string_view value) {
@@ -80,7 +90,7 @@ void Directives::Add(std::string_view value) {
     }
     if (i < value.size() && value[i] == ',') ++i;
     if (!name.empty() && Find(name) == nullptr) {  // the first occurrence wins
-      values_.emplace_back(std::move(name), valid ? std::move(arg) : std::string(kInvalid));
+      Keep(std::move(name), valid ? std::move(arg) : std::string(kInvalid));
     }
   }
 }
@@ -89,16 +99,16 @@ std::optional<Directives> Directives::ParseTargeted(std::string_view joined_line
   auto dict = sf::ParseDictionary(TrimOws(joined_lines));
   if (!dict || dict->empty()) return std::nullopt;
   Directives d;
-  for (auto& [name, item] : *dict) {
+  for (auto& [name, item] : *dict) {  // names are unique in a Dictionary
     if (IsSecondsDirective(name)) {
       if (item.type != sf::Item::kInteger || item.value.front() == '-') return std::nullopt;
-      d.Set(name, item.value);
+      d.Keep(name, item.value);
     } else if (item.type == sf::Item::kBoolean) {
-      if (item.value == "1") d.Set(name, "");  // ?0 is the directive's absence
+      if (item.value == "1") d.Keep(name, "");  // ?0 is the directive's absence
     } else if (IsFlagDirective(name) && !(name == "no-cache" || name == "private")) {
       return std::nullopt;
     } else if (item.type == sf::Item::kString) {
-      d.Set(name, item.value);  // no-cache="x-a, x-b"
+      d.Keep(name, item.value);  // no-cache="x-a, x-b"
     } else if (item.type == sf::Item::kInnerList) {
       std::string fields;  // no-cache=("x-a" "x-b")
       for (const sf::Item& member : item.members) {
@@ -107,11 +117,11 @@ std::optional<Directives> Directives::ParseTargeted(std::string_view joined_line
         }
         fields += (fields.empty() ? "" : ",") + member.value;
       }
-      d.Set(name, fields);
+      d.Keep(name, std::move(fields));
     } else if (IsFlagDirective(name)) {
       return std::nullopt;
     } else {
-      d.Set(name, item.value);  // an extension: kept, not interpreted
+      d.Keep(name, item.value);  // an extension: kept, not interpreted
     }
   }
   return d;
@@ -124,14 +134,11 @@ const std::string* Directives::Find(std::string_view name) const {
   return nullptr;
 }
 
-void Directives::Set(std::string_view name, std::string_view value) {
-  for (auto& [n, v] : values_) {
-    if (n == name) {
-      v = value;
-      return;
-    }
-  }
-  values_.emplace_back(name, value);
+void Directives::Keep(std::string name, std::string value) {
+  const bool known = IsKnown(name);
+  if (!known && unknown_ == kMaxUnknown) return;
+  unknown_ += known ? 0 : 1;
+  values_.emplace_back(std::move(name), std::move(value));
 }
 
 bool Directives::Has(std::string_view name) const { return Find(name) != nullptr; }

@@ -3,10 +3,10 @@
 // RFC 9213 (CDN-Cache-Control), which are Structured Field Dictionaries (RFC 8941).
 //
 // Names are case-insensitive; an unknown directive is kept (must-understand logic needs
-// to see it) and otherwise ignored. A directive repeated in a field keeps its first
-// occurrence (RFC 9111 §4.2.1). A directive whose syntax is broken (`max-age =5`) is
-// present with an invalid value, which Seconds() reports as nullopt: callers treat an
-// invalid freshness directive as "stale", never as absent.
+// to see it; at most 16 per field) and otherwise ignored. A directive repeated in a field
+// keeps its first occurrence (RFC 9111 §4.2.1). A directive whose syntax is broken (`max-age =5`)
+// is present with an invalid value, which Seconds() reports as nullopt: callers treat an invalid
+// freshness directive as "stale", never as absent.
 //
 // Values are immutable after parsing; safe to share between threads once built.
 #pragma once
@@ -40,11 +40,13 @@ class Directives {
 
  private:
   const std::string* Find(std::string_view name) const;  // null when absent
-  void Set(std::string_view name, std::string_view value);
+  // Adds a directive not present yet; an unknown one only while few are kept.
+  void Keep(std::string name, std::string value);
 
   // Lower-case name and value, in the order first seen: a field holds a handful, which a
   // scan finds faster than a tree, without a node allocated per directive.
   std::vector<std::pair<std::string, std::string>> values_;
+  size_t unknown_ = 0;  // directives in values_ that no code asks for
 };
 
 }  // namespace edgecache::policy

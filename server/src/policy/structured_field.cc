@@ -1,6 +1,7 @@
 #include "policy/structured_field.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "util/ascii.h"
 
@@ -18,6 +19,9 @@ class Parser {
 
   std::optional<std::vector<std::pair<std::string, Item>>> Dictionary() {
     std::vector<std::pair<std::string, Item>> out;
+    // Where each key is in `out`, once it is long enough that a scan for duplicates
+    // would make a dictionary of thousands of members cost their square.
+    std::unordered_map<std::string, size_t> where;
     SkipSp();
     while (!Done()) {
       auto key = Key();
@@ -33,11 +37,22 @@ class Parser {
         item.value = "1";
         if (!Parameters()) return std::nullopt;
       }
-      auto same =
-          std::find_if(out.begin(), out.end(), [&](const auto& m) { return m.first == *key; });
-      if (same != out.end()) {
-        same->second = std::move(item);
+      constexpr size_t kScanned = 16;
+      if (out.size() == kScanned && where.empty()) {
+        for (size_t i = 0; i < out.size(); ++i) where.emplace(out[i].first, i);
+      }
+      size_t same = out.size();
+      if (where.empty()) {
+        for (size_t i = 0; i < out.size() && same == out.size(); ++i) {
+          if (out[i].first == *key) same = i;
+        }
+      } else if (auto it = where.find(*key); it != where.end()) {
+        same = it->second;
+      }
+      if (same != out.size()) {
+        out[same].second = std::move(item);  // a later member replaces (RFC 8941 §4.2.2)
       } else {
+        if (!where.empty()) where.emplace(*key, out.size());
         out.emplace_back(std::move(*key), std::move(item));
       }
       SkipOws();
