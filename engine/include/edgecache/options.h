@@ -63,7 +63,7 @@ struct StoreOptions {
   // A Bloom filter in RAM of the URLs the index holds: looking up a URL that was never
   // stored (every miss of new content) then reads neither the entry cache nor the index.
   // Filled at open by a background scan of the index; it stops answering (a warning says
-  // so) once more URLs than it was sized for (8 per 1 KiB of filter) were added, until the
+  // so) once more URLs than it was sized for (one per 2 bytes of filter) were added, until the
   // next open. kAutoSize: 2 bytes per 4 KiB of capacity, between 16 MiB and 1 GiB (pages
   // are mapped as they are first used). 0: no filter.
   static constexpr uint64_t kAutoSize = ~uint64_t{0};
