@@ -30,6 +30,10 @@ bool SplitEntryKey(std::string_view entry_key, ObjectKey* key) {
   return true;
 }
 
+std::string_view EntryKeyPrimary(std::string_view entry_key) {
+  return entry_key.substr(0, entry_key.find('\0'));
+}
+
 std::string TagKey(std::string_view tag, std::string_view entry_key) {
   std::string out = TagKeyPrefix(tag);
   out.append(entry_key);

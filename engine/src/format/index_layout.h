@@ -42,6 +42,8 @@ inline constexpr uint64_t kMaxChunkBytes = 1ull << 30;
 std::string EntryKey(const ObjectKey& key);
 std::string EntryKeyPrefix(std::string_view primary);  // primary '\0'
 bool SplitEntryKey(std::string_view entry_key, ObjectKey* key);
+// The primary key an entry key starts with (a view into it; all of it without a '\0').
+std::string_view EntryKeyPrimary(std::string_view entry_key);
 
 std::string TagKey(std::string_view tag, std::string_view entry_key);
 std::string TagKeyPrefix(std::string_view tag);

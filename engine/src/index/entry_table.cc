@@ -37,11 +37,6 @@ rocksdb::WriteOptions WriteOpts(bool sync) {
 
 rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 
-// The primary key (URL) of an entry key: what precedes its '\0'.
-std::string_view PrimaryOf(std::string_view entry_key) {
-  return entry_key.substr(0, entry_key.find('\0'));
-}
-
 uint64_t PresenceFilterBytes(const StoreOptions& options) {
   if (options.read_only) return 0;
   if (options.presence_filter_bytes != StoreOptions::kAutoSize) {
@@ -87,7 +82,7 @@ void EntryTable::Batch::PutEntry(std::string_view entry_key, const ObjectInfo& i
 }
 
 void EntryTable::Batch::RewriteEntry(std::string_view entry_key, const ObjectInfo& info) {
-  if (presence_ != nullptr) presence_->Add(PrimaryOf(entry_key));
+  if (presence_ != nullptr) presence_->Add(format::EntryKeyPrimary(entry_key));
   batch_->Put(db_.entries, ToSlice(entry_key), format::EncodeEntry(info));
   written_.emplace_back(entry_key);
 }
@@ -164,7 +159,7 @@ void EntryTable::FillPresence() {
         Family::kEntries, "",
         [&](std::string_view entry_key, std::string_view) {
           // The variants of a URL are adjacent: each URL is added once.
-          const std::string_view primary = PrimaryOf(entry_key);
+          const std::string_view primary = format::EntryKeyPrimary(entry_key);
           if (primary != last) {
             presence_->Add(primary);
             last = primary;
@@ -182,7 +177,7 @@ void EntryTable::FillPresence() {
 }
 
 Status EntryTable::GetEntry(std::string_view entry_key, ObjectInfo* info, bool* found) {
-  if (!MayBePresent(PrimaryOf(entry_key))) {
+  if (!MayBePresent(format::EntryKeyPrimary(entry_key))) {
     *found = false;
     return Status::OK();
   }
@@ -298,7 +293,7 @@ Status EntryTable::Write(Batch& batch, bool sync, std::string_view what) {
 
 void EntryTable::WillWrite(Family family, std::string_view key) {
   if (presence_ == nullptr) return;
-  if (family == Family::kEntries) presence_->Add(PrimaryOf(key));
+  if (family == Family::kEntries) presence_->Add(format::EntryKeyPrimary(key));
   if (family == Family::kVary) presence_->Add(key);
 }
 
