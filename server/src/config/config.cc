@@ -306,8 +306,8 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   static const std::map<std::string, std::vector<std::string>> kTableKeys = {
       {"store",
        {"dir", "capacity", "segment_size", "ram_cache", "index_cache", "entry_cache",
-        "presence_filter", "reinsert_hot_objects", "sync", "io_backend", "commit_window_us", "admission",
-        "probation"}},
+        "presence_filter", "reinsert_hot_objects", "sync", "io_backend", "commit_window_us",
+        "admission", "probation"}},
       {"timeouts", {"connect_ms", "origin_ms", "client_ms", "idle_ms", "grace_ms"}},
       {"tls", {"cert", "key"}},
       {"cluster", {"purge_log", "node_id", "catch_up_ms", "advertise_admin"}},
