@@ -27,6 +27,9 @@ Status StoreOptions::Validate() const {
     return Bad("worker_threads", "must be between 1 and 64");
   }
   if (index_cache_bytes < kMiB) return Bad("index_cache_bytes", "must be at least 1 MiB");
+  if (presence_filter_bytes != kAutoSize && presence_filter_bytes > (4ull << 30)) {
+    return Bad("presence_filter_bytes", "must be at most 4 GiB (about 2 billion URLs)");
+  }
   if (admission == Admission::kProbation && probation_bytes < kMiB) {
     return Bad("probation_bytes", "must be at least 1 MiB");
   }

@@ -35,6 +35,14 @@ TEST(StoreOptionsTest, ValidateNamesTheOption) {
   o = SmallOptions();
   o.worker_threads = 0;
   EXPECT_NE(o.Validate().message().find("worker_threads"), std::string::npos);
+
+  o = SmallOptions();
+  o.presence_filter_bytes = (4ull << 30) + 1;
+  EXPECT_NE(o.Validate().message().find("presence_filter_bytes"), std::string::npos);
+  o.presence_filter_bytes = 4ull << 30;
+  EXPECT_TRUE(o.Validate().ok());
+  o.presence_filter_bytes = StoreOptions::kAutoSize;
+  EXPECT_TRUE(o.Validate().ok());
 }
 
 TEST(StoreOpenTest, InvalidOptionsAreRefusedBeforeTouchingDisk) {

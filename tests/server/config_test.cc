@@ -110,6 +110,8 @@ TEST(ConfigFileTest, ErrorsNameTheKey) {
   EXPECT_EQ(load("[store]\npresence_filter = 0\n"), "OK");
   EXPECT_NE(load("[store]\npresence_filter = \"big\"\n").find("store.presence_filter"),
             std::string::npos);
+  EXPECT_NE(load("[store]\npresence_filter = \"8GiB\"\n").find("presence_filter_bytes"),
+            std::string::npos);
   EXPECT_NE(load("[store]\ncommit_window_us = -1\n").find("store.commit_window_us"),
             std::string::npos);
   EXPECT_NE(load("[store]\ncommit_window_us = 100001\n").find("store.commit_window_us"),

@@ -65,7 +65,7 @@ struct StoreOptions {
   // Filled at open by a background scan of the index; it stops answering (a warning says
   // so) once more URLs than it was sized for (one per 2 bytes of filter) were added, until the
   // next open. kAutoSize: 2 bytes per 4 KiB of capacity, between 16 MiB and 1 GiB (pages
-  // are mapped as they are first used). 0: no filter.
+  // are mapped as they are first used). 0: no filter. At most 4 GiB.
   static constexpr uint64_t kAutoSize = ~uint64_t{0};
   uint64_t presence_filter_bytes = kAutoSize;
 

@@ -133,7 +133,15 @@ EntryTable::EntryTable(std::unique_ptr<IndexDb> db, const StoreOptions& options,
       cache_(options.entry_cache_bytes) {
   if (const uint64_t bytes = PresenceFilterBytes(options); bytes > 0) {
     presence_ = std::make_unique<PresenceFilter>(bytes);
-    filler_ = std::thread([this] { FillPresence(); });
+    if (presence_->mapped()) {
+      filler_ = std::thread([this] { FillPresence(); });
+    } else {
+      spdlog::warn(
+          "index {}: no memory for a presence filter of {} bytes (every lookup reads "
+          "the index)",
+          path_, bytes);
+      presence_.reset();
+    }
   }
 }
 

@@ -32,6 +32,9 @@ class PresenceFilter {
   PresenceFilter(const PresenceFilter&) = delete;
   PresenceFilter& operator=(const PresenceFilter&) = delete;
 
+  // False when its memory could not be mapped: it then never answers.
+  bool mapped() const { return words_ != nullptr; }
+
   void Add(std::string_view primary);
   // False only when `primary` was never added, and only once filled and while not full.
   bool MayContain(std::string_view primary) const;
