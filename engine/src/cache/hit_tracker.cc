@@ -6,8 +6,7 @@
 namespace edgecache::cache {
 
 HitTracker::HitTracker()
-    : bits_(new std::atomic<uint64_t>[kBitWords]()),
-      sketch_(new std::atomic<uint32_t>[kRows * kColumns]()) {}
+    : bits_(new std::atomic<uint64_t>[kBitWords]()), sketch_(new Line[kLines]()) {}
 
 void HitTracker::Hit(std::string_view entry_key) {
   const size_t h = std::hash<std::string_view>()(entry_key);
@@ -18,8 +17,7 @@ void HitTracker::Hit(std::string_view entry_key) {
     word.fetch_or(bit, std::memory_order_relaxed);
   // Every row counts every hit, so the minimum over the rows never under-counts, however
   // hits race.
-  for (size_t row = 0; row < kRows; ++row)
-    sketch_[Column(h, row)].fetch_add(1, std::memory_order_relaxed);
+  for (size_t row = 0; row < kRows; ++row) Counter(h, row).fetch_add(1, std::memory_order_relaxed);
 }
 
 bool HitTracker::TakeHit(std::string_view entry_key) {
@@ -32,7 +30,7 @@ uint64_t HitTracker::EstimateHits(std::string_view entry_key) const {
   const size_t h = std::hash<std::string_view>()(entry_key);
   uint32_t min = UINT32_MAX;
   for (size_t row = 0; row < kRows; ++row)
-    min = std::min(min, sketch_[Column(h, row)].load(std::memory_order_relaxed));
+    min = std::min(min, Counter(h, row).load(std::memory_order_relaxed));
   return min;
 }
 

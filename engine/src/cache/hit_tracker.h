@@ -2,7 +2,9 @@
 //  * a bitmap, one bit per hash of an entry key, set on a hit and taken (cleared) by the
 //    re-inserter: "was this object hit since it was last looked at?" (512 KiB);
 //  * a count-min sketch of hits per entry key (ObjectInfo::hits): four rows of 2^18
-//    counters (4 MiB). An estimate never under-counts; collisions only over-count.
+//    counters (4 MiB), blocked: a key's four counters share one 64-byte line (one per
+//    quarter of it), so a hit touches one line of the sketch, not four. An estimate never
+//    under-counts; collisions only over-count.
 //
 // Thread safety: all methods are thread-safe (relaxed atomics; hits may race).
 #pragma once
@@ -27,13 +29,20 @@ class HitTracker {
  private:
   static constexpr size_t kBitWords = 1 << 16;  // 4 Mi bits
   static constexpr size_t kRows = 4, kColumns = 1 << 18;
+  static constexpr size_t kLineCounters = 16;
+  static constexpr size_t kLines = kRows * kColumns / kLineCounters;
+  struct alignas(64) Line {
+    std::atomic<uint32_t> counters[kLineCounters];
+  };
 
-  static size_t Column(size_t hash, size_t row) {
-    return row * kColumns + (hash + row * ((hash >> 32) | 1)) % kColumns;
+  // Row `row`'s counter of a key: in the key's line, in the row's quarter of it.
+  std::atomic<uint32_t>& Counter(size_t hash, size_t row) const {
+    const size_t in_quarter = (hash >> (40 + 2 * row)) & 3;
+    return sketch_[hash % kLines].counters[row * (kLineCounters / kRows) + in_quarter];
   }
 
   std::unique_ptr<std::atomic<uint64_t>[]> bits_;
-  std::unique_ptr<std::atomic<uint32_t>[]> sketch_;
+  std::unique_ptr<Line[]> sketch_;
 };
 
 }  // namespace edgecache::cache
