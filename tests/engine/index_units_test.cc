@@ -234,6 +234,54 @@ TEST(EntryTableTest, CachedReadsFollowEveryWrite) {
   EXPECT_FALSE(found);
 }
 
+TEST(EntryTableTest, AURLsVaryNamesAndEntryWithoutSecondaryKeyAreOneCachedRecord) {
+  TempDir dir;
+  auto table = OpenTable(dir.Sub("index"));
+  const ObjectInfo a = Entry("http://h/one", "", {}, 1);
+  Put(*table, a);
+  const std::string key = format::EntryKey(a.key);
+  std::vector<std::string> names = {"stale"};
+  ASSERT_TRUE(table->GetVaryNames("http://h/one", &names).ok());
+  EXPECT_TRUE(names.empty());
+  const uint64_t one_record = table->cache_usage();
+  EXPECT_GT(one_record, 0u);
+  ObjectInfo got;
+  bool found = false;
+  ASSERT_TRUE(table->GetEntry(key, &got, &found).ok());  // from the same record
+  ASSERT_TRUE(found);
+  EXPECT_EQ(got.version, 1u);
+  EXPECT_EQ(got.key, a.key);
+  EXPECT_EQ(table->cache_usage(), one_record);
+  // A raw write of the entry alone (no Vary write) drops the URL's record.
+  ASSERT_TRUE(table
+                  ->Put(Family::kEntries, key,
+                        format::EncodeEntry(Entry("http://h/one", "", {}, 9)), false, "raw")
+                  .ok());
+  ASSERT_TRUE(table->GetEntry(key, &got, &found).ok());
+  ASSERT_TRUE(found);
+  EXPECT_EQ(got.version, 9u);
+  // Vary names recorded later: the entry from before them is still read by its key, apart
+  // from the URL's record, and so are the variants.
+  ObjectInfo variant = Entry("http://h/one", "gzip", {}, 10);
+  variant.meta.vary = {"accept-encoding"};
+  Put(*table, variant);
+  ASSERT_TRUE(table->GetVaryNames("http://h/one", &names).ok());
+  EXPECT_EQ(names, std::vector<std::string>{"accept-encoding"});
+  ASSERT_TRUE(table->GetEntry(key, &got, &found).ok());
+  ASSERT_TRUE(found);
+  EXPECT_EQ(got.version, 9u);
+  ASSERT_TRUE(table->GetEntry(format::EntryKey(variant.key), &got, &found).ok());
+  ASSERT_TRUE(found);
+  EXPECT_EQ(got.version, 10u);
+  // Names removed by a raw write: the entry without secondary key is the URL's record's again.
+  ASSERT_TRUE(table->Delete(Family::kVary, "http://h/one", false, "raw").ok());
+  ASSERT_TRUE(table->GetVaryNames("http://h/one", &names).ok());
+  EXPECT_TRUE(names.empty());
+  Delete(*table, Entry("http://h/one", "", {}, 9));
+  ASSERT_TRUE(table->GetEntry(key, &got, &found).ok());
+  EXPECT_FALSE(found);
+}
+
 TEST(EntryTableTest, AnAbsentEntryIsCachedUntilItIsWritten) {
   TempDir dir;
   auto table = OpenTable(dir.Sub("index"), false, /*presence_filter=*/false);

@@ -185,73 +185,92 @@ void EntryTable::FillPresence() {
 }
 
 Status EntryTable::GetEntry(std::string_view entry_key, ObjectInfo* info, bool* found) {
-  if (!MayBePresent(format::EntryKeyPrimary(entry_key))) {
-    *found = false;
-    return Status::OK();
-  }
+  const std::string_view primary = format::EntryKeyPrimary(entry_key);
   std::shared_ptr<const Cached> cached;
+  if (primary.size() + 1 == entry_key.size()) {  // no secondary key: the URL's record
+    Status s = GetUrl(primary, &cached);
+    if (!s.ok()) return s;
+    // With Vary names recorded, an entry without a secondary key is one from before them:
+    // read on its own, below.
+    if (cached->vary.empty()) {
+      *found = cached->found;
+      if (*found) *info = cached->info;
+      return Status::OK();
+    }
+  }
   if (cache_.Get(entry_key, &cached)) {
     *found = cached->found;
     if (*found) *info = cached->info;
     return Status::OK();
   }
+  if (!MayBePresent(primary)) {
+    *found = false;
+    return Status::OK();
+  }
   const uint64_t version = cache_.Version(entry_key);
   std::string value;
-  Status s = Get(Family::kEntries, entry_key, &value, found);
-  if (!s.ok()) return s;
-  if (!*found) {
-    // Kept too: a new URL's entry is read when it is looked up and again when its insert
-    // is published (for the entry it replaces).
-    if (cache_.enabled()) {
-      cache_.PutIf(std::string(entry_key), std::make_shared<const Cached>(Cached{{}, {}, false}),
-                   entry_key.size() * 2 + 128, version);
-    }
-    return s;
-  }
-  s = format::DecodeEntry(value, info);
-  if (s.ok() && !format::SplitEntryKey(entry_key, &info->key))
-    s = Status::Corruption("index: entry key without separator");
-  if (s.ok()) {
-    if (cache_.enabled()) {
-      // Charged its encoded size and the decoded form's strings and vectors, roughly.
-      cache_.PutIf(std::string(entry_key), std::make_shared<const Cached>(Cached{*info, {}}),
-                   entry_key.size() * 2 + value.size() * 2 + 256, version);
-    }
-    return s;
-  }
-  // A bad entry is a miss; removing it keeps it from being decoded again.
-  *found = false;
-  spdlog::warn("index {}: dropping undecodable entry: {}", path_, s.ToString());
-  if (read_only_) return Status::OK();
-  return Delete(Family::kEntries, entry_key, false, "drop bad entry");
+  Status s = ReadEntry(entry_key, info, found, &value);
+  if (!s.ok() || !cache_.enabled()) return s;
+  // Charged its encoded size and the decoded form's strings and vectors, roughly.
+  auto read = std::make_shared<Cached>();
+  read->found = *found;
+  if (*found) read->info = *info;
+  cache_.PutIf(std::string(entry_key), std::move(read),
+               entry_key.size() * 2 + value.size() * 2 + 256, version);
+  return s;
 }
 
 Status EntryTable::GetVaryNames(std::string_view primary, std::vector<std::string>* names) {
-  if (!MayBePresent(primary)) {
-    names->clear();
-    return Status::OK();
-  }
   std::shared_ptr<const Cached> cached;
-  if (cache_.Get(primary, &cached)) {
-    *names = cached->vary;
+  Status s = GetUrl(primary, &cached);
+  if (!s.ok()) return s;
+  *names = cached->vary;
+  return Status::OK();
+}
+
+Status EntryTable::GetUrl(std::string_view primary, std::shared_ptr<const Cached>* out) {
+  if (cache_.Get(primary, out)) return Status::OK();
+  // Never cached: the absences of new URLs would churn the cache.
+  static const auto kAbsent = std::make_shared<const Cached>();
+  if (!MayBePresent(primary)) {
+    *out = kAbsent;
     return Status::OK();
   }
   const uint64_t version = cache_.Version(primary);
-  std::string value;
-  bool found = false;
-  Status s = Get(Family::kVary, primary, &value, &found);
+  auto read = std::make_shared<Cached>();
+  std::string vary_value, entry_value;
+  bool has_vary = false;
+  Status s = Get(Family::kVary, primary, &vary_value, &has_vary);
   if (!s.ok()) return s;
-  if (found) {
-    *names = format::DecodeVaryNames(value);
-  } else {
-    names->clear();
+  if (has_vary) read->vary = format::DecodeVaryNames(vary_value);
+  if (read->vary.empty()) {
+    std::string entry_key(primary);
+    entry_key.push_back('\0');
+    s = ReadEntry(entry_key, &read->info, &read->found, &entry_value);
+    if (!s.ok()) return s;
   }
-  // Kept when there are none too: most primary keys have no Vary.
   if (cache_.enabled()) {
-    cache_.PutIf(std::string(primary), std::make_shared<const Cached>(Cached{{}, *names}),
-                 primary.size() * 2 + value.size() * 2 + 128, version);
+    cache_.PutIf(std::string(primary), read,
+                 primary.size() * 2 + (vary_value.size() + entry_value.size()) * 2 + 256, version);
   }
+  *out = std::move(read);
   return Status::OK();
+}
+
+Status EntryTable::ReadEntry(std::string_view entry_key, ObjectInfo* info, bool* found,
+                             std::string* value) {
+  Status s = Get(Family::kEntries, entry_key, value, found);
+  if (!s.ok() || !*found) return s;
+  s = format::DecodeEntry(*value, info);
+  if (s.ok() && !format::SplitEntryKey(entry_key, &info->key))
+    s = Status::Corruption("index: entry key without separator");
+  if (s.ok()) return s;
+  // A bad entry is a miss; removing it keeps it from being decoded again.
+  *found = false;
+  *info = ObjectInfo();
+  spdlog::warn("index {}: dropping undecodable entry: {}", path_, s.ToString());
+  if (read_only_) return Status::OK();
+  return Delete(Family::kEntries, entry_key, false, "drop bad entry");
 }
 
 Status EntryTable::Get(Family family, std::string_view key, std::string* value, bool* found,
@@ -295,7 +314,7 @@ Status EntryTable::Delete(Family family, std::string_view key, bool sync, std::s
 Status EntryTable::Write(Batch& batch, bool sync, std::string_view what) {
   Status s = FromRocks(db_->db->Write(WriteOpts(sync), batch.batch_.get()), what);
   // Dropped whether or not the write went through: a failed write may be partly durable.
-  for (const std::string& key : batch.written_) cache_.Erase(key);
+  for (const std::string& key : batch.written_) Drop(key);
   return s;
 }
 
@@ -306,7 +325,14 @@ void EntryTable::WillWrite(Family family, std::string_view key) {
 }
 
 void EntryTable::Written(Family family, std::string_view key) {
-  if (family == Family::kEntries || family == Family::kVary) cache_.Erase(key);
+  if (family == Family::kEntries || family == Family::kVary) Drop(key);
+}
+
+void EntryTable::Drop(std::string_view key) {
+  cache_.Erase(key);
+  // An entry without a secondary key is cached in its URL's record too.
+  const std::string_view primary = format::EntryKeyPrimary(key);
+  if (primary.size() + 1 == key.size()) cache_.Erase(primary);
 }
 
 Status EntryTable::SyncWal(std::string_view what) { return FromRocks(db_->db->SyncWAL(), what); }

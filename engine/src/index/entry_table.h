@@ -4,13 +4,16 @@
 //
 // Hot entries are read from RAM: GetEntry and GetVaryNames keep what they decode in an
 // entry cache (options.entry_cache_bytes, a ShardedLru), so a hit on a hot object reads
-// nothing from RocksDB however large the index grows. That a key has no entry (or no Vary
-// names) is kept too. Every write of an entry or of Vary names goes through this class,
-// which drops the keys it wrote from the cache once the write is done; a read that raced
-// a write never caches what it read (ShardedLru::PutIf). A URL never written is known
-// absent without either (index/presence_filter.h): this class adds every URL it writes an
-// entry or Vary names for, before the write, and fills the filter from the index at open.
-// Snapshot reads and scans bypass the cache.
+// nothing from RocksDB however large the index grows. A URL's Vary names and, when it has
+// none, its entry are one cached record under the URL: a request's lookup of both finds
+// one record (entries with a secondary key are cached under their own key). That a URL
+// has no entry (or no Vary names) is kept too. Every write of an entry or of Vary names
+// goes through this class, which drops the records of the keys it wrote from the cache
+// once the write is done; a read that raced a write never caches what it read
+// (ShardedLru::PutIf). A URL never written is known absent without either
+// (index/presence_filter.h): this class adds every URL it writes an entry or Vary names
+// for, before the write, and fills the filter from the index at open. Snapshot reads and
+// scans bypass the cache.
 //
 // Thread safety: all methods are thread-safe (RocksDB's guarantee). A Batch is used by one
 // thread. Stripe() hands out the lock that serialises read-modify-write of one entry.
@@ -146,12 +149,12 @@ class EntryTable {
   bool presence_filter_answering() const { return presence_ != nullptr && presence_->answering(); }
 
  private:
-  // A cached read: a decoded entry (or that there is none), or a primary key's Vary names
-  // (none: no Vary).
+  // A cached read. Under a URL (primary key): its Vary names and, when it has none, its
+  // entry without a secondary key. Under an entry key with a secondary key: that entry.
   struct Cached {
     ObjectInfo info;
     std::vector<std::string> vary;
-    bool found = true;  // for an entry key: false when the index has no entry
+    bool found = false;  // whether the index has the entry
   };
   struct KeyHash {
     using is_transparent = void;
@@ -159,7 +162,15 @@ class EntryTable {
   };
 
   EntryTable(std::unique_ptr<IndexDb> db, const StoreOptions& options, std::string path);
-  // After a write of `family`: the key's cached read is stale.
+  // The cached record of a URL (read into the cache when missing).
+  Status GetUrl(std::string_view primary, std::shared_ptr<const Cached>* out);
+  // Reads and decodes the entry of `entry_key` from the index (an undecodable one is
+  // deleted and reported missing).
+  Status ReadEntry(std::string_view entry_key, ObjectInfo* info, bool* found, std::string* value);
+  // After a write of an entry or of Vary names (`key`: an entry key or a URL): its cached
+  // records are stale.
+  void Drop(std::string_view key);
+  // After a write of `family`.
   void Written(Family family, std::string_view key);
   // Before a write of `family`: the key's URL joins the presence filter.
   void WillWrite(Family family, std::string_view key);
@@ -174,7 +185,7 @@ class EntryTable {
   const bool read_only_;
   const std::string path_;
   std::array<std::mutex, 64> stripes_;
-  // Entry keys (primary '\0' secondary) and primary keys (Vary names) never collide.
+  // Entry keys (primary '\0' secondary) and URLs (primary keys) never collide.
   cache::ShardedLru<std::string, std::shared_ptr<const Cached>, KeyHash, std::equal_to<>> cache_;
   std::unique_ptr<PresenceFilter> presence_;  // null when read-only or configured off
   std::atomic<bool> closing_{false};
