@@ -235,9 +235,15 @@ StoreImpl::Serve StoreImpl::Classify(const ObjectInfo& info, const purge::RuleSe
 }
 
 Status StoreImpl::Lookup(const ObjectKey& key, ObjectInfo* info) {
+  std::shared_ptr<const ObjectInfo> found;
+  Status s = LookupShared(key, &found);
+  if (s.ok()) *info = *found;
+  return s;
+}
+
+Status StoreImpl::LookupShared(const ObjectKey& key, std::shared_ptr<const ObjectInfo>* out) {
   Status s = ValidateKey(key);
   if (!s.ok()) return s;
-  bool found = false;
   const std::string entry_key = format::EntryKey(key);
   // The rules as they were before the read: a rule is retired once its cleanup has deleted
   // the entries it covers, so an entry read before such a delete must be judged by a rule
@@ -245,32 +251,43 @@ Status StoreImpl::Lookup(const ObjectKey& key, ObjectInfo* info) {
   const std::shared_ptr<const purge::RuleSet> rules = purger_->Rules();
   // A held object is newer than any index entry of its key: publishing one drops the held
   // objects older than it.
-  if (probation_ != nullptr && probation_->Find(entry_key, info)) {
-    found = true;
+  std::shared_ptr<const ObjectInfo> info;
+  if (ObjectInfo held; probation_ != nullptr && probation_->Find(entry_key, &held)) {
+    info = std::make_shared<const ObjectInfo>(std::move(held));
   } else {
-    s = table_->GetEntry(entry_key, info, &found);
+    s = table_->GetEntry(entry_key, &info);
     if (!s.ok()) return s;
   }
-  Serve serve = found ? Classify(*info, *rules) : Serve::kNo;
+  const Serve serve = info != nullptr ? Classify(*info, *rules) : Serve::kNo;
   if (serve == Serve::kNo) {
     misses_.fetch_add(1, std::memory_order_relaxed);
-    return Status::NotFound(found ? "evicted or purged" : "not stored");
+    return Status::NotFound(info != nullptr ? "evicted or purged" : "not stored");
   }
-  info->invalidated = serve == Serve::kStale;
+  if ((serve == Serve::kStale) != info->invalidated) {  // stale by a rule, not by its entry
+    auto marked = std::make_shared<ObjectInfo>(*info);
+    marked->invalidated = serve == Serve::kStale;
+    info = std::move(marked);
+  }
   hits_.fetch_add(1, std::memory_order_relaxed);
   hit_tracker_.Hit(entry_key);
+  *out = std::move(info);
   return Status::OK();
 }
 
 Status StoreImpl::LookupVariant(std::string_view primary, const HeaderGetter& request_header,
-                                ObjectInfo* info) {
+                                std::shared_ptr<const ObjectInfo>* info) {
+  info->reset();
   ObjectKey key{std::string(primary), ""};
   std::vector<std::string> names;
   Status s = table_->GetVaryNames(key.primary, &names);
   if (!s.ok()) return s;
   if (!names.empty()) key.secondary = SecondaryKeyFor(names, request_header);
-  s = Lookup(key, info);
-  if (s.IsNotFound()) info->key = std::move(key);
+  s = LookupShared(key, info);
+  if (s.IsNotFound()) {
+    auto missing = std::make_shared<ObjectInfo>();
+    missing->key = std::move(key);
+    *info = std::move(missing);
+  }
   return s;
 }
 

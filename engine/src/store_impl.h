@@ -58,7 +58,7 @@ class StoreImpl final : public Store, private Publisher {
                      std::unique_ptr<InsertHandle>* out) override;
   Status Lookup(const ObjectKey& key, ObjectInfo* info) override;
   Status LookupVariant(std::string_view primary, const HeaderGetter& request_header,
-                       ObjectInfo* info) override;
+                       std::shared_ptr<const ObjectInfo>* info) override;
   Status Variants(std::string_view primary, std::vector<ObjectInfo>* out) override;
   void AsyncRead(const ObjectInfo& info, uint64_t offset, size_t max_len,
                  ReadCallback done) override;
@@ -127,6 +127,8 @@ class StoreImpl final : public Store, private Publisher {
 
   // Reads format version, version reservation and counters.
   Status LoadMeta();
+  // Lookup's work, sharing the entry (one with `invalidated` set from the rules is a copy).
+  Status LookupShared(const ObjectKey& key, std::shared_ptr<const ObjectInfo>* info);
   Serve Classify(const ObjectInfo& info) const;  // under the current purge rules
   // Under `rules`, taken before `info` was read (see Lookup).
   Serve Classify(const ObjectInfo& info, const purge::RuleSet& rules) const;

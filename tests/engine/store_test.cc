@@ -218,21 +218,23 @@ TEST_F(StoreTest, VaryVariantsFoundFromRequestHeaders) {
   ASSERT_TRUE(
       Put(*store_, {"h/v", SecondaryKeyFor(vary, headers("br", "en"))}, "br-en", meta).ok());
 
-  ObjectInfo info;
+  std::shared_ptr<const ObjectInfo> info;
   std::string got;
   ASSERT_TRUE(store_->LookupVariant("h/v", headers("br", " en "), &info).ok());
-  ASSERT_TRUE(store_->Read(info, &got).ok());
+  ASSERT_TRUE(store_->Read(*info, &got).ok());
   EXPECT_EQ(got, "br-en");
   ASSERT_TRUE(store_->LookupVariant("h/v", headers("gzip", "en"), &info).ok());
-  ASSERT_TRUE(store_->Read(info, &got).ok());
+  ASSERT_TRUE(store_->Read(*info, &got).ok());
   EXPECT_EQ(got, "gzip-en");
   EXPECT_TRUE(store_->LookupVariant("h/v", headers("gzip", "fr"), &info).IsNotFound());
   // A miss names the variant it looked for; a URL without Vary names has no secondary.
-  EXPECT_EQ(info.key.primary, "h/v");
-  EXPECT_EQ(info.key.secondary, SecondaryKeyFor(vary, headers("gzip", "fr")));
+  ASSERT_NE(info, nullptr);
+  EXPECT_EQ(info->key.primary, "h/v");
+  EXPECT_EQ(info->key.secondary, SecondaryKeyFor(vary, headers("gzip", "fr")));
   EXPECT_TRUE(store_->LookupVariant("h/none", headers("gzip", "fr"), &info).IsNotFound());
-  EXPECT_EQ(info.key.primary, "h/none");
-  EXPECT_EQ(info.key.secondary, "");
+  ASSERT_NE(info, nullptr);
+  EXPECT_EQ(info->key.primary, "h/none");
+  EXPECT_EQ(info->key.secondary, "");
 
   std::vector<ObjectInfo> variants;
   ASSERT_TRUE(store_->Variants("h/v", &variants).ok());
@@ -258,21 +260,25 @@ TEST_F(StoreTest, AURLStoredAgainWithoutVaryIsFoundWithoutVariantKeys) {
   ASSERT_TRUE(Put(*store_, {"h/dropped", ""}, "plain").ok());
   ASSERT_TRUE(Put(*store_, {"h/never", ""}, "never").ok());
   for (const char* url : {"h/dropped", "h/never"}) {
-    ObjectInfo info;
+    std::shared_ptr<const ObjectInfo> info;
     ASSERT_TRUE(store_->LookupVariant(url, gzip, &info).ok()) << url;
-    EXPECT_EQ(info.key.secondary, "") << url;
+    EXPECT_EQ(info->key.secondary, "") << url;
   }
   // Reopened: the same from the index on disk, not from the entry cache.
   Reopen();
-  ObjectInfo info;
+  std::shared_ptr<const ObjectInfo> info;
   std::string got;
   ASSERT_TRUE(store_->LookupVariant("h/dropped", gzip, &info).ok());
-  ASSERT_TRUE(store_->Read(info, &got).ok());
+  ASSERT_TRUE(store_->Read(*info, &got).ok());
   EXPECT_EQ(got, "plain");
-  // A revalidation's new metadata keeps it so.
-  ASSERT_TRUE(store_->UpdateMeta(info.key, info.version, info.meta).ok());
+  // A revalidation's new metadata keeps it so; the entry looked up before is unchanged.
+  const std::shared_ptr<const ObjectInfo> before = info;
+  const uint64_t version = before->version;
+  ASSERT_TRUE(store_->UpdateMeta(info->key, info->version, info->meta).ok());
   ASSERT_TRUE(store_->LookupVariant("h/dropped", gzip, &info).ok());
-  EXPECT_EQ(info.key.secondary, "");
+  EXPECT_EQ(info->key.secondary, "");
+  EXPECT_GT(info->version, version);
+  EXPECT_EQ(before->version, version);
 }
 
 TEST_F(StoreTest, ListByPrefixAndTagWithPaging) {

@@ -135,10 +135,12 @@ class Store {
   virtual Status Lookup(const ObjectKey& key, ObjectInfo* info) = 0;
 
   // Lookup of the variant a request would get: the secondary key is computed from the Vary
-  // header names stored for `primary` and the request's headers. On NotFound, info->key is
-  // the key looked up (its secondary is empty when `primary` has no Vary names).
+  // header names stored for `primary` and the request's headers. On NotFound, (*info)->key
+  // is the key looked up (its secondary is empty when `primary` has no Vary names); on
+  // other errors *info is null. The object is shared with the store's entry cache, not
+  // copied: the request path's lookup of a hot object allocates nothing.
   virtual Status LookupVariant(std::string_view primary, const HeaderGetter& request_header,
-                               ObjectInfo* info) = 0;
+                               std::shared_ptr<const ObjectInfo>* info) = 0;
 
   // Every stored variant of `primary` (soft-purge state applied), without counting hits.
   virtual Status Variants(std::string_view primary, std::vector<ObjectInfo>* out) = 0;

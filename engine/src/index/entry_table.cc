@@ -185,6 +185,15 @@ void EntryTable::FillPresence() {
 }
 
 Status EntryTable::GetEntry(std::string_view entry_key, ObjectInfo* info, bool* found) {
+  std::shared_ptr<const ObjectInfo> shared;
+  Status s = GetEntry(entry_key, &shared);
+  *found = shared != nullptr;
+  if (*found) *info = *shared;
+  return s;
+}
+
+Status EntryTable::GetEntry(std::string_view entry_key, std::shared_ptr<const ObjectInfo>* info) {
+  info->reset();
   const std::string_view primary = format::EntryKeyPrimary(entry_key);
   std::shared_ptr<const Cached> cached;
   if (primary.size() + 1 == entry_key.size()) {  // no secondary key: the URL's record
@@ -193,31 +202,32 @@ Status EntryTable::GetEntry(std::string_view entry_key, ObjectInfo* info, bool* 
     // With Vary names recorded, an entry without a secondary key is one from before them:
     // read on its own, below.
     if (cached->vary.empty()) {
-      *found = cached->found;
-      if (*found) *info = cached->info;
+      *info = EntryOf(std::move(cached));
       return Status::OK();
     }
   }
-  if (cache_.Get(entry_key, &cached)) {
-    *found = cached->found;
-    if (*found) *info = cached->info;
-    return Status::OK();
+  if (!cache_.Get(entry_key, &cached)) {
+    if (!MayBePresent(primary)) return Status::OK();
+    const uint64_t version = cache_.Version(entry_key);
+    auto read = std::make_shared<Cached>();
+    std::string value;
+    Status s = ReadEntry(entry_key, &read->info, &read->found, &value);
+    if (!s.ok()) return s;
+    if (cache_.enabled()) {
+      // Charged its encoded size and the decoded form's strings and vectors, roughly.
+      cache_.PutIf(std::string(entry_key), read, entry_key.size() * 2 + value.size() * 2 + 256,
+                   version);
+    }
+    cached = std::move(read);
   }
-  if (!MayBePresent(primary)) {
-    *found = false;
-    return Status::OK();
-  }
-  const uint64_t version = cache_.Version(entry_key);
-  std::string value;
-  Status s = ReadEntry(entry_key, info, found, &value);
-  if (!s.ok() || !cache_.enabled()) return s;
-  // Charged its encoded size and the decoded form's strings and vectors, roughly.
-  auto read = std::make_shared<Cached>();
-  read->found = *found;
-  if (*found) read->info = *info;
-  cache_.PutIf(std::string(entry_key), std::move(read),
-               entry_key.size() * 2 + value.size() * 2 + 256, version);
-  return s;
+  *info = EntryOf(std::move(cached));
+  return Status::OK();
+}
+
+std::shared_ptr<const ObjectInfo> EntryTable::EntryOf(std::shared_ptr<const Cached> cached) {
+  if (!cached->found) return nullptr;
+  const ObjectInfo* info = &cached->info;
+  return std::shared_ptr<const ObjectInfo>(std::move(cached), info);
 }
 
 Status EntryTable::GetVaryNames(std::string_view primary, std::vector<std::string>* names) {

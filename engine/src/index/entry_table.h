@@ -117,6 +117,8 @@ class EntryTable {
   // Reads and decodes one entry, its key filled in. An entry that does not decode is
   // reported missing, and deleted so it is not decoded again (unless read-only).
   Status GetEntry(std::string_view entry_key, ObjectInfo* info, bool* found);
+  // The same, shared with the entry cache rather than copied (null when missing).
+  Status GetEntry(std::string_view entry_key, std::shared_ptr<const ObjectInfo>* info);
   // The Vary header names recorded for a primary key (none when it has no Vary).
   Status GetVaryNames(std::string_view primary, std::vector<std::string>* names);
   // One raw value, as of `snapshot` when given.
@@ -164,6 +166,8 @@ class EntryTable {
   EntryTable(std::unique_ptr<IndexDb> db, const StoreOptions& options, std::string path);
   // The cached record of a URL (read into the cache when missing).
   Status GetUrl(std::string_view primary, std::shared_ptr<const Cached>* out);
+  // The entry a record holds, sharing the record (null when it has none).
+  static std::shared_ptr<const ObjectInfo> EntryOf(std::shared_ptr<const Cached> cached);
   // Reads and decodes the entry of `entry_key` from the index (an undecodable one is
   // deleted and reported missing).
   Status ReadEntry(std::string_view entry_key, ObjectInfo* info, bool* found, std::string* value);

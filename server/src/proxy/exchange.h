@@ -110,7 +110,8 @@ struct Proxy::Exchange {
 
 // What the look-up state found: the stored response, if any, and what flow:: needs of it.
 struct Proxy::Lookup {
-  ObjectInfo info;
+  // Shared with the store's entry cache: never modified. Null only after a failed lookup.
+  std::shared_ptr<const ObjectInfo> info;
   flow::Found found;
 };
 

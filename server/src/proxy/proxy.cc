@@ -144,7 +144,7 @@ asio::awaitable<bool> Proxy::Run(Exchange& x, flow::State state, const ObjectInf
   using flow::State;
   Lookup found;
   if (stored != nullptr) {
-    found.info = *stored;
+    found.info = std::make_shared<const ObjectInfo>(*stored);
     found.found.stored = true;
   }
   Collapser::Ticket ticket;  // held while this request leads a collapsed fetch
@@ -192,9 +192,9 @@ asio::awaitable<bool> Proxy::Run(Exchange& x, flow::State state, const ObjectInf
           x.cs.fwd = "stale";
           x.cs.detail = "stale-while-revalidate";
           x.outcome = metrics::Outcome::kStale;
-          RevalidateInBackground(x, found.info, co_await asio::this_coro::executor);
+          RevalidateInBackground(x, *found.info, co_await asio::this_coro::executor);
         }
-        serving = &found.info;
+        serving = found.info.get();
         age = d.age;
         break;
       }
@@ -203,8 +203,8 @@ asio::awaitable<bool> Proxy::Run(Exchange& x, flow::State state, const ObjectInf
       case State::kCompletePart:
       case State::kPass:
         up.emplace();
-        up->stale = state == State::kRevalidate ? &found.info : nullptr;
-        up->prefix = state == State::kCompletePart ? &found.info : nullptr;
+        up->stale = state == State::kRevalidate ? found.info.get() : nullptr;
+        up->prefix = state == State::kCompletePart ? found.info.get() : nullptr;
         state = co_await Fetch(x, &*up);
         continue;
       case State::kRefresh:
@@ -247,8 +247,8 @@ flow::State Proxy::LookUp(Exchange& x, Lookup* out) {
   f.stored = s.ok();
   f.only_if_cached = policy::Collect(x.req, "cache-control").Has("only-if-cached");
   if (!f.stored) return flow::AfterLookup(f);
-  f.decision = policy::DecideServe(x.req, l.info, Now(), x.settings->policy);
-  const ObjectMeta& m = l.info.meta;
+  f.decision = policy::DecideServe(x.req, *l.info, Now(), x.settings->policy);
+  const ObjectMeta& m = l.info->meta;
   f.within_swr = !(m.policy_flags & policy::kMustRevalidate) && m.stale_while_revalidate > 0 &&
                  -f.decision.ttl <= m.stale_while_revalidate;
   f.partial = m.status == 206;
@@ -281,7 +281,7 @@ void Proxy::LabelLead(Exchange& x, flow::State state, const Lookup& l) {
     // Only a URL with stored Vary names can have had another variant (no index scan for
     // a plain miss).
     std::vector<ObjectInfo> variants;
-    const bool vary_miss = !l.info.key.secondary.empty() &&
+    const bool vary_miss = l.info != nullptr && !l.info->key.secondary.empty() &&
                            store_.Variants(x.primary, &variants).ok() && !variants.empty();
     x.cs.fwd = vary_miss ? "vary-miss" : "miss";
   }

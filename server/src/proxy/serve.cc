@@ -249,11 +249,13 @@ asio::awaitable<bool> Proxy::RelayBroadcast(Exchange& x, Broadcast& b, Broadcast
     // Fell behind: the rest comes from the store once the object is committed.
     auto [complete, stored] = co_await b.WaitDone(wait);
     if (!stored) co_return false;
-    ObjectInfo info;
-    if (!store_.LookupVariant(x.primary, RequestHeaders(x.req, &x.vary_values), &info).ok() ||
-        (b.length() && info.body_length != *b.length())) {
+    std::shared_ptr<const ObjectInfo> stored_info;
+    if (!store_.LookupVariant(x.primary, RequestHeaders(x.req, &x.vary_values), &stored_info)
+             .ok() ||
+        (b.length() && stored_info->body_length != *b.length())) {
       co_return false;
     }
+    const ObjectInfo& info = *stored_info;
     x.from_store = true;
     uint64_t sent = 0;
     Status read = co_await ReadStored(
