@@ -4,6 +4,7 @@
 #include <chrono>
 #include <functional>
 #include <thread>
+#include <unordered_map>
 
 namespace edgecache::metrics {
 
@@ -11,17 +12,47 @@ int64_t TopUrls::Second(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
+void TopUrls::Table::Count(std::string_view url) {
+  if (slots.empty()) slots.resize(kSlots);
+  const uint64_t hash = std::hash<std::string_view>{}(url);
+  for (size_t probe = 0, i = hash & (kSlots - 1); probe < kMaxProbes;
+       ++probe, i = (i + 1) & (kSlots - 1)) {
+    Slot& slot = slots[i];
+    if (slot.count == 0) {
+      if (used == kMaxUrls) break;
+      slot.hash = hash;
+      slot.url.assign(url);
+      slot.count = 1;
+      ++used;
+      return;
+    }
+    if (slot.hash == hash && slot.url == url) {
+      ++slot.count;
+      return;
+    }
+  }
+  ++other;
+}
+
+void TopUrls::Table::Clear() {
+  if (used > 0) {
+    for (Slot& slot : slots) {
+      slot.count = 0;
+      if (slot.url.capacity() > kKeptUrlBytes) std::string().swap(slot.url);
+    }
+  }
+  used = 0;
+  other = 0;
+}
+
 void TopUrls::Advance(Shard& shard, int64_t second) {
   if (shard.second == second) return;
   if (shard.second == second - 1) {
-    shard.previous.swap(shard.current);
-    shard.previous_other = shard.current_other;
+    std::swap(shard.previous, shard.current);
   } else {  // a quiet second or more: nothing counted in the last one
-    shard.previous.clear();
-    shard.previous_other = 0;
+    shard.previous.Clear();
   }
-  shard.current.clear();
-  shard.current_other = 0;
+  shard.current.Clear();
   shard.second = second;
 }
 
@@ -32,13 +63,7 @@ void TopUrls::Record(std::string_view url, std::chrono::steady_clock::time_point
   const int64_t second = Second(now);
   std::lock_guard lock(shard.mu);
   Advance(shard, second);
-  if (auto it = shard.current.find(url); it != shard.current.end()) {
-    ++it->second;
-  } else if (shard.current.size() < kMaxUrls) {
-    shard.current.emplace(url, 1);
-  } else {
-    ++shard.current_other;
-  }
+  shard.current.Count(url);
 }
 
 TopUrls::Interval TopUrls::Last(size_t n) const {
@@ -48,12 +73,13 @@ TopUrls::Interval TopUrls::Last(size_t n) const {
   for (Shard& shard : shards_) {
     std::lock_guard lock(shard.mu);
     Advance(shard, second);
-    for (const auto& [url, count] : shard.previous) {
-      merged[url] += count;
-      out.requests += count;
+    for (const Table::Slot& slot : shard.previous.slots) {
+      if (slot.count == 0) continue;
+      merged[slot.url] += slot.count;
+      out.requests += slot.count;
     }
-    out.other += shard.previous_other;
-    out.requests += shard.previous_other;
+    out.other += shard.previous.other;
+    out.requests += shard.previous.other;
   }
   out.urls.assign(merged.begin(), merged.end());
   const size_t keep = std::min(n, out.urls.size());
