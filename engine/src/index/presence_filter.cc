@@ -23,6 +23,9 @@ PresenceFilter::PresenceFilter(uint64_t bytes)
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   // Without its memory the filter never answers: every key is a "maybe".
   words_ = p == MAP_FAILED ? nullptr : static_cast<uint64_t*>(p);
+  // Every probe lands on a random block: in 4 KiB pages nearly each one also missed the
+  // TLB. Huge pages where the kernel has them (a hint: without, the filter works the same).
+  if (words_ != nullptr) ::madvise(p, blocks_ * kBlockBytes, MADV_HUGEPAGE);
 }
 
 PresenceFilter::~PresenceFilter() {
