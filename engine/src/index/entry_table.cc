@@ -240,7 +240,7 @@ Status EntryTable::GetVaryNames(std::string_view primary, std::vector<std::strin
 
 Status EntryTable::GetUrl(std::string_view primary, std::shared_ptr<const Cached>* out) {
   if (cache_.Get(primary, out)) return Status::OK();
-  // Never cached: the absences of new URLs would churn the cache.
+  // What the presence filter knows absent is not cached: new URLs would churn the cache.
   static const auto kAbsent = std::make_shared<const Cached>();
   if (!MayBePresent(primary)) {
     *out = kAbsent;
