@@ -34,8 +34,7 @@ StoreImpl::ChunkSpan StoreImpl::Locate(const ObjectInfo& info, uint64_t offset, 
   while (c.chunk_start + info.extents[i].length <= offset)
     c.chunk_start += info.extents[i++].length;
   c.extent = info.extents[i];
-  c.entry_key = format::EntryKey(info.key);
-  c.data_at = format::kChunkHeaderSize + c.entry_key.size() + (offset - c.chunk_start);
+  c.data_at = format::kChunkHeaderSize + format::EntryKeySize(info.key) + (offset - c.chunk_start);
   c.length = std::min<uint64_t>(max_len, c.extent.length - (offset - c.chunk_start));
   return c;
 }
@@ -46,7 +45,7 @@ bool StoreImpl::ReadCached(const ObjectInfo& info, uint64_t offset, size_t max_l
   const ChunkSpan c = Locate(info, offset, max_len);
   std::shared_ptr<const std::string> record =
       c.extent.segment != cache::kProbationSegment ? ram_.Get(c.extent.segment, c.extent.offset)
-      : probation_ != nullptr ? probation_->Record(c.entry_key, info.body_version)
+      : probation_ != nullptr ? probation_->Record(format::EntryKey(info.key), info.body_version)
                               : nullptr;
   if (!record) return false;
   ram_hits_.fetch_add(1, std::memory_order_relaxed);
@@ -94,7 +93,7 @@ void StoreImpl::ReadChunk(const ObjectInfo& info, uint64_t offset, size_t max_le
                           bool drop_bad, ReadCallback done) {
   const ChunkSpan span = Locate(info, offset, max_len);
   const BodyExtent extent = span.extent;
-  const std::string& entry_key = span.entry_key;
+  const std::string entry_key = format::EntryKey(info.key);
   const size_t data_at = span.data_at;
   const size_t len = span.length;
   const uint64_t chunk_start = span.chunk_start;

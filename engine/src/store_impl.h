@@ -110,9 +110,8 @@ class StoreImpl final : public Store, private Publisher {
   struct ChunkSpan {
     BodyExtent extent;
     uint64_t chunk_start = 0;  // body offset of the chunk's first byte
-    std::string entry_key;
-    size_t data_at = 0;  // offset of the wanted bytes inside the chunk record
-    size_t length = 0;   // bytes to return
+    size_t data_at = 0;        // offset of the wanted bytes inside the chunk record
+    size_t length = 0;         // bytes to return
   };
   static ChunkSpan Locate(const ObjectInfo& info, uint64_t offset, size_t max_len);
   // AsyncRead's disk path. `fill_cache`: verified chunks go into the RAM cache; `drop_bad`:

@@ -132,6 +132,9 @@ TEST(IndexLayoutTest, KeysSortAndSplit) {
   ASSERT_TRUE(SplitEntryKey(EntryKey({"h/p?q", "accept-encoding=gzip"}), &k));
   EXPECT_EQ(k.primary, "h/p?q");
   EXPECT_EQ(k.secondary, "accept-encoding=gzip");
+  for (const ObjectKey& key : {ObjectKey{"h/p", ""}, ObjectKey{"h/p?q", "accept-encoding=gzip"}}) {
+    EXPECT_EQ(EntryKeySize(key), EntryKey(key).size());
+  }
   EXPECT_LT(SegmentRecordKey(9), SegmentRecordKey(10));
   EXPECT_LT(SegmentMemberPrefix(255), SegmentMemberPrefix(256));
 }

@@ -40,6 +40,10 @@ inline constexpr uint64_t kMaxChunkBytes = 1ull << 30;
 
 // primary '\0' secondary
 std::string EntryKey(const ObjectKey& key);
+// EntryKey(key).size(), without building it.
+inline size_t EntryKeySize(const ObjectKey& key) {
+  return key.primary.size() + 1 + key.secondary.size();
+}
 std::string EntryKeyPrefix(std::string_view primary);  // primary '\0'
 bool SplitEntryKey(std::string_view entry_key, ObjectKey* key);
 // The primary key an entry key starts with (a view into it; all of it without a '\0').
