@@ -37,6 +37,12 @@ rocksdb::WriteOptions WriteOpts(bool sync) {
 
 rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 
+// Whether the entry of `entry_key` is cached in its URL's record too: it has no secondary
+// key. Reads (GetEntry) and invalidation (Drop) must agree on this.
+bool InUrlRecord(std::string_view entry_key) {
+  return format::EntryKeyPrimary(entry_key).size() + 1 == entry_key.size();
+}
+
 uint64_t PresenceFilterBytes(const StoreOptions& options) {
   if (options.read_only) return 0;
   if (options.presence_filter_bytes != StoreOptions::kAutoSize) {
@@ -196,7 +202,7 @@ Status EntryTable::GetEntry(std::string_view entry_key, std::shared_ptr<const Ob
   info->reset();
   const std::string_view primary = format::EntryKeyPrimary(entry_key);
   std::shared_ptr<const Cached> cached;
-  if (primary.size() + 1 == entry_key.size()) {  // no secondary key: the URL's record
+  if (InUrlRecord(entry_key)) {
     Status s = GetUrl(primary, &cached);
     if (!s.ok()) return s;
     // With Vary names recorded, an entry without a secondary key is one from before them:
@@ -340,9 +346,7 @@ void EntryTable::Written(Family family, std::string_view key) {
 
 void EntryTable::Drop(std::string_view key) {
   cache_.Erase(key);
-  // An entry without a secondary key is cached in its URL's record too.
-  const std::string_view primary = format::EntryKeyPrimary(key);
-  if (primary.size() + 1 == key.size()) cache_.Erase(primary);
+  if (InUrlRecord(key)) cache_.Erase(format::EntryKeyPrimary(key));
 }
 
 Status EntryTable::SyncWal(std::string_view what) { return FromRocks(db_->db->SyncWAL(), what); }
