@@ -179,11 +179,20 @@ HeaderBlock::HeaderBlock(unsigned status, size_t reserve) {
   out_ += "\r\n";
 }
 
+namespace {
+
+// "Name: value" CRLF.
+void AppendFieldLine(std::string_view name, std::string_view value, std::string* out) {
+  *out += name;
+  *out += ": ";
+  *out += value;
+  *out += "\r\n";
+}
+
+}  // namespace
+
 void HeaderBlock::Add(std::string_view name, std::string_view value) {
-  out_ += name;
-  out_ += ": ";
-  out_ += value;
-  out_ += "\r\n";
+  AppendFieldLine(name, value, &out_);
 }
 
 void AppendStoredFields(const ObjectMeta& meta, bool forward_surrogate,
@@ -198,10 +207,7 @@ void AppendStoredFields(const ObjectMeta& meta, bool forward_surrogate,
     }
     if (std::any_of(skip.begin(), skip.end(), [&](std::string_view s) { return iequals(name, s); }))
       continue;
-    *out += name;
-    *out += ": ";
-    *out += value;
-    *out += "\r\n";
+    AppendFieldLine(name, value, out);
   }
 }
 
