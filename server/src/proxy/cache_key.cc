@@ -33,6 +33,7 @@ bool Stripped(std::string_view name, const std::vector<std::string>& patterns) {
 // itself encoded ("%25"), so the result is a fixed point: "%%34%31" must not become
 // "%41", which a second pass (or the origin) would read as "A".
 std::string NormalizePercentEncoding(std::string_view in) {
+  if (in.find('%') == std::string_view::npos) return std::string(in);  // most queries
   auto hex = [](char c) -> int {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -131,10 +132,7 @@ std::string NormalizeTarget(std::string_view target, const KeyOptions& options) 
   std::string out =
       IsNormalPath(path) ? std::string(path) : RemoveDotSegments(NormalizePercentEncoding(path));
   if (qmark == std::string_view::npos) return out;
-  const std::string_view raw_query = target.substr(qmark + 1);
-  std::string query = raw_query.find('%') == std::string_view::npos
-                          ? std::string(raw_query)
-                          : NormalizePercentEncoding(raw_query);
+  std::string query = NormalizePercentEncoding(target.substr(qmark + 1));
   if (!options.sort_query && options.strip_query_params.empty()) {
     out += '?';
     out += query;
