@@ -3,7 +3,7 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
-#include <memory>
+#include <cerrno>
 
 namespace edgecache {
 
@@ -31,9 +31,9 @@ void GroupCommit::Submit(std::string_view record, ObjectInfo info, DoneCallback 
 }
 
 void GroupCommit::WriteNext() {
-  auto batch = std::make_shared<Batch>();
-  segment::Allocation where;
   for (;;) {
+    Batch batch;
+    segment::Allocation where;
     {
       std::unique_lock lock(mu_);
       if (queued_.empty()) {
@@ -46,35 +46,31 @@ void GroupCommit::WriteNext() {
         full_.wait_until(lock, last_write_ + window_, [&] { return queued_.size() > 1; });
       }
       last_write_ = std::chrono::steady_clock::now();
-      *batch = std::move(queued_.front());
+      batch = std::move(queued_.front());
       queued_.pop_front();
     }
-    Status s = p_.segments.Allocate(static_cast<uint32_t>(batch->bytes.size()), &where);
-    if (s.ok()) break;
-    for (Member& m : batch->members) m.done(s);
+    Status s = p_.segments.Allocate(static_cast<uint32_t>(batch.bytes.size()), &where);
+    if (!s.ok()) {
+      for (Member& m : batch.members) m.done(s);
+      continue;
+    }
+    // On this worker, which may block: see IoBackend::WriteBlocking.
+    const ssize_t n = p_.io.WriteBlocking(where.segment->fd, batch.bytes.data(), batch.bytes.size(),
+                                          where.offset);
+    if (n < 0) {
+      s = Status::FromErrno(static_cast<int>(-n), "write chunk");
+    } else if (static_cast<size_t>(n) != batch.bytes.size()) {
+      s = Status::FromErrno(EIO, "write chunk");
+    }
+    Publish(std::move(batch), *where.segment, where.offset, std::move(s));
   }
-  p_.inflight.Begin();
-  const uint64_t segment = where.segment->id;
-  const uint32_t base = where.offset;
-  const int fd = where.segment->fd;
-  p_.io.Write(fd, batch->bytes.data(), batch->bytes.size(), base,
-              [this, batch, segment, base, hold = std::move(where.segment)](ssize_t n) {
-                // Only plain values cross to the worker (see InsertState::Flush).
-                const int err = n < 0 ? static_cast<int>(-n)
-                                      : (static_cast<size_t>(n) == batch->bytes.size() ? 0 : EIO);
-                boost::asio::post(p_.workers, [this, batch, segment, base, hold, err] {
-                  Publish(std::move(*batch), segment, base, err);
-                });
-                p_.inflight.End();
-              });
 }
 
-void GroupCommit::Publish(Batch batch, uint64_t segment, uint32_t base, int err) {
-  Status s = err == 0 ? Status::OK() : Status::FromErrno(err, "write chunk");
+void GroupCommit::Publish(Batch batch, const segment::Segment& segment, uint32_t base, Status s) {
   if (s.ok() && p_.options.sync == SyncPolicy::kCommit) {
-    auto seg = p_.segments.Get(segment);
-    s = seg == nullptr ? Status::Aborted("segment reclaimed while the object was written")
-                       : SyncFile(p_.io, seg->fd, "sync segment");
+    s = p_.segments.Get(segment.id) == nullptr
+            ? Status::Aborted("segment reclaimed while the object was written")
+            : SyncFile(p_.io, segment.fd, "sync segment");
   }
   std::vector<Status> results;
   if (s.ok()) {
@@ -82,7 +78,7 @@ void GroupCommit::Publish(Batch batch, uint64_t segment, uint32_t base, int err)
     infos.reserve(batch.members.size());
     for (Member& m : batch.members) {
       m.info.extents = {
-          BodyExtent{segment, base + m.offset, static_cast<uint32_t>(m.info.body_length)}};
+          BodyExtent{segment.id, base + m.offset, static_cast<uint32_t>(m.info.body_length)}};
       infos.push_back(std::move(m.info));
     }
     p_.publisher.PublishAll(&infos, &results);
@@ -90,7 +86,6 @@ void GroupCommit::Publish(Batch batch, uint64_t segment, uint32_t base, int err)
     results.assign(batch.members.size(), s);
   }
   for (size_t i = 0; i < batch.members.size(); ++i) batch.members[i].done(std::move(results[i]));
-  WriteNext();
 }
 
 }  // namespace edgecache

@@ -4,10 +4,11 @@
 // An insert whose whole body is one small chunk record joins the open batch from the
 // committing thread: its record is copied into the batch and the call returns, with no
 // thread hop. Batches are written one at a time, on the store's workers: one segment
-// allocation and one write for all their records, one sync under SyncPolicy::kCommit, then
-// one index write batch for their entries (Publisher::PublishAll). While a batch is being
-// written the next one fills, so the cost of a write, an index write and the thread
-// hand-offs is shared by every insert of a batch. On one core that alone forms few
+// allocation and one write for all their records (done on the worker itself,
+// IoBackend::WriteBlocking), one sync under SyncPolicy::kCommit, then one index write batch
+// for their entries (Publisher::PublishAll). While a batch is being written the next one
+// fills, so the cost of a write, an index write and the thread hand-offs is shared by
+// every insert of a batch. On one core that alone forms few
 // batches: the workers run as soon as an insert wakes them. options.commit_window_us makes
 // a batch wait, while inserts keep coming, until one window after the previous batch's
 // write began (or until it is full); an insert after a quiet spell is written at once.
@@ -16,7 +17,7 @@
 // bytes as if the inserts had been written one by one.
 //
 // Thread safety: Submit may be called from any thread. The owner keeps the parts alive until
-// every callback has run (the store joins its workers after its I/O is idle).
+// every callback has run (the store joins its workers).
 #pragma once
 
 #include <boost/asio/thread_pool.hpp>
@@ -31,7 +32,6 @@
 #include "edgecache/io_backend.h"
 #include "edgecache/options.h"
 #include "edgecache/store.h"
-#include "io/inflight.h"
 #include "publisher.h"
 #include "segment/segment_manager.h"
 
@@ -42,7 +42,6 @@ class GroupCommit {
   struct Parts {
     const StoreOptions& options;
     IoBackend& io;
-    InflightIo& inflight;
     segment::SegmentManager& segments;
     boost::asio::thread_pool& workers;
     Publisher& publisher;
@@ -68,10 +67,10 @@ class GroupCommit {
     std::vector<Member> members;
   };
 
-  // On a worker: writes the oldest queued batch, or stops when none is left.
+  // On a worker: writes and publishes the queued batches, oldest first, until none is left.
   void WriteNext();
-  // On a worker, once the batch's write finished (`err` = 0) or failed.
-  void Publish(Batch batch, uint64_t segment, uint32_t base, int err);
+  // On a worker, once the batch's write at `base` in `segment` finished (`s` OK) or failed.
+  void Publish(Batch batch, const segment::Segment& segment, uint32_t base, Status s);
 
   const Parts p_;
   const size_t max_record_bytes_;

@@ -95,7 +95,6 @@ Status StoreImpl::Init() {
   group_commit_ = std::make_unique<GroupCommit>(GroupCommit::Parts{
       .options = options_,
       .io = *io_,
-      .inflight = inflight_io_,
       .segments = *segments_,
       .workers = workers_,
       .publisher = *this,

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <future>
+#include <string>
 #include <vector>
 
 #include "support/temp_dir.h"
@@ -69,6 +70,45 @@ TEST_P(IoBackendTest, ErrorsComeBackAsNegativeErrno) {
   char buf[16];
   io_->Read(-1, buf, sizeof(buf), 0, [&](ssize_t n) { result.set_value(n); });
   EXPECT_EQ(result.get_future().get(), -EBADF);
+}
+
+TEST_P(IoBackendTest, WriteBlockingWritesOnTheCallingThread) {
+  const std::string data(3000, 'w');
+  EXPECT_EQ(io_->WriteBlocking(fd_, data.data(), data.size(), 512),
+            static_cast<ssize_t>(data.size()));
+  std::string back(data.size(), '\0');
+  ASSERT_TRUE(ReadFully(*io_, fd_, back.data(), back.size(), 512, "read").ok());
+  EXPECT_EQ(back, data);
+  EXPECT_EQ(io_->WriteBlocking(-1, data.data(), data.size(), 0), -EBADF);
+}
+
+// A wrapper that does not override WriteBlocking (a fault-injecting one) still sees the
+// write: the default goes through Write.
+TEST_P(IoBackendTest, WriteBlockingByDefaultGoesThroughWrite) {
+  class Counting final : public IoBackend {
+   public:
+    explicit Counting(IoBackend& base) : base_(base) {}
+    void Read(int fd, void* buf, size_t len, uint64_t offset, Callback done) override {
+      base_.Read(fd, buf, len, offset, std::move(done));
+    }
+    void Write(int fd, const void* buf, size_t len, uint64_t offset, Callback done) override {
+      ++writes;
+      base_.Write(fd, buf, len, offset + 1, std::move(done));  // shifted by one byte
+    }
+    void Sync(int fd, Callback done) override { base_.Sync(fd, std::move(done)); }
+    std::string_view Name() const override { return "counting"; }
+    int writes = 0;
+
+   private:
+    IoBackend& base_;
+  };
+  Counting counting(*io_);
+  const std::string data = "abcdef";
+  EXPECT_EQ(counting.WriteBlocking(fd_, data.data(), data.size(), 100), 6);
+  EXPECT_EQ(counting.writes, 1);
+  std::string back(data.size(), '\0');
+  ASSERT_TRUE(ReadFully(*io_, fd_, back.data(), back.size(), 101, "read").ok());
+  EXPECT_EQ(back, data);  // where the wrapper put it, not where the caller asked
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, IoBackendTest,

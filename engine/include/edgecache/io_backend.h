@@ -38,6 +38,13 @@ class IoBackend {
 
   virtual void Read(int fd, void* buf, size_t len, uint64_t offset, Callback done) = 0;
   virtual void Write(int fd, const void* buf, size_t len, uint64_t offset, Callback done) = 0;
+  // Write, done on the calling thread, which may block: returns what Write's callback would
+  // get. For callers that are themselves a worker (the store's group commit): a buffered
+  // write to a file goes through the page cache at once, and handing it to the backend's
+  // thread and back only added two thread hops (io_uring passes a buffered ext4 write to a
+  // kernel worker thread anyway). The default runs Write and waits for it; the shipped
+  // backends call pwrite(2).
+  virtual ssize_t WriteBlocking(int fd, const void* buf, size_t len, uint64_t offset);
   // fdatasync(fd).
   virtual void Sync(int fd, Callback done) = 0;
   // "io_uring" or "pread/pwrite" (a wrapper names what it wraps).

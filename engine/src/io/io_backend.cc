@@ -59,6 +59,12 @@ Status WriteFully(IoBackend& io, int fd, const void* buf, size_t len, uint64_t o
   return RunFully(io, true, fd, static_cast<char*>(const_cast<void*>(buf)), len, offset, what);
 }
 
+ssize_t IoBackend::WriteBlocking(int fd, const void* buf, size_t len, uint64_t offset) {
+  std::promise<ssize_t> result;
+  Write(fd, buf, len, offset, [&result](ssize_t n) { result.set_value(n); });
+  return result.get_future().get();
+}
+
 Status SyncFile(IoBackend& io, int fd, std::string_view what) {
   std::promise<ssize_t> result;
   io.Sync(fd, [&result](ssize_t n) { result.set_value(n); });

@@ -22,10 +22,11 @@ class PosixBackend final : public IoBackend {
   }
 
   void Write(int fd, const void* buf, size_t len, uint64_t offset, Callback done) override {
-    boost::asio::post(pool_, [=, done = std::move(done)] {
-      ssize_t n = ::pwrite(fd, buf, len, static_cast<off_t>(offset));
-      done(n < 0 ? -errno : n);
-    });
+    boost::asio::post(pool_, [=, done = std::move(done)] { done(Pwrite(fd, buf, len, offset)); });
+  }
+
+  ssize_t WriteBlocking(int fd, const void* buf, size_t len, uint64_t offset) override {
+    return Pwrite(fd, buf, len, offset);
   }
 
   void Sync(int fd, Callback done) override {
@@ -40,6 +41,14 @@ class PosixBackend final : public IoBackend {
 };
 
 }  // namespace
+
+ssize_t Pwrite(int fd, const void* buf, size_t len, uint64_t offset) {
+  for (;;) {
+    const ssize_t n = ::pwrite(fd, buf, len, static_cast<off_t>(offset));
+    if (n >= 0) return n;
+    if (errno != EINTR) return -errno;
+  }
+}
 
 std::unique_ptr<IoBackend> MakePosixBackend(int threads) {
   return std::make_unique<PosixBackend>(threads < 1 ? 1 : threads);

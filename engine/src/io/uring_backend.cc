@@ -8,6 +8,8 @@
 #include <mutex>
 #include <thread>
 
+#include "io/posix_backend.h"
+
 namespace edgecache::io {
 namespace {
 
@@ -49,6 +51,10 @@ class UringBackend final : public IoBackend {
     Submit(std::move(done), [&](io_uring_sqe* sqe) {
       io_uring_prep_write(sqe, fd, buf, static_cast<unsigned>(len), offset);
     });
+  }
+
+  ssize_t WriteBlocking(int fd, const void* buf, size_t len, uint64_t offset) override {
+    return Pwrite(fd, buf, len, offset);
   }
 
   void Sync(int fd, Callback done) override {
