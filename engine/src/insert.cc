@@ -87,6 +87,15 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
     done(Status::OK());
   }
 
+  Status AppendSome(std::string_view data, size_t* taken) {
+    *taken = 0;
+    std::lock_guard lock(mu_);
+    if (committing_) return Status::InvalidArgument("append after commit");
+    if (error_code_ != Status::Code::kOk) return Error();
+    *taken = data.size() - Fill(data).size();
+    return Status::OK();
+  }
+
   void Commit(DoneCallback done) {
     std::unique_lock lock(mu_);
     if (committing_) {
@@ -368,6 +377,9 @@ class InsertHandleImpl final : public InsertHandle {
 
   void AsyncAppend(std::string_view data, DoneCallback done) override {
     state_->Append(data, std::move(done));
+  }
+  Status AppendSome(std::string_view data, size_t* taken) override {
+    return state_->AppendSome(data, taken);
   }
   void AsyncCommit(DoneCallback done) override { state_->Commit(std::move(done)); }
   uint64_t size() const override { return state_->size(); }

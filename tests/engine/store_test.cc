@@ -117,6 +117,35 @@ TEST_F(StoreTest, AsyncReadReturnsAtMostOneChunk) {
   EXPECT_EQ(got.get_future().get(), body.substr(10000, 16384 - 10000));
 }
 
+// AppendSome takes what the chunk buffers hold without waiting: all of a small body, and of
+// a large one at most two chunks (one being written, one filling); the rest is appended
+// as usual, and the object is whole.
+TEST_F(StoreTest, AppendSomeTakesWhatFitsWithoutWaiting) {
+  std::unique_ptr<InsertHandle> insert;
+  ASSERT_TRUE(store_->BeginInsert({"h/some-small", ""}, {}, &insert).ok());
+  const std::string small = Body(6, 700);
+  size_t taken = 0;
+  ASSERT_TRUE(insert->AppendSome(small, &taken).ok());
+  EXPECT_EQ(taken, small.size());
+  ASSERT_TRUE(insert->Commit().ok());
+  EXPECT_EQ(insert->AppendSome(small, &taken).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(taken, 0u);
+
+  const size_t chunk = SmallOptions().chunk_bytes;
+  const std::string large = Body(7, 5 * chunk + 123);
+  ASSERT_TRUE(store_->BeginInsert({"h/some-large", ""}, {}, &insert).ok());
+  ASSERT_TRUE(insert->AppendSome(large, &taken).ok());
+  EXPECT_EQ(taken, 2 * chunk);
+  ASSERT_TRUE(insert->Append(std::string_view(large).substr(taken)).ok());
+  ASSERT_TRUE(insert->Commit().ok());
+
+  std::string got;
+  ASSERT_TRUE(Get(*store_, {"h/some-small", ""}, &got).ok());
+  EXPECT_EQ(got, small);
+  ASSERT_TRUE(Get(*store_, {"h/some-large", ""}, &got).ok());
+  EXPECT_EQ(got, large);
+}
+
 TEST_F(StoreTest, NothingVisibleBeforeCommitAndAbortDiscards) {
   std::unique_ptr<InsertHandle> insert;
   ASSERT_TRUE(store_->BeginInsert({"h/pending", ""}, {}, &insert).ok());

@@ -53,6 +53,13 @@ class InsertHandle {
   // it may run inline. REQUIRES: the previous AsyncAppend's done has run; not committed.
   virtual void AsyncAppend(std::string_view data, DoneCallback done) = 0;
 
+  // Adds as much of `data` as the insert takes without waiting for a write (all of it
+  // unless both chunk buffers are busy) and sets `*taken` to that many bytes; the rest
+  // goes through AsyncAppend. Never blocks and runs no callback, so a caller on an event
+  // loop saves AsyncAppend's round trip through it. Errors (and `*taken` = 0) as
+  // AsyncAppend's. REQUIRES: as AsyncAppend's.
+  virtual Status AppendSome(std::string_view data, size_t* taken) = 0;
+
   // Writes what is buffered, waits for every write (and a sync under SyncPolicy::kCommit),
   // then publishes the index entry. Errors: NoSpace (disk full), IOError, Aborted (the
   // object was purged or its segment reclaimed while it was being written; nothing was

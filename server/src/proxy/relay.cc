@@ -450,7 +450,14 @@ asio::awaitable<bool> Proxy::Fill(Exchange& x, Upstream& up, Relaying& r, Broadc
   };
   auto append = [&](std::string_view data) -> asio::awaitable<void> {
     if (!insert) co_return;
-    auto [append_status] = co_await async_append(*insert, data, executor, kToken);
+    // What the buffers take at once needs no trip through the event loop (a small body:
+    // all of it); the rest waits for a chunk write.
+    size_t taken = 0;
+    Status append_status = insert->AppendSome(data, &taken);
+    if (append_status.ok() && taken < data.size()) {
+      std::tie(append_status) =
+          co_await async_append(*insert, data.substr(taken), executor, kToken);
+    }
     if (!append_status.ok()) {
       store_failed(append_status);
     } else if (up.received > x.config().max_object_bytes) {
