@@ -21,19 +21,32 @@ OriginPool::~OriginPool() {
   for (auto& [origin, session] : sessions_) SSL_SESSION_free(session);
 }
 
-OriginPool::Key OriginPool::KeyFor(const asio::any_io_executor& executor,
-                                   const config::OriginUrl& origin) {
-  return {&asio::query(executor, asio::execution::context), origin.ToString() + " " + origin.sni};
+OriginPool::KeyView OriginPool::KeyFor(const asio::any_io_executor& executor,
+                                       const config::OriginUrl& origin) {
+  return {&asio::query(executor, asio::execution::context), origin.host, origin.port, origin.tls,
+          origin.sni};
+}
+
+std::vector<std::unique_ptr<net::Stream>>& OriginPool::IdleFor(const KeyView& key) {
+  auto it = idle_.find(key);
+  if (it == idle_.end()) {
+    const auto& [context, host, port, tls, sni] = key;
+    it = idle_.try_emplace(Key{context, std::string(host), port, tls, std::string(sni)}).first;
+  }
+  return it->second;
+}
+
+std::string OriginPool::SessionName(const config::OriginUrl& origin) {
+  return origin.ToString() + " " + origin.sni;
 }
 
 asio::awaitable<Connection> OriginPool::Acquire(const config::OriginUrl& origin,
                                                 std::chrono::milliseconds connect_timeout,
                                                 bool fresh) {
   const asio::any_io_executor executor = co_await asio::this_coro::executor;
-  const Key key = KeyFor(executor, origin);
   if (!fresh) {
     std::lock_guard lock(mu_);
-    auto& idle = idle_[key];
+    auto& idle = IdleFor(KeyFor(executor, origin));
     while (!idle.empty()) {
       std::unique_ptr<net::Stream> stream = std::move(idle.back());
       idle.pop_back();
@@ -66,7 +79,7 @@ asio::awaitable<Connection> OriginPool::Acquire(const config::OriginUrl& origin,
     stream->tls_stream().set_verify_callback(ssl::host_name_verification(name));
     {
       std::lock_guard lock(mu_);
-      if (auto it = sessions_.find(key.second); it != sessions_.end())
+      if (auto it = sessions_.find(SessionName(origin)); it != sessions_.end())
         SSL_set_session(handle, it->second);
     }
     auto [handshake_error] =
@@ -83,17 +96,16 @@ asio::awaitable<Connection> OriginPool::Acquire(const config::OriginUrl& origin,
 
 void OriginPool::Release(const config::OriginUrl& origin, std::unique_ptr<net::Stream> stream) {
   stream->expires_never();
-  const Key key = KeyFor(stream->get_executor(), origin);
   // The session after a whole exchange: a TLS 1.3 server's tickets have arrived by then.
   SSL_SESSION* session =
       stream->tls() ? SSL_get1_session(stream->tls_stream().native_handle()) : nullptr;
   std::lock_guard lock(mu_);
   if (session != nullptr) {
-    SSL_SESSION*& slot = sessions_[key.second];
+    SSL_SESSION*& slot = sessions_[SessionName(origin)];
     if (slot != nullptr) SSL_SESSION_free(slot);
     slot = session;
   }
-  auto& idle = idle_[key];
+  auto& idle = IdleFor(KeyFor(stream->get_executor(), origin));
   if (idle.size() < max_idle_) idle.push_back(std::move(stream));
 }
 

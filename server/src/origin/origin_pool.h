@@ -25,6 +25,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "config/config.h"
@@ -60,13 +63,23 @@ class OriginPool {
   void Clear();
 
  private:
-  using Key = std::pair<const boost::asio::execution_context*, std::string>;
-  static Key KeyFor(const boost::asio::any_io_executor& executor, const config::OriginUrl& origin);
+  // The I/O context, then the origin's host, port, TLS and SNI name. Looked up through a
+  // KeyView, with no string built per request.
+  using Key =
+      std::tuple<const boost::asio::execution_context*, std::string, uint16_t, bool, std::string>;
+  using KeyView = std::tuple<const boost::asio::execution_context*, std::string_view, uint16_t,
+                             bool, std::string_view>;
+  static KeyView KeyFor(const boost::asio::any_io_executor& executor,
+                        const config::OriginUrl& origin);
+  // The idle connections kept for `key`, made on first use.
+  std::vector<std::unique_ptr<net::Stream>>& IdleFor(const KeyView& key);  // REQUIRES: mu_
+  // Which TLS session an origin resumes.
+  static std::string SessionName(const config::OriginUrl& origin);
 
   const std::shared_ptr<boost::asio::ssl::context> tls_;
   const size_t max_idle_;
   std::mutex mu_;
-  std::map<Key, std::vector<std::unique_ptr<net::Stream>>> idle_;  // GUARDED_BY(mu_)
+  std::map<Key, std::vector<std::unique_ptr<net::Stream>>, std::less<>> idle_;  // GUARDED_BY(mu_)
   // The last TLS session of each origin, offered for resumption (SSL_SESSION*, owned).
   std::map<std::string, SSL_SESSION*> sessions_;  // GUARDED_BY(mu_)
 };
