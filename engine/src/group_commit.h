@@ -8,10 +8,10 @@
 // IoBackend::WriteBlocking), one sync under SyncPolicy::kCommit, then one index write batch
 // for their entries (Publisher::PublishAll). While a batch is being written the next one
 // fills, so the cost of a write, an index write and the thread hand-offs is shared by
-// every insert of a batch. On one core that alone forms few
-// batches: the workers run as soon as an insert wakes them. options.commit_window_us makes
-// a batch wait, while inserts keep coming, until one window after the previous batch's
-// write began (or until it is full); an insert after a quiet spell is written at once.
+// every insert of a batch. On one core that alone forms few batches: the workers run as
+// soon as an insert wakes them. options.commit_window_us makes a batch wait, while inserts
+// keep coming, until one window after the previous batch's write began (or until it is
+// full); an insert after a quiet spell is written at once.
 //
 // Each record stays a complete chunk record (format/record.h), so a segment holds the same
 // bytes as if the inserts had been written one by one.

@@ -6,9 +6,9 @@
 // refuses it. Tests wrap a backend to inject faults (EIO, ENOSPC, torn writes).
 //
 // Contract:
-//  * Operations are asynchronous: the call only submits, and `done` runs later on a thread
-//    owned by the backend (never inline in the submitting call), with the number of bytes
-//    transferred (>= 0) or a negative errno.
+//  * Operations are asynchronous (but WriteBlocking): the call only submits, and `done` runs
+//    later on a thread owned by the backend (never inline in the submitting call), with the
+//    number of bytes transferred (>= 0) or a negative errno.
 //  * A short read or write is reported as such; the engine treats it as an error.
 //  * The caller keeps `buf` alive and untouched until `done` runs, and keeps `fd` open.
 //  * `done` must be quick and must not block: post longer work elsewhere.
