@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 
+#include "edgecache/thread_name.h"
 #include "format/coding.h"
 #include "format/index_layout.h"
 #include "format/record.h"
@@ -35,6 +36,7 @@ StoreImpl::StoreImpl(const StoreOptions& options, std::string dir)
       workers_(static_cast<size_t>(options.worker_threads)) {}
 
 Status StoreImpl::Init() {
+  NamePoolThreads(workers_, static_cast<size_t>(options_.worker_threads), "ec-store-");
   Status s = StoreDir::Open(options_, dir_, &dir_lock_);
   if (!s.ok()) return s;
 
@@ -116,7 +118,10 @@ Status StoreImpl::Init() {
       .probation = probation_.get(),
   });
 
-  maintenance_ = std::thread([this] { MaintenanceLoop(); });
+  maintenance_ = std::thread([this] {
+    NameThisThread("ec-maintain");
+    MaintenanceLoop();
+  });
   if (!options_.read_only) {
     for (uint64_t id : dead) Enqueue([this, id] { CleanupSegment(id); });
     for (const purge::Rule& rule : loaded_rules) Enqueue([this, rule] { purger_->Cleanup(rule); });

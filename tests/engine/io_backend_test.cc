@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <future>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -121,6 +124,29 @@ TEST(IoBackendAutoTest, AutoAlwaysGivesABackend) {
   std::unique_ptr<IoBackend> io;
   ASSERT_TRUE(MakeIoBackend(IoBackendKind::kAuto, 1, &io).ok());
   EXPECT_TRUE(io->Name() == "io_uring" || io->Name() == "pread/pwrite");
+}
+
+// The pread/pwrite pool's threads are named one each ("ec-io-0" …), as `top -H` shows them.
+TEST(IoBackendPosixTest, PoolThreadsAreNamedOneEach) {
+  auto names = [] {
+    std::multiset<std::string> out;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+      std::ifstream in(task.path() / "comm");
+      std::string name;
+      std::getline(in, name);
+      out.insert(name);
+    }
+    return out;
+  };
+  std::unique_ptr<IoBackend> io;
+  ASSERT_TRUE(MakeIoBackend(IoBackendKind::kPosix, 3, &io).ok());
+  const std::multiset<std::string> named = names();
+  EXPECT_EQ(named.count("ec-io-0"), 1u);
+  EXPECT_EQ(named.count("ec-io-1"), 1u);
+  EXPECT_EQ(named.count("ec-io-2"), 1u);
+  EXPECT_EQ(named.count("ec-io-3"), 0u);
+  io.reset();
+  EXPECT_EQ(names().count("ec-io-0"), 0u);  // joined
 }
 
 }  // namespace

@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <boost/json.hpp>
+#include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "edgecache/store.h"
@@ -1147,6 +1149,30 @@ TEST(ProxyConfigTest, VersionAndHowTheBuildWasMade) {
     EXPECT_NE(details.find(field), std::string::npos) << field << " missing in\n" << details;
   }
   EXPECT_EQ(WEXITSTATUS(verbose.Wait(std::chrono::seconds(20))), 0);
+}
+
+// Operators tell a node's threads apart in `top -H`, `ps -L` and perf by their names; the
+// main thread keeps the binary's, which is the process's name for `ps` and `pkill`.
+TEST_F(ProxyTest, ThreadsCarryTheirRoleInTheirNames) {
+  const std::string task_dir = "/proc/" + std::to_string(node_->pid()) + "/task";
+  std::multiset<std::string> names;
+  std::string main_name;
+  for (const auto& task : std::filesystem::directory_iterator(task_dir)) {
+    std::ifstream in(task.path() / "comm");
+    std::string name;
+    std::getline(in, name);
+    names.insert(name);
+    if (task.path().filename() == std::to_string(node_->pid())) main_name = name;
+  }
+  EXPECT_EQ(main_name, "edgecache");
+  // --threads 2: the main thread is the first network thread.
+  EXPECT_EQ(names.count("ec-net-1"), 1u);
+  EXPECT_EQ(names.count("ec-net-2"), 0u);
+  EXPECT_EQ(names.count("ec-store-0"), 1u);
+  EXPECT_EQ(names.count("ec-store-1"), 1u);
+  EXPECT_EQ(names.count("ec-maintain"), 1u);
+  EXPECT_EQ(names.count("ec-admin-0"), 1u);
+  EXPECT_EQ(names.count("ec-admin-1"), 1u);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "edgecache/thread_name.h"
 #include "format/index_layout.h"
 #include "index/index_db.h"
 #include "store_internal.h"
@@ -140,7 +141,10 @@ EntryTable::EntryTable(std::unique_ptr<IndexDb> db, const StoreOptions& options,
   if (const uint64_t bytes = PresenceFilterBytes(options); bytes > 0) {
     presence_ = std::make_unique<PresenceFilter>(bytes);
     if (presence_->mapped()) {
-      filler_ = std::thread([this] { FillPresence(); });
+      filler_ = std::thread([this] {
+        NameThisThread("ec-presence");
+        FillPresence();
+      });
     } else {
       spdlog::warn(
           "index {}: no memory for a presence filter of {} bytes (every lookup reads "

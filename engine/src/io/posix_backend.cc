@@ -6,12 +6,16 @@
 #include <boost/asio/thread_pool.hpp>
 #include <cerrno>
 
+#include "edgecache/thread_name.h"
+
 namespace edgecache::io {
 namespace {
 
 class PosixBackend final : public IoBackend {
  public:
-  explicit PosixBackend(int threads) : pool_(static_cast<size_t>(threads)) {}
+  explicit PosixBackend(int threads) : pool_(static_cast<size_t>(threads)) {
+    NamePoolThreads(pool_, static_cast<size_t>(threads), "ec-io-");
+  }
   ~PosixBackend() override { pool_.join(); }
 
   void Read(int fd, void* buf, size_t len, uint64_t offset, Callback done) override {

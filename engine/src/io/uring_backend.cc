@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "edgecache/thread_name.h"
 #include "io/posix_backend.h"
 
 namespace edgecache::io {
@@ -22,7 +23,10 @@ class UringBackend final : public IoBackend {
     if (rc < 0)
       return Status::NotSupported(std::string("io_uring_queue_init: ") + std::strerror(-rc));
     started_ = true;
-    reaper_ = std::thread([this] { Reap(); });
+    reaper_ = std::thread([this] {
+      NameThisThread("ec-io-reap");
+      Reap();
+    });
     return Status::OK();
   }
 

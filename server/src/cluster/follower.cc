@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 
+#include "edgecache/thread_name.h"
+
 namespace edgecache::cluster {
 namespace {
 
@@ -236,7 +238,12 @@ Status Follower::CatchUp(std::chrono::milliseconds deadline) {
 
 void Follower::Start() {
   std::lock_guard lock(mu_);
-  if (!stopping_) thread_ = std::thread([this] { Run(); });
+  if (!stopping_) {
+    thread_ = std::thread([this] {
+      NameThisThread("ec-purge-log");
+      Run();
+    });
+  }
 }
 
 void Follower::Run() {

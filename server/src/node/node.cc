@@ -24,6 +24,7 @@
 #include <cstring>
 #include <thread>
 
+#include "edgecache/thread_name.h"
 #include "http/headers.h"
 #include "http/request_body.h"
 #include "net/tls.h"
@@ -181,6 +182,7 @@ Status Node::Start() {
         live_, *store_, metrics_, std::move(bound_listeners), [this] { return Reload(); },
         [this] { proxy_->SettleBackgroundCommits(); });
     admin_pool_ = std::make_unique<asio::thread_pool>(2);
+    NamePoolThreads(*admin_pool_, 2, "ec-admin-");
     config::Endpoint shown = *config->admin;
     if (!config->admin->unix_path.empty()) {
       admin_unix_ = std::make_unique<UnixAcceptor>(*ios_[0]);
@@ -232,6 +234,7 @@ void Node::Run() {
     NotifySystemd("STATUS=applying the purges missed while down");
     const auto wait = std::chrono::milliseconds(live_.Get()->catch_up_ms);
     catch_up_ = std::thread([this, wait, serve_clients, &first] {
+      NameThisThread("ec-catch-up");
       Status s = follower_->CatchUp(wait);
       if (s.IsAborted()) return;  // stopping
       if (!s.ok())
@@ -245,7 +248,14 @@ void Node::Run() {
     });
   }
   std::vector<std::thread> pool;
-  for (size_t i = 1; i < ios_.size(); ++i) pool.emplace_back([this, i] { ios_[i]->run(); });
+  // The first network thread is the main one, and keeps the binary's name
+  // (edgecache/thread_name.h).
+  for (size_t i = 1; i < ios_.size(); ++i) {
+    pool.emplace_back([this, i] {
+      NameThisThread("ec-net-" + std::to_string(i));
+      ios_[i]->run();
+    });
+  }
   first.run();
   for (auto& t : pool) t.join();
   // Commits of responses already sent finish while the io_contexts they wake requests on
