@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <boost/json.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -1154,15 +1155,24 @@ TEST(ProxyConfigTest, VersionAndHowTheBuildWasMade) {
 // Operators tell a node's threads apart in `top -H`, `ps -L` and perf by their names; the
 // main thread keeps the binary's, which is the process's name for `ps` and `pkill`.
 TEST_F(ProxyTest, ThreadsCarryTheirRoleInTheirNames) {
-  const std::string task_dir = "/proc/" + std::to_string(node_->pid()) + "/task";
+  const std::string pid = std::to_string(node_->pid());
   std::multiset<std::string> names;
   std::string main_name;
-  for (const auto& task : std::filesystem::directory_iterator(task_dir)) {
-    std::ifstream in(task.path() / "comm");
-    std::string name;
-    std::getline(in, name);
-    names.insert(name);
-    if (task.path().filename() == std::to_string(node_->pid())) main_name = name;
+  auto read_names = [&] {
+    names.clear();
+    for (const auto& task : std::filesystem::directory_iterator("/proc/" + pid + "/task")) {
+      std::ifstream in(task.path() / "comm");
+      std::string name;
+      std::getline(in, name);
+      names.insert(name);
+      if (task.path().filename() == pid) main_name = name;
+    }
+  };
+  // The node listens before its other network threads are started: give them a moment.
+  for (int i = 0; i < 100; ++i) {
+    read_names();
+    if (names.count("ec-net-1") > 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_EQ(main_name, "edgecache");
   // --threads 2: the main thread is the first network thread.
