@@ -15,6 +15,7 @@
 //
 // EDGECACHE_CRASH_ROUNDS overrides the number of rounds (default 12).
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -114,6 +115,14 @@ void RunCrashRounds(SyncPolicy sync, Admission admission = Admission::kAll) {
       WriterChild(dir, sync, admission, fds[1], round, attempted);
     }
     ::close(fds[1]);
+    // Bounded: a writer stuck opening the store fails the round here, with the round named,
+    // instead of the whole test hanging until ctest's timeout.
+    pollfd ready{fds[0], POLLIN, 0};
+    if (::poll(&ready, 1, 120000) != 1) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      FAIL() << "round " << round << ": the writer did not open the store within 120 s";
+    }
     Ack opened{};
     ASSERT_EQ(::read(fds[0], &opened, sizeof(opened)), static_cast<ssize_t>(sizeof(opened)))
         << "the writer did not open the store";
