@@ -17,8 +17,9 @@ namespace fs = std::filesystem;
 constexpr char kMarkerFile[] = "EDGECACHE";
 constexpr char kLockFile[] = "LOCK";
 
-// Reads the marker of an existing store, or checks that a new one may be created here.
-Status CheckMarker(const std::string& dir, bool* exists) {
+// Reads the marker of an existing store (its format version in *version), or checks that a
+// new one may be created here.
+Status CheckMarker(const std::string& dir, bool* exists, uint32_t* version) {
   std::string marker = dir + "/" + kMarkerFile;
   std::ifstream in(marker);
   if (!in) {
@@ -33,25 +34,35 @@ Status CheckMarker(const std::string& dir, bool* exists) {
   }
   *exists = true;
   std::string magic, word;
-  uint32_t version = 0;
-  in >> magic >> word >> version;
+  in >> magic >> word >> *version;
   if (magic != "edgecache-store" || word != "format") {
     return Status::Corruption(marker + " is not an edgecache store marker");
   }
-  if (version != format::kStoreFormatVersion) {
-    return Status::Incompatible("store " + dir + " has format version " + std::to_string(version) +
-                                "; this build reads version " +
+  if (*version < format::kOldestStoreFormatVersion || *version > format::kStoreFormatVersion) {
+    return Status::Incompatible("store " + dir + " has format version " + std::to_string(*version) +
+                                "; this build reads versions " +
+                                std::to_string(format::kOldestStoreFormatVersion) + " to " +
                                 std::to_string(format::kStoreFormatVersion));
   }
   return Status::OK();
 }
 
+// Replaces the marker whole (a crash leaves the old one or the new one).
 Status WriteMarker(const std::string& dir) {
-  std::string marker = dir + "/" + kMarkerFile;
-  std::ofstream out(marker, std::ios::trunc);
-  out << "edgecache-store format " << format::kStoreFormatVersion << "\n";
-  out.close();
-  if (!out) return Status::IOError("cannot write " + marker);
+  const std::string marker = dir + "/" + kMarkerFile;
+  const std::string temp = marker + ".tmp";
+  const std::string text =
+      "edgecache-store format " + std::to_string(format::kStoreFormatVersion) + "\n";
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno(errno, "create " + temp);
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                       ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!written) return Status::FromErrno(err, "write " + temp);
+  if (::rename(temp.c_str(), marker.c_str()) != 0) {
+    return Status::FromErrno(errno, "rename " + temp);
+  }
   return Status::OK();
 }
 
@@ -68,7 +79,8 @@ Status StoreDir::Open(const StoreOptions& options, const std::string& dir,
     if (ec) return Status::IOError("create " + dir + ": " + ec.message());
   }
   bool exists = false;
-  Status s = CheckMarker(dir, &exists);
+  uint32_t version = 0;
+  Status s = CheckMarker(dir, &exists, &version);
   if (!s.ok()) return s;
   if (!exists && options.read_only) return Status::NotFound("no store at " + dir);
 
@@ -97,7 +109,9 @@ Status StoreDir::Open(const StoreOptions& options, const std::string& dir,
       return Status::FromErrno(errno, "write " + lock_path);
     }
   }
-  if (!exists) {
+  // A store of an older format is marked with this one once opened for writing, as it may
+  // then hold keys the older builds do not read (docs/storage-format.md).
+  if (!exists || (version < format::kStoreFormatVersion && !options.read_only)) {
     s = WriteMarker(dir);
     if (!s.ok()) return s;
   }

@@ -192,8 +192,17 @@ Status StoreImpl::LoadMeta() {
     // and could overwrite the live counts with a snapshot's.
     clean_open_ = counts_valid_ = true;
   } else if (value.size() != 4 ||
-             format::DecodeFixed32(value.data()) != format::kStoreFormatVersion) {
+             format::DecodeFixed32(value.data()) < format::kOldestStoreFormatVersion ||
+             format::DecodeFixed32(value.data()) > format::kStoreFormatVersion) {
     return Status::Incompatible("index of " + dir_ + " has another format version");
+  } else if (format::DecodeFixed32(value.data()) < format::kStoreFormatVersion &&
+             !options_.read_only) {
+    // Upgraded in place: the older layout is read as it is (see the marker, StoreDir).
+    std::string v;
+    format::PutFixed32(&v, format::kStoreFormatVersion);
+    s = table_->Put(Family::kMeta, format::kMetaFormatVersion, v, /*sync=*/true,
+                    "record format version");
+    if (!s.ok()) return s;
   }
 
   s = clock_->Load();
@@ -424,12 +433,7 @@ void StoreImpl::PublishRun(std::vector<ObjectInfo>& infos,
     if (s.ok()) s = VaryRecorded(info, &vary_recorded);
     if (!s.ok()) continue;
     batch.PutEntry(entry_keys[i], info, found ? &old : nullptr, vary_recorded);
-    uint64_t last_segment = 0;
-    for (const BodyExtent& e : info.extents) {
-      if (e.segment == last_segment) continue;
-      last_segment = e.segment;
-      batch.AddSegmentMember(e.segment, entry_keys[i]);
-    }
+    batch.AddSegmentMembers(entry_keys[i], info.extents);
     if (found) replaced[i - begin] = std::move(old);
     any = true;
   }
@@ -707,11 +711,10 @@ void StoreImpl::MaintenanceLoop() {
 }
 
 void StoreImpl::CleanupSegment(uint64_t segment) {
-  const std::string prefix = format::SegmentMemberPrefix(segment);
   bool stopped = false;
-  Status s = table_->Scan(Family::kSegments, prefix, [&](std::string_view key, std::string_view) {
+  Status s = table_->ScanSegmentMembers(segment, [&](std::string_view member) {
     if (closing_) return !(stopped = true);  // the segment record stays; Open resumes
-    const std::string entry_key(key.substr(prefix.size()));
+    const std::string entry_key(member);
     std::lock_guard stripe(table_->Stripe(entry_key));
     ObjectInfo info;
     bool found = false;

@@ -2,8 +2,13 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "edgecache/store.h"
+#include "format/coding.h"
+#include "format/index_layout.h"
+#include "index/entry_table.h"
 #include "support/store_util.h"
 #include "support/temp_dir.h"
 
@@ -70,6 +75,103 @@ TEST(EvictionTest, ThreeTimesCapacityStaysUnderBudget) {
   std::string body;
   ASSERT_TRUE(testing::Get(*store, {"e/" + std::to_string(kObjects - 1), ""}, &body).ok());
   EXPECT_EQ(body, Body(kObjects - 1, kSize));
+}
+
+// Rewrites a closed store the way format version 1 wrote it: one member key per entry
+// instead of one per batch, and version 1 in the marker and the index.
+void MakeFormatVersion1(const std::string& dir) {
+  std::unique_ptr<index::EntryTable> table;
+  ASSERT_TRUE(index::EntryTable::Open(SmallOptions(), dir + "/index", &table).ok());
+  std::vector<std::pair<std::string, std::string>> batches;
+  ASSERT_TRUE(table
+                  ->Scan(index::Family::kSegments, "M",
+                         [&](std::string_view key, std::string_view value) {
+                           batches.emplace_back(key, value);
+                           return true;
+                         })
+                  .ok());
+  ASSERT_FALSE(batches.empty());
+  for (const auto& [key, value] : batches) {
+    const uint64_t segment = format::DecodeBigEndian64(key.data() + 1);
+    std::vector<std::string_view> members;
+    ASSERT_TRUE(format::DecodeSegmentBatch(value, &members));
+    for (std::string_view member : members) {
+      ASSERT_TRUE(table
+                      ->Put(index::Family::kSegments, format::SegmentMemberKey(segment, member), "",
+                            false, "v1 member")
+                      .ok());
+    }
+    ASSERT_TRUE(table->Delete(index::Family::kSegments, key, false, "batch").ok());
+  }
+  std::string v1;
+  format::PutFixed32(&v1, 1);
+  ASSERT_TRUE(table->Put(index::Family::kMeta, format::kMetaFormatVersion, v1, true, "v1").ok());
+  table.reset();
+  std::ofstream(dir + "/EDGECACHE") << "edgecache-store format 1\n";
+}
+
+std::string Marker(const std::string& dir) {
+  std::stringstream text;
+  text << std::ifstream(dir + "/EDGECACHE").rdbuf();
+  return text.str();
+}
+
+TEST(EvictionTest, AStoreOfFormatVersion1IsUpgradedAndItsEntriesStillEvicted) {
+  TempDir dir;
+  const uint64_t capacity = 4ull << 20;
+  constexpr size_t kSize = 50000;
+  ObjectMeta meta;
+  meta.tags = {"all"};
+  {
+    std::unique_ptr<Store> store;
+    ASSERT_TRUE(Store::Open(SmallOptions(capacity), dir.Sub("s"), &store).ok());
+    for (int i = 0; i < 40; ++i) {
+      ASSERT_TRUE(Put(*store, {"old/" + std::to_string(i), ""}, Body(i, kSize), meta).ok());
+    }
+  }
+  MakeFormatVersion1(dir.Sub("s"));
+  // Read-only, it is read as it is and left at version 1.
+  {
+    StoreOptions ro = SmallOptions(capacity);
+    ro.read_only = true;
+    std::unique_ptr<Store> store;
+    ASSERT_TRUE(Store::Open(ro, dir.Sub("s"), &store).ok());
+    std::string body;
+    ASSERT_TRUE(testing::Get(*store, {"old/7", ""}, &body).ok());
+    EXPECT_EQ(body, Body(7, kSize));
+  }
+  EXPECT_EQ(Marker(dir.Sub("s")), "edgecache-store format 1\n");
+
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(Store::Open(SmallOptions(capacity), dir.Sub("s"), &store).ok());
+  EXPECT_EQ(Marker(dir.Sub("s")),
+            "edgecache-store format " + std::to_string(format::kStoreFormatVersion) + "\n");
+  std::string body;
+  ASSERT_TRUE(testing::Get(*store, {"old/7", ""}, &body).ok());
+  EXPECT_EQ(body, Body(7, kSize));
+  // Three times the capacity more: the segments written by version 1 are reclaimed, and
+  // their entries, found through the old member keys, leave the index with their tag keys.
+  for (int i = 0; i < 240; ++i) {
+    ASSERT_TRUE(Put(*store, {"new/" + std::to_string(i), ""}, Body(i, kSize), meta).ok());
+  }
+  store->WaitForBackgroundWork();
+  // All gone but old/7, which was read and may have been re-inserted (found through the old
+  // member keys as well) before its segment went.
+  for (int i = 0; i < 40; ++i) {
+    Status s = testing::Get(*store, {"old/" + std::to_string(i), ""}, &body);
+    if (i == 7 && s.ok()) {
+      EXPECT_EQ(body, Body(7, kSize));
+    } else {
+      EXPECT_TRUE(s.IsNotFound()) << i << " " << s.ToString();
+    }
+  }
+  std::vector<ObjectInfo> listed;
+  ASSERT_TRUE(store->List({.tag = "all", .limit = 100000}, &listed).ok());
+  EXPECT_EQ(listed.size(), store->Counters().objects);
+  for (const ObjectInfo& info : listed) {
+    EXPECT_TRUE(info.key.primary.rfind("new/", 0) == 0 || info.key.primary == "old/7")
+        << info.key.primary;
+  }
 }
 
 TEST(EvictionTest, ObjectLargerThanASegmentSpansSegments) {

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "edgecache/store.h"
+#include "format/index_layout.h"
 #include "support/store_util.h"
 #include "support/temp_dir.h"
 
@@ -89,7 +90,10 @@ TEST(StoreOpenTest, OtherFormatVersionIsIncompatibleAndUntouched) {
   EXPECT_EQ(s.code(), Status::Code::kIncompatible) << s.ToString();
   EXPECT_NE(s.message().find("999"), std::string::npos);
   // Nothing was destroyed: with the right marker back, the object is still there.
-  { std::ofstream(dir.Sub("s/EDGECACHE")) << "edgecache-store format 1\n"; }
+  {
+    std::ofstream(dir.Sub("s/EDGECACHE"))
+        << "edgecache-store format " << format::kStoreFormatVersion << "\n";
+  }
   ASSERT_TRUE(Store::Open(SmallOptions(), dir.Sub("s"), &store).ok());
   std::string body;
   ASSERT_TRUE(testing::Get(*store, {"h/a", ""}, &body).ok());

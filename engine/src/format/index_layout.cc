@@ -60,6 +60,36 @@ std::string SegmentRecordKey(uint64_t segment) {
   return out;
 }
 
+std::string SegmentBatchPrefix(uint64_t segment) {
+  std::string out(1, 'M');
+  PutBigEndian64(&out, segment);
+  return out;
+}
+
+std::string SegmentBatchKey(uint64_t segment, uint64_t offset) {
+  std::string out = SegmentBatchPrefix(segment);
+  PutBigEndian64(&out, offset);
+  return out;
+}
+
+std::string EncodeSegmentBatch(const std::vector<std::string_view>& entry_keys) {
+  std::string out;
+  PutVarint64(&out, entry_keys.size());
+  for (std::string_view key : entry_keys) PutLengthPrefixed(&out, key);
+  return out;
+}
+
+bool DecodeSegmentBatch(std::string_view value, std::vector<std::string_view>* entry_keys) {
+  entry_keys->clear();
+  Decoder d(value);
+  const uint64_t n = d.Varint64();
+  for (uint64_t i = 0; d.ok() && i < n; ++i) {
+    std::string_view key = d.LengthPrefixed();
+    if (d.ok()) entry_keys->push_back(key);
+  }
+  return d.ok() && d.done();
+}
+
 std::string SegmentMemberPrefix(uint64_t segment) {
   std::string out(1, 'K');
   PutBigEndian64(&out, segment);

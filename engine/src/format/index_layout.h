@@ -7,13 +7,15 @@
 //   entries   EntryKey(key) -> EncodeEntry(info)
 //   vary      primary key -> Vary header names, '\n'-separated
 //   tags      tag '\0' EntryKey -> "" (purge and list by tag are prefix scans)
-//   segments  'S' id -> segment record; 'K' id EntryKey -> "" (entries with a chunk in the
-//             segment, so a reclaimed segment's entries are found without a full scan)
+//   segments  'S' id -> segment record; 'M' id offset -> the entry keys of one batch with a
+//             chunk in the segment (so a reclaimed segment's entries are found without a
+//             full scan); 'K' id EntryKey -> "" (one member per key: format version 1)
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "edgecache/object.h"
 #include "edgecache/status.h"
@@ -32,8 +34,11 @@ inline constexpr char kMetaCounters[] = "counters";
 inline constexpr char kMetaRulePrefix[] = "rule/";
 inline constexpr char kMetaLogPositionPrefix[] = "log/";  // + log name -> position
 
-// The format version of the whole store (index layout + segment records).
-inline constexpr uint32_t kStoreFormatVersion = 1;
+// The format version of the whole store (index layout + segment records). Version 2 added
+// the batch member keys ('M'); a store of version 1 is read as it is and marked version 2
+// when opened for writing.
+inline constexpr uint32_t kStoreFormatVersion = 2;
+inline constexpr uint32_t kOldestStoreFormatVersion = 1;
 // The largest chunk a body extent can hold: StoreOptions caps chunk_bytes at a quarter of
 // segment_bytes, which is at most 4 GiB.
 inline constexpr uint64_t kMaxChunkBytes = 1ull << 30;
@@ -55,9 +60,17 @@ std::string TagKeyPrefix(std::string_view tag);
 bool SplitTagKey(std::string_view tag_key, std::string_view* tag, std::string_view* entry_key);
 
 std::string SegmentRecordKey(uint64_t segment);
+inline constexpr char kSegmentRecordTag = 'S';
+// The entries written together into a segment: one key per batch, named by the offset of
+// the batch's first chunk (a segment's offsets are each written once, so keys never clash).
+std::string SegmentBatchKey(uint64_t segment, uint64_t offset);
+std::string SegmentBatchPrefix(uint64_t segment);
+std::string EncodeSegmentBatch(const std::vector<std::string_view>& entry_keys);
+// False when the value does not decode (`entry_keys` then holds what did).
+bool DecodeSegmentBatch(std::string_view value, std::vector<std::string_view>* entry_keys);
+// Format version 1: one key per member, the entry key after the prefix.
 std::string SegmentMemberKey(uint64_t segment, std::string_view entry_key);
 std::string SegmentMemberPrefix(uint64_t segment);
-inline constexpr char kSegmentRecordTag = 'S';
 
 std::string RuleKey(uint64_t seq);
 

@@ -112,11 +112,32 @@ void EntryTable::Batch::PutMeta(std::string_view key, std::string_view value) {
   batch_->Put(db_.meta, ToSlice(key), ToSlice(value));
 }
 
-void EntryTable::Batch::AddSegmentMember(uint64_t segment, std::string_view entry_key) {
-  batch_->Put(db_.segments, format::SegmentMemberKey(segment, entry_key), "");
+void EntryTable::Batch::AddSegmentMembers(std::string_view entry_key,
+                                          const std::vector<BodyExtent>& extents) {
+  for (size_t i = 0; i < extents.size(); ++i) {
+    const BodyExtent& e = extents[i];
+    Members& m = members_[e.segment];
+    m.first_offset = std::min<uint64_t>(m.first_offset, e.offset);
+    // Once per segment the entry has chunks in.
+    bool listed = false;
+    for (size_t j = 0; j < i && !listed; ++j) listed = extents[j].segment == e.segment;
+    if (!listed) m.entry_keys.emplace_back(entry_key);
+  }
+}
+
+void EntryTable::Batch::PutSegmentMembers() {
+  std::vector<std::string_view> keys;
+  for (const auto& [segment, m] : members_) {
+    keys.assign(m.entry_keys.begin(), m.entry_keys.end());
+    batch_->Put(db_.segments, format::SegmentBatchKey(segment, m.first_offset),
+                format::EncodeSegmentBatch(keys));
+  }
+  members_.clear();
 }
 
 void EntryTable::Batch::ForgetSegment(uint64_t segment) {
+  batch_->DeleteRange(db_.segments, format::SegmentBatchPrefix(segment),
+                      format::SegmentBatchPrefix(segment + 1));
   batch_->DeleteRange(db_.segments, format::SegmentMemberPrefix(segment),
                       format::SegmentMemberPrefix(segment + 1));
   batch_->Delete(db_.segments, format::SegmentRecordKey(segment));
@@ -316,6 +337,30 @@ Status EntryTable::Scan(Family family, std::string_view prefix, const Visitor& v
   return FromRocks(it->status(), "scan index");
 }
 
+Status EntryTable::ScanSegmentMembers(
+    uint64_t segment, const std::function<bool(std::string_view entry_key)>& visit) {
+  const std::string batches = format::SegmentBatchPrefix(segment);
+  std::vector<std::string_view> keys;
+  bool stopped = false;
+  Status s = Scan(Family::kSegments, batches, [&](std::string_view, std::string_view value) {
+    if (!format::DecodeSegmentBatch(value, &keys)) {
+      // The entries it lists are left in the index; a read of one fails its chunk's checks.
+      spdlog::warn("index {}: undecodable member list of segment {} ({} entries read)", path_,
+                   segment, keys.size());
+    }
+    for (std::string_view entry_key : keys) {
+      if (!visit(entry_key)) return !(stopped = true);
+    }
+    return true;
+  });
+  if (!s.ok() || stopped) return s;
+  // Stores of format version 1: one key per member.
+  const std::string members = format::SegmentMemberPrefix(segment);
+  return Scan(Family::kSegments, members, [&](std::string_view key, std::string_view) {
+    return visit(key.substr(members.size()));
+  });
+}
+
 Status EntryTable::Put(Family family, std::string_view key, std::string_view value, bool sync,
                        std::string_view what) {
   WillWrite(family, key);
@@ -332,6 +377,7 @@ Status EntryTable::Delete(Family family, std::string_view key, bool sync, std::s
 }
 
 Status EntryTable::Write(Batch& batch, bool sync, std::string_view what) {
+  batch.PutSegmentMembers();
   Status s = FromRocks(db_->db->Write(WriteOpts(sync), batch.batch_.get()), what);
   // Dropped whether or not the write went through: a failed write may be partly durable.
   for (const std::string& key : batch.written_) Drop(key);

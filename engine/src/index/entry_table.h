@@ -23,6 +23,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -87,17 +88,26 @@ class EntryTable {
     void DeleteTagKey(std::string_view tag_key);
     // A store metadata record (the default family): a purge rule, a log position.
     void PutMeta(std::string_view key, std::string_view value);
-    // Records that the entry has a chunk in `segment`.
-    void AddSegmentMember(uint64_t segment, std::string_view entry_key);
+    // Records that the entry has chunks in the segments of `extents`. The batch writes one
+    // member key per segment for all the entries it was given (a group commit's objects
+    // share one), named by the lowest offset among them.
+    void AddSegmentMembers(std::string_view entry_key, const std::vector<BodyExtent>& extents);
     // Forgets a reclaimed segment: its record and all its member keys.
     void ForgetSegment(uint64_t segment);
 
    private:
     friend class EntryTable;
+    struct Members {
+      uint64_t first_offset = UINT64_MAX;
+      std::vector<std::string> entry_keys;
+    };
+    void PutSegmentMembers();  // by Write, once
+
     const IndexDb& db_;
     PresenceFilter* const presence_;  // null without one
     std::unique_ptr<rocksdb::WriteBatch> batch_;
-    std::vector<std::string> written_;  // entry keys and primaries: dropped from the cache
+    std::vector<std::string> written_;     // entry keys and primaries: dropped from the cache
+    std::map<uint64_t, Members> members_;  // by segment
   };
 
   struct ScanOptions {
@@ -124,6 +134,10 @@ class EntryTable {
   // One raw value, as of `snapshot` when given.
   Status Get(Family family, std::string_view key, std::string* value, bool* found,
              const Snapshot* snapshot = nullptr);
+  // Visits the entry keys recorded as having a chunk in `segment` (both key forms; an entry
+  // may be visited more than once, and may since have moved or gone).
+  Status ScanSegmentMembers(uint64_t segment,
+                            const std::function<bool(std::string_view entry_key)>& visit);
   // Visits the keys of `family` that start with `prefix`.
   Status Scan(Family family, std::string_view prefix, const Visitor& visit,
               const ScanOptions& options);

@@ -10,33 +10,31 @@
 namespace edgecache::segment {
 
 uint64_t Reinserter::Run(uint64_t segment) {
-  const std::string prefix = format::SegmentMemberPrefix(segment);
   uint64_t budget = p_.options.segment_bytes / 2;
   uint64_t copied = 0;
-  Status scan =
-      p_.table.Scan(index::Family::kSegments, prefix, [&](std::string_view key, std::string_view) {
-        if (p_.closing || segment < p_.segments.min_live()) return false;  // too late
-        const std::string entry_key(key.substr(prefix.size()));
-        if (!p_.hits.TakeHit(entry_key)) return true;
-        ObjectInfo info;
-        bool found = false;
-        Status s = p_.table.GetEntry(entry_key, &info, &found);
-        if (!s.ok() || !found || !p_.servable(info) || info.body_length > budget) {
-          s.IgnoreError();  // gone, stale or too big: not worth a copy
-          return true;
-        }
-        std::vector<BodyExtent> extents;
-        bool swapped = false;
-        s = CopyBody(info, &extents);
-        if (s.ok()) s = Swap(entry_key, info, extents, &swapped);
-        if (!s.ok()) {
-          spdlog::warn("re-inserting a hot object failed: {}", s.ToString());
-          return false;
-        }
-        budget -= info.body_length;
-        copied += swapped ? 1 : 0;
-        return true;
-      });
+  Status scan = p_.table.ScanSegmentMembers(segment, [&](std::string_view member) {
+    if (p_.closing || segment < p_.segments.min_live()) return false;  // too late
+    const std::string entry_key(member);
+    if (!p_.hits.TakeHit(entry_key)) return true;
+    ObjectInfo info;
+    bool found = false;
+    Status s = p_.table.GetEntry(entry_key, &info, &found);
+    if (!s.ok() || !found || !p_.servable(info) || info.body_length > budget) {
+      s.IgnoreError();  // gone, stale or too big: not worth a copy
+      return true;
+    }
+    std::vector<BodyExtent> extents;
+    bool swapped = false;
+    s = CopyBody(info, &extents);
+    if (s.ok()) s = Swap(entry_key, info, extents, &swapped);
+    if (!s.ok()) {
+      spdlog::warn("re-inserting a hot object failed: {}", s.ToString());
+      return false;
+    }
+    budget -= info.body_length;
+    copied += swapped ? 1 : 0;
+    return true;
+  });
   if (!scan.ok()) spdlog::warn("re-insertion scan stopped: {}", scan.ToString());
   return copied;
 }
@@ -83,7 +81,7 @@ Status Reinserter::Swap(std::string_view entry_key, const ObjectInfo& info,
   current.extents = extents;
   index::EntryTable::Batch batch(p_.table);
   batch.RewriteEntry(entry_key, current);
-  for (const BodyExtent& e : extents) batch.AddSegmentMember(e.segment, entry_key);
+  batch.AddSegmentMembers(entry_key, extents);
   s = p_.table.Write(batch, p_.options.sync == SyncPolicy::kCommit, "re-insert entry");
   *swapped = s.ok();
   return s;
