@@ -6,7 +6,7 @@
 // segment is reclaimed whole (FIFO): the "oldest live segment" mark is persisted first,
 // then the file is unlinked. An index entry that points below the mark is dead, so
 // eviction takes effect at once; the entries themselves are dropped in the background
-// (the store's job, via the 'K' segment-member keys).
+// (the store's job, via the segment-member keys: EntryTable::ScanSegmentMembers).
 //
 // Bookkeeping lives in the index: 'S' records in the segments column family and the
 // min_live_segment meta key, written through the index::EntryTable this manager is given.
