@@ -7,12 +7,12 @@
 
 #include <atomic>
 #include <filesystem>
-#include <fstream>
 #include <future>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "support/process.h"
 #include "support/temp_dir.h"
 
 namespace edgecache {
@@ -128,16 +128,7 @@ TEST(IoBackendAutoTest, AutoAlwaysGivesABackend) {
 
 // The pread/pwrite pool's threads are named one each ("ec-io-0" …), as `top -H` shows them.
 TEST(IoBackendPosixTest, PoolThreadsAreNamedOneEach) {
-  auto names = [] {
-    std::multiset<std::string> out;
-    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-      std::ifstream in(task.path() / "comm");
-      std::string name;
-      std::getline(in, name);
-      out.insert(name);
-    }
-    return out;
-  };
+  auto names = [] { return testing::ThreadNames("self"); };
   std::unique_ptr<IoBackend> io;
   ASSERT_TRUE(MakeIoBackend(IoBackendKind::kPosix, 3, &io).ok());
   const std::multiset<std::string> named = names();

@@ -1157,23 +1157,14 @@ TEST(ProxyConfigTest, VersionAndHowTheBuildWasMade) {
 TEST_F(ProxyTest, ThreadsCarryTheirRoleInTheirNames) {
   const std::string pid = std::to_string(node_->pid());
   std::multiset<std::string> names;
-  std::string main_name;
-  auto read_names = [&] {
-    names.clear();
-    for (const auto& task : std::filesystem::directory_iterator("/proc/" + pid + "/task")) {
-      std::ifstream in(task.path() / "comm");
-      std::string name;
-      std::getline(in, name);
-      names.insert(name);
-      if (task.path().filename() == pid) main_name = name;
-    }
-  };
   // The node listens before its other network threads are started: give them a moment.
   for (int i = 0; i < 100; ++i) {
-    read_names();
+    names = testing::ThreadNames(pid);
     if (names.count("ec-net-1") > 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  std::string main_name;
+  std::getline(std::ifstream("/proc/" + pid + "/comm"), main_name);
   EXPECT_EQ(main_name, "edgecache");
   // --threads 2: the main thread is the first network thread.
   EXPECT_EQ(names.count("ec-net-1"), 1u);

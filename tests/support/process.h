@@ -1,6 +1,6 @@
 // ChildProcess: runs a real binary (edgecache, origin-sim) for integration tests, reads its
 // stdout line by line, and stops it (SIGTERM, then SIGKILL after a bounded wait) when the
-// test ends, so no server outlives its test.
+// test ends, so no server outlives its test. ThreadNames: what `top -H` shows of a process.
 #pragma once
 
 #include <poll.h>
@@ -11,6 +11,9 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -131,5 +134,17 @@ class ChildProcess {
   int status_ = 0;
   std::string pending_;
 };
+
+// The names of the threads of process `pid` ("self": this one), from /proc/PID/task/*/comm.
+inline std::multiset<std::string> ThreadNames(const std::string& pid) {
+  std::multiset<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + pid + "/task")) {
+    std::ifstream in(task.path() / "comm");
+    std::string name;
+    std::getline(in, name);
+    names.insert(name);
+  }
+  return names;
+}
 
 }  // namespace edgecache::testing
