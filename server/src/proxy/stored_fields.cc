@@ -26,8 +26,8 @@ std::string_view StoredFieldsCache::Get(const ObjectInfo& info, bool forward_sur
     return uncached_;
   }
   // Versions are consecutive: a multiplicative hash spreads them over the slots.
-  Slot& slot = slots_[(info.version * 0x9e3779b97f4a7c15ull) >> 54];
-  static_assert(kSlots == 1u << 10);
+  Slot& slot = slots_[(info.version * 0x9e3779b97f4a7c15ull) >> 51];
+  static_assert(kSlots == 1u << 13);
   if (slot.version == info.version && slot.forward_surrogate == forward_surrogate &&
       slot.drop_etag == drop_etag) {
     return slot.lines;
