@@ -13,18 +13,27 @@
 // object may then be gone (held objects do not survive a kill; evictions), but whatever
 // is found is byte-exact and Verify finds nothing wrong.
 //
+// The children are this binary run again (`--writer`, `--purger`), not forks of the test:
+// a child forked from a process with threads (RocksDB's, once the test has opened a store)
+// may inherit a lock one of them held and hang before it opens the store.
+//
 // EDGECACHE_CRASH_ROUNDS overrides the number of rounds (default 12).
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
+#include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <random>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "edgecache/store.h"
 #include "support/store_util.h"
@@ -37,6 +46,7 @@ using testing::Body;
 using testing::TempDir;
 
 constexpr int kKeys = 300;
+constexpr int kPurges = 300;  // ALoggedPurgeAndItsPositionSurviveAKillTogether
 
 struct Ack {
   int32_t key;
@@ -60,10 +70,28 @@ StoreOptions CrashOptions(SyncPolicy sync, Admission admission = Admission::kAll
   return o;
 }
 
+extern "C" char** environ;
+
+// Starts this binary as a child with `args`, `close_fd` closed in it; -1 when it cannot.
+pid_t SpawnSelf(const std::vector<std::string>& args, int close_fd) {
+  std::vector<char*> argv;
+  std::string self = "/proc/self/exe";
+  argv.push_back(self.data());
+  std::vector<std::string> copies = args;
+  for (std::string& a : copies) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addclose(&actions, close_fd);
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, self.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : -1;
+}
+
 // Child: overwrite random keys with increasing versions until killed.
 [[noreturn]] void WriterChild(const std::string& dir, SyncPolicy sync, Admission admission,
-                              int ack_fd, int round, const std::map<int, int>& versions_in) {
-  std::map<int, int> versions = versions_in;
+                              int ack_fd, int round, std::map<int, int> versions) {
   std::unique_ptr<Store> store;
   Status s = Store::Open(CrashOptions(sync, admission), dir, &store);
   if (!s.ok()) {
@@ -108,12 +136,16 @@ void RunCrashRounds(SyncPolicy sync, Admission admission = Admission::kAll) {
     int fds[2];
     ASSERT_EQ(::pipe(fds), 0);
     // The child continues numbering from what may have been written, acknowledged or not.
-    pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      ::close(fds[0]);
-      WriterChild(dir, sync, admission, fds[1], round, attempted);
+    const std::string versions = tmp.Sub("versions");
+    {
+      std::ofstream out(versions, std::ios::trunc);
+      for (const auto& [key, version] : attempted) out << key << ' ' << version << '\n';
     }
+    const pid_t pid = SpawnSelf({"--writer", dir, std::to_string(static_cast<int>(sync)),
+                                 std::to_string(static_cast<int>(admission)),
+                                 std::to_string(fds[1]), std::to_string(round), versions},
+                                fds[0]);
+    ASSERT_GT(pid, 0);
     ::close(fds[1]);
     // Bounded: a writer stuck opening the store fails the round here, with the round named,
     // instead of the whole test hanging until ctest's timeout.
@@ -213,7 +245,6 @@ TEST(CrashTest, KilledWriterUnderProbationLeavesOnlyByteExactObjects) {
 // before its position is written, so purge k+1 may hold in part: applied again on restart,
 // dropping the same entries, it changes nothing.)
 TEST(CrashTest, ALoggedPurgeAndItsPositionSurviveAKillTogether) {
-  constexpr int kPurges = 300;
   std::mt19937 rng(777);
   for (int round = 0; round < 4; ++round) {
     TempDir tmp;
@@ -230,25 +261,15 @@ TEST(CrashTest, ALoggedPurgeAndItsPositionSurviveAKillTogether) {
     }
     int fds[2];
     ASSERT_EQ(::pipe(fds), 0);
-    pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      ::close(fds[0]);
-      std::unique_ptr<Store> store;
-      if (!Store::Open(CrashOptions(SyncPolicy::kNone), dir, &store).ok()) ::_exit(3);
-      int32_t i = 0;
-      if (::write(fds[1], &i, sizeof(i)) != sizeof(i)) ::_exit(5);
-      for (i = 1; i <= kPurges; ++i) {
-        LoggedPurge purge;
-        purge.kind = i % 2 ? LoggedPurge::Kind::kTags : LoggedPurge::Kind::kUrls;
-        purge.values = {i % 2 ? "t" + std::to_string(i) : "u/" + std::to_string(i)};
-        if (!store->ApplyLoggedPurges("log", std::to_string(i) + "-0", {purge}).ok()) ::_exit(4);
-        if (::write(fds[1], &i, sizeof(i)) != sizeof(i)) ::_exit(5);
-      }
-      ::pause();  // all applied: wait for the kill
-      ::_exit(0);
-    }
+    const pid_t pid = SpawnSelf({"--purger", dir, std::to_string(fds[1])}, fds[0]);
+    ASSERT_GT(pid, 0);
     ::close(fds[1]);
+    pollfd ready{fds[0], POLLIN, 0};
+    if (::poll(&ready, 1, 120000) != 1) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      FAIL() << "round " << round << ": the purger did not open the store within 120 s";
+    }
     int32_t ack = -1;
     ASSERT_EQ(::read(fds[0], &ack, sizeof(ack)), static_cast<ssize_t>(sizeof(ack)));
     std::this_thread::sleep_for(std::chrono::milliseconds(5 + rng() % 60));
@@ -280,5 +301,51 @@ TEST(CrashTest, ALoggedPurgeAndItsPositionSurviveAKillTogether) {
   }
 }
 
+// Child: applies purge i and records position i with it, in order, until killed.
+[[noreturn]] void PurgerChild(const std::string& dir, int ack_fd) {
+  std::unique_ptr<Store> store;
+  if (!Store::Open(CrashOptions(SyncPolicy::kNone), dir, &store).ok()) ::_exit(3);
+  int32_t i = 0;
+  if (::write(ack_fd, &i, sizeof(i)) != sizeof(i)) ::_exit(5);
+  for (i = 1; i <= kPurges; ++i) {
+    LoggedPurge purge;
+    purge.kind = i % 2 ? LoggedPurge::Kind::kTags : LoggedPurge::Kind::kUrls;
+    purge.values = {i % 2 ? "t" + std::to_string(i) : "u/" + std::to_string(i)};
+    if (!store->ApplyLoggedPurges("log", std::to_string(i) + "-0", {purge}).ok()) ::_exit(4);
+    if (::write(ack_fd, &i, sizeof(i)) != sizeof(i)) ::_exit(5);
+  }
+  ::pause();  // all applied: wait for the kill
+  ::_exit(0);
+}
+
+// The children's entry: `--writer DIR SYNC ADMISSION ACK_FD ROUND VERSIONS_FILE` or
+// `--purger DIR ACK_FD`.
+int ChildMain(int argc, char** argv) {
+  spdlog::set_level(spdlog::level::err);
+  const std::string_view role = argv[1];
+  if (role == "--writer" && argc == 8) {
+    std::map<int, int> versions;
+    std::ifstream in(argv[7]);
+    for (int key = 0, version = 0; in >> key >> version;) versions[key] = version;
+    WriterChild(argv[2], static_cast<SyncPolicy>(std::atoi(argv[3])),
+                static_cast<Admission>(std::atoi(argv[4])), std::atoi(argv[5]), std::atoi(argv[6]),
+                std::move(versions));
+  }
+  if (role == "--purger" && argc == 4) PurgerChild(argv[2], std::atoi(argv[3]));
+  std::fprintf(stderr, "crash_test: bad child arguments\n");
+  return 2;
+}
+
 }  // namespace
 }  // namespace edgecache
+
+// The test's own main: the children are this binary too (see the top of the file).
+int main(int argc, char** argv) {
+  if (argc >= 2 && std::string_view(argv[1]).starts_with("--") &&
+      !std::string_view(argv[1]).starts_with("--gtest")) {
+    return edgecache::ChildMain(argc, argv);
+  }
+  ::testing::InitGoogleTest(&argc, argv);
+  spdlog::set_level(std::getenv("EDGECACHE_TEST_LOG") ? spdlog::level::debug : spdlog::level::err);
+  return RUN_ALL_TESTS();
+}
