@@ -118,10 +118,9 @@ void EntryTable::Batch::AddSegmentMembers(std::string_view entry_key,
     const BodyExtent& e = extents[i];
     Members& m = members_[e.segment];
     m.first_offset = std::min<uint64_t>(m.first_offset, e.offset);
-    // Once per segment the entry has chunks in.
-    bool listed = false;
-    for (size_t j = 0; j < i && !listed; ++j) listed = extents[j].segment == e.segment;
-    if (!listed) m.entry_keys.emplace_back(entry_key);
+    // Once per segment: an object's chunks fill one segment, then the next, never an
+    // earlier one again.
+    if (i == 0 || extents[i - 1].segment != e.segment) m.entry_keys.emplace_back(entry_key);
   }
 }
 
