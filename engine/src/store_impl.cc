@@ -182,28 +182,25 @@ Status StoreImpl::LoadMeta() {
   if (!s.ok()) return s;
   if (!found && options_.read_only) {
     return Status::Corruption("index of " + dir_ + " records no format version");
-  } else if (!found) {
-    std::string v;
-    format::PutFixed32(&v, format::kStoreFormatVersion);
-    s = table_->Put(Family::kMeta, format::kMetaFormatVersion, v, /*sync=*/true,
-                    "record format version");
-    if (!s.ok()) return s;
-    // A new store: its counters (zero) are exact. A recount would race the first inserts
-    // and could overwrite the live counts with a snapshot's.
-    clean_open_ = counts_valid_ = true;
-  } else if (value.size() != 4 ||
-             format::DecodeFixed32(value.data()) < format::kOldestStoreFormatVersion ||
-             format::DecodeFixed32(value.data()) > format::kStoreFormatVersion) {
+  }
+  const uint32_t version = !found              ? format::kStoreFormatVersion
+                           : value.size() == 4 ? format::DecodeFixed32(value.data())
+                                               : 0;
+  if (version < format::kOldestStoreFormatVersion || version > format::kStoreFormatVersion) {
     return Status::Incompatible("index of " + dir_ + " has another format version");
-  } else if (format::DecodeFixed32(value.data()) < format::kStoreFormatVersion &&
-             !options_.read_only) {
-    // Upgraded in place: the older layout is read as it is (see the marker, StoreDir).
+  }
+  // A new store records its version; an older one opened for writing is upgraded in place
+  // (its layout is read as it is; see the marker, StoreDir).
+  if (!found || (version < format::kStoreFormatVersion && !options_.read_only)) {
     std::string v;
     format::PutFixed32(&v, format::kStoreFormatVersion);
     s = table_->Put(Family::kMeta, format::kMetaFormatVersion, v, /*sync=*/true,
                     "record format version");
     if (!s.ok()) return s;
   }
+  // A new store: its counters (zero) are exact. A recount would race the first inserts and
+  // could overwrite the live counts with a snapshot's.
+  if (!found) clean_open_ = counts_valid_ = true;
 
   s = clock_->Load();
   if (!s.ok()) return s;
