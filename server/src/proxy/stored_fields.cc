@@ -1,6 +1,8 @@
 // StoredFieldsCache: see stored_fields.h.
 #include "proxy/stored_fields.h"
 
+#include <bit>
+
 #include "http/headers.h"
 
 namespace edgecache::proxy {
@@ -26,8 +28,8 @@ std::string_view StoredFieldsCache::Get(const ObjectInfo& info, bool forward_sur
     return uncached_;
   }
   // Versions are consecutive: a multiplicative hash spreads them over the slots.
-  Slot& slot = slots_[(info.version * 0x9e3779b97f4a7c15ull) >> 51];
-  static_assert(kSlots == 1u << 13);
+  static_assert(std::has_single_bit(kSlots));
+  Slot& slot = slots_[(info.version * 0x9e3779b97f4a7c15ull) >> (64 - std::countr_zero(kSlots))];
   if (slot.version == info.version && slot.forward_surrogate == forward_surrogate &&
       slot.drop_etag == drop_etag) {
     return slot.lines;
