@@ -1,10 +1,13 @@
 // The index units on their own, on a real RocksDB in a temp directory: EntryTable (entries,
-// tag and Vary keys, scans, snapshots, its entry cache) and VersionClock; and ShardedLru,
-// the cache under the entry cache.
+// tag and Vary keys, scans, snapshots, its entry cache), VersionClock and IndexDb's thread
+// priorities; and ShardedLru, the cache under the entry cache.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <memory>
 #include <string>
 #include <thread>
@@ -13,7 +16,9 @@
 #include "cache/sharded_lru.h"
 #include "format/index_layout.h"
 #include "index/entry_table.h"
+#include "index/index_db.h"
 #include "index/version_clock.h"
+#include "support/process.h"
 #include "support/store_util.h"
 #include "support/temp_dir.h"
 
@@ -548,6 +553,31 @@ TEST(VersionClockTest, TheOldestInsertInFlightIsKnownUntilItEnds) {
   EXPECT_EQ(clock.OldestInsert(), b);
   clock.EndInsert(b);
   EXPECT_EQ(clock.OldestInsert(), UINT64_MAX);
+}
+
+// RocksDB's background threads run below the network threads' priority: its flush thread
+// ten nice levels down from its first flush, its compaction threads at the lowest.
+TEST(IndexDbTest, FlushesRunTenNiceLevelsDownAndCompactionsAtTheLowest) {
+  TempDir dir;
+  index::IndexDb db;
+  ASSERT_TRUE(index::OpenIndexDb(testing::SmallOptions(), dir.path() + "/index", &db).ok());
+  errno = 0;
+  const int own = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+  ASSERT_EQ(errno, 0);
+  for (int round = 0; round < 2; ++round) {  // two tables, so that a compaction has work
+    ASSERT_TRUE(db.db->Put({}, db.entries, "key" + std::to_string(round), "value").ok());
+    ASSERT_TRUE(db.db->Flush(rocksdb::FlushOptions(), db.entries).ok());  // waits
+  }
+  const std::vector<int> flush = testing::ThreadNiceValues("self", "rocksdb:high");
+  ASSERT_FALSE(flush.empty());
+  for (int nice : flush) EXPECT_EQ(nice, std::min(own + 10, 19));
+  ASSERT_TRUE(
+      db.db->CompactRange(rocksdb::CompactRangeOptions(), db.entries, nullptr, nullptr).ok());
+  const std::vector<int> compaction = testing::ThreadNiceValues("self", "rocksdb:low");
+  ASSERT_FALSE(compaction.empty());
+  EXPECT_NE(std::find(compaction.begin(), compaction.end(), 19), compaction.end());
+  // This thread, which opened the index and asked for the flushes, keeps its priority.
+  EXPECT_EQ(::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid())), own);
 }
 
 }  // namespace

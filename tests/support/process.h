@@ -1,6 +1,7 @@
 // ChildProcess: runs a real binary (edgecache, origin-sim) for integration tests, reads its
 // stdout line by line, and stops it (SIGTERM, then SIGKILL after a bounded wait) when the
-// test ends, so no server outlives its test. ThreadNames: what `top -H` shows of a process.
+// test ends, so no server outlives its test. ThreadNames and ThreadNiceValues: what `top -H`
+// shows of a process.
 #pragma once
 
 #include <poll.h>
@@ -14,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -145,6 +147,26 @@ inline std::multiset<std::string> ThreadNames(const std::string& pid) {
     names.insert(name);
   }
   return names;
+}
+
+// The nice values of process `pid`'s threads named `name`, from /proc/PID/task/*/stat.
+inline std::vector<int> ThreadNiceValues(const std::string& pid, const std::string& name) {
+  std::vector<int> values;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + pid + "/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string comm_name;
+    std::getline(comm, comm_name);
+    if (comm_name != name) continue;
+    std::ifstream stat(task.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    // After "PID (comm) ": state is field 3 and nice field 19 (proc(5)).
+    std::istringstream fields(line.substr(line.rfind(')') + 2));
+    std::string field;
+    for (int i = 3; i <= 19; ++i) fields >> field;  // stops at field 19
+    values.push_back(std::stoi(field));
+  }
+  return values;
 }
 
 }  // namespace edgecache::testing
