@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -520,6 +522,60 @@ TEST(ShardedLruTest, APutAfterAnEraseOfItsShardIsRefused) {
   lru.Erase(std::string("k"));
   EXPECT_FALSE(lru.Get(std::string("k"), &v));
   EXPECT_EQ(lru.usage(), 0u);
+}
+
+// Puts, erases and gets of 2,000 keys in random order against a plain map: with room for
+// every key, each Get finds exactly what the map holds (lookups stay right as the slots
+// grow and erased slots are refilled); with room for a few hundred, a Get finds the key's
+// latest value or nothing, never another key's, and usage stays within the capacity.
+TEST(ShardedLruTest, AgreesWithAMapThroughPutsErasesAndEvictions) {
+  for (const uint64_t capacity : {uint64_t{64} << 20, uint64_t{64} * 600}) {
+    cache::ShardedLru<std::string, int> lru(capacity);
+    std::map<std::string, int> model;
+    std::mt19937 rng(7);
+    for (int op = 0; op < 200000; ++op) {
+      const std::string key = "http://example.test/object/" + std::to_string(rng() % 2000);
+      const unsigned what = rng() % 10;
+      if (what < 4) {
+        lru.Put(key, op, 100);
+        model[key] = op;
+      } else if (what < 6) {
+        lru.Erase(key);
+        model.erase(key);
+      } else {
+        int v = -1;
+        const bool found = lru.Get(key, &v);
+        auto it = model.find(key);
+        if (capacity > (1u << 20)) {
+          ASSERT_EQ(found, it != model.end()) << key << " at " << op;
+        } else if (it == model.end()) {
+          ASSERT_FALSE(found) << key << " at " << op;
+        }
+        if (found) {
+          ASSERT_EQ(v, it->second) << key << " at " << op;
+        }
+      }
+      ASSERT_LE(lru.usage(), capacity);
+    }
+  }
+}
+
+// An entry got at least once per half a shard's worth of puts is never evicted, however
+// many others come and go; one never got again is.
+TEST(ShardedLruTest, AnEntryInUseStaysAndOneUnusedLeaves) {
+  // 64 shards of 1,000 bytes: ten entries of 100 a shard.
+  cache::ShardedLru<std::string, int> lru(64 * 1000);
+  lru.Put("hot", 1, 100);
+  lru.Put("cold", 2, 100);
+  for (int i = 0; i < 20000; ++i) {
+    lru.Put("other-" + std::to_string(i), i, 100);
+    int v = 0;
+    ASSERT_TRUE(lru.Get(std::string("hot"), &v)) << i;
+    EXPECT_EQ(v, 1);
+  }
+  int v = 0;
+  EXPECT_FALSE(lru.Get(std::string("cold"), &v));
+  EXPECT_LE(lru.usage(), 64u * 1000);
 }
 
 TEST(VersionClockTest, VersionsIncreaseAndNeverRepeatAcrossReopens) {

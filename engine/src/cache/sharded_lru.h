@@ -7,16 +7,26 @@
 // keeps what it read only if no Erase hit the shard since, so a value that raced a write
 // is never cached.
 //
+// Built for lookups whose memory is cold (a hit's bodies stream through the CPU caches
+// between two lookups of the same key): a shard finds a key through an open-addressed array
+// of (hash, node) slots, so a lookup touches one slot and the node holding key, value and
+// list links, and compares keys only when the whole hash matches. A Get moves its entry to
+// the front of the recency list only when more than half of the shard's entries were put
+// or moved there since it last was: a hot entry is not relinked (which touched its two
+// neighbours) on every hit, and an entry used at least that often never reaches the tail.
+//
 // Thread safety: all methods are thread-safe. Values are copied out under the shard's
 // lock, so they should be cheap to copy (a shared_ptr).
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
-#include <list>
+#include <functional>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace edgecache::cache {
 
@@ -30,18 +40,21 @@ class ShardedLru {
   explicit ShardedLru(uint64_t capacity_bytes)
       : shard_capacity_(capacity_bytes / kShards),
         shards_(capacity_bytes > 0 ? new Shard[kShards] : nullptr) {}
+  ShardedLru(const ShardedLru&) = delete;
+  ShardedLru& operator=(const ShardedLru&) = delete;
 
   bool enabled() const { return shards_ != nullptr; }
 
   template <typename K>
   bool Get(const K& key, Value* out) const {
     if (!shards_) return false;
-    Shard& shard = ShardOf(key);
+    const size_t hash = Hash()(key);
+    Shard& shard = ShardOf(hash);
     std::lock_guard lock(shard.mu);
-    auto it = shard.map.find(key);
-    if (it == shard.map.end()) return false;
-    shard.lru.splice(shard.lru.begin(), shard.lru, it->second);
-    *out = it->second->value;
+    Node* node = shard.Find(hash, key);
+    if (node == nullptr) return false;
+    if (shard.tick - node->tick > shard.count / 2) shard.MoveToFront(node);
+    *out = node->value;
     return true;
   }
 
@@ -54,7 +67,7 @@ class ShardedLru {
   template <typename K>
   uint64_t Version(const K& key) const {
     if (!shards_) return 0;
-    Shard& shard = ShardOf(key);
+    Shard& shard = ShardOf(Hash()(key));
     std::lock_guard lock(shard.mu);
     return shard.erases;
   }
@@ -66,15 +79,12 @@ class ShardedLru {
   template <typename K>
   void Erase(const K& key) {
     if (!shards_) return;
-    Shard& shard = ShardOf(key);
-    std::list<Entry> erased;  // freed after unlocking
+    const size_t hash = Hash()(key);
+    Shard& shard = ShardOf(hash);
+    Graveyard erased;  // freed after unlocking
     std::lock_guard lock(shard.mu);
     ++shard.erases;
-    auto it = shard.map.find(key);
-    if (it == shard.map.end()) return;
-    shard.usage -= it->second->charge;
-    erased.splice(erased.begin(), shard.lru, it->second);
-    shard.map.erase(it);
+    if (Node* node = shard.Find(hash, key)) erased.Add(shard.Remove(node));
   }
 
   uint64_t usage() const {
@@ -88,49 +98,155 @@ class ShardedLru {
   }
 
  private:
-  struct Entry {
+  struct Links {
+    Links* prev;
+    Links* next;
+  };
+  struct Node : Links {
+    Node(const Key& k, Value v, uint64_t c, size_t h)
+        : key(k), value(std::move(v)), charge(c), hash(h) {}
     Key key;
     Value value;
     uint64_t charge;
+    size_t hash;
+    uint64_t tick = 0;  // the shard's tick when it was last put or moved to the front
   };
+  struct Slot {
+    size_t hash;
+    Node* node;  // null: empty
+  };
+  // Nodes taken out under a shard's lock, deleted when this goes out of scope (after the
+  // lock, when declared before it): a value's destructor may be slow.
+  struct Graveyard {
+    Node* first = nullptr;
+    void Add(Node* node) {
+      node->next = first;
+      first = node;
+    }
+    ~Graveyard() {
+      while (first != nullptr) delete std::exchange(first, static_cast<Node*>(first->next));
+    }
+  };
+
   struct Shard {
     std::mutex mu;
-    std::list<Entry> lru;  // GUARDED_BY(mu): most recently used first
-    std::unordered_map<Key, typename std::list<Entry>::iterator, Hash, Equal>
-        map;              // GUARDED_BY(mu)
-    uint64_t usage = 0;   // GUARDED_BY(mu)
-    uint64_t erases = 0;  // GUARDED_BY(mu)
+    // All GUARDED_BY(mu). The recency list is circular through `lru`: lru.next is the most
+    // recently used, lru.prev the least. `slots` is a power of two long (or empty), at most
+    // half full, probed linearly from a hash's home slot.
+    Links lru{&lru, &lru};
+    std::vector<Slot> slots;
+    size_t count = 0;
+    uint64_t usage = 0;
+    uint64_t erases = 0;
+    uint64_t tick = 0;
+
+    ~Shard() {
+      Graveyard all;
+      for (Links* l = lru.next; l != &lru;) {
+        Links* next = l->next;
+        all.Add(static_cast<Node*>(l));
+        l = next;
+      }
+    }
+
+    size_t Home(size_t hash) const {
+      // Fibonacci hashing: the shard took the hash's low bits, this spreads the rest.
+      return static_cast<size_t>((static_cast<uint64_t>(hash) * 0x9e3779b97f4a7c15ull) >>
+                                 (64 - Log2(slots.size())));
+    }
+    static unsigned Log2(size_t n) { return static_cast<unsigned>(__builtin_ctzll(n)); }
+
+    template <typename K>
+    Node* Find(size_t hash, const K& key) const {
+      if (slots.empty()) return nullptr;
+      const size_t mask = slots.size() - 1;
+      for (size_t i = Home(hash);; i = (i + 1) & mask) {
+        const Slot& s = slots[i];
+        if (s.node == nullptr) return nullptr;
+        if (s.hash == hash && Equal()(s.node->key, key)) return s.node;
+      }
+    }
+
+    void Insert(Node* node) {
+      if ((count + 1) * 2 > slots.size()) Grow();
+      const size_t mask = slots.size() - 1;
+      size_t i = Home(node->hash);
+      while (slots[i].node != nullptr) i = (i + 1) & mask;
+      slots[i] = Slot{node->hash, node};
+      ++count;
+      usage += node->charge;
+      LinkFront(node);
+    }
+
+    void Grow() {
+      std::vector<Slot> old =
+          std::exchange(slots, std::vector<Slot>(std::max<size_t>(16, slots.size() * 2)));
+      const size_t mask = slots.size() - 1;
+      for (const Slot& s : old) {
+        if (s.node == nullptr) continue;
+        size_t i = Home(s.hash);
+        while (slots[i].node != nullptr) i = (i + 1) & mask;
+        slots[i] = s;
+      }
+    }
+
+    // Takes `node` out of the slots and the list; the caller deletes it.
+    Node* Remove(Node* node) {
+      const size_t mask = slots.size() - 1;
+      size_t i = Home(node->hash);
+      while (slots[i].node != node) i = (i + 1) & mask;
+      // Backward-shift deletion: every later slot of the run whose home is not in (i, j]
+      // moves into the hole, so no probe ever stops early at it.
+      for (size_t j = (i + 1) & mask; slots[j].node != nullptr; j = (j + 1) & mask) {
+        const size_t home = Home(slots[j].hash);
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+          slots[i] = slots[j];
+          i = j;
+        }
+      }
+      slots[i] = Slot{0, nullptr};
+      --count;
+      usage -= node->charge;
+      node->prev->next = node->next;
+      node->next->prev = node->prev;
+      return node;
+    }
+
+    void LinkFront(Node* node) {
+      node->prev = &lru;
+      node->next = lru.next;
+      lru.next->prev = node;
+      lru.next = node;
+      node->tick = ++tick;
+    }
+    void MoveToFront(Node* node) {
+      node->prev->next = node->next;
+      node->next->prev = node->prev;
+      LinkFront(node);
+    }
   };
   static constexpr size_t kShards = 64;
 
-  template <typename K>
-  Shard& ShardOf(const K& key) const {
-    return shards_[Hash()(key) % kShards];
-  }
+  Shard& ShardOf(size_t hash) const { return shards_[hash % kShards]; }
 
   void PutIf(const Key& key, Value value, uint64_t charge, uint64_t version, bool check) {
     if (!shards_ || charge > shard_capacity_) return;
-    Shard& shard = ShardOf(key);
+    const size_t hash = Hash()(key);
+    Shard& shard = ShardOf(hash);
     [[maybe_unused]] Value replaced;  // freed after unlocking
-    std::list<Entry> evicted;         // likewise
+    Graveyard evicted;                // likewise
     std::lock_guard lock(shard.mu);
     if (check && shard.erases != version) return;
-    if (auto it = shard.map.find(key); it != shard.map.end()) {
-      shard.usage -= it->second->charge;
-      replaced = std::move(it->second->value);
-      it->second->value = std::move(value);
-      it->second->charge = charge;
-      shard.lru.splice(shard.lru.begin(), shard.lru, it->second);
+    if (Node* node = shard.Find(hash, key)) {
+      shard.usage = shard.usage - node->charge + charge;
+      replaced = std::exchange(node->value, std::move(value));
+      node->charge = charge;
+      shard.MoveToFront(node);
     } else {
-      shard.lru.push_front(Entry{key, std::move(value), charge});
-      shard.map.emplace(key, shard.lru.begin());
+      shard.Insert(new Node(key, std::move(value), charge, hash));
     }
-    shard.usage += charge;
     while (shard.usage > shard_capacity_) {
-      auto last = std::prev(shard.lru.end());
-      shard.usage -= last->charge;
-      shard.map.erase(last->key);
-      evicted.splice(evicted.begin(), shard.lru, last);
+      evicted.Add(shard.Remove(static_cast<Node*>(shard.lru.prev)));
     }
   }
 
