@@ -159,7 +159,7 @@ inline std::vector<int> ThreadNiceValues(const std::string& pid, const std::stri
     if (comm_name != name) continue;
     std::ifstream stat(task.path() / "stat");
     std::string line;
-    std::getline(stat, line);
+    if (!std::getline(stat, line)) continue;  // the thread ended meanwhile
     // After "PID (comm) ": state is field 3 and nice field 19 (proc(5)).
     std::istringstream fields(line.substr(line.rfind(')') + 2));
     std::string field;

@@ -3,7 +3,7 @@
 namespace edgecache::cache {
 namespace {
 
-// Bytes an entry costs besides its record: list node, map node, control block.
+// Bytes an entry costs besides its record: its node, two slots, the control block.
 constexpr uint64_t kEntryOverhead = 64;
 
 }  // namespace

@@ -130,9 +130,10 @@ class ShardedLru {
 
   struct Shard {
     std::mutex mu;
-    // All GUARDED_BY(mu). The recency list is circular through `lru`: lru.next is the most
-    // recently used, lru.prev the least. `slots` is a power of two long (or empty), at most
-    // half full, probed linearly from a hash's home slot.
+    // All GUARDED_BY(mu). The recency list is circular through `lru`, in order of `tick`:
+    // lru.next was put or moved to the front last, lru.prev longest ago (evicted first).
+    // `slots` is a power of two long (or empty), at most half full, probed linearly from a
+    // hash's home slot.
     Links lru{&lru, &lru};
     std::vector<Slot> slots;
     size_t count = 0;

@@ -30,9 +30,9 @@ rocksdb::CompressionType BestCompression() {
 // RocksDB's flush thread lowers its own priority by kFlushNiceLevels at its first flush.
 // A memtable flush takes 25-50 ms of CPU at once; at the network threads' priority it held
 // a shared core for slices of several milliseconds, and that set the miss p99. Ten levels
-// down its weight is a tenth of a network thread's, still several times the ~2% of a
-// saturated core a stream of misses needs it to have, so it never falls behind (at the
-// lowest priority, nice 19, it did: writes then stalled). Lowering needs no privilege;
+// down its scheduler weight is about a tenth of a network thread's, still several times
+// the ~2% of a saturated core a stream of misses needs it to have, so it keeps up (at the
+// lowest priority, nice 19, it did not: writes then stalled). Lowering needs no privilege;
 // only the thread itself is changed, and only once.
 class LowerFlushPriority final : public rocksdb::EventListener {
  public:
