@@ -170,10 +170,7 @@ class ShardedLru {
 
     void Insert(Node* node) {
       if ((count + 1) * 2 > slots.size()) Grow();
-      const size_t mask = slots.size() - 1;
-      size_t i = Home(node->hash);
-      while (slots[i].node != nullptr) i = (i + 1) & mask;
-      slots[i] = Slot{node->hash, node};
+      Place(Slot{node->hash, node});
       ++count;
       usage += node->charge;
       LinkFront(node);
@@ -182,13 +179,17 @@ class ShardedLru {
     void Grow() {
       std::vector<Slot> old =
           std::exchange(slots, std::vector<Slot>(std::max<size_t>(16, slots.size() * 2)));
-      const size_t mask = slots.size() - 1;
       for (const Slot& s : old) {
-        if (s.node == nullptr) continue;
-        size_t i = Home(s.hash);
-        while (slots[i].node != nullptr) i = (i + 1) & mask;
-        slots[i] = s;
+        if (s.node != nullptr) Place(s);
       }
+    }
+
+    // Into the first empty slot from its home.
+    void Place(const Slot& slot) {
+      const size_t mask = slots.size() - 1;
+      size_t i = Home(slot.hash);
+      while (slots[i].node != nullptr) i = (i + 1) & mask;
+      slots[i] = slot;
     }
 
     // Takes `node` out of the slots and the list; the caller deletes it.
@@ -208,9 +209,13 @@ class ShardedLru {
       slots[i] = Slot{0, nullptr};
       --count;
       usage -= node->charge;
+      Unlink(node);
+      return node;
+    }
+
+    static void Unlink(Links* node) {
       node->prev->next = node->next;
       node->next->prev = node->prev;
-      return node;
     }
 
     void LinkFront(Node* node) {
@@ -221,8 +226,7 @@ class ShardedLru {
       node->tick = ++tick;
     }
     void MoveToFront(Node* node) {
-      node->prev->next = node->next;
-      node->next->prev = node->prev;
+      Unlink(node);
       LinkFront(node);
     }
   };
