@@ -137,35 +137,40 @@ class ChildProcess {
   std::string pending_;
 };
 
-// The names of the threads of process `pid` ("self": this one), from /proc/PID/task/*/comm.
-inline std::multiset<std::string> ThreadNames(const std::string& pid) {
-  std::multiset<std::string> names;
+// Calls visit(task directory, thread name) for each thread of process `pid` ("self": this
+// one), the name from /proc/PID/task/*/comm ("" for a thread that ended meanwhile).
+template <typename Visit>
+void ForEachThread(const std::string& pid, const Visit& visit) {
   for (const auto& task : std::filesystem::directory_iterator("/proc/" + pid + "/task")) {
     std::ifstream in(task.path() / "comm");
     std::string name;
     std::getline(in, name);
-    names.insert(name);
+    visit(task.path(), name);
   }
+}
+
+// The names of the threads of process `pid`.
+inline std::multiset<std::string> ThreadNames(const std::string& pid) {
+  std::multiset<std::string> names;
+  ForEachThread(pid,
+                [&](const std::filesystem::path&, const std::string& name) { names.insert(name); });
   return names;
 }
 
 // The nice values of process `pid`'s threads named `name`, from /proc/PID/task/*/stat.
 inline std::vector<int> ThreadNiceValues(const std::string& pid, const std::string& name) {
   std::vector<int> values;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/" + pid + "/task")) {
-    std::ifstream comm(task.path() / "comm");
-    std::string comm_name;
-    std::getline(comm, comm_name);
-    if (comm_name != name) continue;
-    std::ifstream stat(task.path() / "stat");
+  ForEachThread(pid, [&](const std::filesystem::path& task, const std::string& thread) {
+    if (thread != name) return;
+    std::ifstream stat(task / "stat");
     std::string line;
-    if (!std::getline(stat, line)) continue;  // the thread ended meanwhile
+    if (!std::getline(stat, line)) return;  // the thread ended meanwhile
     // After "PID (comm) ": state is field 3 and nice field 19 (proc(5)).
     std::istringstream fields(line.substr(line.rfind(')') + 2));
     std::string field;
     for (int i = 3; i <= 19; ++i) fields >> field;  // stops at field 19
     values.push_back(std::stoi(field));
-  }
+  });
   return values;
 }
 
