@@ -1,7 +1,12 @@
-# `cpack -G DEB` in a build directory makes the edgecache .deb: both binaries, a commented
-# /etc/edgecache/node.toml, the systemd unit, the logrotate snippet and the docs; the
-# maintainer scripts (deploy/debian/) add the edgecache system user. docs/operations.md.
+# `cpack -G DEB` in a build directory makes the edgecache .deb: the binaries (edgecache,
+# edgecachectl and their epoll twins), a commented /etc/edgecache/node.toml, the systemd
+# unit, the logrotate snippet and the docs; the maintainer scripts (deploy/debian/) add the
+# edgecache system user. docs/operations.md.
 install(TARGETS edgecache edgecachectl RUNTIME DESTINATION bin)
+if(TARGET epoll_twins)  # the binaries on epoll, for hosts without io_uring
+  install(PROGRAMS ${CMAKE_BINARY_DIR}/server/edgecache-epoll
+                   ${CMAKE_BINARY_DIR}/cli/edgecachectl-epoll DESTINATION bin)
+endif()
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/node.toml DESTINATION /etc/edgecache)
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/logrotate/edgecache DESTINATION /etc/logrotate.d)
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/systemd/edgecache.service

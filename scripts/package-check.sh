@@ -17,7 +17,8 @@ deb=$(ls "$work"/edgecache_*_*.deb)
 echo "built $(basename "$deb")"
 
 contents=$(dpkg-deb --contents "$deb" | awk '{print $6}')
-for f in ./usr/bin/edgecache ./usr/bin/edgecachectl ./etc/edgecache/node.toml \
+for f in ./usr/bin/edgecache ./usr/bin/edgecachectl ./usr/bin/edgecache-epoll \
+  ./usr/bin/edgecachectl-epoll ./etc/edgecache/node.toml \
   ./etc/logrotate.d/edgecache ./lib/systemd/system/edgecache.service \
   ./usr/share/doc/edgecache/operations.md ./usr/share/doc/edgecache/configuration.md; do
   grep -qx -- "$f" <<<"$contents" || fail "the package lacks $f"
@@ -43,6 +44,11 @@ dpkg-deb -x "$deb" "$root"
 "$root/usr/bin/edgecache" --version | grep -q "^edgecache [0-9]" || fail "edgecache --version"
 "$root/usr/bin/edgecachectl" --version | grep -q "^edgecachectl [0-9]" ||
   fail "edgecachectl --version"
+# The epoll twins, for hosts without io_uring (edgecache runs its twin there by itself).
+"$root/usr/bin/edgecache-epoll" --version --verbose | grep -qx "event loop: epoll" ||
+  fail "edgecache-epoll is not built on epoll"
+"$root/usr/bin/edgecachectl-epoll" --version | grep -q "^edgecachectl [0-9]" ||
+  fail "edgecachectl-epoll --version"
 # The configuration the package ships validates (its store directory is systemd's to make).
 "$root/usr/bin/edgecache" --check-config --config "$root/etc/edgecache/node.toml" \
   --store "$work/store" | grep -q "configuration OK" || fail "the packaged node.toml is refused"

@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "net/tls.h"
 #include "node/node.h"
+#include "util/event_loop.h"
 #include "version/version.h"
 
 namespace {
@@ -55,6 +56,9 @@ int main(int argc, char** argv) {
   app.add_option("--ram-cache", flags.ram_cache,
                  "RAM cache for hot bodies, e.g. 256MiB (default 64MiB)");
   app.add_option("--threads", flags.threads, "network threads (default: one per core)");
+  app.add_option("--event-loop", flags.event_loop,
+                 "auto, io_uring or epoll (default auto: io_uring where it can be set up, "
+                 "else edgecache-epoll)");
   app.add_option("--log-level", flags.log_level,
                  "trace, debug, info, warn, error or off (default info)");
   app.add_option("--error-log", flags.error_log, "error log file (default: standard output)");
@@ -67,8 +71,9 @@ int main(int argc, char** argv) {
   app.add_flag("--verbose", verbose, "with --version: how this build was made");
   app.footer(
       "Config file keys (TOML; docs/configuration.md has their defaults and meaning):\n"
-      "  listen, tls_listen, admin, admin_token, threads, log_level, error_log, access_log,\n"
-      "  access_log_format (text|json), name, response_via, parent, origin_ca_file\n"
+      "  listen, tls_listen, admin, admin_token, threads, event_loop, log_level, error_log,\n"
+      "  access_log, access_log_format (text|json), name, response_via, parent,\n"
+      "  origin_ca_file\n"
       "  [store] dir, capacity, segment_size, ram_cache, index_cache, entry_cache,\n"
       "          sync (none|commit), io_backend (auto|io_uring|posix), reinsert_hot_objects,\n"
       "          commit_window_us, admission (all|probation), probation (RAM for new objects)\n"
@@ -97,8 +102,13 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;      // a bad flag is a bad configuration
   }
   if (show_version) {
-    std::printf("%s\n%s", edgecache::version::Line("edgecache").c_str(),
-                verbose ? edgecache::version::Details().c_str() : "");
+    std::printf("%s\n", edgecache::version::Line("edgecache").c_str());
+    if (verbose) {
+      const edgecache::Status loop = edgecache::util::ProbeEventLoop();
+      std::printf("%sevent loop here (auto): %s\n", edgecache::version::Details().c_str(),
+                  loop.ok() ? edgecache::util::BuiltEventLoop()
+                            : ("epoll, in edgecache-epoll: " + loop.message()).c_str());
+    }
     return 0;
   }
 
@@ -126,6 +136,12 @@ int main(int argc, char** argv) {
   if (check_config) {
     std::printf("edgecache: configuration OK\n");
     return 0;
+  }
+  // Before any io_context: this may become edgecache-epoll (util/event_loop.h).
+  s = edgecache::util::UseEventLoop(config.event_loop, "edgecache", argv);
+  if (!s.ok()) {
+    std::fprintf(stderr, "edgecache: cannot start: %s\n", s.ToString().c_str());
+    return 1;
   }
   edgecache::node::Node node(std::move(config), load);
   s = node.Start();

@@ -47,6 +47,7 @@ TEST(ConfigFileTest, LoadsEveryTable) {
 listen = ["127.0.0.1:8080", "[::1]:8080"]
 admin = "127.0.0.1:8081"
 log_level = "debug"
+event_loop = "epoll"
 [store]
 dir = "/var/cache/edgecache"
 capacity = "20GiB"
@@ -73,6 +74,7 @@ honour_client_no_cache = false
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(c.listen.size(), 2u);
   EXPECT_EQ(c.admin->port, 8081);
+  EXPECT_EQ(c.event_loop, util::EventLoop::kEpoll);
   EXPECT_EQ(c.store.capacity_bytes, 20ull << 30);
   EXPECT_EQ(c.store.entry_cache_bytes, 8ull << 20);
   EXPECT_EQ(c.store.presence_filter_bytes, 64ull << 20);
@@ -120,6 +122,7 @@ TEST(ConfigFileTest, ErrorsNameTheKey) {
             std::string::npos);
   EXPECT_EQ(load("[store]\ncommit_window_us = 0\n"), "OK");  // 0: no waiting
   EXPECT_NE(load("[store]\nadmission = \"lru\"\n").find("store.admission"), std::string::npos);
+  EXPECT_NE(load("event_loop = \"kqueue\"\n").find("event_loop"), std::string::npos);
   EXPECT_NE(load("[store]\nprobation = \"big\"\n").find("store.probation"), std::string::npos);
   // A value of another TOML type is an error, never converted (true is not 1 byte).
   EXPECT_NE(load("[store]\nram_cache = true\n").find("store.ram_cache"), std::string::npos);
@@ -234,6 +237,7 @@ TEST(ConfigFlagsTest, FlagsOverrideTheFileAndErrorsNameTheFlag) {
   f.capacity = "2GiB";
   f.parent = "http://10.0.0.9:8080";
   f.threads = 3;
+  f.event_loop = "io_uring";
   ASSERT_TRUE(ApplyFlags(f, &c).ok());
   ASSERT_EQ(c.listen.size(), 1u);  // replaced, not added to
   EXPECT_EQ(c.listen[0].port, 9);
@@ -242,11 +246,13 @@ TEST(ConfigFlagsTest, FlagsOverrideTheFileAndErrorsNameTheFlag) {
   ASSERT_TRUE(c.parent);
   EXPECT_EQ(c.parent->port, 8080);
   EXPECT_EQ(c.threads, 3);
+  EXPECT_EQ(c.event_loop, util::EventLoop::kIoUring);
   for (auto [flags, flag] :
        std::vector<std::pair<Flags, std::string>>{{Flags{.listen = {"bogus"}}, "--listen"},
                                                   {Flags{.maps = {"=http://x:1"}}, "--map"},
                                                   {Flags{.origin = "ftp://x"}, "--origin"},
-                                                  {Flags{.ram_cache = "1XB"}, "--ram-cache"}}) {
+                                                  {Flags{.ram_cache = "1XB"}, "--ram-cache"},
+                                                  {Flags{.event_loop = "poll"}, "--event-loop"}}) {
     Status s = ApplyFlags(flags, &c);
     EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << flag;
     EXPECT_TRUE(s.message().starts_with(flag)) << s.message();

@@ -1145,8 +1145,9 @@ TEST(ProxyConfigTest, VersionAndHowTheBuildWasMade) {
   EXPECT_EQ(WEXITSTATUS(plain.Wait(std::chrono::seconds(20))), 0);
   ChildProcess verbose(EDGECACHE_BIN, {"--version", "--verbose"});
   const std::string details = verbose.ReadAll();
-  for (const char* field : {"compiler: ", "flags: ", "allocator: ", "sanitizers: ", "liburing: ",
-                            "I/O backend here (auto): "}) {
+  for (const char* field :
+       {"compiler: ", "flags: ", "allocator: ", "sanitizers: ", "liburing: ",
+        "I/O backend here (auto): ", "event loop: ", "event loop here (auto): "}) {
     EXPECT_NE(details.find(field), std::string::npos) << field << " missing in\n" << details;
   }
   EXPECT_EQ(WEXITSTATUS(verbose.Wait(std::chrono::seconds(20))), 0);

@@ -21,11 +21,14 @@ namespace edgecache::testing {
 class NodeFixture : public ::testing::Test {
  protected:
   void SetUp() override {
+    StartOrigin();
+    StartNode();
+  }
+  void StartOrigin() {
     origin_ = std::make_unique<ChildProcess>(ORIGIN_SIM_BIN,
                                              std::vector<std::string>{"--listen", "127.0.0.1:0"});
     origin_port_ = origin_->WaitForPort("origin-sim: listening on");
     ASSERT_NE(origin_port_, 0) << "origin-sim did not start";
-    StartNode();
   }
 
   // `admin`: the admin listener, ADDRESS:PORT or unix:/PATH (admin_port_ is set for TCP).
@@ -43,7 +46,12 @@ class NodeFixture : public ::testing::Test {
       args.push_back(OriginUrl());
     }
     args.insert(args.end(), extra.begin(), extra.end());
-    node_ = std::make_unique<ChildProcess>(EDGECACHE_BIN, args);
+    if (node_wrapper_.empty()) {
+      node_ = std::make_unique<ChildProcess>(EDGECACHE_BIN, args);
+    } else {
+      args.insert(args.begin(), EDGECACHE_BIN);
+      node_ = std::make_unique<ChildProcess>(node_wrapper_, args);
+    }
     port_ = node_->WaitForPort("edgecache: listening on");
     if (!admin.starts_with("unix:")) admin_port_ = node_->WaitForPort("edgecache: admin on");
     ASSERT_NE(port_, 0) << "edgecache did not start";
@@ -62,6 +70,7 @@ class NodeFixture : public ::testing::Test {
   }
 
   TempDir dir_;
+  std::string node_wrapper_;  // a program StartNode runs the node through, if any
   std::unique_ptr<ChildProcess> origin_;
   std::unique_ptr<ChildProcess> node_;
   uint16_t origin_port_ = 0, port_ = 0, admin_port_ = 0;

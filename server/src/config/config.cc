@@ -24,6 +24,14 @@ Status Bad(std::string_view key, std::string_view reason) {
   return Status::InvalidArgument("config key '" + std::string(key) + "': " + std::string(reason));
 }
 
+std::optional<util::EventLoop> ParseEventLoop(std::string_view text) {
+  using E = util::EventLoop;
+  if (text == "auto") return E::kAuto;
+  if (text == "io_uring") return E::kIoUring;
+  if (text == "epoll") return E::kEpoll;
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string Endpoint::ToString() const {
@@ -167,6 +175,13 @@ Status ApplyFlags(const Flags& f, NodeConfig* c) {
     *out = *v;
   }
   if (f.threads) c->threads = *f.threads;
+  if (f.event_loop) {
+    if (auto loop = ParseEventLoop(*f.event_loop)) {
+      c->event_loop = *loop;
+    } else {
+      return bad("--event-loop", *f.event_loop, "auto, io_uring or epoll");
+    }
+  }
   if (f.log_level) c->log_level = *f.log_level;
   if (f.error_log) c->error_log = *f.error_log;
   if (f.origin_ca) c->origin_ca_file = *f.origin_ca;
@@ -283,6 +298,7 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
                                                     "access_log",
                                                     "access_log_format",
                                                     "threads",
+                                                    "event_loop",
                                                     "name",
                                                     "response_via",
                                                     "parent",
@@ -383,6 +399,15 @@ Status LoadFile(const std::string& path, NodeConfig* c) {
   int64_t threads = c->threads;
   integer(root["threads"], "threads", &threads);
   c->threads = static_cast<int>(threads);
+  std::string event_loop;
+  str(root["event_loop"], "event_loop", &event_loop);
+  if (!event_loop.empty()) {
+    if (auto loop = ParseEventLoop(event_loop)) {
+      c->event_loop = *loop;
+    } else if (s.ok()) {
+      s = Bad("event_loop", "must be \"auto\", \"io_uring\" or \"epoll\"");
+    }
+  }
 
   auto store = root["store"];
   str(store["dir"], "store.dir", &c->store_dir);

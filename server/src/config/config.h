@@ -11,6 +11,7 @@
 
 #include "edgecache/options.h"
 #include "edgecache/status.h"
+#include "util/event_loop.h"
 
 namespace edgecache::config {
 
@@ -64,6 +65,8 @@ struct NodeConfig {
   std::string name = "edgecache";  // identifies this node in Cache-Status and Via
   bool response_via = true;  // Via on responses to clients (requests to origins always have it)
   int threads = 0;           // network threads; 0 = number of cores
+  // asio's event loop (util/event_loop.h): auto is io_uring where it can be set up.
+  util::EventLoop event_loop = util::EventLoop::kAuto;
 
   int64_t connect_timeout_ms = 2000;
   int64_t origin_timeout_ms = 30000;  // origin response header and each body read
@@ -138,7 +141,7 @@ struct Flags {
   std::vector<std::string> tls_cert, tls_key;  // likewise for the certificates (pairwise)
   std::vector<std::string> maps;               // HOST=http://ORIGIN:PORT, added to the remap table
   std::optional<std::string> admin, origin, parent, name, store, capacity, ram_cache, log_level,
-      error_log, access_log, origin_ca;
+      error_log, access_log, origin_ca, event_loop;
   std::optional<int> threads;
 };
 // Lays the flags over *config (flags override the file). InvalidArgument naming the flag.

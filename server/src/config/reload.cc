@@ -41,6 +41,7 @@ const std::vector<Key>& Keys() {
       Field("tls.key", kLive, &C::tls_keys),
       Field("admin", kRestart, &C::admin),
       Field("threads", kRestart, &C::threads),
+      Field("event_loop", kRestart, &C::event_loop),
       Field("store.dir", kRestart, &C::store_dir),
       StoreField("store.capacity", &StoreOptions::capacity_bytes),
       StoreField("store.segment_size", &StoreOptions::segment_bytes),

@@ -29,6 +29,7 @@
 #include "http/request_body.h"
 #include "net/tls.h"
 #include "util/ascii.h"
+#include "util/event_loop.h"
 
 namespace edgecache::node {
 namespace {
@@ -212,8 +213,9 @@ Status Node::Start() {
     if (admin_api_) admin_api_->AttachFollower(follower_.get());
   }
   std::fflush(stdout);
-  spdlog::info("edgecache node: store {} ({} objects, I/O backend {})", config->store_dir,
-               store_->Counters().objects, store_->IoBackendName());
+  spdlog::info("edgecache node: store {} ({} objects, I/O backend {}, event loop {})",
+               config->store_dir, store_->Counters().objects, store_->IoBackendName(),
+               util::BuiltEventLoop());
   return Status::OK();
 }
 

@@ -21,6 +21,7 @@ std::string Details() {
   out += "allocator: " EDGECACHE_ALLOCATOR "\n";
   out += "sanitizers: " EDGECACHE_SANITIZERS "\n";
   out += "liburing: " EDGECACHE_LIBURING "\n";
+  out += "event loop: " EDGECACHE_EVENT_LOOP "\n";
   out += std::string("I/O backend here (auto): ") +
          (uring ? "io_uring" : "posix (io_uring cannot be set up on this machine)") + "\n";
   return out;
