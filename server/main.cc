@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -137,6 +138,9 @@ int main(int argc, char** argv) {
     std::printf("edgecache: configuration OK\n");
     return 0;
   }
+  // A send to a peer that reset its connection fails with EPIPE and never kills the node:
+  // asio passes MSG_NOSIGNAL on epoll; whether a ring send adds it is the kernel's choice.
+  std::signal(SIGPIPE, SIG_IGN);
   // Before any io_context: this may become edgecache-epoll (util/event_loop.h).
   s = edgecache::util::UseEventLoop(config.event_loop, "edgecache", argv);
   if (!s.ok()) {

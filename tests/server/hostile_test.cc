@@ -1,10 +1,15 @@
 // Hostile clients and misbehaving origins against the real binaries: no response desync,
 // no cache poisoning, no cross-user leaks (docs/security.md maps each defence here).
 // Requests that a well-behaved client library would not send go out as raw bytes.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/asio/read_until.hpp>
+#include <csignal>
 #include <fstream>
 #include <thread>
 
@@ -49,6 +54,42 @@ class HostileTest : public testing::NodeFixture {
     return r.Header("cache-status").find("hit") != std::string::npos;
   }
 };
+
+// A client that resets its connection in the middle of a large response: the node's sends
+// on it fail (ECONNRESET, then EPIPE) and never kill it with SIGPIPE, whichever event loop
+// sends them; it serves on.
+TEST_F(HostileTest, ClientsThatResetMidResponseNeverKillTheNode) {
+  const std::string target = "/reset?cc=max-age=300&size=4000000";
+  ASSERT_EQ(Get(target).body.size(), 4000000u);  // stored: the next ones are hits
+  const std::string twice = "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n" + "GET " + target +
+                            " HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (int i = 0; i < 20; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    const int small = 4096;  // the node's megabytes wait in its own send buffer
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port_);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0);
+    ASSERT_EQ(::send(fd, twice.data(), twice.size(), 0), static_cast<ssize_t>(twice.size()));
+    char head[256];
+    ASSERT_GT(::recv(fd, head, sizeof(head), 0), 0);
+    const linger reset{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+    ::close(fd);  // RST, with most of the first response and all of the second unsent
+  }
+  std::ifstream status("/proc/" + std::to_string(node_->pid()) + "/status");
+  uint64_t ignored = 0;
+  for (std::string line; std::getline(status, line);) {
+    if (line.starts_with("SigIgn:")) ignored = std::stoull(line.substr(7), nullptr, 16);
+  }
+  EXPECT_NE(ignored & (uint64_t{1} << (SIGPIPE - 1)), 0u) << "SIGPIPE is not ignored";
+  HttpResponse after = Get(target);
+  EXPECT_EQ(after.body.size(), 4000000u);
+  EXPECT_TRUE(Hit(after));
+}
 
 // --- 1. interim responses ---
 
