@@ -400,9 +400,12 @@ int main(int argc, char** argv) {
   std::printf("origin-sim: listening on %s:%u\n", bound.address().to_string().c_str(),
               bound.port());
   std::fflush(stdout);
+  // A signal closes the listener; its accept loop, once its cancelled accept is reaped,
+  // stops the loop (on io_uring an accept still in the ring when the context is destroyed
+  // is freed after the socket service it uses: a use after free in Boost 1.81's asio).
   asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](auto, int) { io.stop(); });
-  asio::co_spawn(io, Listen(acceptor), asio::detached);
+  signals.async_wait([&](auto, int) { acceptor.close(ec); });
+  asio::co_spawn(io, Listen(acceptor), [&](std::exception_ptr) { io.stop(); });
   io.run();
   return 0;
 }

@@ -28,8 +28,17 @@ constexpr std::chrono::milliseconds kConnectTimeout{2000};
 // A loopback listener that accepts every connection and keeps it open.
 struct Listener {
   explicit Listener(asio::io_context& io)
-      : acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
-    asio::co_spawn(io, Accept(), asio::detached);
+      : io(io), acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+    asio::co_spawn(io, Accept(), [this](std::exception_ptr) { done = true; });
+  }
+  // Closed, and its cancelled accept reaped before the context goes: on io_uring an accept
+  // still in the ring when the context is destroyed is freed after the socket service it
+  // uses (a use after free in Boost 1.81's asio).
+  ~Listener() {
+    boost::system::error_code ignored;
+    acceptor.close(ignored);
+    io.restart();
+    for (int i = 0; i < 100 && !done; ++i) io.run_for(std::chrono::milliseconds(10));
   }
   config::OriginUrl url() const {
     config::OriginUrl u;
@@ -52,8 +61,10 @@ struct Listener {
     }
     co_return accepted.size() >= n;
   }
+  asio::io_context& io;
   tcp::acceptor acceptor;
   std::vector<tcp::socket> accepted;
+  bool done = false;  // the accept loop ended
 };
 
 std::shared_ptr<asio::ssl::context> Tls() {

@@ -397,7 +397,12 @@ asio::awaitable<void> Node::Shutdown() {
   asio::steady_timer timer(*ios_[0]);
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(live_.Get()->grace_ms);
-  while (sessions_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+  // The accept loops end too, with their cancelled accepts: on io_uring a closed listener's
+  // accept is freed only when its completion is reaped, and one still in the ring when the
+  // io_contexts stop would be freed by the context's destructor after the socket service
+  // it uses (a use after free in Boost 1.81's asio).
+  while ((sessions_.load() > 0 || accepting_.load() > 0) &&
+         std::chrono::steady_clock::now() < deadline) {
     timer.expires_after(std::chrono::milliseconds(20));
     co_await timer.async_wait(kToken);
   }
@@ -411,6 +416,11 @@ asio::awaitable<void> Node::Shutdown() {
 template <typename AnyAcceptor>
 asio::awaitable<void> Node::Accept(AnyAcceptor& acceptor, bool admin, bool tls) {
   using Protocol = typename AnyAcceptor::protocol_type;
+  accepting_.fetch_add(1);
+  struct Ended {
+    std::atomic<int>& count;
+    ~Ended() { count.fetch_sub(1); }
+  } ended{accepting_};
   asio::steady_timer backoff(acceptor.get_executor());
   while (!stopping_) {
     // Client connections are dealt out to the threads in turn; admin ones stay here.

@@ -122,6 +122,7 @@ class Node {
   std::mutex open_mu_;
   std::set<ClientConnection*> open_;  // GUARDED_BY(open_mu_)
   std::atomic<int> sessions_{0};
+  std::atomic<int> accepting_{0};  // accept loops still running (Shutdown waits for them)
 };
 
 }  // namespace edgecache::node
