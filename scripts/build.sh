@@ -3,6 +3,8 @@
 #   release  optimised, for running and benchmarking (default)
 #   asan     Debug + AddressSanitizer + UndefinedBehaviorSanitizer, for the tests
 #   fuzz     clang-16 + libFuzzer + ASan/UBSan, only the fuzz targets (scripts/fuzz.sh runs them)
+# release and asan also build the epoll twins, server/edgecache-epoll and cli/edgecachectl-epoll
+# (a second configuration in build-<flavour>/epoll; server/src/util/event_loop.h).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,5 +1,6 @@
 #include "util/event_loop.h"
 
+#include <liburing.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -9,6 +10,19 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+
+// asio (Boost 1.81) sets its rings up with io_uring_queue_init(entries, ring, 0); every
+// binary linking this file wraps that call (-Wl,--wrap, server/CMakeLists.txt) to add
+// IORING_SETUP_COOP_TASKRUN: a completion for a thread that is running is left for its next
+// entry into the kernel (each pass of the loop makes one) instead of interrupting it with an
+// IPI. Without it a 1 KiB hit paid ~15% of its CPU in those interrupts (docs/performance.md).
+// A sleeping thread is still woken. Kernels before 5.19 refuse the flag: plain then.
+extern "C" int __real_io_uring_queue_init(unsigned entries, io_uring* ring, unsigned flags);
+extern "C" int __wrap_io_uring_queue_init(unsigned entries, io_uring* ring, unsigned flags) {
+  const int rc = __real_io_uring_queue_init(
+      entries, ring, flags | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
+  return rc == -EINVAL ? __real_io_uring_queue_init(entries, ring, flags) : rc;
+}
 
 namespace edgecache::util {
 

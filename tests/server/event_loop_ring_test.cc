@@ -1,0 +1,57 @@
+// asio's rings are set up with IORING_SETUP_COOP_TASKRUN (server/src/util/event_loop.cc): a
+// binary linking edgecache_common takes io_uring_queue_init, asio's call, through the
+// wrapper; the engine's own ring keeps plain flags.
+#include <gtest/gtest.h>
+#include <liburing.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <thread>
+
+namespace edgecache {
+namespace {
+
+TEST(EventLoopRingTest, AsiosRingsLeaveCompletionsForTheThreadsNextEntryIntoTheKernel) {
+  io_uring ring;
+  const int rc = io_uring_queue_init(8, &ring, 0);  // as asio calls it
+  if (rc == -EPERM || rc == -ENOSYS) GTEST_SKIP() << "io_uring cannot be set up here";
+  ASSERT_EQ(rc, 0);
+  EXPECT_NE(ring.flags & IORING_SETUP_COOP_TASKRUN, 0u) << "flags " << ring.flags;
+  EXPECT_NE(ring.flags & IORING_SETUP_TASKRUN_FLAG, 0u) << "flags " << ring.flags;
+  io_uring_queue_exit(&ring);
+
+  io_uring_params plain{};
+  ASSERT_EQ(io_uring_queue_init_params(8, &ring, &plain), 0);  // as the engine calls it
+  EXPECT_EQ(ring.flags & IORING_SETUP_COOP_TASKRUN, 0u);
+  io_uring_queue_exit(&ring);
+}
+
+// No completion waits for a thread that sleeps: a timer armed from another thread fires on
+// time while the loop's thread waits in the kernel, and work posted from it is run.
+TEST(EventLoopRingTest, ASleepingLoopStillSeesTimersAndPosts) {
+  boost::asio::io_context io;
+  auto guard = boost::asio::make_work_guard(io);
+  std::thread loop([&] { io.run(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the loop sleeps in the ring
+  const auto armed = std::chrono::steady_clock::now();
+  std::atomic<bool> fired{false};
+  boost::asio::steady_timer timer(io);
+  boost::asio::post(io, [&] {
+    timer.expires_after(std::chrono::milliseconds(20));
+    timer.async_wait([&](auto) { fired = true; });
+  });
+  while (!fired && std::chrono::steady_clock::now() - armed < std::chrono::seconds(5)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const auto took = std::chrono::steady_clock::now() - armed;
+  guard.reset();
+  io.stop();
+  loop.join();
+  EXPECT_TRUE(fired);
+  EXPECT_LT(took, std::chrono::seconds(1));
+}
+
+}  // namespace
+}  // namespace edgecache
