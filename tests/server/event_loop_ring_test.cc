@@ -35,8 +35,8 @@ TEST(EventLoopRingTest, AsiosRingsLeaveCompletionsForTheThreadsNextEntryIntoTheK
   io_uring_queue_exit(&ring);
 }
 
-// No completion waits for a thread that sleeps: a timer armed from another thread fires on
-// time while the loop's thread waits in the kernel, and work posted from it is run.
+// No completion waits for a thread that sleeps: work posted from another thread reaches a
+// loop asleep in the ring, and a timer that work arms fires on time.
 TEST(EventLoopRingTest, ASleepingLoopStillSeesTimersAndPosts) {
   boost::asio::io_context io;
   auto guard = boost::asio::make_work_guard(io);
