@@ -68,7 +68,8 @@ int main(int argc, char** argv) {
   app.add_flag("--check-config", check_config, "validate the configuration and exit");
   bool show_version = false, verbose = false;
   app.add_flag("--version", show_version,
-               "print the version and exit (with --verbose: compiler, flags, allocator, I/O)");
+               "print the version and exit (with --verbose: compiler, flags, allocator, I/O, "
+               "event loop)");
   app.add_flag("--verbose", verbose, "with --version: how this build was made");
   app.footer(
       "Config file keys (TOML; docs/configuration.md has their defaults and meaning):\n"
