@@ -123,6 +123,7 @@ TEST(ConfigFileTest, ErrorsNameTheKey) {
   EXPECT_EQ(load("[store]\ncommit_window_us = 0\n"), "OK");  // 0: no waiting
   EXPECT_NE(load("[store]\nadmission = \"lru\"\n").find("store.admission"), std::string::npos);
   EXPECT_NE(load("event_loop = \"kqueue\"\n").find("event_loop"), std::string::npos);
+  EXPECT_NE(load("event_loop = 5\n").find("event_loop"), std::string::npos);
   EXPECT_NE(load("[store]\nprobation = \"big\"\n").find("store.probation"), std::string::npos);
   // A value of another TOML type is an error, never converted (true is not 1 byte).
   EXPECT_NE(load("[store]\nram_cache = true\n").find("store.ram_cache"), std::string::npos);
