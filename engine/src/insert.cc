@@ -128,7 +128,7 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
     if (one_record && buffer_->size() <= p_.group.max_record_bytes()) {
       // A small record: it joins the next group write.
       format::SealChunkRecord(buffer_.get(), entry_key_, version_, 0);
-      ObjectInfo info = Entry();
+      ObjectInfo info = TakeEntry();
       std::shared_ptr<std::string> record = std::move(buffer_);
       lock.unlock();
       // The insert stays alive (its version in flight) until its entry is published.
@@ -300,9 +300,21 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
 
   // The entry of the whole body, but for its extents. REQUIRES: mu_ held.
   ObjectInfo Entry() const {
-    ObjectInfo info;
+    ObjectInfo info = Counts();
     info.key = key_;
     info.meta = meta_;
+    return info;
+  }
+  // The same, the key and metadata moved out: for a commit after which nothing reads them.
+  ObjectInfo TakeEntry() {
+    ObjectInfo info = Counts();
+    info.key = std::move(key_);
+    info.meta = std::move(meta_);
+    return info;
+  }
+  // The entry's lengths, hash, versions and time. REQUIRES: mu_ held.
+  ObjectInfo Counts() const {
+    ObjectInfo info;
     info.body_length = size_;
     info.body_hash = XXH3_64bits_digest(hash_);
     info.version = version_;
@@ -341,9 +353,9 @@ class InsertState : public std::enable_shared_from_this<InsertState> {
   }
 
   const InsertParts& p_;
-  const ObjectKey key_;
+  ObjectKey key_;  // GUARDED_BY(mu_) once committing: TakeEntry moves it out
   const std::string entry_key_;
-  const ObjectMeta meta_;
+  ObjectMeta meta_;  // GUARDED_BY(mu_) once committing: TakeEntry moves it out
   const uint64_t version_;
   const size_t prefix_size_;
   const size_t chunk_bytes_;

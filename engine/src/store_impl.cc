@@ -323,8 +323,7 @@ Status StoreImpl::Variants(std::string_view primary, std::vector<ObjectInfo>* ou
                       });
 }
 
-Status StoreImpl::BeginInsert(const ObjectKey& key, const ObjectMeta& meta,
-                              std::unique_ptr<InsertHandle>* out) {
+Status StoreImpl::BeginInsert(ObjectKey key, ObjectMeta meta, std::unique_ptr<InsertHandle>* out) {
   if (options_.read_only) return ReadOnlyError();
   Status s = ValidateKey(key);
   if (!s.ok()) return s;
@@ -337,7 +336,7 @@ Status StoreImpl::BeginInsert(const ObjectKey& key, const ObjectMeta& meta,
   const bool hold = probation_ != nullptr && key.secondary.empty() && meta.vary.empty() &&
                     segments_->count() >= segments_->max_segments() &&
                     !probation_->InGhost(format::EntryKey(key));
-  *out = NewInsert(*insert_parts_, key, meta, hold);
+  *out = NewInsert(*insert_parts_, std::move(key), std::move(meta), hold);
   return Status::OK();
 }
 

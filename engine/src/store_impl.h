@@ -54,8 +54,7 @@ class StoreImpl final : public Store, private Publisher {
 
   Status Init();
 
-  Status BeginInsert(const ObjectKey& key, const ObjectMeta& meta,
-                     std::unique_ptr<InsertHandle>* out) override;
+  Status BeginInsert(ObjectKey key, ObjectMeta meta, std::unique_ptr<InsertHandle>* out) override;
   Status Lookup(const ObjectKey& key, ObjectInfo* info) override;
   Status LookupVariant(std::string_view primary, const HeaderGetter& request_header,
                        std::shared_ptr<const ObjectInfo>* info) override;

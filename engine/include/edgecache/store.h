@@ -132,8 +132,9 @@ class Store {
   virtual ~Store() = default;
 
   // Starts an insert of `key`. The new object replaces any stored one at Commit.
-  // InvalidArgument for a malformed key.
-  virtual Status BeginInsert(const ObjectKey& key, const ObjectMeta& meta,
+  // InvalidArgument for a malformed key. Key and metadata are taken by value: a caller
+  // done with its own moves them in, and nothing is copied.
+  virtual Status BeginInsert(ObjectKey key, ObjectMeta meta,
                              std::unique_ptr<InsertHandle>* out) = 0;
 
   // Metadata of a stored object, without touching its body. NotFound when absent, evicted,

@@ -12,6 +12,7 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <cerrno>
 #include <iterator>
 #include <optional>
@@ -47,6 +48,11 @@ class Stream {
     timed().expires_after(d);
   }
   void expires_never() { timed().expires_never(); }
+
+  // What was read from the connection and not parsed yet. It stays with the connection,
+  // so a reused keep-alive connection reads into memory it already has; it is empty between
+  // requests (a connection with bytes past its last response is never reused).
+  boost::beast::flat_buffer& read_buffer() { return read_buffer_; }
 
   // True when nothing waits to be read: no byte held by TLS or in the socket, and no end
   // of stream. An idle keep-alive connection must be quiet: bytes sent past the last
@@ -112,6 +118,7 @@ class Stream {
   }
 
   std::vector<char> coalesced_;
+  boost::beast::flat_buffer read_buffer_;
   std::optional<TimedSocket> plain_;
   std::optional<boost::asio::ssl::stream<TimedSocket>> tls_;
 };

@@ -124,7 +124,9 @@ struct Proxy::Upstream {
   bool head_to_origin = false;         // a HEAD revalidating a stored response
 
   origin::Connection conn;
-  beast::flat_buffer buffer;
+  // What was read from the origin and not parsed yet: the connection's own buffer.
+  // REQUIRES: conn.stream (until the connection goes back to the pool).
+  beast::flat_buffer& buffer() const { return conn.stream->read_buffer(); }
   std::optional<http::response_parser<http::buffer_body>> parser;
   boost::system::error_code ec;
   std::string tls_failure;          // the origin's TLS handshake failed: why
@@ -147,9 +149,13 @@ struct Proxy::Upstream {
   // Whether the rest of the body, of known length, has been read already (with the
   // header: most small objects) and fits one piece.
   bool body_buffered() const {
+    if (!conn.stream) return false;  // back in the pool: nothing more to read
     const auto left = parser->content_length_remaining();
-    return left && *left <= buffer.size() && *left <= kPieceBytes;
+    return left && *left <= buffer().size() && *left <= kPieceBytes;
   }
+  // A new response whose whole body came with its header: stored and sent at once
+  // (StoreWhole), with no broadcast and no revalidation to compare it with.
+  bool whole_in_hand() const { return stale == nullptr && !completing && body_buffered(); }
 };
 
 }  // namespace edgecache::proxy

@@ -25,7 +25,8 @@ struct Proxy::Relaying {
   const http::response_header<>* end_to_end = nullptr;
   http::response_header<> merged;        // a completed part's stored fields, updated
   std::unique_ptr<InsertHandle> insert;  // set while the response is being stored
-  ObjectMeta stored_meta;                // what is stored, when `insert` is set
+  // What is stored, when `insert` is set (but for StoreWhole, which needs neither).
+  ObjectMeta stored_meta;
   ObjectKey stored_key;
   bool shareable = false;  // collapsed requests may take the response as it arrives
   std::string stored_age;  // the Age a response stored as it arrives has
@@ -124,25 +125,30 @@ void Proxy::StartInsert(Exchange& x, Upstream& up, Relaying* r) {
   ObjectKey key{x.primary, meta.vary.empty()
                                ? ""
                                : SecondaryKeyFor(meta.vary, RequestHeaders(x.req, &x.vary_values))};
+  // A response stored as it arrives is already as old as its corrected initial age
+  // (RFC 9111 §4.2.3).
+  const int64_t age = policy::CurrentAge(meta, up.response_time);
+  // Only the broadcast and a revalidation look at the key and metadata stored once they
+  // are handed over; a whole body in hand (StoreWhole) moves them into the insert.
+  const bool keep = !up.whole_in_hand();
   Status s;
   if (!meta.vary.empty() && TooManyVariants(x, key)) {
     s = Status::Aborted("variant cap reached");
     x.cs.detail = "not stored: variant cap";
   } else {
-    s = store_.BeginInsert(key, meta, &r->insert);
+    s = keep ? store_.BeginInsert(key, meta, &r->insert)
+             : store_.BeginInsert(std::move(key), std::move(meta), &r->insert);
   }
   if (!s.ok() && !s.IsAborted()) spdlog::warn("cannot store {}: {}", x.primary, s.ToString());
   x.cs.stored = s.ok();
   if (!s.ok()) return;
   x.cs.has_ttl = true;
-  const int64_t age = policy::CurrentAge(meta, up.response_time);
   x.cs.ttl = d.freshness_lifetime - age;
   // Requests collapsed behind this one may share the response only if it is fresh: one
   // stale on arrival, or to be revalidated before every use, is theirs to revalidate.
   r->shareable = x.cs.ttl > 0 && !(d.flags & policy::kNoCacheResponse);
-  // A response stored as it arrives is already as old as its corrected initial age
-  // (RFC 9111 §4.2.3).
   r->stored_age = std::to_string(age);
+  if (!keep) return;
   r->stored_meta = std::move(meta);
   r->stored_key = std::move(key);
 }
@@ -248,16 +254,16 @@ asio::awaitable<std::pair<std::string_view, boost::system::error_code>> Proxy::R
     // The rest came with what was read already (a small object, with its header): parsed
     // in place, without a trip through the reactor.
     while (!parser.is_done() && !read_error) {
-      const size_t used = parser.put(up.buffer.data(), read_error);
-      up.buffer.consume(used);
+      const size_t used = parser.put(up.buffer().data(), read_error);
+      up.buffer().consume(used);
       if (used == 0 && !read_error) read_error = http::error::partial_message;  // cannot be
     }
   } else if (up.body_length && *up.body_length <= up.piece_size) {
     std::tie(read_error, std::ignore) =
-        co_await http::async_read(*up.conn.stream, up.buffer, parser, kToken);
+        co_await http::async_read(*up.conn.stream, up.buffer(), parser, kToken);
   } else {
     std::tie(read_error, std::ignore) =
-        co_await http::async_read_some(*up.conn.stream, up.buffer, parser, kToken);
+        co_await http::async_read_some(*up.conn.stream, up.buffer(), parser, kToken);
   }
   if (read_error == http::error::need_buffer) read_error = {};
   const size_t n = up.piece_size - parser.get().body().size;
@@ -293,7 +299,7 @@ asio::awaitable<bool> Proxy::PassThrough(Exchange& x, Upstream& up, Relaying& r)
 }
 
 asio::awaitable<bool> Proxy::StoreAndBroadcast(Exchange& x, Upstream& up, Relaying& r) {
-  if (up.stale == nullptr && !up.completing && up.body_buffered()) {
+  if (up.whole_in_hand()) {
     co_return co_await StoreWhole(x, up, r);
   }
   // The origin is read at its own pace into the store and a broadcast, which this client

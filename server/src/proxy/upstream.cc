@@ -155,11 +155,14 @@ void Proxy::Reuse(const Exchange& x, Upstream& up) {
   if (!up.conn.stream || !up.parser || !up.parser->is_done() || !up.parser->keep_alive()) return;
   // Bytes past the framed response would be read as the answer to the next request on
   // the connection (the pool also refuses one that receives some while idle).
-  if (up.buffer.size() > 0) {
+  beast::flat_buffer& buffer = up.buffer();
+  if (buffer.size() > 0) {
     spdlog::warn("origin {} sent {} bytes past its response to {}{}; connection closed",
-                 x.origin->ToString(), up.buffer.size(), x.host, x.target);
+                 x.origin->ToString(), buffer.size(), x.host, x.target);
     return;
   }
+  // The buffer goes with the connection: what a large response grew it to does not.
+  if (buffer.capacity() > kOriginFirstReadBytes) buffer.shrink_to_fit();
   pool_.Release(*x.origin, std::move(up.conn.stream));
 }
 
@@ -235,7 +238,6 @@ asio::awaitable<void> Proxy::SendUpstream(Exchange& x, const Request* out, const
   const bool stream_body = !cacheable_method && x.body != nullptr && !x.body->done();
   origin::Connection& conn = up->conn;
   std::optional<http::response_parser<http::buffer_body>>& parser_slot = up->parser;
-  beast::flat_buffer& origin_buffer = up->buffer;
   boost::system::error_code& ec = up->ec;
   auto send_streamed = [&]() -> asio::awaitable<boost::system::error_code> {
     http::request<http::buffer_body> streamed{out->base()};
@@ -297,6 +299,7 @@ asio::awaitable<void> Proxy::SendUpstream(Exchange& x, const Request* out, const
     };
     if (!ec) {
       fresh_parser();
+      beast::flat_buffer& origin_buffer = conn.stream->read_buffer();
       origin_buffer.clear();
       origin_buffer.reserve(kOriginFirstReadBytes);
       conn.stream->expires_after(std::chrono::milliseconds(x.config().origin_timeout_ms));
