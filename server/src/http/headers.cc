@@ -224,13 +224,16 @@ std::string_view StoredHeader(const ObjectMeta& meta, std::string_view name) {
 }
 
 std::string CacheStatus::ToString() const {
-  std::string out = name;
+  // One allocation: every piece is appended in place (this runs for every response).
+  std::string out;
+  out.reserve(name.size() + fwd.size() + detail.size() + 64);
+  out += name;
   if (hit) out += "; hit";
-  if (!fwd.empty()) out += "; fwd=" + fwd;
-  if (fwd_status != 0) out += "; fwd-status=" + std::to_string(fwd_status);
+  if (!fwd.empty()) out.append("; fwd=").append(fwd);
+  if (fwd_status != 0) out.append("; fwd-status=").append(std::to_string(fwd_status));
   if (stored) out += "; stored";
-  if (has_ttl) out += "; ttl=" + std::to_string(ttl);
-  if (!detail.empty()) out += "; detail=\"" + detail + "\"";
+  if (has_ttl) out.append("; ttl=").append(std::to_string(ttl));
+  if (!detail.empty()) out.append("; detail=\"").append(detail).append("\"");
   return out;
 }
 
