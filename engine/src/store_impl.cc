@@ -11,6 +11,7 @@
 #include "format/coding.h"
 #include "format/index_layout.h"
 #include "format/record.h"
+#include "short_slice.h"
 #include "store_internal.h"
 
 namespace edgecache {
@@ -36,7 +37,10 @@ StoreImpl::StoreImpl(const StoreOptions& options, std::string dir)
       workers_(static_cast<size_t>(options.worker_threads)) {}
 
 Status StoreImpl::Init() {
-  NamePoolThreads(workers_, static_cast<size_t>(options_.worker_threads), "ec-store-");
+  // Background work (group commits, publishing, purge cleanup) in short turns on cores the
+  // network threads share.
+  NamePoolThreads(workers_, static_cast<size_t>(options_.worker_threads), "ec-store-",
+                  [] { UseShortSlice(); });
   Status s = StoreDir::Open(options_, dir_, &dir_lock_);
   if (!s.ok()) return s;
 
@@ -120,6 +124,7 @@ Status StoreImpl::Init() {
 
   maintenance_ = std::thread([this] {
     NameThisThread("ec-maintain");
+    UseShortSlice();  // segment cleanup, purge rule cleanup, recounts: background work
     MaintenanceLoop();
   });
   if (!options_.read_only) {

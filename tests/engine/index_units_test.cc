@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <random>
@@ -20,6 +21,7 @@
 #include "index/entry_table.h"
 #include "index/index_db.h"
 #include "index/version_clock.h"
+#include "short_slice.h"
 #include "support/process.h"
 #include "support/store_util.h"
 #include "support/temp_dir.h"
@@ -612,8 +614,9 @@ TEST(VersionClockTest, TheOldestInsertInFlightIsKnownUntilItEnds) {
 }
 
 // RocksDB's background threads run below the network threads' priority: its flush thread
-// ten nice levels down from its first flush, its compaction threads at the lowest.
-TEST(IndexDbTest, FlushesRunTenNiceLevelsDownAndCompactionsAtTheLowest) {
+// ten nice levels down from its first flush, its compaction threads at the lowest; and in
+// short scheduler slices.
+TEST(IndexDbTest, FlushesRunTenNiceLevelsDownAndCompactionsAtTheLowestInShortSlices) {
   TempDir dir;
   index::IndexDb db;
   ASSERT_TRUE(index::OpenIndexDb(testing::SmallOptions(), dir.path() + "/index", &db).ok());
@@ -634,6 +637,13 @@ TEST(IndexDbTest, FlushesRunTenNiceLevelsDownAndCompactionsAtTheLowest) {
   EXPECT_NE(std::find(compaction.begin(), compaction.end(), 19), compaction.end());
   // This thread, which opened the index and asked for the flushes, keeps its priority.
   EXPECT_EQ(::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid())), own);
+  // Both run in short scheduler slices where the kernel has them (short_slice.h).
+  if (!testing::KernelHasCustomSlices()) return;
+  const uint64_t short_slice = std::chrono::nanoseconds(kBackgroundSlice).count();
+  for (const char* name : {"rocksdb:high", "rocksdb:low"}) {
+    const std::vector<uint64_t> slices = testing::ThreadSlices("self", name);
+    EXPECT_NE(std::find(slices.begin(), slices.end(), short_slice), slices.end()) << name;
+  }
 }
 
 }  // namespace

@@ -1,14 +1,24 @@
-// The engine's units on their own, below Store: the RAM cache, the hit tracker and the
-// purge rules (Store-level behaviour is in store_test.cc and purge_test.cc; the index and
-// segment units have their own files).
+// The engine's units on their own, below Store: the RAM cache, the hit tracker, the purge
+// rules and background threads' short scheduler slices (Store-level behaviour is in store_test.cc
+// and purge_test.cc; the index and segment units have their own files).
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "cache/hit_tracker.h"
 #include "cache/ram_cache.h"
+#include "edgecache/thread_name.h"
 #include "purge/purge_rules.h"
+#include "short_slice.h"
+#include "support/process.h"
 
 namespace edgecache {
 namespace {
@@ -137,6 +147,48 @@ TEST(PurgeRulesTest, RulesRoundTripThroughTheirStoredFormAndGarbageIsCorruption)
   for (const std::string bad : {"", "T", "XH", "TX"}) {
     EXPECT_TRUE(purge::DecodeRule(1, bad, &back).IsCorruption()) << bad;
   }
+}
+
+// A background thread asks for short scheduler slices and keeps its own nice value; other
+// threads keep theirs, and a thread under another policy than the fair one is left alone.
+TEST(ShortSliceTest, OnlyTheCallingFairThreadTakesShortSlicesAtItsOwnNiceValue) {
+  if (!testing::KernelHasCustomSlices()) GTEST_SKIP() << "custom slices need Linux 6.12";
+  const uint64_t short_slice = std::chrono::nanoseconds(kBackgroundSlice).count();
+  bool took = false;
+  int nice = 0;
+  std::vector<uint64_t> slices, bystander_slices;
+  std::thread background([&] {
+    NameThisThread("ec-slice-test");
+    const id_t self = static_cast<id_t>(::gettid());
+    ASSERT_EQ(::setpriority(PRIO_PROCESS, self, 5), 0);  // lowering needs no privilege
+    took = UseShortSlice();
+    nice = ::getpriority(PRIO_PROCESS, self);
+    slices = testing::ThreadSlices("self", "ec-slice-test");
+  });
+  background.join();
+  EXPECT_TRUE(took);
+  EXPECT_EQ(nice, 5);
+  EXPECT_EQ(slices, std::vector<uint64_t>{short_slice});
+  // This thread never asked: its slice is the kernel's default.
+  std::thread bystander([&] {
+    NameThisThread("ec-slice-other");
+    bystander_slices = testing::ThreadSlices("self", "ec-slice-other");
+  });
+  bystander.join();
+  ASSERT_EQ(bystander_slices.size(), 1u);
+  EXPECT_NE(bystander_slices[0], short_slice);
+
+  bool idle_took = true;
+  int policy = -1;
+  std::thread idle([&] {
+    sched_param param{};
+    ASSERT_EQ(pthread_setschedparam(pthread_self(), SCHED_IDLE, &param), 0);
+    idle_took = UseShortSlice();
+    pthread_getschedparam(pthread_self(), &policy, &param);
+  });
+  idle.join();
+  EXPECT_FALSE(idle_took);
+  EXPECT_EQ(policy, SCHED_IDLE);
 }
 
 }  // namespace

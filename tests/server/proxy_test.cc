@@ -1177,5 +1177,23 @@ TEST_F(ProxyTest, ThreadsCarryTheirRoleInTheirNames) {
   EXPECT_EQ(names.count("ec-admin-1"), 1u);
 }
 
+// The store's background threads give way to the network threads in short scheduler slices
+// (where the kernel has them); the network threads run in the kernel's default ones.
+TEST_F(ProxyTest, BackgroundThreadsRunInShortSlicesNetworkThreadsDoNot) {
+  if (!testing::KernelHasCustomSlices()) GTEST_SKIP() << "custom slices need Linux 6.12";
+  const std::string pid = std::to_string(node_->pid());
+  for (int i = 0; i < 100 && testing::ThreadNames(pid).count("ec-net-1") == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const std::vector<uint64_t> network = testing::ThreadSlices(pid, "ec-net-1");
+  ASSERT_EQ(network.size(), 1u);
+  for (const char* name : {"ec-store-0", "ec-store-1", "ec-maintain"}) {
+    const std::vector<uint64_t> slices = testing::ThreadSlices(pid, name);
+    ASSERT_EQ(slices.size(), 1u) << name;
+    // A tenth of a millisecond (short_slice.h), against the default's few milliseconds.
+    EXPECT_LE(slices[0], network[0] / 4) << name;
+  }
+}
+
 }  // namespace
 }  // namespace edgecache

@@ -1,16 +1,19 @@
 // ChildProcess: runs a real binary (edgecache, origin-sim) for integration tests, reads its
 // stdout line by line, and stops it (SIGTERM, then SIGKILL after a bounded wait) when the
-// test ends, so no server outlives its test. ThreadNames and ThreadNiceValues: what `top -H`
-// shows of a process.
+// test ends, so no server outlives its test. ThreadNames, ThreadNiceValues and
+// ThreadSlices: what `top -H` and /proc show of a process's threads.
 #pragma once
 
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -172,6 +175,31 @@ inline std::vector<int> ThreadNiceValues(const std::string& pid, const std::stri
     values.push_back(std::stoi(field));
   });
   return values;
+}
+
+// The scheduler slices (ns, "se.slice" in /proc/PID/task/*/sched) of process `pid`'s
+// threads named `name`.
+inline std::vector<uint64_t> ThreadSlices(const std::string& pid, const std::string& name) {
+  std::vector<uint64_t> values;
+  ForEachThread(pid, [&](const std::filesystem::path& task, const std::string& thread) {
+    if (thread != name) return;
+    std::ifstream sched(task / "sched");
+    for (std::string line; std::getline(sched, line);) {
+      if (line.starts_with("se.slice")) {
+        values.push_back(std::stoull(line.substr(line.find(':') + 1)));
+        return;
+      }
+    }
+  });
+  return values;
+}
+
+// Whether this kernel lets a thread ask for its own scheduler slice (Linux 6.12).
+inline bool KernelHasCustomSlices() {
+  utsname u{};
+  int major = 0, minor = 0;
+  return ::uname(&u) == 0 && std::sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
+         (major > 6 || (major == 6 && minor >= 12));
 }
 
 }  // namespace edgecache::testing

@@ -9,15 +9,18 @@
 
 #include <boost/asio/thread_pool.hpp>
 #include <cstddef>
+#include <functional>
 #include <string>
 
 namespace edgecache {
 
 void NameThisThread(const std::string& name);
 
-// Names each of the `threads` threads of `pool` `prefix` and its number, from 0. Call it
-// before anything else is posted to the pool: it holds each thread until every one has
-// taken a name (so no thread takes two), and returns once they all have.
-void NamePoolThreads(boost::asio::thread_pool& pool, size_t threads, const std::string& prefix);
+// Names each of the `threads` threads of `pool` `prefix` and its number, from 0, and runs
+// `setup` (when given) on each. Call it before anything else is posted to the pool: it
+// holds each thread until every one has taken a name (so no thread takes two), and returns
+// once they all have.
+void NamePoolThreads(boost::asio::thread_pool& pool, size_t threads, const std::string& prefix,
+                     const std::function<void()>& setup = {});
 
 }  // namespace edgecache

@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "format/index_layout.h"
+#include "short_slice.h"
 
 namespace edgecache::index {
 namespace {
@@ -27,14 +28,27 @@ rocksdb::CompressionType BestCompression() {
   return rocksdb::kNoCompression;
 }
 
-// RocksDB's flush thread lowers its own priority by kFlushNiceLevels at its first flush.
-// A memtable flush takes 25-50 ms of CPU at once; at the network threads' priority it held
+// Whether the calling thread is RocksDB's thread named `name`: never a thread of ours that
+// happens to flush or compact.
+bool IsRocksThread(std::string_view name) {
+  char own[16] = {};
+  return pthread_getname_np(pthread_self(), own, sizeof(own)) == 0 && std::string_view(own) == name;
+}
+
+// RocksDB's background threads give way to the network threads they share cores with.
+//
+// Its flush thread lowers its own priority by kFlushNiceLevels at its first flush. A
+// memtable flush takes 25-50 ms of CPU at once; at the network threads' priority it held
 // a shared core for slices of several milliseconds, and that set the miss p99. Ten levels
 // down its scheduler weight is about a tenth of a network thread's, still several times
 // the ~2% of a saturated core a stream of misses needs it to have, so it keeps up (at the
-// lowest priority, nice 19, it did not: writes then stalled). Lowering needs no privilege;
-// only the thread itself is changed, and only once.
-class LowerFlushPriority final : public rocksdb::EventListener {
+// lowest priority, nice 19, it did not: writes then stalled). Compactions run at nice 19
+// (LowerThreadPoolCPUPriority, at open).
+//
+// A lower priority is a smaller share, not a shorter turn: each of these threads also asks
+// for short scheduler slices (short_slice.h) at its first flush or compaction. Neither needs
+// a privilege; only the thread itself is changed, and only once.
+class BackgroundGivesWay final : public rocksdb::EventListener {
  public:
   static constexpr int kFlushNiceLevels = 10;
 
@@ -42,17 +56,20 @@ class LowerFlushPriority final : public rocksdb::EventListener {
     thread_local bool done = false;
     if (done) return;
     done = true;
-    // Only RocksDB's own flush thread: never a thread of ours that happens to flush.
-    char name[16] = {};
-    if (pthread_getname_np(pthread_self(), name, sizeof(name)) != 0 ||
-        std::string_view(name) != "rocksdb:high") {
-      return;
-    }
+    if (!IsRocksThread("rocksdb:high")) return;
     const id_t self = static_cast<id_t>(::gettid());
     errno = 0;
     const int nice = ::getpriority(PRIO_PROCESS, self);
-    if (nice == -1 && errno != 0) return;
-    ::setpriority(PRIO_PROCESS, self, std::min(nice + kFlushNiceLevels, 19));
+    if (nice != -1 || errno == 0)
+      ::setpriority(PRIO_PROCESS, self, std::min(nice + kFlushNiceLevels, 19));
+    UseShortSlice();
+  }
+
+  void OnCompactionBegin(rocksdb::DB*, const rocksdb::CompactionJobInfo&) override {
+    thread_local bool done = false;
+    if (done) return;
+    done = true;
+    if (IsRocksThread("rocksdb:low")) UseShortSlice();
   }
 };
 
@@ -112,7 +129,7 @@ Status OpenIndexDb(const StoreOptions& options, const std::string& path, IndexDb
   db.max_open_files = 1024;
   db.max_background_jobs = 2;
   db.keep_log_file_num = 4;
-  db.listeners.push_back(std::make_shared<LowerFlushPriority>());
+  db.listeners.push_back(std::make_shared<BackgroundGivesWay>());
   // Memtables of every family together stay within a quarter of the index cache budget
   // (at least 16 MiB) and are charged to the block cache.
   db.write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(
@@ -128,7 +145,7 @@ Status OpenIndexDb(const StoreOptions& options, const std::string& path, IndexDb
   // Compactions run at the lowest CPU priority: on a node whose cores are all busy they
   // never delay a network thread's requests (which showed as a hit p99 several times
   // higher while the index compacted after a burst of misses). Flushes run ten levels
-  // down, not at the lowest (LowerFlushPriority): writes would stall behind a memtable
+  // down, not at the lowest (BackgroundGivesWay): writes would stall behind a memtable
   // that cannot be flushed.
   rocksdb::Status lowered = rocksdb::Env::Default()->LowerThreadPoolCPUPriority(
       rocksdb::Env::Priority::LOW, rocksdb::CpuPriority::kLow);
