@@ -1,12 +1,12 @@
 // Short scheduler slices for background threads.
 //
-// The engine's background threads (the store's workers, RocksDB's flush and compaction
-// threads) share cores with the network threads, at a lower priority. A lower priority
-// gives them a smaller share of a busy core, but not shorter turns: once the scheduler
-// picks one, it runs for a whole slice (a few milliseconds by default), and every request
-// on that core waits for it. That set the miss p99 on a saturated core. Linux 6.12's
-// scheduler (EEVDF custom slices) lets a thread ask for a shorter slice: such a thread runs
-// in turns of kBackgroundSlice and gives the core back in between.
+// The engine's background threads (the store's workers and maintenance thread, RocksDB's
+// flush and compaction threads) share cores with the network threads. A lower priority
+// (RocksDB's run at nice 10 and 19) gives a smaller share of a busy core, not shorter
+// turns: once the scheduler picks one of them, it runs for a whole slice (a few
+// milliseconds by default), and every request on that core waits for it. That set the miss p99 on a
+// saturated core. Linux 6.12's scheduler (EEVDF custom slices) lets a thread ask for a shorter
+// slice: such a thread runs in turns of kBackgroundSlice and gives the core back in between.
 //
 // Thread safety: changes only the calling thread.
 #pragma once
