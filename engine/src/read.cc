@@ -9,6 +9,20 @@
 #include "store_impl.h"
 
 namespace edgecache {
+namespace {
+
+// `length` bytes from `at` of a record, and where the same bytes are in its arena file.
+BodySlice SliceOf(cache::HeldRecord record, size_t at, size_t length) {
+  BodySlice slice{nullptr, record.bytes.substr(at, length)};
+  if (record.fd >= 0) {
+    slice.fd = record.fd;
+    slice.file_offset = record.file_offset + at;
+  }
+  slice.owner = std::move(record.owner);
+  return slice;
+}
+
+}  // namespace
 
 Status Store::Read(const ObjectInfo& info, std::string* out, uint64_t offset, uint64_t length) {
   out->clear();
@@ -43,14 +57,17 @@ bool StoreImpl::ReadCached(const ObjectInfo& info, uint64_t offset, size_t max_l
                            BodySlice* out) {
   if (offset >= info.body_length || max_len == 0) return false;
   const ChunkSpan c = Locate(info, offset, max_len);
-  std::shared_ptr<const std::string> record =
-      c.extent.segment != cache::kProbationSegment ? ram_.Get(c.extent.segment, c.extent.offset)
-      : probation_ != nullptr ? probation_->Record(format::EntryKey(info.key), info.body_version)
-                              : nullptr;
+  cache::HeldRecord record;
+  if (c.extent.segment != cache::kProbationSegment) {
+    record = ram_.Get(c.extent.segment, c.extent.offset);
+  } else if (probation_ != nullptr) {
+    if (auto held = probation_->Record(format::EntryKey(info.key), info.body_version)) {
+      record = cache::RamCache::InString(std::move(held));
+    }
+  }
   if (!record) return false;
   ram_hits_.fetch_add(1, std::memory_order_relaxed);
-  std::string_view data = std::string_view(*record).substr(c.data_at, c.length);
-  *out = BodySlice{std::move(record), data};
+  *out = SliceOf(std::move(record), c.data_at, c.length);
   return true;
 }
 
@@ -104,42 +121,50 @@ void StoreImpl::ReadChunk(const ObjectInfo& info, uint64_t offset, size_t max_le
     return;
   }
   disk_reads_.fetch_add(1, std::memory_order_relaxed);
-  auto record =
-      std::make_shared<std::string>(format::ChunkRecordSize(entry_key.size(), extent.length), '\0');
+  // A large record goes to the RAM cache's arena, from which it can be sent with sendfile.
+  char* buffer = nullptr;
+  const size_t size = format::ChunkRecordSize(entry_key.size(), extent.length);
+  cache::HeldRecord record;
+  if (fill_cache) {
+    record = ram_.NewRecord(size, &buffer);
+  } else {
+    auto own = std::make_shared<std::string>(size, '\0');
+    buffer = own->data();
+    record = cache::RamCache::InString(std::move(own));
+  }
   inflight_io_.Begin();
   int fd = seg->fd;
-  io_->Read(
-      fd, record->data(), record->size(), extent.offset,
-      [this, record, seg, extent, entry_key, data_at, len, chunk_start, fill_cache, drop_bad,
-       body_version = info.body_version, version = info.version,
-       done = std::move(done)](ssize_t n) {
-        Status s;
-        std::string_view data;
-        if (n < 0) {
-          io_errors_.fetch_add(1, std::memory_order_relaxed);
-          s = Status::FromErrno(static_cast<int>(-n), "read chunk");
-        } else if (static_cast<size_t>(n) != record->size()) {
-          s = Status::Corruption("short read of a chunk record");
-        } else {
-          s = format::VerifyChunkRecord(*record, entry_key, body_version, chunk_start,
-                                        extent.length, &data);
-        }
-        if (s.ok()) {
-          if (fill_cache) ram_.Put(extent.segment, extent.offset, record);
-          done(Status::OK(), BodySlice{record, std::string_view(*record).substr(data_at, len)});
-        } else {
-          corrupt_reads_.fetch_add(1, std::memory_order_relaxed);
-          spdlog::warn("store {}: chunk of {} at segment {} offset {} is bad: {}", dir_,
-                       entry_key.substr(0, entry_key.find('\0')), extent.segment, extent.offset,
-                       s.ToString());
-          if (drop_bad) {
-            boost::asio::post(workers_,
-                              [this, entry_key, version] { DropEntry(entry_key, version); });
-          }
-          done(std::move(s), {});
-        }
-        inflight_io_.End();
-      });
+  io_->Read(fd, buffer, size, extent.offset,
+            [this, record, seg, extent, entry_key, data_at, len, chunk_start, fill_cache, drop_bad,
+             body_version = info.body_version, version = info.version,
+             done = std::move(done)](ssize_t n) {
+              Status s;
+              std::string_view data;
+              if (n < 0) {
+                io_errors_.fetch_add(1, std::memory_order_relaxed);
+                s = Status::FromErrno(static_cast<int>(-n), "read chunk");
+              } else if (static_cast<size_t>(n) != record.bytes.size()) {
+                s = Status::Corruption("short read of a chunk record");
+              } else {
+                s = format::VerifyChunkRecord(record.bytes, entry_key, body_version, chunk_start,
+                                              extent.length, &data);
+              }
+              if (s.ok()) {
+                if (fill_cache) ram_.Put(extent.segment, extent.offset, record);
+                done(Status::OK(), SliceOf(record, data_at, len));
+              } else {
+                corrupt_reads_.fetch_add(1, std::memory_order_relaxed);
+                spdlog::warn("store {}: chunk of {} at segment {} offset {} is bad: {}", dir_,
+                             entry_key.substr(0, entry_key.find('\0')), extent.segment,
+                             extent.offset, s.ToString());
+                if (drop_bad) {
+                  boost::asio::post(workers_,
+                                    [this, entry_key, version] { DropEntry(entry_key, version); });
+                }
+                done(std::move(s), {});
+              }
+              inflight_io_.End();
+            });
 }
 
 void StoreImpl::DropEntry(const std::string& entry_key, uint64_t version) {

@@ -1,14 +1,20 @@
-// The engine's units on their own, below Store: the RAM cache, the hit tracker, the purge
-// rules and background threads' short scheduler slices (Store-level behaviour is in
-// store_test.cc and purge_test.cc; the index and segment units have their own files).
+// The engine's units on their own, below Store: the RAM cache and its arena, the hit
+// tracker, the purge rules and background threads' short scheduler slices (Store-level
+// behaviour is in store_test.cc and purge_test.cc; the index and segment units have their
+// own files).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
@@ -16,6 +22,7 @@
 
 #include "cache/hit_tracker.h"
 #include "cache/ram_cache.h"
+#include "cache/record_arena.h"
 #include "edgecache/thread_name.h"
 #include "purge/purge_rules.h"
 #include "short_slice.h"
@@ -24,8 +31,8 @@
 namespace edgecache {
 namespace {
 
-std::shared_ptr<const std::string> Record(size_t size, char fill) {
-  return std::make_shared<const std::string>(size, fill);
+cache::HeldRecord Record(size_t size, char fill) {
+  return cache::RamCache::InString(std::make_shared<const std::string>(size, fill));
 }
 
 TEST(RamCacheTest, KeepsRecordsBySegmentAndOffsetWithinItsCapacity) {
@@ -34,9 +41,9 @@ TEST(RamCacheTest, KeepsRecordsBySegmentAndOffsetWithinItsCapacity) {
   ram.Put(1, 4096, Record(1000, 'b'));
   ram.Put(2, 0, Record(1000, 'c'));
   ASSERT_TRUE(ram.Get(1, 0));
-  EXPECT_EQ(*ram.Get(1, 0), std::string(1000, 'a'));
-  EXPECT_EQ(*ram.Get(1, 4096), std::string(1000, 'b'));
-  EXPECT_EQ(*ram.Get(2, 0), std::string(1000, 'c'));
+  EXPECT_EQ(ram.Get(1, 0).bytes, std::string(1000, 'a'));
+  EXPECT_EQ(ram.Get(1, 4096).bytes, std::string(1000, 'b'));
+  EXPECT_EQ(ram.Get(2, 0).bytes, std::string(1000, 'c'));
   EXPECT_FALSE(ram.Get(3, 0));
   EXPECT_FALSE(ram.Get(1, 8192));
   // Far more than fits: usage stays near the capacity, and the newest record is there.
@@ -64,11 +71,127 @@ TEST(RamCacheTest, TheLeastRecentlyUsedRecordGoesFirst) {
   // Replacing a record keeps one copy and its charge once.
   const uint64_t before = ram.usage();
   ram.Put(1, 0, Record(10000, 'c'));
-  EXPECT_EQ(*ram.Get(1, 0), std::string(10000, 'c'));
+  EXPECT_EQ(ram.Get(1, 0).bytes, std::string(10000, 'c'));
   EXPECT_EQ(ram.usage(), before);
   // A record larger than a shard is not kept.
   ram.Put(2, 0, Record(100000, 'd'));
   EXPECT_FALSE(ram.Get(2, 0));
+}
+
+// Large records live in the arena: page-rounded, zero-filled, and the same bytes as the
+// arena file's at the region's offset (what a sender hands to sendfile).
+TEST(RecordArenaTest, ARegionIsZeroFilledWholePagesAndItsBytesAreTheFiles) {
+  std::unique_ptr<cache::RecordArena> arena = cache::RecordArena::Create(1 << 20);
+  ASSERT_NE(arena, nullptr);
+  std::shared_ptr<const cache::ArenaRegion> region = arena->Allocate(70000);
+  ASSERT_NE(region, nullptr);
+  EXPECT_EQ(region->size, 73728u);  // 18 pages
+  EXPECT_EQ(region->file_offset % 4096, 0u);
+  EXPECT_EQ(std::string_view(region->data, region->size), std::string(region->size, '\0'));
+  std::memset(region->data, 'r', 70000);
+  std::string from_file(70000, '\0');
+  ASSERT_EQ(::pread(region->fd, from_file.data(), from_file.size(),
+                    static_cast<off_t>(region->file_offset)),
+            70000);
+  EXPECT_EQ(from_file, std::string(70000, 'r'));
+  EXPECT_EQ(arena->allocated_bytes(), 73728u);
+  region.reset();
+  EXPECT_EQ(arena->allocated_bytes(), 0u);
+}
+
+// Twice the budget is reserved; beyond what is free, Allocate says no (the caller keeps the
+// record in a string), and freed space, coalesced, serves a larger region again.
+TEST(RecordArenaTest, FreedRegionsAreReusedAndAFullArenaSaysNo) {
+  std::unique_ptr<cache::RecordArena> arena = cache::RecordArena::Create(1 << 20);
+  ASSERT_NE(arena, nullptr);
+  std::vector<std::shared_ptr<const cache::ArenaRegion>> held;
+  while (auto region = arena->Allocate(256 << 10)) held.push_back(std::move(region));
+  EXPECT_EQ(held.size(), 8u);  // 2 MiB reserved for a 1 MiB budget
+  EXPECT_EQ(arena->Allocate(4096), nullptr);
+  held[3].reset();
+  held[4].reset();
+  std::shared_ptr<const cache::ArenaRegion> big = arena->Allocate(512 << 10);
+  ASSERT_NE(big, nullptr);
+  EXPECT_EQ(big->file_offset, 3u * (256 << 10));
+  EXPECT_EQ(std::string_view(big->data, big->size), std::string(big->size, '\0'));
+}
+
+// The guarantee the sendfile path rests on: a socket that took a region's pages keeps
+// their bytes after the region is freed and its space given to a new record. A sender on
+// loopback hands 64 KiB to the kernel, the receiver does not read yet, the region is freed
+// and the next one (the same offset) is written: the receiver still gets the first bytes.
+TEST(RecordArenaTest, PagesASocketStillHoldsKeepTheirBytesWhenTheSpaceIsReused) {
+  std::unique_ptr<cache::RecordArena> arena = cache::RecordArena::Create(1 << 20);
+  ASSERT_NE(arena, nullptr);
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int big = 1 << 20;
+  ASSERT_EQ(::setsockopt(listener, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big)), 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  ASSERT_EQ(::listen(listener, 1), 0);
+  const int sender = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  ASSERT_EQ(::setsockopt(sender, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big)), 0);
+  ASSERT_TRUE(::connect(sender, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 ||
+              errno == EINPROGRESS);
+  const int receiver = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(receiver, 0);
+
+  constexpr size_t kBytes = 64 << 10;
+  std::shared_ptr<const cache::ArenaRegion> first = arena->Allocate(kBytes);
+  ASSERT_NE(first, nullptr);
+  std::memset(first->data, 'a', kBytes);
+  off_t at = static_cast<off_t>(first->file_offset);
+  size_t sent = 0;
+  for (int tries = 0; sent < kBytes && tries < 1000; ++tries) {
+    const ssize_t n = ::sendfile(sender, first->fd, &at, kBytes - sent);
+    if (n > 0) sent += static_cast<size_t>(n);
+    if (n < 0) {
+      ASSERT_EQ(errno, EAGAIN) << std::strerror(errno);
+    }
+  }
+  ASSERT_EQ(sent, kBytes);  // all of it is the kernel's now; none of it was read
+  const uint64_t offset = first->file_offset;
+  first.reset();
+  std::shared_ptr<const cache::ArenaRegion> second = arena->Allocate(kBytes);
+  ASSERT_NE(second, nullptr);
+  ASSERT_EQ(second->file_offset, offset);  // the same space, so the test means something
+  EXPECT_EQ(second->data[0], '\0');        // new pages, not the old ones
+  std::memset(second->data, 'b', kBytes);
+
+  std::string got;
+  char buffer[16384];
+  while (got.size() < kBytes) {
+    const ssize_t n = ::read(receiver, buffer, sizeof(buffer));
+    ASSERT_GT(n, 0);
+    got.append(buffer, static_cast<size_t>(n));
+  }
+  EXPECT_EQ(std::count(got.begin(), got.end(), 'a'), static_cast<ptrdiff_t>(kBytes));
+  ::close(sender);
+  ::close(receiver);
+  ::close(listener);
+}
+
+// The RAM cache puts large records in its arena (sendable), small ones in strings.
+TEST(RamCacheTest, LargeRecordsAreHeldInTheArenaSmallOnesInStrings) {
+  cache::RamCache ram(64 << 20);
+  char* writable = nullptr;
+  cache::HeldRecord large = ram.NewRecord(cache::RamCache::kArenaRecordBytes, &writable);
+  ASSERT_TRUE(large);
+  EXPECT_GE(large.fd, 0);
+  EXPECT_EQ(writable, large.bytes.data());
+  std::memset(writable, 'L', large.bytes.size());
+  ram.Put(1, 0, large);
+  cache::HeldRecord got = ram.Get(1, 0);
+  EXPECT_EQ(got.fd, large.fd);
+  EXPECT_EQ(got.file_offset, large.file_offset);
+  EXPECT_EQ(got.bytes, std::string(cache::RamCache::kArenaRecordBytes, 'L'));
+  cache::HeldRecord small = ram.NewRecord(cache::RamCache::kArenaRecordBytes - 1, &writable);
+  EXPECT_EQ(small.fd, -1);
+  EXPECT_EQ(small.bytes, std::string(cache::RamCache::kArenaRecordBytes - 1, '\0'));
 }
 
 TEST(HitTrackerTest, AHitIsTakenOnce) {

@@ -82,9 +82,17 @@ struct ObjectInfo {
 
 // A verified piece of a body. `data` points into memory kept alive by `owner`, which may
 // be shared with the RAM cache: never modify it.
+//
+// A slice of a large chunk held in the RAM cache can also be sent from a file without a
+// copy through this process: `fd` >= 0 holds `data`'s bytes at `file_offset` (for
+// sendfile). Those bytes stay the same while `owner` is held, and pages the kernel still
+// holds after that keep their bytes (see docs/architecture.md); the fd is the store's:
+// never close it, and never use it once `owner` is released.
 struct BodySlice {
-  std::shared_ptr<const std::string> owner;
+  std::shared_ptr<const void> owner;
   std::string_view data;
+  int fd = -1;
+  uint64_t file_offset = 0;
 };
 
 // Returns the value of a request header (name in any case), or nullopt when absent.
