@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <boost/asio/read_until.hpp>
+#include <chrono>
 #include <csignal>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -89,6 +91,61 @@ TEST_F(HostileTest, ClientsThatResetMidResponseNeverKillTheNode) {
   HttpResponse after = Get(target);
   EXPECT_EQ(after.body.size(), 4000000u);
   EXPECT_TRUE(Hit(after));
+}
+
+// Large hits go out with sendfile from the RAM cache. A client that reads them slowly,
+// through a 4 KiB receive buffer, gets every byte right (the node waits on its full socket
+// and goes on); one that stops reading is dropped after timeouts.client_ms like any other,
+// while the node serves others.
+TEST_F(HostileTest, SlowAndStalledReadersOfLargeHitsGetEveryByteOrAreDropped) {
+  RestartWith("[timeouts]\nclient_ms = 1500\n");
+  const std::string target = "/slow-reader?cc=max-age=300&size=12000000";  // > tcp_wmem
+  const std::string origin = Fetch(origin_port_, "GET", target).body;
+  ASSERT_EQ(Get(target).body, origin);
+  ASSERT_EQ(Get(target).body, origin);  // now in the RAM cache
+  auto open = [&] {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int small = 4096;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port_);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0);
+    const std::string request = "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    EXPECT_EQ(::send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+    return fd;
+  };
+  const int stalled = open();
+  const auto stalled_at = std::chrono::steady_clock::now();
+  // The slow reader: 4 KiB at a time, a pause every 64 KiB.
+  const int slow = open();
+  std::string got;
+  char buffer[4096];
+  for (ssize_t n; (n = ::recv(slow, buffer, sizeof(buffer), 0)) > 0;) {
+    got.append(buffer, static_cast<size_t>(n));
+    if (got.size() % (64 << 10) < sizeof(buffer))
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const size_t end = got.find("\r\n\r\n");
+    if (end != std::string::npos && got.size() >= end + 4 + origin.size()) break;
+  }
+  ::close(slow);
+  const size_t body_at = got.find("\r\n\r\n") + 4;
+  ASSERT_NE(body_at, std::string::npos + 4) << got.substr(0, 200);
+  EXPECT_TRUE(got.compare(body_at, std::string::npos, origin) == 0)
+      << got.size() - body_at << " body bytes, not the origin's";
+  // The stalled one: what it finally reads ends early, closed by the node.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500) -
+                              (std::chrono::steady_clock::now() - stalled_at));
+  timeval patience{10, 0};
+  ::setsockopt(stalled, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof(patience));
+  size_t stalled_bytes = 0;
+  ssize_t n = 0;
+  while ((n = ::recv(stalled, buffer, sizeof(buffer), 0)) > 0) stalled_bytes += n;
+  EXPECT_TRUE(n == 0 || errno == ECONNRESET) << std::strerror(errno);
+  EXPECT_LT(stalled_bytes, origin.size());
+  ::close(stalled);
+  EXPECT_EQ(Get(target).body, origin);
 }
 
 // --- 1. interim responses ---

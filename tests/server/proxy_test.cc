@@ -1062,6 +1062,48 @@ TEST_F(ProxyTest, ChunkedAndLargeBodiesStreamAndStore) {
   EXPECT_NE(big_hit.Header("cache-status").find("hit"), std::string::npos);
 }
 
+// A large hit held in the RAM cache goes out with sendfile from the cache's arena (no copy
+// by the node): byte for byte the origin's, whole, in a range across its chunks and for
+// HEAD, and the keep-alive connection it went out on serves what comes next (a small hit,
+// a miss) as before.
+TEST_F(ProxyTest, LargeHitsGoOutWithSendfileByteForByteAndTheConnectionServesOn) {
+  auto sent_with_sendfile = [&] {
+    const std::string body = Fetch(admin_port_, "GET", "/metrics").body;
+    const std::string name = "\nedgecache_sendfile_bytes_total ";
+    const size_t at = body.find(name);
+    return at == std::string::npos ? -1 : std::stoll(body.substr(at + name.size()));
+  };
+  EXPECT_EQ(sent_with_sendfile(), 0);
+  const std::string url = "/large?cc=max-age=600&size=600000";  // three 256 KiB chunks
+  const std::string small = "/small?cc=max-age=600&size=3000";
+  const std::string origin = Fetch(origin_port_, "GET", url).body;
+  ASSERT_EQ(origin.size(), 600000u);
+  ASSERT_EQ(Get(url).body, origin);  // the miss, stored
+  ASSERT_EQ(Get(small).status, 200);
+  HttpConnection c(port_);
+  for (int i = 0; i < 3; ++i) {  // the first from disk, then from the RAM cache
+    HttpResponse hit = c.Send("GET", url);
+    EXPECT_NE(hit.Header("cache-status").find("hit"), std::string::npos) << i;
+    EXPECT_TRUE(hit.body == origin) << i << ": " << hit.body.size() << " bytes, not the origin's";
+  }
+  HttpResponse part = c.Send("GET", url, {{"Range", "bytes=200000-530000"}});
+  EXPECT_EQ(part.status, 206);
+  EXPECT_TRUE(part.body == origin.substr(200000, 330001)) << part.body.size();
+  HttpResponse head = c.Send("HEAD", url);
+  EXPECT_EQ(head.Header("content-length"), "600000");
+  EXPECT_TRUE(head.body.empty());
+  HttpResponse small_hit = c.Send("GET", small);
+  EXPECT_NE(small_hit.Header("cache-status").find("hit"), std::string::npos);
+  EXPECT_EQ(small_hit.body, Fetch(origin_port_, "GET", small).body);
+  const std::string next = "/after-large?cc=max-age=600&size=5000";
+  HttpResponse miss = c.Send("GET", next);
+  EXPECT_EQ(miss.status, 200);
+  EXPECT_EQ(miss.body, Fetch(origin_port_, "GET", next).body);
+  // Every piece of 16 KiB or more went out with sendfile: the three hits whole, and all
+  // but the range's last 5713 bytes (in the third chunk).
+  EXPECT_GE(sent_with_sendfile(), 3 * 600000 + 330001 - 5713);
+}
+
 TEST_F(ProxyTest, AdminServesHealthAndMetrics) {
   Get("/m?cc=max-age=60");
   Get("/m?cc=max-age=60");

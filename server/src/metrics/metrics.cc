@@ -31,6 +31,7 @@ Metrics::Snapshot Metrics::Read() const {
   out.store_bytes = store_bytes_.load();
   out.origin_bytes = origin_bytes_.load();
   out.not_modified_saved_bytes = not_modified_saved_bytes_.load();
+  out.sendfile_bytes = sendfile_bytes_.load();
   out.origin_requests = origin_requests_.load();
   out.origin_errors = origin_errors_.load();
   for (size_t i = 0; i < latency_buckets_.size(); ++i)
@@ -66,6 +67,9 @@ std::string Metrics::Render(const StoreCounters& s) const {
   counter("edgecache_client_bytes_total", "Response body bytes sent to clients.", n.client_bytes);
   counter("edgecache_store_served_bytes_total",
           "Response body bytes sent to clients from the store.", n.store_bytes);
+  counter("edgecache_sendfile_bytes_total",
+          "Of those, bytes sent from the RAM cache with sendfile (not copied by the node).",
+          n.sendfile_bytes);
   counter("edgecache_origin_bytes_total", "Response body bytes received from origins.",
           n.origin_bytes);
   counter("edgecache_not_modified_saved_bytes_total",

@@ -31,6 +31,8 @@ class Metrics {
   void AddOriginBytes(uint64_t n) { origin_bytes_.fetch_add(n, std::memory_order_relaxed); }
   // Body bytes sent to clients from the store (hits, stale and revalidated answers).
   void AddStoreBytes(uint64_t n) { store_bytes_.fetch_add(n, std::memory_order_relaxed); }
+  // Body bytes sent from the RAM cache with sendfile (no copy through the node).
+  void AddSendfileBytes(uint64_t n) { sendfile_bytes_.fetch_add(n, std::memory_order_relaxed); }
   // A 304 from the origin let the stored body of this many bytes be reused.
   void AddNotModifiedSavedBytes(uint64_t n) {
     not_modified_saved_bytes_.fetch_add(n, std::memory_order_relaxed);
@@ -60,6 +62,7 @@ class Metrics {
     std::array<uint64_t, static_cast<size_t>(Outcome::kCount)> requests{};
     std::array<uint64_t, static_cast<size_t>(Revalidation::kCount)> revalidations{};
     uint64_t client_bytes = 0, store_bytes = 0, origin_bytes = 0, not_modified_saved_bytes = 0;
+    uint64_t sendfile_bytes = 0;
     uint64_t origin_requests = 0, origin_errors = 0;
     uint64_t refused_connections = 0;
     int64_t connections = 0;
@@ -74,7 +77,8 @@ class Metrics {
   std::array<std::atomic<uint64_t>, static_cast<size_t>(Outcome::kCount)> requests_{};
   std::array<std::atomic<uint64_t>, static_cast<size_t>(Revalidation::kCount)> revalidations_{};
   std::atomic<uint64_t> client_bytes_{0}, store_bytes_{0}, origin_bytes_{0},
-      not_modified_saved_bytes_{0}, origin_requests_{0}, origin_errors_{0}, refused_connections_{0};
+      not_modified_saved_bytes_{0}, origin_requests_{0}, origin_errors_{0}, refused_connections_{0},
+      sendfile_bytes_{0};
   std::atomic<int64_t> connections_{0};
   std::array<std::atomic<uint64_t>, kLatencyBuckets.size() + 1> latency_buckets_{};  // last: +Inf
   std::atomic<uint64_t> latency_count_{0};

@@ -103,6 +103,18 @@ class TimedSocket {
         },
         token, buffers);
   }
+  // Completes when the socket can take more bytes (for writes made with system calls of
+  // their own, such as sendfile), under the same deadline as the other operations.
+  template <typename Token>
+  auto async_wait_writable(Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+        [this](auto handler) {
+          socket_.async_wait(socket_type::wait_write,
+                             Completion<decltype(handler)>(this, std::move(handler)));
+        },
+        token);
+  }
+
   // Connects to the first of `endpoints` that accepts (asio::async_connect).
   template <typename Endpoints, typename Token>
   auto async_connect(const Endpoints& endpoints, Token&& token) {

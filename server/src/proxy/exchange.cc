@@ -65,14 +65,14 @@ asio::awaitable<Status> ReadStored(Store& store, const ObjectInfo& info, uint64_
   *delivered = 0;
   auto executor = co_await asio::this_coro::executor;
   for (uint64_t offset = first; offset < end;) {
-    const size_t want = static_cast<size_t>(std::min<uint64_t>(kStoredPieceBytes, end - offset));
     BodySlice slice;
-    if (!store.ReadCached(info, offset, want, &slice)) {
+    if (!store.ReadCached(info, offset, static_cast<size_t>(end - offset), &slice)) {
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(kStoredPieceBytes, end - offset));
       auto [read_status, read] = co_await async_read(store, info, offset, want, executor, kToken);
       if (!read_status.ok()) co_return read_status;
       slice = std::move(read);
     }
-    if (!co_await sink(slice.data)) co_return Status::Aborted("the reader stopped");
+    if (!co_await sink(slice)) co_return Status::Aborted("the reader stopped");
     offset += slice.data.size();
     *delivered += slice.data.size();
   }

@@ -63,12 +63,16 @@ std::string CompletionValidator(const ObjectMeta& meta);
 
 bool IsTimeout(const boost::system::error_code& ec);
 
-// Hands bytes [first, end) of a stored body to `sink` in order, in pieces of up to
-// kStoredPieceBytes, from the RAM cache when it has them. Stops early when the sink returns
-// false (then Aborted). A failed read's error is returned; `*delivered` counts the bytes
-// handed over either way.
+// Hands bytes [first, end) of a stored body to `sink` in order: from the RAM cache when it
+// has them, up to the end of each chunk, else read from disk in pieces of up to
+// kStoredPieceBytes. A piece of a large chunk can be sent from its file (BodySlice::fd).
+// Stops early when the sink returns false (then Aborted). A failed read's error is
+// returned; `*delivered` counts the bytes handed over either way.
 inline constexpr size_t kStoredPieceBytes = 4 * kPieceBytes;
-using StoredSink = std::function<asio::awaitable<bool>(std::string_view piece)>;
+// A stored piece held in a file is sent from it when it is at least this large: below
+// that, the header's system call of its own costs more than the copy it saves.
+inline constexpr size_t kSendFileBytes = 16 * 1024;
+using StoredSink = std::function<asio::awaitable<bool>(const BodySlice& piece)>;
 asio::awaitable<Status> ReadStored(Store& store, const ObjectInfo& info, uint64_t first,
                                    uint64_t end, const StoredSink& sink, uint64_t* delivered);
 

@@ -491,9 +491,9 @@ asio::awaitable<bool> Proxy::Fill(Exchange& x, Upstream& up, Relaying& r, Broadc
     uint64_t delivered = 0;
     Status read = co_await ReadStored(
         store_, *up.prefix, 0, up.prefix->body_length,
-        [&](std::string_view piece) -> asio::awaitable<bool> {
-          co_await append(piece);
-          if (broadcast != nullptr) co_await broadcast->Append(piece, origin_wait);
+        [&](const BodySlice& piece) -> asio::awaitable<bool> {
+          co_await append(piece.data);
+          if (broadcast != nullptr) co_await broadcast->Append(piece.data, origin_wait);
           co_return true;
         },
         &delivered);

@@ -13,6 +13,7 @@
 #include "edgecache/asio.h"
 #include "http/http_date.h"
 #include "http/range.h"
+#include "net/send_file.h"
 #include "proxy/exchange.h"
 #include "proxy/proxy.h"
 #include "proxy/stored_fields.h"
@@ -125,20 +126,29 @@ asio::awaitable<Proxy::Served> Proxy::ServeStored(Exchange& x, const ObjectInfo&
     auto [ec, n] = co_await asio::async_write(*x.client, asio::buffer(head), kToken);
     co_return ec ? Served::kClose : Served::kSent;
   }
-  // The header goes out in the same write as the first piece of the body.
+  // The header goes out in the same write as the first piece of the body. A large piece
+  // held in the RAM cache's arena is sent from its file, without a copy (net/send_file.h).
   bool head_sent = false;
   uint64_t sent = 0;
   Status read = co_await ReadStored(
       store_, info, first, end,
-      [&](std::string_view piece) -> asio::awaitable<bool> {
-        std::array<asio::const_buffer, 2> buffers = {
-            asio::buffer(head_sent ? std::string_view() : std::string_view(head)),
-            asio::buffer(piece.data(), piece.size())};
+      [&](const BodySlice& piece) -> asio::awaitable<bool> {
+        const std::string_view head_now = head_sent ? std::string_view() : std::string_view(head);
         head_sent = true;
         ArmClientDeadline(x);
+        if (piece.fd >= 0 && piece.data.size() >= kSendFileBytes && !x.client->tls()) {
+          uint64_t body = 0;
+          const boost::system::error_code ec = co_await net::SendFile(
+              *x.client, head_now, piece.fd, piece.file_offset, piece.data.size(), &body);
+          x.sent_bytes += body;
+          metrics_.AddSendfileBytes(body);
+          co_return !ec;
+        }
+        std::array<asio::const_buffer, 2> buffers = {asio::buffer(head_now),
+                                                     asio::buffer(piece.data)};
         auto [write_error, written] = co_await asio::async_write(*x.client, buffers, kToken);
         if (write_error) co_return false;
-        x.sent_bytes += piece.size();
+        x.sent_bytes += piece.data.size();
         co_return true;
       },
       &sent);
@@ -260,7 +270,7 @@ asio::awaitable<bool> Proxy::RelayBroadcast(Exchange& x, Broadcast& b, Broadcast
     uint64_t sent = 0;
     Status read = co_await ReadStored(
         store_, info, std::max(reader.offset(), first), std::min<uint64_t>(end, info.body_length),
-        [&](std::string_view piece) { return send(piece, true); }, &sent);
+        [&](const BodySlice& piece) { return send(piece.data, true); }, &sent);
     if (!read.ok()) co_return false;
     break;
   }
