@@ -36,6 +36,24 @@ class HostileTest : public testing::NodeFixture {
     StartNode({"--config", conf}, default_origin);
   }
 
+  // A raw connection to the node through a 4 KiB receive buffer: what the node sends
+  // waits in its own send buffer until it is read. -1 when it cannot connect.
+  int ConnectWithSmallWindow() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    const int small = 4096;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port_);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {
+      ::close(fd);
+      return -1;
+    }
+    return fd;
+  }
+
   // Sends raw request bytes on a fresh connection and reads one response.
   HttpResponse Raw(const std::string& bytes) {
     HttpConnection c(port_);
@@ -66,15 +84,8 @@ TEST_F(HostileTest, ClientsThatResetMidResponseNeverKillTheNode) {
   const std::string twice = "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n" + "GET " + target +
                             " HTTP/1.1\r\nHost: x\r\n\r\n";
   for (int i = 0; i < 20; ++i) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int fd = ConnectWithSmallWindow();  // the node's megabytes wait in its send buffer
     ASSERT_GE(fd, 0);
-    const int small = 4096;  // the node's megabytes wait in its own send buffer
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(port_);
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0);
     ASSERT_EQ(::send(fd, twice.data(), twice.size(), 0), static_cast<ssize_t>(twice.size()));
     char head[256];
     ASSERT_GT(::recv(fd, head, sizeof(head), 0), 0);
@@ -104,14 +115,8 @@ TEST_F(HostileTest, SlowAndStalledReadersOfLargeHitsGetEveryByteOrAreDropped) {
   ASSERT_EQ(Get(target).body, origin);
   ASSERT_EQ(Get(target).body, origin);  // now in the RAM cache
   auto open = [&] {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    const int small = 4096;
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(port_);
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0);
+    const int fd = ConnectWithSmallWindow();
+    EXPECT_GE(fd, 0);
     const std::string request = "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n";
     EXPECT_EQ(::send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
     return fd;
