@@ -28,26 +28,42 @@ struct SchedAttr {
 static_assert(sizeof(SchedAttr) == 48);
 constexpr uint64_t kResetOnFork = 0x01;  // SCHED_FLAG_RESET_ON_FORK
 
-}  // namespace
-
-bool UseShortSlice() {
+// Sets the calling thread's policy to `policy` (SCHED_IDLE) or keeps it (-1), asks for
+// kBackgroundSlice turns (which the kernel applies to SCHED_OTHER and SCHED_BATCH), and
+// reads back what it took into *taken. Only a SCHED_OTHER or SCHED_BATCH thread (or,
+// moving to SCHED_IDLE, one already there) is changed: real-time policies, and an idle
+// thread someone else set, are left as they are.
+bool SetBackground(int policy, SchedAttr* taken) {
   const pid_t self = ::gettid();
-  const uint64_t slice = std::chrono::nanoseconds(kBackgroundSlice).count();
   SchedAttr attr;
   std::memset(&attr, 0, sizeof(attr));
   if (::syscall(SYS_sched_getattr, self, &attr, sizeof(attr), 0) != 0) return false;
-  // Only a thread the fair scheduler runs: real-time and idle policies are left as set.
-  if (attr.sched_policy != SCHED_OTHER && attr.sched_policy != SCHED_BATCH) return false;
-  // Policy, nice value and flags as they are (sched_setattr sets them all); the slice.
+  const bool fair = attr.sched_policy == SCHED_OTHER || attr.sched_policy == SCHED_BATCH;
+  if (!fair && !(policy == SCHED_IDLE && attr.sched_policy == SCHED_IDLE)) return false;
+  // Nice value and flags as they are (sched_setattr sets them all); the slice.
   attr.size = sizeof(attr);
+  if (policy >= 0) attr.sched_policy = static_cast<uint32_t>(policy);
   attr.sched_flags &= kResetOnFork;
-  attr.sched_runtime = slice;
+  attr.sched_runtime = std::chrono::nanoseconds(kBackgroundSlice).count();
   if (::syscall(SYS_sched_setattr, self, &attr, 0) != 0) return false;
+  std::memset(taken, 0, sizeof(*taken));
+  return ::syscall(SYS_sched_getattr, self, taken, sizeof(*taken), 0) == 0;
+}
+
+}  // namespace
+
+bool UseShortSlice() {
+  SchedAttr taken;
   // Kernels before custom slices accept the call and ignore the runtime of a fair thread:
   // only what the kernel reports back says whether it took it.
-  std::memset(&attr, 0, sizeof(attr));
-  if (::syscall(SYS_sched_getattr, self, &attr, sizeof(attr), 0) != 0) return false;
-  return attr.sched_runtime == slice;
+  return SetBackground(-1, &taken) &&
+         taken.sched_runtime ==
+             static_cast<uint64_t>(std::chrono::nanoseconds(kBackgroundSlice).count());
+}
+
+bool UseIdlePolicy() {
+  SchedAttr taken;
+  return SetBackground(SCHED_IDLE, &taken) && taken.sched_policy == SCHED_IDLE;
 }
 
 }  // namespace edgecache

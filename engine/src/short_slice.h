@@ -8,6 +8,14 @@
 // saturated core. Linux 6.12's scheduler (EEVDF custom slices) lets a thread ask for a shorter
 // slice: such a thread runs in turns of kBackgroundSlice and gives the core back in between.
 //
+// A slice is only enforced at a wakeup or a timer tick, though (every 4 ms at HZ=250): a
+// network thread that never sleeps under load is never woken, so a background thread the
+// scheduler picks still runs to the next tick. Work that may fall behind for a while
+// without harm (RocksDB's compactions) therefore runs under SCHED_IDLE: any other thread
+// that wakes takes the core from it at once, and on a busy core it gets the smallest share
+// (so its tick-long turns come a fifth as often as at nice 19), while it still has all of
+// an idle core's time.
+//
 // Thread safety: changes only the calling thread.
 #pragma once
 
@@ -21,5 +29,10 @@ inline constexpr std::chrono::microseconds kBackgroundSlice{100};
 // when the kernel took it; false on a kernel without custom slices (before 6.12), where
 // the thread runs as before. Needs no privilege.
 bool UseShortSlice();
+
+// Moves the calling thread to SCHED_IDLE, its nice value kept. True when the kernel took it (or the
+// thread was already there); false for a real-time thread, which is left as it is. Needs no
+// privilege; a thread cannot leave SCHED_IDLE again without one (RLIMIT_NICE permitting).
+bool UseIdlePolicy();
 
 }  // namespace edgecache

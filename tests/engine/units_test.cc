@@ -316,5 +316,35 @@ TEST(ShortSliceTest, OnlyTheCallingFairThreadTakesShortSlicesAtItsOwnNiceValue) 
   EXPECT_EQ(policy, SCHED_IDLE);
 }
 
+// A compaction thread moves itself to SCHED_IDLE, its nice value and short slices kept
+// (short_slice.h); the thread that started it is untouched, and a second call is a no-op
+// that still reports the idle policy.
+TEST(ShortSliceTest, OnlyTheCallingThreadMovesToTheIdlePolicy) {
+  bool took = false, again = false;
+  int policy = -1, nice = 0, before = 0;
+  std::vector<int> policies;
+  std::thread background([&] {
+    NameThisThread("ec-idle-test");
+    const id_t self = static_cast<id_t>(::gettid());
+    before = ::getpriority(PRIO_PROCESS, self);
+    took = UseIdlePolicy();
+    again = UseIdlePolicy();
+    sched_param param{};
+    pthread_getschedparam(pthread_self(), &policy, &param);
+    nice = ::getpriority(PRIO_PROCESS, self);
+    policies = testing::ThreadPolicies("self", "ec-idle-test");
+  });
+  background.join();
+  EXPECT_TRUE(took);
+  EXPECT_TRUE(again);
+  EXPECT_EQ(policy, SCHED_IDLE);
+  EXPECT_EQ(policies, std::vector<int>{SCHED_IDLE});
+  EXPECT_EQ(nice, before);
+  int own = -1;
+  sched_param param{};
+  pthread_getschedparam(pthread_self(), &own, &param);
+  EXPECT_EQ(own, SCHED_OTHER);
+}
+
 }  // namespace
 }  // namespace edgecache

@@ -1,7 +1,7 @@
 // ChildProcess: runs a real binary (edgecache, origin-sim) for integration tests, reads its
 // stdout line by line, and stops it (SIGTERM, then SIGKILL after a bounded wait) when the
-// test ends, so no server outlives its test. ThreadNames, ThreadNiceValues and
-// ThreadSlices: what `top -H` and /proc show of a process's threads.
+// test ends, so no server outlives its test. ThreadNames, ThreadNiceValues, ThreadPolicies
+// and ThreadSlices: what `top -H` and /proc show of a process's threads.
 #pragma once
 
 #include <poll.h>
@@ -172,6 +172,23 @@ inline std::vector<int> ThreadNiceValues(const std::string& pid, const std::stri
     std::istringstream fields(line.substr(line.rfind(')') + 2));
     std::string field;
     for (int i = 3; i <= 19; ++i) fields >> field;  // stops at field 19
+    values.push_back(std::stoi(field));
+  });
+  return values;
+}
+
+// The scheduling policies (SCHED_OTHER, SCHED_IDLE …; field 41 of /proc/PID/task/*/stat)
+// of process `pid`'s threads named `name`.
+inline std::vector<int> ThreadPolicies(const std::string& pid, const std::string& name) {
+  std::vector<int> values;
+  ForEachThread(pid, [&](const std::filesystem::path& task, const std::string& thread) {
+    if (thread != name) return;
+    std::ifstream stat(task / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) return;  // the thread ended meanwhile
+    std::istringstream fields(line.substr(line.rfind(')') + 2));
+    std::string field;
+    for (int i = 3; i <= 41; ++i) fields >> field;  // stops at field 41
     values.push_back(std::stoi(field));
   });
   return values;
