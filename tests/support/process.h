@@ -160,38 +160,34 @@ inline std::multiset<std::string> ThreadNames(const std::string& pid) {
   return names;
 }
 
-// The nice values of process `pid`'s threads named `name`, from /proc/PID/task/*/stat.
-inline std::vector<int> ThreadNiceValues(const std::string& pid, const std::string& name) {
+// Field `number` (proc(5), counted from 1; at least 3) of /proc/PID/task/*/stat for
+// process `pid`'s threads named `name`, as integers.
+inline std::vector<int> ThreadStatFields(const std::string& pid, const std::string& name,
+                                         int number) {
   std::vector<int> values;
   ForEachThread(pid, [&](const std::filesystem::path& task, const std::string& thread) {
     if (thread != name) return;
     std::ifstream stat(task / "stat");
     std::string line;
     if (!std::getline(stat, line)) return;  // the thread ended meanwhile
-    // After "PID (comm) ": state is field 3 and nice field 19 (proc(5)).
+    // After "PID (comm) " comes field 3 (the state).
     std::istringstream fields(line.substr(line.rfind(')') + 2));
     std::string field;
-    for (int i = 3; i <= 19; ++i) fields >> field;  // stops at field 19
+    for (int i = 3; i <= number; ++i) fields >> field;  // stops at field `number`
     values.push_back(std::stoi(field));
   });
   return values;
 }
 
-// The scheduling policies (SCHED_OTHER, SCHED_IDLE …; field 41 of /proc/PID/task/*/stat)
-// of process `pid`'s threads named `name`.
+// The nice values (field 19) of process `pid`'s threads named `name`.
+inline std::vector<int> ThreadNiceValues(const std::string& pid, const std::string& name) {
+  return ThreadStatFields(pid, name, 19);
+}
+
+// The scheduling policies (SCHED_OTHER, SCHED_IDLE …; field 41) of process `pid`'s threads
+// named `name`.
 inline std::vector<int> ThreadPolicies(const std::string& pid, const std::string& name) {
-  std::vector<int> values;
-  ForEachThread(pid, [&](const std::filesystem::path& task, const std::string& thread) {
-    if (thread != name) return;
-    std::ifstream stat(task / "stat");
-    std::string line;
-    if (!std::getline(stat, line)) return;  // the thread ended meanwhile
-    std::istringstream fields(line.substr(line.rfind(')') + 2));
-    std::string field;
-    for (int i = 3; i <= 41; ++i) fields >> field;  // stops at field 41
-    values.push_back(std::stoi(field));
-  });
-  return values;
+  return ThreadStatFields(pid, name, 41);
 }
 
 // The scheduler slices (ns, "se.slice" in /proc/PID/task/*/sched) of process `pid`'s
