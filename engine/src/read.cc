@@ -124,14 +124,8 @@ void StoreImpl::ReadChunk(const ObjectInfo& info, uint64_t offset, size_t max_le
   // A large record goes to the RAM cache's arena, from which it can be sent with sendfile.
   char* buffer = nullptr;
   const size_t size = format::ChunkRecordSize(entry_key.size(), extent.length);
-  cache::HeldRecord record;
-  if (fill_cache) {
-    record = ram_.NewRecord(size, &buffer);
-  } else {
-    auto own = std::make_shared<std::string>(size, '\0');
-    buffer = own->data();
-    record = cache::RamCache::InString(std::move(own));
-  }
+  cache::HeldRecord record =
+      fill_cache ? ram_.NewRecord(size, &buffer) : cache::RamCache::NewStringRecord(size, &buffer);
   inflight_io_.Begin();
   int fd = seg->fd;
   io_->Read(fd, buffer, size, extent.offset,

@@ -27,6 +27,7 @@ struct SchedAttr {
 };
 static_assert(sizeof(SchedAttr) == 48);
 constexpr uint64_t kResetOnFork = 0x01;  // SCHED_FLAG_RESET_ON_FORK
+constexpr uint64_t kSliceNs = std::chrono::nanoseconds(kBackgroundSlice).count();
 
 // Sets the calling thread's policy to `policy` (SCHED_IDLE) or keeps it (-1), asks for
 // kBackgroundSlice turns (which the kernel applies to SCHED_OTHER and SCHED_BATCH), and
@@ -44,7 +45,7 @@ bool SetBackground(int policy, SchedAttr* taken) {
   attr.size = sizeof(attr);
   if (policy >= 0) attr.sched_policy = static_cast<uint32_t>(policy);
   attr.sched_flags &= kResetOnFork;
-  attr.sched_runtime = std::chrono::nanoseconds(kBackgroundSlice).count();
+  attr.sched_runtime = kSliceNs;
   if (::syscall(SYS_sched_setattr, self, &attr, 0) != 0) return false;
   std::memset(taken, 0, sizeof(*taken));
   return ::syscall(SYS_sched_getattr, self, taken, sizeof(*taken), 0) == 0;
@@ -56,9 +57,7 @@ bool UseShortSlice() {
   SchedAttr taken;
   // Kernels before custom slices accept the call and ignore the runtime of a fair thread:
   // only what the kernel reports back says whether it took it.
-  return SetBackground(-1, &taken) &&
-         taken.sched_runtime ==
-             static_cast<uint64_t>(std::chrono::nanoseconds(kBackgroundSlice).count());
+  return SetBackground(-1, &taken) && taken.sched_runtime == kSliceNs;
 }
 
 bool UseIdlePolicy() {

@@ -26,9 +26,8 @@ HeldRecord RamCache::Get(uint64_t segment, uint32_t offset) const {
 }
 
 void RamCache::Put(uint64_t segment, uint32_t offset, HeldRecord record) {
-  // An arena record holds whole pages.
   const uint64_t size =
-      record.fd >= 0 ? (record.bytes.size() + 4095) / 4096 * 4096 : record.bytes.size();
+      record.fd >= 0 ? RecordArena::RegionBytes(record.bytes.size()) : record.bytes.size();
   lru_.Put(Key{segment, offset}, std::move(record), size + kEntryOverhead);
 }
 
@@ -42,6 +41,10 @@ HeldRecord RamCache::NewRecord(size_t size, char** writable) {
       return held;
     }
   }
+  return NewStringRecord(size, writable);
+}
+
+HeldRecord RamCache::NewStringRecord(size_t size, char** writable) {
   auto record = std::make_shared<std::string>(size, '\0');
   *writable = record->data();
   return InString(std::move(record));

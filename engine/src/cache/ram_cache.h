@@ -46,7 +46,11 @@ class RamCache {
   // its bytes, which may be written until the record is shared.
   HeldRecord NewRecord(size_t size, char** writable);
 
-  // A record in a string of its own (what NewRecord gives when the arena does not).
+  // Zero-filled memory for a record in a string of its own (what NewRecord gives when the
+  // arena does not), for a read that does not fill the cache.
+  static HeldRecord NewStringRecord(size_t size, char** writable);
+
+  // A record already in a string of its own.
   static HeldRecord InString(std::shared_ptr<const std::string> record);
 
  private:

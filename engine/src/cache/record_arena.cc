@@ -118,8 +118,10 @@ std::unique_ptr<RecordArena> RecordArena::Create(uint64_t budget_bytes) {
 RecordArena::RecordArena(std::shared_ptr<Space> space) : space_(std::move(space)) {}
 RecordArena::~RecordArena() = default;
 
+uint64_t RecordArena::RegionBytes(size_t size) { return RoundUp(size == 0 ? 1 : size, kPage); }
+
 std::shared_ptr<const ArenaRegion> RecordArena::Allocate(size_t size) {
-  const uint64_t rounded = RoundUp(size == 0 ? 1 : size, kPage);
+  const uint64_t rounded = RegionBytes(size);
   uint64_t offset = 0;
   if (!space_->Take(rounded, &offset)) return nullptr;
   auto* region =

@@ -53,6 +53,9 @@ class RecordArena {
   // Bytes of regions handed out and not yet freed (page-rounded).
   uint64_t allocated_bytes() const;
 
+  // The bytes a region for a record of `size` bytes takes: whole pages.
+  static uint64_t RegionBytes(size_t size);
+
   class Space;  // the file, its mapping and the free-space maps; outlives the arena object
 
  private:

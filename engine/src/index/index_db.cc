@@ -147,11 +147,11 @@ Status OpenIndexDb(const StoreOptions& options, const std::string& path, IndexDb
       {format::kTagsFamily, cf},
       {format::kSegmentsFamily, cf},
   };
-  // Compactions run at the lowest CPU priority: on a node whose cores are all busy they
-  // never delay a network thread's requests (which showed as a hit p99 several times
-  // higher while the index compacted after a burst of misses). Flushes run ten levels
-  // down, not at the lowest (BackgroundGivesWay): writes would stall behind a memtable
-  // that cannot be flushed.
+  // Compactions start at the lowest CPU priority and move to SCHED_IDLE at their first job
+  // (BackgroundGivesWay): on a node whose cores are all busy they would otherwise delay a
+  // network thread's requests (a hit p99 several times higher while the index compacted
+  // after a burst of misses). Flushes run ten levels down, not at the lowest: writes would
+  // stall behind a memtable that cannot be flushed.
   rocksdb::Status lowered = rocksdb::Env::Default()->LowerThreadPoolCPUPriority(
       rocksdb::Env::Priority::LOW, rocksdb::CpuPriority::kLow);
   lowered.PermitUncheckedError();  // an Env that cannot: compactions at the usual priority
