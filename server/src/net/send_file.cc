@@ -1,6 +1,5 @@
 #include "net/send_file.h"
 
-#include <fcntl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 
@@ -15,14 +14,6 @@ boost::system::error_code LastError() {
   return boost::system::error_code(errno, boost::system::system_category());
 }
 
-// sendfile has no per-call flag for "do not block": the socket itself is made
-// non-blocking, once. Asio's operations on it handle a non-blocking socket as they must
-// (an EAGAIN is waited out, not returned).
-bool MakeNonBlocking(int socket) {
-  const int flags = ::fcntl(socket, F_GETFL);
-  return flags >= 0 && ((flags & O_NONBLOCK) || ::fcntl(socket, F_SETFL, flags | O_NONBLOCK) == 0);
-}
-
 }  // namespace
 
 boost::asio::awaitable<boost::system::error_code> SendFile(Stream& stream, std::string_view head,
@@ -31,7 +22,7 @@ boost::asio::awaitable<boost::system::error_code> SendFile(Stream& stream, std::
   constexpr auto kToken = boost::asio::as_tuple(boost::asio::use_awaitable);
   *sent_body = 0;
   const int socket = stream.socket().native_handle();
-  if (!MakeNonBlocking(socket)) co_return LastError();
+  if (!stream.MakeNonBlocking()) co_return LastError();
   auto wait = [&]() -> boost::asio::awaitable<boost::system::error_code> {
     auto [ec] = co_await stream.timed().async_wait_writable(kToken);
     co_return ec;

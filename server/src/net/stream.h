@@ -7,6 +7,7 @@
 // thread.
 #pragma once
 
+#include <fcntl.h>
 #include <sys/socket.h>
 
 #include <boost/asio/async_result.hpp>
@@ -67,6 +68,19 @@ class Stream {
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
   }
 
+  // Makes the socket non-blocking, for system calls made on it directly (sendfile has no
+  // per-call "do not block" flag); asio's operations handle such a socket as they must (an
+  // EAGAIN is waited out, not returned). The first call per connection changes the flag;
+  // later ones make no system call. False, with errno set, if that fails.
+  bool MakeNonBlocking() {
+    if (non_blocking_) return true;
+    const int fd = socket().native_handle();
+    const int flags = ::fcntl(fd, F_GETFL);
+    non_blocking_ =
+        flags >= 0 && ((flags & O_NONBLOCK) || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0);
+    return non_blocking_;
+  }
+
   template <typename Buffers, typename Token>
   auto async_read_some(const Buffers& buffers, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
@@ -118,6 +132,7 @@ class Stream {
   }
 
   std::vector<char> coalesced_;
+  bool non_blocking_ = false;  // MakeNonBlocking has set O_NONBLOCK
   boost::beast::flat_buffer read_buffer_;
   std::optional<TimedSocket> plain_;
   std::optional<boost::asio::ssl::stream<TimedSocket>> tls_;
