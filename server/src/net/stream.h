@@ -71,7 +71,9 @@ class Stream {
   // Makes the socket non-blocking, for system calls made on it directly (sendfile has no
   // per-call "do not block" flag); asio's operations handle such a socket as they must (an
   // EAGAIN is waited out, not returned). The first call per connection changes the flag;
-  // later ones make no system call. False, with errno set, if that fails.
+  // later ones make no system call. False, with errno set, if that fails. What it remembers
+  // is the socket as it is now: call it only once the stream is connected (a connect that
+  // tries several addresses closes and opens the socket again).
   bool MakeNonBlocking() {
     if (non_blocking_) return true;
     const int fd = socket().native_handle();
