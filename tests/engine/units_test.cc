@@ -14,7 +14,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -97,6 +99,34 @@ TEST(RecordArenaTest, ARegionIsZeroFilledWholePagesAndItsBytesAreTheFiles) {
   EXPECT_EQ(arena->allocated_bytes(), 73728u);
   region.reset();
   EXPECT_EQ(arena->allocated_bytes(), 0u);
+}
+
+// The arena's mapping asks for 4 KiB pages (MADV_NOHUGEPAGE: "nh" among its VmFlags), so
+// a host that gives shared memory huge pages cannot give them to it: taking a freed region
+// out of a huge page zeroes it in place, pages a socket still sends included
+// (PagesASocketStillHoldsKeepTheirBytesWhenTheSpaceIsReused, below, receives zeros without
+// the mark under shmem_enabled = always, within_size or force).
+TEST(RecordArenaTest, TheArenaAsksForSmallPagesWhateverTheHostGivesSharedMemory) {
+  std::unique_ptr<cache::RecordArena> arena = cache::RecordArena::Create(1 << 20);
+  ASSERT_NE(arena, nullptr);
+  std::shared_ptr<const cache::ArenaRegion> region = arena->Allocate(64 << 10);
+  ASSERT_NE(region, nullptr);
+  const auto at = reinterpret_cast<uintptr_t>(region->data);
+  std::ifstream smaps("/proc/self/smaps");
+  bool in_arena = false;
+  std::string flags;
+  for (std::string line; std::getline(smaps, line);) {
+    uintptr_t from = 0, to = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &from, &to) == 2) {  // a mapping's first line
+      in_arena = from <= at && at < to;
+    } else if (in_arena && line.starts_with("VmFlags:")) {
+      flags = line + " ";
+      break;
+    }
+  }
+  ASSERT_FALSE(flags.empty()) << "no mapping holds the region";
+  EXPECT_NE(flags.find(" nh "), std::string::npos) << flags;
+  EXPECT_EQ(flags.find(" hg "), std::string::npos) << flags;
 }
 
 // Twice the budget is reserved; beyond what is free, Allocate says no (the caller keeps the

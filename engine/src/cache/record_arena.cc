@@ -111,6 +111,13 @@ std::unique_ptr<RecordArena> RecordArena::Create(uint64_t budget_bytes) {
     ::close(fd);
     return nullptr;
   }
+  // 4 KiB pages whatever the host's huge-page setting for shared memory (see the header):
+  // the mark governs every page this mapping faults in, and no page comes in otherwise.
+  if (::madvise(base, length, MADV_NOHUGEPAGE) != 0) {
+    ::munmap(base, length);
+    ::close(fd);
+    return nullptr;
+  }
   return std::unique_ptr<RecordArena>(
       new RecordArena(std::make_shared<Space>(fd, static_cast<char*>(base), length)));
 }

@@ -11,6 +11,11 @@
 // lets go, its region is punched out of the file (FALLOC_FL_PUNCH_HOLE) before the space
 // is handed out again: the pages leave the file, a socket still holding some keeps them
 // (with their bytes) until it has sent them, and the region's next record gets new pages.
+// That holds for whole 4 KiB pages only. A huge page spans several regions, and the
+// kernel punches part of one out by zeroing that part in place (then splitting the page):
+// the zeros would reach every socket still sending those bytes. A host may give shared
+// memory huge pages (`shmem_enabled` = always, within_size or force), so the mapping is
+// marked MADV_NOHUGEPAGE before any page exists, and without that mark there is no arena.
 //
 // The file and its mapping are sparse: space is reserved at twice the byte budget, so
 // regions freed in any order leave room, and only pages of live records use memory.
