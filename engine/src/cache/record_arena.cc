@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <map>
 #include <mutex>
 
@@ -113,7 +114,8 @@ std::unique_ptr<RecordArena> RecordArena::Create(uint64_t budget_bytes) {
   }
   // 4 KiB pages whatever the host's huge-page setting for shared memory (see the header):
   // the mark governs every page this mapping faults in, and no page comes in otherwise.
-  if (::madvise(base, length, MADV_NOHUGEPAGE) != 0) {
+  // EINVAL: a kernel without transparent huge pages, which has none to give.
+  if (::madvise(base, length, MADV_NOHUGEPAGE) != 0 && errno != EINVAL) {
     ::munmap(base, length);
     ::close(fd);
     return nullptr;

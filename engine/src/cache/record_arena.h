@@ -15,7 +15,8 @@
 // kernel punches part of one out by zeroing that part in place (then splitting the page):
 // the zeros would reach every socket still sending those bytes. A host may give shared
 // memory huge pages (`shmem_enabled` = always, within_size or force), so the mapping is
-// marked MADV_NOHUGEPAGE before any page exists, and without that mark there is no arena.
+// marked MADV_NOHUGEPAGE before any page exists; where the mark is refused (other than by a
+// kernel without huge pages) there is no arena.
 //
 // The file and its mapping are sparse: space is reserved at twice the byte budget, so
 // regions freed in any order leave room, and only pages of live records use memory.
