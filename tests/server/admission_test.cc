@@ -27,15 +27,11 @@ class AdmissionE2eTest : public testing::NodeFixture {
     for (int i = 0; i < 25; ++i) {
       ASSERT_EQ(Get("/fill/" + std::to_string(i) + "?size=200000&cc=max-age%3D3600").status, 200);
     }
-    ASSERT_EQ(Store().at("segments").as_int64(), 4);
+    ASSERT_EQ(StoreStats().at("segments").as_int64(), 4);
   }
   void Restart() {
     node_.reset();
     StartNode({"--config", config_});
-  }
-  json::object Store() {
-    auto r = Fetch(admin_port_, "GET", "/api/v1/stats");
-    return json::parse(r.body).as_object().at("store").as_object();
   }
   bool Hit(const std::string& target) {
     return Get(target).Header("cache-status").find("hit") != std::string::npos;
@@ -45,10 +41,10 @@ class AdmissionE2eTest : public testing::NodeFixture {
 };
 
 TEST_F(AdmissionE2eTest, AnObjectFetchedOnceIsServedFromRamButNotWritten) {
-  const int64_t written = Store().at("written_bytes").as_int64();
+  const int64_t written = StoreStats().at("written_bytes").as_int64();
   const std::string once = "/once?size=1000&cc=max-age%3D3600";
   EXPECT_FALSE(Hit(once));
-  json::object st = Store();
+  json::object st = StoreStats();
   EXPECT_EQ(st.at("probation_objects").as_int64(), 1);
   EXPECT_EQ(st.at("written_bytes").as_int64(), written);
   EXPECT_TRUE(Hit(once)) << "held objects are served";
@@ -68,7 +64,7 @@ TEST_F(AdmissionE2eTest, AnObjectRequestedAgainWhileHeldIsWrittenAndSurvivesARes
   for (int i = 0; i < 300; ++i) {
     ASSERT_EQ(Get("/push/" + std::to_string(i) + "?size=4000&cc=max-age%3D3600").status, 200);
   }
-  json::object st = Store();
+  json::object st = StoreStats();
   EXPECT_EQ(st.at("promoted").as_int64(), 1);
   EXPECT_GT(st.at("not_admitted").as_int64(), 50);
 

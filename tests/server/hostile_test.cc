@@ -9,9 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <boost/asio/read_until.hpp>
-#include <boost/json.hpp>
 #include <algorithm>
+#include <boost/asio/read_until.hpp>
 #include <chrono>
 #include <csignal>
 #include <cstring>
@@ -39,13 +38,13 @@ class HostileTest : public testing::NodeFixture {
     StartNode({"--config", conf}, default_origin);
   }
 
-  // A raw connection to the node through a 4 KiB receive buffer: what the node sends
-  // waits in its own send buffer until it is read. -1 when it cannot connect.
-  int ConnectWithSmallWindow() {
+  // A raw connection to the node through a receive buffer of `bytes`; with the default
+  // 4 KiB, what the node sends waits in its own send buffer until it is read. -1 when it
+  // cannot connect.
+  int ConnectWithWindow(int bytes = 4096) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return -1;
-    const int small = 4096;
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
     sockaddr_in to{};
     to.sin_family = AF_INET;
     to.sin_port = htons(port_);
@@ -87,7 +86,7 @@ TEST_F(HostileTest, ClientsThatResetMidResponseNeverKillTheNode) {
   const std::string twice = "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n" + "GET " + target +
                             " HTTP/1.1\r\nHost: x\r\n\r\n";
   for (int i = 0; i < 20; ++i) {
-    const int fd = ConnectWithSmallWindow();  // the node's megabytes wait in its send buffer
+    const int fd = ConnectWithWindow();  // the node's megabytes wait in its send buffer
     ASSERT_GE(fd, 0);
     ASSERT_EQ(::send(fd, twice.data(), twice.size(), 0), static_cast<ssize_t>(twice.size()));
     char head[256];
@@ -118,7 +117,7 @@ TEST_F(HostileTest, SlowAndStalledReadersOfLargeHitsGetEveryByteOrAreDropped) {
   ASSERT_EQ(Get(target).body, origin);
   ASSERT_EQ(Get(target).body, origin);  // now in the RAM cache
   auto open = [&] {
-    const int fd = ConnectWithSmallWindow();
+    const int fd = ConnectWithWindow();
     EXPECT_GE(fd, 0);
     const std::string request = "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n";
     EXPECT_EQ(::send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
@@ -164,26 +163,15 @@ TEST_F(HostileTest, SlowAndStalledReadersOfLargeHitsGetEveryByteOrAreDropped) {
 TEST_F(HostileTest, AResponseWaitingInTheSocketKeepsItsBytesWhenItsRecordLeavesTheRamCache) {
   // 64 shards of 160 KiB: a 150 KB record and any other record in its shard do not fit.
   RestartWith("[store]\nram_cache = \"10MiB\"\n");
-  auto disk_reads = [&] {
-    const HttpResponse stats = Fetch(admin_port_, "GET", "/api/v1/stats");
-    return boost::json::parse(stats.body).as_object().at("store").as_object().at("disk_reads")
-        .as_int64();
-  };
+  auto disk_reads = [&] { return StoreStats().at("disk_reads").as_int64(); };
   const std::string target = "/parked?cc=max-age=300&size=150000";
   const std::string origin = Fetch(origin_port_, "GET", target).body;
   ASSERT_EQ(Get(target).body, origin);
   ASSERT_EQ(Get(target).body, origin);  // read from disk into the RAM cache
   const int64_t reads_before = disk_reads();
   // A client with room for the whole response asks for it and does not read yet.
-  const int parked = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int parked = ConnectWithWindow(1 << 20);
   ASSERT_GE(parked, 0);
-  const int room = 1 << 20;
-  ::setsockopt(parked, SOL_SOCKET, SO_RCVBUF, &room, sizeof(room));
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(port_);
-  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(parked, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0);
   const std::string request = "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n";
   ASSERT_EQ(::send(parked, request.data(), request.size(), 0),
             static_cast<ssize_t>(request.size()));

@@ -64,6 +64,12 @@ class NodeFixture : public ::testing::Test {
     return Fetch(port_, "GET", target, headers);
   }
 
+  // The node's store counters, from the admin API (docs/admin-api.md, "Stats").
+  boost::json::object StoreStats() {
+    HttpResponse r = Fetch(admin_port_, "GET", "/api/v1/stats");
+    return boost::json::parse(r.body).as_object().at("store").as_object();
+  }
+
   int64_t OriginCount(const std::string& path, const char* what = "requests") {
     HttpResponse r = Fetch(origin_port_, "GET", "/__stats?path=" + path);
     return boost::json::parse(r.body).as_object().at(what).as_int64();
